@@ -1,0 +1,1 @@
+"""Delineate's domain model: Qt-free and torch-free."""

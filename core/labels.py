@@ -1,0 +1,155 @@
+"""Label maps and the label table (names, colours, coded concepts) that travels with them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Optional
+
+import numpy as np
+
+from core.errors import GeometryError
+from core.geometry import Geometry
+
+# A distinct, colour-blind-friendly cycle for labels that come without a colour.
+_PALETTE = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+]
+
+
+@dataclass(frozen=True)
+class Code:
+    """A coded concept (DICOM / SNOMED-CT): scheme designator, code value, meaning."""
+
+    scheme: str
+    value: str
+    meaning: str
+
+    def to_dict(self) -> dict:
+        return {"scheme": self.scheme, "value": self.value, "meaning": self.meaning}
+
+    @classmethod
+    def from_dict(cls, d: Optional[dict]) -> Optional["Code"]:
+        return None if not d else cls(str(d["scheme"]), str(d["value"]), str(d["meaning"]))
+
+
+@dataclass(frozen=True)
+class Label:
+    value: int
+    name: str
+    color: tuple[int, int, int]
+    category: Optional[Code] = None
+    type: Optional[Code] = None
+
+    def to_dict(self) -> dict:
+        d = {"value": self.value, "name": self.name, "color": list(self.color)}
+        if self.category:
+            d["category"] = self.category.to_dict()
+        if self.type:
+            d["type"] = self.type.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Label":
+        color = tuple(int(c) for c in d.get("color", default_color(int(d["value"]))))
+        return cls(int(d["value"]), str(d.get("name", f"Label {d['value']}")), color,
+                   Code.from_dict(d.get("category")), Code.from_dict(d.get("type")))
+
+
+def default_color(value: int) -> tuple[int, int, int]:
+    return _PALETTE[(value - 1) % len(_PALETTE)]
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    """Ordered labels; value 0 is background and never listed."""
+
+    labels: tuple[Label, ...] = ()
+
+    def __post_init__(self) -> None:
+        values = [lab.value for lab in self.labels]
+        if len(set(values)) != len(values):
+            raise ValueError(f"duplicate label values in {values}")
+        if any(v <= 0 for v in values):
+            raise ValueError("label values must be positive (0 is background)")
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> "LabelTable":
+        return cls(tuple(Label(i, n, default_color(i)) for i, n in enumerate(names, start=1)))
+
+    @classmethod
+    def for_values(cls, values: Iterable[int]) -> "LabelTable":
+        return cls(tuple(Label(int(v), f"Label {int(v)}", default_color(int(v)))
+                         for v in sorted(set(int(v) for v in values)) if v > 0))
+
+    def __iter__(self):
+        return iter(self.labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def get(self, value: int) -> Optional[Label]:
+        return next((lab for lab in self.labels if lab.value == value), None)
+
+    def by_name(self, name: str) -> Optional[Label]:
+        return next((lab for lab in self.labels if lab.name.lower() == name.lower()), None)
+
+    def values(self) -> list[int]:
+        return [lab.value for lab in self.labels]
+
+    def with_label(self, label: Label) -> "LabelTable":
+        rest = tuple(lab for lab in self.labels if lab.value != label.value)
+        return LabelTable(tuple(sorted(rest + (label,), key=lambda lab: lab.value)))
+
+    def completed_for(self, values: Iterable[int]) -> "LabelTable":
+        """This table plus default entries for values present in an array but not named."""
+        table = self
+        for v in sorted(set(int(v) for v in values)):
+            if v > 0 and table.get(v) is None:
+                table = table.with_label(Label(v, f"Label {v}", default_color(v)))
+        return table
+
+    def to_dict(self) -> dict:
+        return {"labels": [lab.to_dict() for lab in self.labels]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LabelTable":
+        return cls(tuple(Label.from_dict(x) for x in d.get("labels", [])))
+
+
+@dataclass(eq=False)
+class LabelMap:
+    """Integer labels on exactly a Volume's grid ([z, y, x]), with their table."""
+
+    array: np.ndarray
+    geometry: Geometry
+    table: LabelTable = field(default_factory=LabelTable)
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3 or not np.issubdtype(self.array.dtype, np.integer):
+            raise GeometryError(f"a label map is a 3D integer array, got {self.array.dtype} {self.array.shape}")
+        if tuple(self.array.shape) != self.geometry.shape_zyx:
+            raise GeometryError(
+                f"label array shape {self.array.shape} (z, y, x) does not match grid {self.geometry.size} (x, y, z)")
+        if self.array.min(initial=0) < 0:
+            raise GeometryError("label values must be non-negative")
+        self.table = self.table.completed_for(np.unique(self.array))
+
+    @classmethod
+    def empty_like(cls, geometry: Geometry, table: Optional[LabelTable] = None, dtype=np.uint8) -> "LabelMap":
+        return cls(np.zeros(geometry.shape_zyx, dtype=dtype), geometry, table or LabelTable())
+
+    def present_values(self) -> list[int]:
+        return [int(v) for v in np.unique(self.array) if v > 0]
+
+    def mask(self, value: int) -> np.ndarray:
+        return self.array == value
+
+    def volumes_ml(self) -> dict[int, float]:
+        counts = np.bincount(self.array.reshape(-1).astype(np.int64))
+        vml = self.geometry.voxel_volume_ml()
+        return {lab.value: float(counts[lab.value] * vml) if lab.value < counts.size else 0.0
+                for lab in self.table}
+
+    def copy(self) -> "LabelMap":
+        return LabelMap(self.array.copy(), self.geometry, replace(self.table))

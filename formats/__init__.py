@@ -1,0 +1,1 @@
+"""Reading and writing image and label files; returns core objects, knows nothing of Qt or torch."""

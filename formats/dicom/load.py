@@ -1,0 +1,201 @@
+"""Assemble a Volume from a scanned series: geometry first, the slice the user sees first, then the rest."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from core.errors import FormatError
+from core.geometry import Geometry
+from core.progress import CancelToken, ProgressFn, check, no_progress
+from core.volume import Volume, WindowPreset
+from formats.dicom.assemble import apply_shift, plan_stack, resample_positions
+from formats.dicom.frames import FrameRef
+from formats.dicom.pixels import PixelSource
+from formats.dicom.scan import SeriesInfo, list_series, scan_files
+from formats.limits import check_allocation
+
+#: on_first_slice(k, slice_array): called with the middle slice as soon as it is ready
+FirstSliceFn = Callable[[int, np.ndarray], None]
+
+
+def _window_presets(ds) -> list[WindowPreset]:
+    src = ds
+    if "WindowCenter" not in ds:
+        for seq_kw in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+            seq = ds.get(seq_kw)
+            voi = seq[0].get("FrameVOILUTSequence") if seq else None
+            if voi:
+                src = voi[0]
+                break
+    centers, widths = src.get("WindowCenter"), src.get("WindowWidth")
+    if centers is None or widths is None:
+        return []
+    as_list = lambda v: list(v) if isinstance(v, (list, tuple)) or hasattr(v, "__iter__") and not isinstance(v, str) else [v]
+    names = src.get("WindowCenterWidthExplanation")
+    names = as_list(names) if names is not None else []
+    out = []
+    for i, (c, w) in enumerate(zip(as_list(centers), as_list(widths))):
+        try:
+            c, w = float(c), float(w)
+        except (TypeError, ValueError):
+            continue
+        if w > 0:
+            out.append(WindowPreset(str(names[i]) if i < len(names) else f"file {i + 1}", c, w))
+    return out
+
+
+def _output_dtype(frames: list[FrameRef]) -> np.dtype:
+    """Integer rescales stay integer: int16 first (CT in HU), widened on overflow by the loader."""
+    fmt = frames[0].format
+    if fmt.spp > 1:
+        return np.dtype(np.uint8)
+    if {f.slope for f in frames} == {1.0} and all(float(f.intercept).is_integer() for f in frames):
+        raw = fmt.native_dtype or np.dtype(np.int32)
+        if raw.itemsize == 1 and {f.intercept for f in frames} == {0.0}:
+            return raw
+        return np.dtype(np.int16) if raw.itemsize <= 2 else np.dtype(np.int32)
+    return np.dtype(np.float32)
+
+
+class _Overflow(Exception):
+    pass
+
+
+def _rescaled(raw: np.ndarray, ref: FrameRef, dtype: np.dtype) -> np.ndarray:
+    if ref.slope == 1.0 and ref.intercept == 0.0:
+        if raw.dtype != dtype and raw.size and (raw.min() < np.iinfo(dtype).min or raw.max() > np.iinfo(dtype).max) \
+                if np.issubdtype(dtype, np.integer) and np.issubdtype(raw.dtype, np.integer) else False:
+            raise _Overflow
+        return raw.astype(dtype, copy=False)
+    if np.issubdtype(dtype, np.integer):
+        wide = raw.astype(np.int32) + int(ref.intercept)
+        info = np.iinfo(dtype)
+        if wide.min() < info.min or wide.max() > info.max:
+            raise _Overflow
+        return wide.astype(dtype)
+    return (raw.astype(np.float32) * np.float32(ref.slope) + np.float32(ref.intercept)).astype(dtype)
+
+
+def _flat_geometry(info: SeriesInfo, n: int) -> tuple[Geometry, list[str]]:
+    """Images without patient geometry (US, secondary capture): in-plane spacing only."""
+    ds = info.header
+    f0 = info.frames[0]
+    warnings = []
+    spacing = f0.pixel_spacing
+    if spacing is None:
+        for region in ds.get("SequenceOfUltrasoundRegions", []) or []:
+            dx, dy = region.get("PhysicalDeltaX"), region.get("PhysicalDeltaY")
+            if dx and dy and int(region.get("PhysicalUnitsXDirection", 0)) == 3:  # 3 = cm
+                spacing = (abs(float(dy)) * 10.0, abs(float(dx)) * 10.0)
+                break
+    if spacing is None:
+        spacing = (1.0, 1.0)
+        warnings.append("no pixel spacing in the file: 1 mm pixels assumed, measurements are not in mm")
+    if n > 1:
+        warnings.append(f"{n} frames without patient positions (cine or projection images): "
+                        f"stacked as slices 1 mm apart for scrolling; distances across frames are not mm")
+    return Geometry((f0.columns, f0.rows, n), (spacing[1], spacing[0], 1.0)), warnings
+
+
+def load_series(info: SeriesInfo, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+                on_first_slice: Optional[FirstSliceFn] = None, workers: int = 4) -> Volume:
+    source = str(info.files[0].parent if len(info.files) > 1 else info.files[0])
+    frames = info.frames
+    if info.has_geometry:
+        plan = plan_stack(frames, source)
+        frames, geometry, warnings = plan.frames, plan.geometry, list(plan.warnings)
+    else:
+        plan = None
+        frames = sorted(frames, key=lambda f: (f.instance, str(f.path), f.frame or 0))
+        geometry, warnings = _flat_geometry(info, len(frames))
+    fmt = frames[0].format
+    try:
+        return _load(info, frames, plan, geometry, warnings, source, _output_dtype(frames),
+                     progress, cancel, on_first_slice, workers)
+    except _Overflow:
+        return _load(info, frames, plan, geometry, warnings, source, np.dtype(np.int32),
+                     progress, cancel, None, workers)
+
+
+def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cancel, on_first_slice, workers):
+    fmt = frames[0].format
+    colour = fmt.spp > 1 or fmt.photometric == "PALETTE COLOR"
+    stack_shape = (len(frames), fmt.rows, fmt.cols) + ((3,) if colour else ())
+    check_allocation(source, stack_shape, dtype, "DICOM series")
+    if any(f.rows != fmt.rows or f.columns != fmt.cols for f in frames):
+        raise FormatError(source, "images of different sizes in one stack")
+    stack = np.empty(stack_shape, dtype=dtype)
+    pixels = PixelSource()
+
+    def read(k: int) -> None:
+        check(cancel)
+        raw = pixels.frame(frames[k])
+        if colour and raw.ndim == 2:
+            raise FormatError(frames[k].path, "a grey image inside a colour series")
+        if raw.ndim == 3 and raw.shape[-1] == 4:
+            raw = raw[..., :3]
+        img = _rescaled(raw, frames[k], dtype)
+        if plan is not None and plan.shifts is not None:
+            img = apply_shift(img, plan.shifts[k])
+        stack[k] = img
+
+    middle = len(frames) // 2
+    read(middle)
+    if on_first_slice is not None and (plan is None or plan.targets is None):
+        on_first_slice(middle, stack[middle])  # resampled stacks have no final slice until the end
+    rest = [k for k in range(len(frames)) if k != middle]
+    done = 1
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for _ in pool.map(read, rest):
+            done += 1
+            if done % 8 == 0:
+                progress(done / len(frames), f"reading images {done}/{len(frames)}")
+    if plan is not None and plan.targets is not None:
+        stack = resample_positions(stack, plan.positions, plan.targets)
+    progress(1.0, "loaded")
+    ds = info.header
+    if fmt.photometric == "MONOCHROME1":
+        warnings.append("MONOCHROME1: low values display bright (inverted grey scale)")
+    desc = " / ".join(x for x in (info.study_description, info.series_description, info.note) if x)
+    return Volume(stack, geometry, modality=info.modality, description=desc or Path(source).name,
+                  source=source, window_presets=_window_presets(ds), warnings=warnings,
+                  metadata={"series_uid": info.series_uid, "photometric": fmt.photometric,
+                            "frames_are_time": plan is None and len(frames) > 1,
+                            "sop_instance_uids": [str(_sop(f)) for f in frames] if plan else []})
+
+
+def _sop(ref: FrameRef) -> str:
+    return f"{ref.path.name}#{ref.frame}" if ref.frame is not None else ref.path.name
+
+
+def choose_series(series: list[SeriesInfo], source: Path, key: Optional[str] = None) -> tuple[SeriesInfo, list[str]]:
+    if key is not None:
+        for s in series:
+            if s.key == key or s.series_uid == key or s.series_number == key:
+                return s, []
+        raise FormatError(source, f"no series {key!r} here; found: {', '.join(s.key for s in series)}")
+    best = max(series, key=lambda s: s.n_images)
+    notes = [] if len(series) == 1 else [
+        f"{len(series)} series/stacks found; loaded the largest ({best.series_description or best.key}, "
+        f"{best.n_images} images). Others: " + "; ".join(
+            f"{s.series_description or s.key} {s.note}".strip() for s in series if s is not best)]
+    return best, notes
+
+
+def load_dicom(path: str | Path, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+               series_key: Optional[str] = None, on_first_slice: Optional[FirstSliceFn] = None) -> Volume:
+    """A DICOM file or folder -> Volume (the largest series unless ``series_key`` names one)."""
+    path = Path(path)
+    if path.is_dir():
+        series = list_series(path, lambda f, m: progress(0.2 * f, m), cancel)
+    else:
+        series = scan_files([path], strict=True)
+        if not series:
+            raise FormatError(path, "no displayable image in this DICOM file")
+    chosen, notes = choose_series(series, path, series_key)
+    vol = load_series(chosen, lambda f, m: progress(0.2 + 0.8 * f, m), cancel, on_first_slice)
+    vol.warnings.extend(notes)
+    return vol

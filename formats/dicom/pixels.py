@@ -1,0 +1,72 @@
+"""Fetch frame pixels: a direct read of native little-endian data, else pydicom's decoders."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pydicom
+
+from core.errors import FormatError, TooLargeError
+from formats.dicom.frames import FrameRef
+from formats.dicom.pixel_format import PixelFormat
+from formats.limits import check_file_holds
+
+
+class PixelSource:
+    """Reads frames from files; decoded multi-frame files are cached (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._decoded: dict[Path, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def frame(self, ref: FrameRef) -> np.ndarray:
+        fmt = ref.format
+        index = ref.frame or 0
+        if fmt.direct_ok(ref.location is not None):
+            check_file_holds(ref.path, fmt.frame_bytes * fmt.frames, ref.location.length)
+            arr = np.fromfile(ref.path, dtype=fmt.native_dtype, count=fmt.rows * fmt.cols * fmt.spp,
+                              offset=ref.location.offset + index * fmt.frame_bytes)
+            if fmt.stored < fmt.bits:
+                arr &= (1 << fmt.stored) - 1
+            shape = (fmt.rows, fmt.cols) + ((fmt.spp,) if fmt.spp > 1 else ())
+            return arr.reshape(shape)
+        return self._decoded_frame(ref, fmt, index)
+
+    def _decoded_frame(self, ref: FrameRef, fmt: PixelFormat, index: int) -> np.ndarray:
+        with self._lock:
+            arr = self._decoded.get(ref.path)
+            if arr is None:
+                arr = self._decode(ref.path, fmt)
+                if fmt.frames > 1:
+                    self._decoded[ref.path] = arr
+        return arr[index] if fmt.frames > 1 else arr
+
+    @staticmethod
+    def _decode(path: Path, fmt: PixelFormat) -> np.ndarray:
+        try:
+            ds = pydicom.dcmread(path)
+            if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+                raise FormatError(path, "header describes an image but the file has no pixel data")
+            data = ds.PixelData if "PixelData" in ds else None
+            if data is not None and not ds.file_meta.TransferSyntaxUID.is_compressed:
+                check_file_holds(path, fmt.frame_bytes * fmt.frames if fmt.bits >= 8
+                                 else (fmt.rows * fmt.cols * fmt.frames * fmt.spp + 7) // 8, len(data))
+            arr = ds.pixel_array
+            if fmt.photometric == "PALETTE COLOR":
+                arr = pydicom.pixels.apply_color_lut(arr, ds)
+                if arr.dtype != np.uint8:
+                    arr = (arr >> 8).astype(np.uint8)
+            return arr
+        except (FormatError, TooLargeError):
+            raise
+        except MemoryError:
+            raise TooLargeError(path, "decoding the pixel data needs more memory than is available") from None
+        except Exception as exc:  # pydicom's decoders raise many types on corrupt or unsupported data
+            ts = ""
+            try:
+                ts = f" ({pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID.name})"
+            except Exception:
+                pass
+            raise FormatError(path, f"pixel data cannot be decoded{ts}: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,212 @@
+"""A folder (or a few files) of DICOM -> the series and stacks in it, from headers only."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from core.errors import FormatError
+from core.progress import CancelToken, ProgressFn, check, no_progress
+from formats.dicom.frames import FrameRef, frames_of, read_header
+
+_NOT_IMAGES = {"RTSTRUCT", "RTPLAN", "RTDOSE", "SR", "KO", "PR", "REG", "RAW", "SEG", "DOC", "FID", "RWV"}
+
+
+@dataclass
+class SeriesInfo:
+    key: str
+    series_uid: str
+    modality: str
+    patient_name: str
+    patient_id: str
+    study_description: str
+    series_description: str
+    series_number: str
+    frames: list[FrameRef]
+    header: pydicom.Dataset = field(repr=False)
+    note: str = ""
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted({f.path for f in self.frames})
+
+    @property
+    def n_images(self) -> int:
+        return len(self.frames)
+
+    @property
+    def has_geometry(self) -> bool:
+        return all(f.position is not None and f.orientation is not None for f in self.frames)
+
+    def summary(self) -> dict:
+        h = self.header
+        return {
+            "key": self.key, "modality": self.modality, "patient": self.patient_name,
+            "study": self.study_description, "series": self.series_description,
+            "number": self.series_number, "images": self.n_images, "files": len(self.files),
+            "size": f"{h.get('Columns', '?')}x{h.get('Rows', '?')}", "note": self.note,
+        }
+
+
+def _iter_files(folder: Path) -> Iterable[Path]:
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            yield Path(root) / name
+
+
+def check_dicomdir(dicomdir: Path) -> None:
+    """Refuse a DICOMDIR that references files outside its own folder."""
+    try:
+        ds = pydicom.dcmread(dicomdir, stop_before_pixels=True)
+    except Exception as exc:
+        raise FormatError(dicomdir, f"DICOMDIR is unreadable ({exc})") from None
+    base = dicomdir.parent.resolve()
+    for rec in ds.get("DirectoryRecordSequence", []):
+        ref = rec.get("ReferencedFileID")
+        if ref is None:
+            continue
+        parts = [str(p) for p in (ref if isinstance(ref, (list, pydicom.multival.MultiValue)) else [ref])]
+        target = base.joinpath(*parts).resolve()
+        if any(p in ("..", "") or os.path.isabs(p) for p in parts) or base not in target.parents:
+            raise FormatError(dicomdir, f"DICOMDIR references {'/'.join(parts)}, outside its folder; refused")
+
+
+def _text(ds, kw) -> str:
+    return str(ds.get(kw, "") or "").strip()
+
+
+def _group_key(f: FrameRef) -> tuple:
+    ori = tuple(np.round(f.orientation, 3)) if f.orientation is not None else None
+    sp = tuple(np.round(f.pixel_spacing, 4)) if f.pixel_spacing else None
+    return (ori, f.rows, f.columns, sp)
+
+
+def _split_duplicates(frames: list[FrameRef]) -> list[list[FrameRef]]:
+    """Frames sharing positions are several stacks (phases, echoes): split them by their key."""
+    pos = [tuple(np.round(f.position, 2)) for f in frames]
+    if len(set(pos)) == len(pos):
+        return [frames]
+    by_key = defaultdict(list)
+    for f in frames:
+        by_key[f.stack_key].append(f)
+    if len(by_key) > 1:
+        return [by_key[k] for k in sorted(by_key)]
+    return [frames]
+
+
+_PLANES = {0: "sagittal", 1: "coronal", 2: "axial"}
+
+
+def _plane_name(orientation: Optional[np.ndarray]) -> str:
+    if orientation is None:
+        return ""
+    normal = np.cross(orientation[:3], orientation[3:])
+    return _PLANES[int(np.argmax(np.abs(normal)))]
+
+
+def _stacks(frames: list[FrameRef]) -> list[list[FrameRef]]:
+    spatial = [f for f in frames if f.position is not None and f.orientation is not None]
+    flat = [f for f in frames if f not in spatial] if len(spatial) != len(frames) else []
+    groups = defaultdict(list)
+    for f in spatial:
+        groups[_group_key(f)].append(f)
+    out = []
+    for g in groups.values():
+        out.extend(_split_duplicates(g))
+    # Images without patient geometry (US, secondary capture...) stand alone, one per file.
+    by_file = defaultdict(list)
+    for f in flat:
+        by_file[f.path].append(f)
+    out.extend(by_file.values())
+    return out
+
+
+def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
+               cancel: Optional[CancelToken] = None, strict: bool = False) -> list[SeriesInfo]:
+    """Headers of ``paths`` -> series/stacks. Non-DICOM files are skipped (or refused if strict)."""
+    paths = list(paths)
+    by_series: dict[tuple, list[FrameRef]] = defaultdict(list)
+    headers: dict[tuple, pydicom.Dataset] = {}
+    refused: list[str] = []
+    for i, path in enumerate(paths):
+        check(cancel)
+        if i % 16 == 0:
+            progress(i / max(1, len(paths)), f"reading headers {i}/{len(paths)}")
+        if path.name.upper() == "DICOMDIR":
+            check_dicomdir(path)
+            continue
+        try:
+            ds, loc = read_header(path)
+        except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError,
+                IndexError, OverflowError) as exc:
+            if strict:
+                raise FormatError(path, f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+            continue
+        modality = _text(ds, "Modality").upper()
+        if "Rows" not in ds or "Columns" not in ds or modality in _NOT_IMAGES:
+            refused.append(f"{path.name} ({modality or 'no modality'}: not an image)")
+            if strict:
+                sop = ds.get("SOPClassUID")
+                raise FormatError(path, f"holds no image pixel data ({modality or 'unknown modality'}"
+                                        f"{', ' + sop.name if sop is not None else ''}); nothing to display")
+            continue
+        try:
+            frames = frames_of(path, ds, loc)
+        except FormatError:
+            if strict:
+                raise
+            refused.append(path.name)
+            continue
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            if strict:
+                raise FormatError(path, f"DICOM header is malformed ({type(exc).__name__}: {exc})") from None
+            continue
+        uid = str(ds.get("SeriesInstanceUID", "") or path)
+        key = (uid,) if frames[0].frame is None else (uid, str(path))
+        by_series[key].extend(frames)
+        headers.setdefault(key, ds)
+    progress(1.0, "headers read")
+    out = []
+    for key, frames in by_series.items():
+        ds = headers[key]
+        stacks = _stacks(frames)
+        for n, stack in enumerate(stacks, start=1):
+            note = ""
+            if len(stacks) > 1:
+                note = f"stack {n} of {len(stacks)}"
+                plane = _plane_name(stack[0].orientation)
+                if plane:
+                    note += f" ({plane})"
+            out.append(SeriesInfo(
+                key=f"{key[0]}#{n}" if len(stacks) > 1 else key[-1], series_uid=key[0],
+                modality=_text(ds, "Modality").upper() or "OT", patient_name=_text(ds, "PatientName"),
+                patient_id=_text(ds, "PatientID"), study_description=_text(ds, "StudyDescription"),
+                series_description=_text(ds, "SeriesDescription"), series_number=_text(ds, "SeriesNumber"),
+                frames=stack, header=ds, note=note))
+    out.sort(key=lambda s: (s.study_description, _num(s.series_number), s.key))
+    return out
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("inf")
+
+
+def list_series(folder: str | Path, progress: ProgressFn = no_progress,
+                cancel: Optional[CancelToken] = None) -> list[SeriesInfo]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FormatError(folder, "is not a folder")
+    series = scan_files(_iter_files(folder), progress, cancel)
+    if not series:
+        raise FormatError(folder, "no DICOM images found in this folder")
+    return series

@@ -1,0 +1,75 @@
+"""Refuse hostile or huge files before allocating: a header's word is checked, never trusted."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import TooLargeError
+
+_ENV = "DELINEATE_MAX_IMAGE_BYTES"
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def memory_budget() -> int:
+    """Largest single image allocation allowed: half the free memory, or $DELINEATE_MAX_IMAGE_BYTES."""
+    env = os.environ.get(_ENV)
+    if env:
+        return int(env)
+    return _available_memory() // 2
+
+
+def declared_bytes(shape, dtype) -> int:
+    n = 1
+    for s in shape:
+        s = int(s)
+        if s < 0:
+            raise ValueError(f"negative dimension {s}")
+        n *= s
+    return n * np.dtype(dtype).itemsize
+
+
+def _human(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def check_allocation(path: str | Path, shape, dtype, what: str = "image") -> int:
+    """Raise TooLargeError if an array of ``shape``/``dtype`` would exceed the memory budget."""
+    try:
+        nbytes = declared_bytes(shape, dtype)
+    except ValueError as exc:
+        raise TooLargeError(path, f"header declares an invalid {what} size {tuple(shape)}: {exc}") from None
+    if nbytes == 0:
+        raise TooLargeError(path, f"header declares an empty {what} {tuple(shape)}")
+    budget = memory_budget()
+    if nbytes > budget:
+        raise TooLargeError(
+            path, f"header declares a {what} of {tuple(int(s) for s in shape)} {np.dtype(dtype).name} "
+                  f"= {_human(nbytes)}, more than the {_human(budget)} this machine can spare; refused")
+    return nbytes
+
+
+def check_file_holds(path: str | Path, declared: int, available: int, what: str = "pixel data") -> None:
+    """Raise TooLargeError if a header declares more uncompressed bytes than the file holds."""
+    if declared > available:
+        raise TooLargeError(
+            path, f"header declares {_human(declared)} of {what} but the file holds only "
+                  f"{_human(available)}: truncated or corrupt")

@@ -1,0 +1,165 @@
+"""NIfTI-1/2 (.nii, .nii.gz) with nibabel: RAS+ on disk, LPS in core; sform preferred, then qform."""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from core.errors import FormatError
+from core.geometry import Geometry
+from core.labels import LabelMap, LabelTable
+from core.volume import Volume
+from formats import labeltable_io
+from formats.atomic import atomic_output
+from formats.limits import check_allocation, check_file_holds, declared_bytes
+
+_LPS_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+_EXT_PREFIX = labeltable_io.KEY + ":"
+
+
+def _gzip_isize(path: Path) -> int:
+    with open(path, "rb") as fh:
+        fh.seek(-4, os.SEEK_END)
+        return struct.unpack("<I", fh.read(4))[0]
+
+
+def _load_checked(path: Path):
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:  # nibabel raises many types on corrupt headers
+        raise FormatError(path, f"not a readable NIfTI file ({exc})") from None
+    hdr = img.header
+    shape = hdr.get_data_shape()
+    dtype = hdr.get_data_dtype()
+    if len(shape) < 2:
+        raise FormatError(path, f"NIfTI declares {len(shape)} dimension(s); an image needs at least 2")
+    check_allocation(path, shape, dtype if dtype.fields is None else np.uint8, "NIfTI image")
+    declared = declared_bytes(shape, dtype) + int(hdr.get("vox_offset", 0))
+    if str(path).endswith(".gz"):
+        isize = _gzip_isize(path)
+        if declared < 2**32 and isize < declared:
+            check_file_holds(path, declared, isize, "uncompressed NIfTI data")
+    else:
+        check_file_holds(path, declared, path.stat().st_size, "NIfTI data")
+    return img
+
+
+def _geometry(img, shape3) -> tuple[Geometry, list[str], str]:
+    hdr = img.header
+    warnings = []
+    sform_code, qform_code = int(hdr["sform_code"]), int(hdr["qform_code"])
+    if sform_code > 0:
+        affine, which = img.get_sform(), "sform"
+    elif qform_code > 0:
+        affine, which = img.get_qform(), "qform"
+    else:
+        affine, which = img.affine, "pixdim"
+        warnings.append("NIfTI has neither sform nor qform: orientation is unknown, axes assumed RAS")
+    lps = _LPS_RAS @ affine
+    m = lps[:3, :3]
+    spacing = np.linalg.norm(m, axis=0)
+    direction = m / spacing
+    u, _, vt = np.linalg.svd(direction)
+    ortho = u @ vt
+    if not np.allclose(direction, ortho, atol=1e-4):
+        warnings.append(f"NIfTI {which} has shear; direction orthogonalised (geometry approximated)")
+    return Geometry(shape3, spacing, lps[:3, 3], ortho), warnings, which
+
+
+def _to_zyx(data: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(data, (0, 1, 2), (2, 1, 0)))
+
+
+def _labels_from_extensions(img) -> LabelTable | None:
+    for ext in img.header.extensions:
+        content = ext.get_content()
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+        if text.startswith(_EXT_PREFIX):
+            return labeltable_io.from_json(text[len(_EXT_PREFIX):])
+    return None
+
+
+def _read_array(path: Path, img) -> tuple[np.ndarray, list[str]]:
+    warnings = []
+    shape = img.header.get_data_shape()
+    dtype = img.header.get_data_dtype()
+    try:
+        if dtype.fields is not None:  # RGB24 / RGBA32 structured voxels
+            raw = np.asanyarray(img.dataobj)
+            data = np.stack([raw[name] for name in dtype.names], axis=-1).astype(np.uint8)
+        elif img.dataobj.slope != 1 or img.dataobj.inter != 0:
+            data = np.asarray(img.get_fdata(dtype=np.float32))
+        else:
+            data = np.asanyarray(img.dataobj)
+    except (EOFError, OSError, ValueError, gzip.BadGzipFile) as exc:
+        raise FormatError(path, f"NIfTI data cannot be read ({exc})") from None
+    colour = data.ndim == 4 and dtype.fields is not None
+    if data.ndim == 2:
+        data = data[:, :, np.newaxis]
+    if data.ndim > 3 and not colour:
+        extra = int(np.prod(data.shape[3:]))
+        if extra > 1:
+            warnings.append(f"NIfTI has {extra} volumes (4D); showing the first")
+        data = data.reshape(data.shape[:3] + (-1,))[..., 0]
+    if colour:
+        data = np.ascontiguousarray(np.transpose(data, (2, 1, 0, 3)))
+    else:
+        data = _to_zyx(data)
+    return data, warnings
+
+
+def read_volume(path: str | Path) -> Volume:
+    path = Path(path)
+    img = _load_checked(path)
+    data, warnings = _read_array(path, img)
+    geom, gw, which = _geometry(img, (data.shape[2], data.shape[1], data.shape[0]))
+    return Volume(data, geom, modality="MR", description=path.name, source=str(path),
+                  metadata={"nifti_affine_from": which}, warnings=warnings + gw)
+
+
+def read_labelmap(path: str | Path) -> LabelMap:
+    path = Path(path)
+    img = _load_checked(path)
+    data, _ = _read_array(path, img)
+    if data.ndim != 3:
+        raise FormatError(path, "a label map must be a grey-value image, not colour")
+    if not np.issubdtype(data.dtype, np.integer):
+        if not np.all(np.mod(data, 1) == 0):
+            raise FormatError(path, "label map holds non-integer values; is this an image, not labels?")
+        data = data.astype(np.uint16 if data.max() > 255 else np.uint8)
+    geom, _, _ = _geometry(img, (data.shape[2], data.shape[1], data.shape[0]))
+    return LabelMap(data, geom, _labels_from_extensions(img) or LabelTable())
+
+
+def _nifti_image(array: np.ndarray, geometry: Geometry):
+    if array.ndim == 4:
+        rgb = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
+        packed = np.empty(array.shape[:3], dtype=rgb)
+        for c, name in enumerate("RGB"):
+            packed[name] = array[..., c]
+        data = np.transpose(packed, (2, 1, 0))
+    else:
+        data = np.transpose(array, (2, 1, 0))
+    affine = _LPS_RAS @ geometry.affine
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_xyzt_units("mm")
+    img.set_sform(affine, code=1)
+    img.set_qform(affine, code=1)
+    return img
+
+
+def write_volume(volume: Volume, path: str | Path) -> None:
+    with atomic_output(path) as tmp:
+        nib.save(_nifti_image(volume.array, volume.geometry), str(tmp))
+
+
+def write_labelmap(labelmap: LabelMap, path: str | Path) -> None:
+    img = _nifti_image(labelmap.array, labelmap.geometry)
+    text = _EXT_PREFIX + labeltable_io.to_json(labelmap.table)
+    img.header.extensions.append(nib.nifti1.Nifti1Extension("comment", text.encode("utf-8")))
+    with atomic_output(path) as tmp:
+        nib.save(img, str(tmp))
