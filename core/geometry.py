@@ -105,7 +105,7 @@ class Geometry:
         return float(np.prod(self.spacing)) / 1000.0
 
     def orientation_code(self) -> str:
-        """Three letters naming where each index axis points (ITK style, e.g. 'RAI' for LPS+)."""
+        """Where each index axis points, one letter per axis (nibabel style: identity direction is "LPS")."""
         pos = ("L", "P", "S")
         neg = ("R", "A", "I")
         letters = []

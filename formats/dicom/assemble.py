@@ -68,6 +68,10 @@ def plan_stack(frames: list[FrameRef], source: str) -> StackPlan:
             targets = np.arange(n_out) * step
             ratios = gaps / step
             missing = int(np.sum(np.round(ratios) - 1)) if np.allclose(ratios, np.round(ratios), atol=0.05) else 0
+            if n_out > 1.5 * len(frames):
+                raise FormatError(source, f"not a contiguous volume: {len(frames)} images span {n_out} slice "
+                                          f"positions {step:.4g} mm apart; interpolating the "
+                                          f"{n_out - len(frames)} missing ones would invent most of the image")
             if missing:
                 warnings.append(f"{missing} slice(s) missing from the series: gaps filled by linear "
                                 f"interpolation onto a uniform {step:.4g} mm grid")

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 import pydicom
+from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from formats.dicom.pixel_format import PixelFormat
@@ -75,9 +76,19 @@ def locate_native_pixels(fp, ds) -> Optional[PixelLocation]:
 
 
 def read_header(path: Path):
-    """Header without pixel data, plus where native pixel data lies (or None)."""
+    """Header without pixel data, plus where native pixel data lies (or None).
+
+    Files without the DICM preamble (old ACR-NEMA style) are read with ``force`` but kept only
+    if they look like an image header, so random files in a folder are not taken for DICOM.
+    """
     with open(path, "rb") as fp:
-        ds = pydicom.dcmread(fp, stop_before_pixels=True)
+        try:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+        except InvalidDicomError:
+            fp.seek(0)
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+            if "SOPClassUID" not in ds and "Rows" not in ds:
+                raise
         loc = locate_native_pixels(fp, ds) if "TransferSyntaxUID" in getattr(ds, "file_meta", {}) else None
     return ds, loc
 

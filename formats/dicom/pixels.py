@@ -46,7 +46,12 @@ class PixelSource:
     @staticmethod
     def _decode(path: Path, fmt: PixelFormat) -> np.ndarray:
         try:
-            ds = pydicom.dcmread(path)
+            ds = pydicom.dcmread(path, force=True)
+            if "TransferSyntaxUID" not in ds.file_meta:
+                implicit, little = ds.original_encoding
+                ds.file_meta.TransferSyntaxUID = (pydicom.uid.ImplicitVRLittleEndian if implicit else
+                                                  pydicom.uid.ExplicitVRLittleEndian if little else
+                                                  pydicom.uid.ExplicitVRBigEndian)
             if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
                 raise FormatError(path, "header describes an image but the file has no pixel data")
             data = ds.PixelData if "PixelData" in ds else None

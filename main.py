@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Delineate: review and correct AI segmentations of medical images.
+
+No arguments: open the GUI on the bundled sample. Subcommands run the same code headless.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _progress_bar(fraction: float, message: str = "") -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = int(round(width * max(0.0, min(1.0, fraction))))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}% {message[:50]:<50}")
+    if fraction >= 1.0:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _resolve(path: str) -> str:
+    """A sample name (see `info --samples`) or a path."""
+    from pathlib import Path
+
+    if not Path(path).exists():
+        from formats import samples
+
+        if path in samples.names():
+            return str(samples.path(path))
+    return path
+
+
+def cmd_info(args) -> int:
+    from pathlib import Path
+
+    from formats import samples
+    from formats.io import kind_of, read_image
+
+    if args.samples:
+        for name in samples.names():
+            print(f"{name:16s} {samples.describe(name)['description']}")
+        return 0
+    target = _resolve(args.path)
+    if kind_of(target) == "dicom" and Path(target).is_dir():
+        from formats.dicom.scan import list_series
+
+        series = list_series(target, _progress_bar)
+        print(f"{len(series)} series/stacks in {target}:")
+        for s in series:
+            d = s.summary()
+            print(f"  [{d['key']}] {d['modality']:3s} {d['images']:4d} images {d['size']:>9s}  "
+                  f"{d['study']} / {d['series']} {d['note']}")
+    vol = read_image(target, _progress_bar, series=args.series)
+    d = vol.describe()
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"source:      {d['source']}")
+    print(f"description: {d['description']}")
+    print(f"modality:    {d['modality']}   dtype: {d['dtype']}   channels: {d['channels']}")
+    print(f"size (xyz):  {d['size_xyz']}")
+    print(f"spacing mm:  {[round(v, 6) for v in d['spacing_mm']]}")
+    print(f"origin mm:   {[round(v, 4) for v in d['origin_lps_mm']]} (LPS)")
+    print(f"orientation: {d['orientation']}{' (oblique)' if d['oblique'] else ''}")
+    print(f"value range: {d['value_range']}")
+    if d["window_presets"]:
+        print("windows:     " + ", ".join(f"{n} C{c:g}/W{w:g}" for n, c, w in d["window_presets"]))
+    for w in d["warnings"]:
+        print(f"warning:     {w}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from formats.io import read_image, read_labelmap, write_image, write_labelmap
+
+    src = _resolve(args.input)
+    if args.labels:
+        lm = read_labelmap(src)
+        write_labelmap(lm, args.output)
+        print(f"wrote label map {args.output} ({len(lm.table)} labels)")
+    else:
+        vol = read_image(src, _progress_bar, series=args.series)
+        for w in vol.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        write_image(vol, args.output, _progress_bar)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_gui(args) -> int:
+    from gui.app import run
+
+    return run(_resolve(args.path) if args.path else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="delineate", description=__doc__.strip().splitlines()[0])
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    g = sub.add_parser("gui", help="open the viewer (default when no command is given)")
+    g.add_argument("path", nargs="?", help="image file, DICOM folder or sample name")
+    g.set_defaults(func=cmd_gui)
+    i = sub.add_parser("info", help="print the series, size, spacing, orientation, modality and value range")
+    i.add_argument("path", nargs="?", default="mni152-t1", help="image file, DICOM folder or sample name")
+    i.add_argument("--series", help="series key/UID/number in a DICOM folder (default: the largest)")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.add_argument("--samples", action="store_true", help="list the bundled sample names")
+    i.set_defaults(func=cmd_info)
+    c = sub.add_parser("convert", help="convert an image or label map between formats (by file suffix)")
+    c.add_argument("input")
+    c.add_argument("output", help=".nii/.nii.gz, .nrrd, .mha/.mhd, .png, .tif, or a folder for a DICOM series")
+    c.add_argument("--labels", action="store_true", help="the input is a label map (keeps its label table)")
+    c.add_argument("--series", help="series key/UID/number in a DICOM folder")
+    c.set_defaults(func=cmd_convert)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        args = build_parser().parse_args(["gui"] + list(argv or []))
+    from core.errors import DelineateError
+
+    try:
+        return args.func(args)
+    except DelineateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
