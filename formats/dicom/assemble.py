@@ -62,7 +62,7 @@ def plan_stack(frames: list[FrameRef], source: str) -> StackPlan:
     targets = None
     if len(frames) > 2:
         gaps = np.diff(rel)
-        step = float(np.median(gaps))
+        step = float(np.min(gaps))  # the true step when slices are missing; no resolution lost otherwise
         if np.max(np.abs(gaps - step)) > max(0.01 * step, 1e-3):
             n_out = int(round(rel[-1] / step)) + 1
             targets = np.arange(n_out) * step

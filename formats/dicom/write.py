@@ -37,7 +37,7 @@ def _stored(volume: Volume) -> tuple[np.ndarray, float, float]:
     return np.round((arr - lo) / slope - 32768).astype(np.int16), slope, lo + 32768 * slope
 
 
-def write_series(volume: Volume, folder: str | Path, patient_name: str = "Anonymous",
+def write_series(volume: Volume, folder: str | Path, patient_name: str = "Anonymous^",
                  patient_id: str = "ANON", series_description: str = "Delineate export",
                  progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
                  study_uid: Optional[str] = None) -> list[Path]:
@@ -70,6 +70,7 @@ def write_series(volume: Volume, folder: str | Path, patient_name: str = "Anonym
         ds.Modality, ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = modality, series_description, 1, k + 1
         ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "1", "", ""
         ds.PatientBirthDate, ds.PatientSex = "", ""
+        ds.Laterality, ds.PatientPosition, ds.PositionReferenceIndicator, ds.AcquisitionNumber = "", "", "", ""
         ds.Manufacturer = "Delineate"
         ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
         ds.ImageOrientationPatient = iop

@@ -1,0 +1,43 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core.labels import Code, Label, LabelMap, LabelTable  # noqa: E402
+from core.volume import Volume, WindowPreset  # noqa: E402
+
+
+def rotation(ax, ay, az) -> np.ndarray:
+    cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+@pytest.fixture
+def oblique_ct() -> Volume:
+    """Oblique, anisotropic CT-like volume; origin exactly representable in float32 (NIfTI)."""
+    rng = np.random.default_rng(0)
+    arr = rng.integers(-1000, 1500, size=(7, 20, 24)).astype(np.int16)
+    return Volume.from_array(arr, spacing=(0.75, 0.5, 2.5), origin=(-100.25, 37.5, 12.125),
+                             direction=rotation(0.2, -0.1, 0.35), modality="CT",
+                             window_presets=[WindowPreset("abdomen", 40, 400)])
+
+
+@pytest.fixture
+def labels_on(oblique_ct):
+    arr = np.zeros(oblique_ct.geometry.shape_zyx, np.uint8)
+    arr[2:5, 4:10, 5:12] = 1
+    arr[1:3, 12:18, 14:20] = 3
+    table = LabelTable((
+        Label(1, "Liver", (220, 120, 80), Code("SCT", "123037004", "Anatomical Structure"),
+              Code("SCT", "10200004", "Liver")),
+        Label(3, "Tumour", (250, 250, 20)),
+    ))
+    return LabelMap(arr, oblique_ct.geometry, table)
