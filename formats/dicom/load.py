@@ -50,7 +50,7 @@ def _window_presets(ds) -> list[WindowPreset]:
 def _output_dtype(frames: list[FrameRef]) -> np.dtype:
     """Integer rescales stay integer: int16 first (CT in HU), widened on overflow by the loader."""
     fmt = frames[0].format
-    if fmt.spp > 1:
+    if fmt.spp > 1 or fmt.photometric == "PALETTE COLOR":
         return np.dtype(np.uint8)
     if {f.slope for f in frames} == {1.0} and all(float(f.intercept).is_integer() for f in frames):
         raw = fmt.native_dtype or np.dtype(np.int32)
@@ -137,6 +137,9 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
             raise FormatError(frames[k].path, "a grey image inside a colour series")
         if raw.ndim == 3 and raw.shape[-1] == 4:
             raw = raw[..., :3]
+        if colour and raw.dtype != np.uint8:  # 16/32-bit colour is shown as 8-bit RGB
+            top = float((1 << min(fmt.stored, 32)) - 1)
+            raw = np.clip(np.round(raw.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
         img = _rescaled(raw, frames[k], dtype)
         if plan is not None and plan.shifts is not None:
             img = apply_shift(img, plan.shifts[k])
