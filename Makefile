@@ -1,0 +1,42 @@
+# `make run`: set up and start Delineate on the bundled sample.  `make test`: set up and run every check.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+# Qt's xcb platform, Xvfb for headless GUI tests, GL for VTK, DICOM validators for the tests.
+APT_PACKAGES := xvfb xauth libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 \
+  libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+  libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0 libx11-xcb1 \
+  dcmtk dicom3tools python3-venv
+
+.PHONY: run test setup system-deps bench clean
+
+system-deps:
+	@SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	if command -v apt-get >/dev/null 2>&1; then \
+	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	else echo "not a Debian system: install the equivalents of: $(APT_PACKAGES)"; fi
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: system-deps $(VENV)/.installed
+
+run: setup
+	$(PY) main.py
+
+test: setup
+	$(VENV)/bin/lint-imports
+	@$(PY) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+bench: setup
+	$(PY) bench/open_series.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Models: registry, networks, runner, explainability, training. Arrives with the inference issue."""

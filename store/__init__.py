@@ -1,0 +1,1 @@
+"""The corrections store. Arrives with the correct/store issue."""
