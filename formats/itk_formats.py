@@ -1,9 +1,7 @@
 """NRRD, MetaImage (.mha/.mhd) through SimpleITK, after our own header check for hostile sizes."""
 from __future__ import annotations
 
-import os
 import re
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ from core.labels import LabelMap, LabelTable
 from core.volume import Volume
 from formats import labeltable_io
 from formats.atomic import atomic_output
-from formats.limits import check_allocation, check_file_holds
+from formats.limits import check_allocation, check_file_holds, gzip_isize
 
 _META_TYPES = {
     "MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": "u2", "MET_INT": "i4",
@@ -39,11 +37,6 @@ def _read_header_text(path: Path) -> tuple[str, int]:
         head = fh.read(_HEADER_LIMIT)
     return head.decode("latin-1"), len(head)
 
-
-def _gzip_isize(path: Path) -> int:
-    with open(path, "rb") as fh:
-        fh.seek(-4, os.SEEK_END)
-        return struct.unpack("<I", fh.read(4))[0]
 
 
 def _check_meta(path: Path) -> None:
@@ -111,7 +104,7 @@ def _check_nrrd(path: Path) -> None:
     if encoding == "raw":
         check_file_holds(path, declared, available)
     elif encoding in ("gzip", "gz") and declared < 2**32 and available > 4:
-        check_file_holds(path, declared, _gzip_isize(target), "uncompressed NRRD data")
+        check_file_holds(path, declared, gzip_isize(target), "uncompressed NRRD data")
 
 
 def _read_image(path: Path) -> sitk.Image:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,10 @@ def check_file_holds(path: str | Path, declared: int, available: int, what: str 
         raise TooLargeError(
             path, f"header declares {_human(declared)} of {what} but the file holds only "
                   f"{_human(available)}: truncated or corrupt")
+
+
+def gzip_isize(path: str | Path) -> int:
+    """Uncompressed size (mod 2**32) a single-member gzip file declares in its trailer."""
+    with open(path, "rb") as fh:
+        fh.seek(-4, os.SEEK_END)
+        return struct.unpack("<I", fh.read(4))[0]

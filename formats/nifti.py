@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import os
-import struct
 from pathlib import Path
 
 import nibabel as nib
@@ -15,16 +13,11 @@ from core.labels import LabelMap, LabelTable
 from core.volume import Volume
 from formats import labeltable_io
 from formats.atomic import atomic_output
-from formats.limits import check_allocation, check_file_holds, declared_bytes
+from formats.limits import check_allocation, check_file_holds, gzip_isize, declared_bytes
 
 _LPS_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _EXT_PREFIX = labeltable_io.KEY + ":"
 
-
-def _gzip_isize(path: Path) -> int:
-    with open(path, "rb") as fh:
-        fh.seek(-4, os.SEEK_END)
-        return struct.unpack("<I", fh.read(4))[0]
 
 
 def _load_checked(path: Path):
@@ -40,7 +33,7 @@ def _load_checked(path: Path):
     check_allocation(path, shape, dtype if dtype.fields is None else np.uint8, "NIfTI image")
     declared = declared_bytes(shape, dtype) + int(hdr.get("vox_offset", 0))
     if str(path).endswith(".gz"):
-        isize = _gzip_isize(path)
+        isize = gzip_isize(path)
         if declared < 2**32 and isize < declared:
             check_file_holds(path, declared, isize, "uncompressed NIfTI data")
     else:
