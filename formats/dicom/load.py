@@ -65,18 +65,14 @@ class _Overflow(Exception):
 
 
 def _rescaled(raw: np.ndarray, ref: FrameRef, dtype: np.dtype) -> np.ndarray:
-    if ref.slope == 1.0 and ref.intercept == 0.0:
-        if raw.dtype != dtype and raw.size and (raw.min() < np.iinfo(dtype).min or raw.max() > np.iinfo(dtype).max) \
-                if np.issubdtype(dtype, np.integer) and np.issubdtype(raw.dtype, np.integer) else False:
-            raise _Overflow
-        return raw.astype(dtype, copy=False)
-    if np.issubdtype(dtype, np.integer):
-        wide = raw.astype(np.int32) + int(ref.intercept)
+    if not np.issubdtype(dtype, np.integer):
+        return (raw.astype(np.float32) * np.float32(ref.slope) + np.float32(ref.intercept)).astype(dtype)
+    value = raw if ref.intercept == 0.0 else raw.astype(np.int32) + int(ref.intercept)
+    if value.dtype != dtype and value.size:
         info = np.iinfo(dtype)
-        if wide.min() < info.min or wide.max() > info.max:
+        if value.min() < info.min or value.max() > info.max:
             raise _Overflow
-        return wide.astype(dtype)
-    return (raw.astype(np.float32) * np.float32(ref.slope) + np.float32(ref.intercept)).astype(dtype)
+    return value.astype(dtype, copy=False)
 
 
 def _flat_geometry(info: SeriesInfo, n: int) -> tuple[Geometry, list[str]]:

@@ -134,7 +134,6 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
     paths = list(paths)
     by_series: dict[tuple, list[FrameRef]] = defaultdict(list)
     headers: dict[tuple, pydicom.Dataset] = {}
-    refused: list[str] = []
     for i, path in enumerate(paths):
         check(cancel)
         if i % 16 == 0:
@@ -151,7 +150,6 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
             continue
         modality = _text(ds, "Modality").upper()
         if "Rows" not in ds or "Columns" not in ds or modality in _NOT_IMAGES:
-            refused.append(f"{path.name} ({modality or 'no modality'}: not an image)")
             if strict:
                 sop = ds.get("SOPClassUID")
                 raise FormatError(path, f"holds no image pixel data ({modality or 'unknown modality'}"
@@ -162,7 +160,6 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
         except FormatError:
             if strict:
                 raise
-            refused.append(path.name)
             continue
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
             if strict:
