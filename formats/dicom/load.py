@@ -17,8 +17,9 @@ from formats.dicom.pixels import PixelSource
 from formats.dicom.scan import SeriesInfo, list_series, scan_files
 from formats.limits import check_allocation
 
-#: on_first_slice(k, slice_array): called with the middle slice as soon as it is ready
-FirstSliceFn = Callable[[int, np.ndarray], None]
+#: on_first_slice(k, slice_array, geometry): the middle slice of the stack as soon as it is ready,
+#: with the whole stack's grid, so a viewer can place it before the rest arrives
+FirstSliceFn = Callable[[int, np.ndarray, Geometry], None]
 
 
 def _window_presets(ds) -> list[WindowPreset]:
@@ -144,7 +145,7 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
     middle = len(frames) // 2
     read(middle)
     if on_first_slice is not None and (plan is None or plan.targets is None):
-        on_first_slice(middle, stack[middle])  # resampled stacks have no final slice until the end
+        on_first_slice(middle, stack[middle], geometry)  # resampled stacks have no final slice until the end
     rest = [k for k in range(len(frames)) if k != middle]
     done = 1
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
