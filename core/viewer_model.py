@@ -63,6 +63,12 @@ class ViewerModel(Observable):
         if world is not None:
             self.set_cursor_world(world)
 
+    def clear(self) -> None:
+        """Nothing open (a load failed before anything else was shown)."""
+        self.volume = self.display = self.image = self.labelmap = self.labels = None
+        self.heatmaps, self._heat_display, self.hidden = [], {}, set()
+        self.notify("image")
+
     def presets(self) -> list[WindowPreset]:
         return presets_for(self.volume) if self.volume is not None else []
 

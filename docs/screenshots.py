@@ -1,0 +1,46 @@
+"""Regenerate the README screenshot: the main window on the MNI152 T1 with the template's tissue
+classes as segments, its grey-matter probability as a heat map, and the 3D view.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots.py [OUT.png]
+(`make screenshots` does this.)"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(out: str) -> None:
+    from PySide6 import QtCore, QtWidgets
+
+    from core.overlay import HeatMap
+    from formats import samples
+    from formats.io import read_image
+    from gui.app import make_app
+    from gui.main_window import MainWindow
+
+    app = make_app()
+    win = MainWindow(QtCore.QSettings(str(Path("/tmp") / "delineate-shot.ini"), QtCore.QSettings.Format.IniFormat))
+    win.resize(1500, 940)
+    win.show()
+    vol = read_image(samples.path("mni152-t1"))
+    win._loaded(str(samples.path("mni152-t1")), vol)
+    win.set_labelmap(samples.mni152_tissue(vol))
+    gm = read_image(samples.path("mni152-gm"))
+    win.model.add_heatmap(HeatMap.from_values("Grey-matter probability", gm.array, vol.geometry,
+                                              colormap="inferno", opacity=0.55, threshold=0.6 * float(gm.array.max())))
+    win.model.set_visible(1, False)  # grey matter shown by the heat map; white matter as a segment
+    win.model.set_cursor_world(vol.geometry.index_to_world([80, 140, 95]))
+    win.volume_check.setChecked(False)  # surfaces only, so the segment shows
+    win.view3d.renderer.GetActiveCamera().Azimuth(35)
+    win.view3d.renderer.GetActiveCamera().Elevation(15)
+    for _ in range(20):
+        app.processEvents()
+        QtCore.QThread.msleep(50)
+    win.save_screenshot(out)
+    win.close()
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "docs" / "main-window.png"))

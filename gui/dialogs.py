@@ -1,0 +1,84 @@
+"""Small dialogs: the DICOM series browser and the shortcut list."""
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6 import QtCore, QtWidgets
+
+from gui.shortcuts import SHORTCUTS
+
+SERIES_COLUMNS = ("#", "Description", "Modality", "Images", "Size", "Study")
+
+
+class SeriesDialog(QtWidgets.QDialog):
+    """Lists the series/stacks found in a folder; double-click or OK opens one."""
+
+    def __init__(self, folder: str, series: list, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Series in {folder}")
+        self.series = series
+        self.table = QtWidgets.QTableWidget(len(series), len(SERIES_COLUMNS))
+        self.table.setHorizontalHeaderLabels(SERIES_COLUMNS)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        for row, info in enumerate(series):
+            s = info.summary()
+            cells = (s["number"], s["series"] or "(no description)", s["modality"], s["images"],
+                     s["size"], s["study"])
+            for col, text in enumerate(cells):
+                self.table.setItem(row, col, QtWidgets.QTableWidgetItem(str(text)))
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        largest = max(range(len(series)), key=lambda r: series[r].n_images) if series else 0
+        self.table.selectRow(largest)
+        self.table.doubleClicked.connect(self.accept)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Open
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.table)
+        lay.addWidget(buttons)
+        self.resize(760, 320)
+
+    def chosen(self) -> Optional[object]:
+        rows = self.table.selectionModel().selectedRows()
+        return self.series[rows[0].row()] if rows else None
+
+
+class ShortcutsDialog(QtWidgets.QDialog):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard and mouse shortcuts")
+        table = QtWidgets.QTableWidget(len(SHORTCUTS), 2)
+        table.setHorizontalHeaderLabels(("Key", "Does"))
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        for row, (_aid, key, text) in enumerate(SHORTCUTS):
+            table.setItem(row, 0, QtWidgets.QTableWidgetItem(key))
+            table.setItem(row, 1, QtWidgets.QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        self.table = table
+        close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(table)
+        lay.addWidget(close)
+        self.resize(560, 560)
+
+
+def show_error(parent, path, exc) -> None:
+    """A file could not be opened: name it and say why; nothing else changes."""
+    problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
+    box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, "Delineate — cannot open",
+                                f"Cannot open:\n{path}\n\n{problem}", QtWidgets.QMessageBox.StandardButton.Ok,
+                                parent)
+    trace = getattr(exc, "trace", None)
+    if trace and not hasattr(exc, "problem"):
+        box.setDetailedText(trace)
+    box.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
+    box.open()
+    parent._last_error = box  # kept for tests and so it is not garbage-collected while shown

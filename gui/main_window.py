@@ -1,0 +1,457 @@
+"""The main window: three slice views and a 3D view around one ViewerModel, the segment list,
+window presets, open/recent/drag-and-drop, screenshots, a status bar that reads out the voxel
+under the mouse, and loading in a worker with progress and Cancel."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core.display import VIEWS
+from core.errors import Cancelled, DelineateError
+from core.geometry import Geometry
+from core.volume import Volume
+from gui.dialogs import SeriesDialog, ShortcutsDialog, show_error
+from gui.segment_panel import SegmentPanel
+from gui.shortcuts import key_for
+from gui.slice_view import SliceView
+from gui.view3d import TRANSFER_PRESETS, View3D
+from gui.workers import TaskBar
+from core.viewer_model import ViewerModel
+
+LAYOUTS = ("conventional", "four_up", "2d", "single")
+MAX_RECENT = 10
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    loaded = QtCore.Signal()  # a volume (or a segmentation) finished loading
+
+    def __init__(self, settings: Optional[QtCore.QSettings] = None) -> None:
+        super().__init__()
+        self.settings = settings or QtCore.QSettings("Delineate", "Delineate")
+        self.model = ViewerModel()
+        self.views = {v: SliceView(self.model, v) for v in VIEWS}
+        self.view3d = View3D(self.model)
+        self.segments = SegmentPanel(self.model)
+        self.segments.surface_toggled.connect(self._surface_toggled)
+        self.tasks = TaskBar()
+        self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
+        self.statusBar().addWidget(self.probe_label, 1)
+        self.statusBar().addPermanentWidget(self.tasks)
+        self._layout_name = "conventional"
+        self._before_single = "conventional"
+        self._focused_view = "axial"
+        self._last_error = None
+        self.central = QtWidgets.QWidget()
+        self.grid = QtWidgets.QGridLayout(self.central)
+        self.grid.setContentsMargins(2, 2, 2, 2)
+        self.grid.setSpacing(2)
+        self.setCentralWidget(self.central)
+        self._build_side_panel()
+        self._build_actions()
+        self.set_layout("conventional")
+        for name, view in self.views.items():
+            view.cursor_hover.connect(self._show_probe)
+            view.graphics.installEventFilter(self)
+        self.model.subscribe("cursor", lambda: self._show_probe(None))
+        self.model.subscribe("window", self._sync_window_box)
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self.setWindowTitle("Delineate")
+
+    # -- construction -------------------------------------------------------------------------------
+    def _build_side_panel(self) -> None:
+        panel = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(panel)
+        box = QtWidgets.QGroupBox("Window / level")
+        form = QtWidgets.QFormLayout(box)
+        self.window_box = QtWidgets.QComboBox()
+        self.window_box.activated.connect(self._preset_chosen)
+        self.window_text = QtWidgets.QLabel()
+        form.addRow("Preset", self.window_box)
+        form.addRow("C / W", self.window_text)
+        lay.addWidget(box)
+        box3d = QtWidgets.QGroupBox("3D view")
+        form3d = QtWidgets.QFormLayout(box3d)
+        self.transfer_box = QtWidgets.QComboBox()
+        self.transfer_box.addItems(TRANSFER_PRESETS)
+        self.transfer_box.currentTextChanged.connect(self._transfer_chosen)
+        self.volume_check = QtWidgets.QCheckBox("Volume rendering")
+        self.volume_check.setChecked(True)
+        self.volume_check.toggled.connect(self.view3d.set_volume_visible if self.view3d.available else
+                                          lambda _on: None)
+        form3d.addRow("Transfer", self.transfer_box)
+        form3d.addRow("", self.volume_check)
+        lay.addWidget(box3d)
+        segbox = QtWidgets.QGroupBox("Segments")
+        QtWidgets.QVBoxLayout(segbox).addWidget(self.segments)
+        lay.addWidget(segbox, 1)
+        dock = QtWidgets.QDockWidget("Panel")
+        dock.setObjectName("panel")
+        dock.setWidget(panel)
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setMinimumWidth(330)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+    def _action(self, menu: QtWidgets.QMenu, aid: Optional[str], text: str, slot, shortcut: str = None,
+                checkable: bool = False) -> QtGui.QAction:
+        act = QtGui.QAction(text, self)
+        key = shortcut or (key_for(aid) if aid else None)
+        if key:
+            act.setShortcut(QtGui.QKeySequence(key))
+        act.setCheckable(checkable)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        self.addAction(act)  # shortcuts work with the menu bar hidden, too
+        if aid:
+            self.actions_by_id[aid] = act
+        return act
+
+    def _build_actions(self) -> None:
+        self.actions_by_id: dict[str, QtGui.QAction] = {}
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._action(f, "open", "&Open image…", self.open_dialog)
+        self._action(f, "open_folder", "Open &DICOM folder…", self.open_folder_dialog)
+        self._action(f, "open_seg", "Load &segmentation…", self.open_segmentation_dialog)
+        self.recent_menu = f.addMenu("Open &recent")
+        self._fill_recent()
+        f.addSeparator()
+        self._action(f, "screenshot_view", "Screenshot of &view…", lambda: self.screenshot_dialog(False))
+        self._action(f, "screenshot_window", "Screenshot of &window…", lambda: self.screenshot_dialog(True))
+        f.addSeparator()
+        self._action(f, "quit", "&Quit", self.close)
+        v = mb.addMenu("&View")
+        for name, text in (("conventional", "Three slices + 3D"), ("four_up", "Four-up"),
+                           ("2d", "Slices only"), ("single", "Maximise view under focus")):
+            self._action(v, f"layout_{name}", text, lambda _=False, n=name: self.toggle_layout(n))
+        v.addSeparator()
+        self._action(v, "reset_view", "&Reset views", self.reset_views)
+        self._action(v, "toggle_segments", "Show / hide segments", self.toggle_segments)
+        self._action(v, "toggle_outline", "Segment outline", lambda: self.segments.outline.toggle())
+        self._action(v, "opacity_down", "Segment opacity down",
+                     lambda: self.segments.opacity.setValue(self.segments.opacity.value() - 10))
+        self._action(v, "opacity_up", "Segment opacity up",
+                     lambda: self.segments.opacity.setValue(self.segments.opacity.value() + 10))
+        self.window_menu = mb.addMenu("&Window")
+        self._action(self.window_menu, "preset_next", "Next preset", self.next_preset)
+        h = mb.addMenu("&Help")
+        self._action(h, "help_shortcuts", "&Shortcuts", lambda: ShortcutsDialog(self).exec())
+        self._action(h, None, "&About", lambda: QtWidgets.QMessageBox.about(
+            self, "Delineate", "Delineate — review and correct AI segmentations.\n"
+                               "Research software: not for clinical use."))
+
+    # -- layouts --------------------------------------------------------------------------------------
+    def set_layout(self, name: str) -> None:
+        for w in list(self.views.values()) + [self.view3d]:
+            self.grid.removeWidget(w)
+            w.setVisible(False)
+        for r in range(3):
+            self.grid.setRowStretch(r, 0)
+        for c in range(3):
+            self.grid.setColumnStretch(c, 0)
+        a, c, s, v3 = self.views["axial"], self.views["coronal"], self.views["sagittal"], self.view3d
+        if name == "conventional":  # Slicer's: 3D on top, the three slices in a row below
+            place = [(v3, 0, 0, 1, 3), (a, 1, 0, 1, 1), (c, 1, 1, 1, 1), (s, 1, 2, 1, 1)]
+        elif name == "four_up":
+            place = [(a, 0, 0, 1, 1), (v3, 0, 1, 1, 1), (c, 1, 0, 1, 1), (s, 1, 1, 1, 1)]
+        elif name == "2d":
+            place = [(a, 0, 0, 1, 1), (c, 0, 1, 1, 1), (s, 0, 2, 1, 1)]
+        elif name == "single":
+            focus = self.view3d if self._focused_view == "3d" else self.views[self._focused_view]
+            place = [(focus, 0, 0, 1, 1)]
+        else:
+            raise ValueError(f"unknown layout {name!r}; one of {LAYOUTS}")
+        for w, r, col, rs, cs in place:
+            self.grid.addWidget(w, r, col, rs, cs)
+            w.setVisible(True)
+            self.grid.setRowStretch(r, 1)
+            self.grid.setColumnStretch(col, 1)
+        self._layout_name = name
+
+    def toggle_layout(self, name: str) -> None:
+        if name == "single" and self._layout_name == "single":
+            name = self._before_single
+        elif name == "single":
+            self._before_single = self._layout_name
+        self.set_layout(name)
+
+    @property
+    def layout_name(self) -> str:
+        return self._layout_name
+
+    def eventFilter(self, obj, ev) -> bool:
+        if ev.type() in (QtCore.QEvent.Type.FocusIn, QtCore.QEvent.Type.Enter):
+            for name, view in self.views.items():
+                if view.graphics is obj:
+                    self._focused_view = name
+        return False
+
+    def reset_views(self) -> None:
+        for view in self.views.values():
+            view.reset_zoom()
+        if self.view3d.available and self.model.volume is not None:
+            self.view3d.reset_camera()
+
+    # -- opening ----------------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open image", self._last_dir(),
+            "Images (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.png *.tif *.tiff *.dcm DICOMDIR);;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder", self._last_dir())
+        if path:
+            self.open_path(path)
+
+    def open_segmentation_dialog(self) -> None:
+        if self.model.volume is None:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Load segmentation", self._last_dir(), "Label maps (*.nii *.nii.gz *.nrrd *.seg.nrrd *.mha);;All (*)")
+        if path:
+            self.open_segmentation(path)
+
+    def _last_dir(self) -> str:
+        recent = self.recent()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def open_path(self, path: str, series: Optional[str] = None) -> None:
+        """Open a file or folder in a worker; a folder with several series asks which one."""
+        from formats.io import kind_of
+
+        path = str(self._resolve_sample(path))
+        try:
+            kind = kind_of(path)
+        except DelineateError as exc:
+            show_error(self, path, exc)
+            return
+        if kind == "dicom" and Path(path).is_dir() and series is None:
+            from formats.dicom.scan import list_series
+
+            self.tasks.start(f"Scanning {Path(path).name}", lambda p, c, _part: list_series(path, p, c),
+                             lambda found: self._series_found(path, found),
+                             lambda exc: self._failed(path, exc))
+            return
+        self._load(path, lambda p, c, part: self._read(path, series, p, c, part))
+
+    @staticmethod
+    def _resolve_sample(path: str) -> str:
+        from formats import samples
+
+        return samples.path(path) if path in samples.names() and not Path(path).exists() else path
+
+    @staticmethod
+    def _read(path, series, progress, cancel, partial):
+        from formats.io import read_image
+
+        return read_image(path, progress, cancel, series,
+                          on_first_slice=lambda k, plane, geo: partial((k, plane, geo)))
+
+    def _series_found(self, path: str, found: list) -> None:
+        if len(found) == 1:
+            info = found[0]
+        else:
+            dlg = SeriesDialog(path, found, self)
+            self._series_dialog = dlg
+            if dlg.exec() != QtWidgets.QDialog.DialogCode.Accepted or dlg.chosen() is None:
+                return
+            info = dlg.chosen()
+        self.load_series_info(path, info)
+
+    def load_series_info(self, path: str, info) -> None:
+        from formats.dicom.load import load_series
+
+        def fn(progress, cancel, partial):
+            return load_series(info, progress, cancel, lambda k, plane, geo: partial((k, plane, geo)))
+
+        self._load(path, fn)
+
+    def _load(self, path: str, fn) -> None:
+        self.tasks.start(f"Opening {Path(path).name}", fn, lambda vol: self._loaded(path, vol),
+                         lambda exc: self._failed(path, exc), self._first_slice)
+
+    def _first_slice(self, payload) -> None:
+        """Show the stack's middle slice while the rest loads (only if nothing else is open)."""
+        k, plane, geo = payload
+        if self.model.volume is not None and not getattr(self.model.volume, "_preview", False):
+            return
+        origin = geo.index_to_world([0, 0, k])
+        g = Geometry((geo.size[0], geo.size[1], 1), geo.spacing, origin, geo.direction)
+        preview = Volume(np.asarray(plane)[np.newaxis], g, description="loading…")
+        preview._preview = True
+        self.model.set_volume(preview)
+        self._fill_presets()
+
+    def _loaded(self, path: str, volume: Volume) -> None:
+        keep = self.model.volume is not None and getattr(self.model.volume, "_preview", False)
+        self.model.set_volume(volume, keep_cursor=keep)
+        self._add_recent(path)
+        self._fill_presets()
+        self.transfer_box.blockSignals(True)
+        if self.view3d.available:
+            self.transfer_box.setCurrentText(self.view3d.transfer)
+        self.transfer_box.blockSignals(False)
+        name = volume.description or Path(path).name
+        self.setWindowTitle(f"Delineate — {name}")
+        for w in volume.warnings:
+            self.statusBar().showMessage(f"Warning: {w}", 15000)
+        self._show_probe(None)
+        self.loaded.emit()
+
+    def _failed(self, path: str, exc) -> None:
+        if getattr(self.model.volume, "_preview", False):
+            self.model.clear()  # drop the half-loaded preview
+        if isinstance(exc, Cancelled):
+            self.statusBar().showMessage(f"Opening {path} cancelled", 8000)
+            return
+        show_error(self, path, exc)
+
+    def open_segmentation(self, path: str) -> None:
+        from formats.io import read_labelmap
+
+        volume = self.model.volume
+        self.tasks.start(f"Loading {Path(path).name}", lambda p, c, _part: read_labelmap(path, volume),
+                         self.set_labelmap, lambda exc: self._failed(path, exc))
+
+    def set_labelmap(self, labelmap) -> None:
+        try:
+            self.model.set_labelmap(labelmap)
+        except DelineateError as exc:
+            show_error(self, "segmentation", exc)
+            return
+        self.loaded.emit()
+
+    # -- recent files -------------------------------------------------------------------------------
+    def recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _add_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent() if p != path]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent():
+            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent()))
+
+    # -- drag and drop -------------------------------------------------------------------------------
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:
+        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            ev.acceptProposedAction()
+            self.open_path(urls[0])
+
+    # -- window / level ------------------------------------------------------------------------------
+    def _fill_presets(self) -> None:
+        self.window_box.clear()
+        for a in list(self.window_menu.actions())[1:]:
+            self.window_menu.removeAction(a)
+            self.removeAction(a)
+        for n, p in enumerate(self.model.presets()):
+            self.window_box.addItem(f"{p.name}  ({p.center:g} / {p.width:g})")
+            act = QtGui.QAction(f"{p.name}  (C {p.center:g}, W {p.width:g})", self)
+            if n < 9:
+                act.setShortcut(QtGui.QKeySequence(str(n + 1)))
+            act.triggered.connect(lambda _=False, n=n: self.apply_preset(n))
+            self.window_menu.addAction(act)
+            self.addAction(act)
+        self._sync_window_box()
+
+    def apply_preset(self, n: int) -> None:
+        presets = self.model.presets()
+        if 0 <= n < len(presets):
+            self.model.set_window(presets[n])
+            self.window_box.setCurrentIndex(n)
+
+    def next_preset(self) -> None:
+        n = len(self.model.presets())
+        if n:
+            self.apply_preset((self.window_box.currentIndex() + 1) % n)
+
+    def _preset_chosen(self, n: int) -> None:
+        self.apply_preset(n)
+
+    def _sync_window_box(self) -> None:
+        w = self.model.window
+        self.window_text.setText(f"{w.center:.0f} / {w.width:.0f}")
+
+    def _transfer_chosen(self, name: str) -> None:
+        if self.view3d.available and self.model.volume is not None:
+            self.view3d.set_transfer(name)
+
+    # -- segments -----------------------------------------------------------------------------------
+    def toggle_segments(self) -> None:
+        values = self.segments.values()
+        show = any(v in self.model.hidden for v in values)
+        for v in values:
+            self.model.set_visible(v, show)
+
+    def _surface_toggled(self, value: int, on: bool) -> None:
+        if self.view3d.available:
+            (self.view3d.hidden_surfaces.discard if on else self.view3d.hidden_surfaces.add)(value)
+            self.view3d._sync_actors()
+
+    # -- status bar ---------------------------------------------------------------------------------
+    def _show_probe(self, display_ijk) -> None:
+        if self.model.volume is None or self.model.display is None:
+            return
+        p = self.model.probe(display_ijk)
+        unit = " HU" if self.model.volume.modality == "CT" else ""
+        parts = [f"voxel {tuple(p['index'])}" if p["index"] is not None else "outside the image",
+                 "LPS ({:.1f}, {:.1f}, {:.1f}) mm".format(*p["world"])]
+        if p["value"] is not None:
+            v = p["value"]
+            parts.append(f"value {v}" if isinstance(v, list) else f"value {v:g}{unit}")
+        if p["label"] is not None:
+            parts.append(f"label {p['label'][0]} {p['label'][1]}")
+        self.probe_label.setText("   |   ".join(parts))
+
+    # -- screenshots --------------------------------------------------------------------------------
+    def screenshot(self, whole_window: bool = True, view: Optional[str] = None) -> QtGui.QImage:
+        """The window (with the 3D frame composited in) or one view, as an image."""
+        if not whole_window:
+            name = view or self._focused_view
+            return self.view3d.screenshot() if name == "3d" else self.views[name].screenshot()
+        image = self.grab().toImage()
+        if self.view3d.available and self.view3d.isVisible():
+            frame = self.view3d.screenshot()
+            top_left = self.view3d.mapTo(self, QtCore.QPoint(0, 0))
+            target = QtCore.QRect(top_left, self.view3d.size())
+            ratio = image.width() / max(1, self.width())
+            target = QtCore.QRect(int(target.x() * ratio), int(target.y() * ratio),
+                                  int(target.width() * ratio), int(target.height() * ratio))
+            painter = QtGui.QPainter(image)
+            painter.drawImage(target, frame)
+            painter.end()
+        return image
+
+    def save_screenshot(self, path: str, whole_window: bool = True, view: Optional[str] = None) -> None:
+        if not self.screenshot(whole_window, view).save(path, "PNG"):
+            raise DelineateError(f"{path}: could not write the PNG")
+
+    def screenshot_dialog(self, whole_window: bool) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", self._last_dir(), "PNG (*.png)")
+        if path:
+            try:
+                self.save_screenshot(path if path.lower().endswith(".png") else path + ".png", whole_window)
+            except DelineateError as exc:
+                show_error(self, path, exc)
+
+    # -- teardown -----------------------------------------------------------------------------------
+    def closeEvent(self, ev) -> None:
+        self.tasks.cancel()
+        self.tasks.wait()
+        self.view3d.finalize()
+        super().closeEvent(ev)

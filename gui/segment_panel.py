@@ -1,0 +1,124 @@
+"""Segment list: visibility (slices and 3D), 3D surface, colour, name, volume in ml; opacity and
+outline for the slice overlay."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core.viewer_model import ViewerModel
+
+COLUMNS = ("Show", "3D", "Colour", "Name", "Volume (ml)")
+
+
+class SegmentPanel(QtWidgets.QWidget):
+    surface_toggled = QtCore.Signal(int, bool)
+
+    def __init__(self, model: ViewerModel, parent=None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.horizontalHeader().setSectionResizeMode(3, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        for c in (0, 1, 2, 4):
+            header.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.itemChanged.connect(self._item_changed)
+        self.table.cellDoubleClicked.connect(self._cell_double_clicked)
+        self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(int(model.opacity * 100))
+        self.opacity.valueChanged.connect(lambda v: model.set_opacity(v / 100.0))
+        self.outline = QtWidgets.QCheckBox("Outline only")
+        self.outline.toggled.connect(model.set_outline)
+        form = QtWidgets.QFormLayout()
+        form.addRow("Opacity", self.opacity)
+        form.addRow("", self.outline)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(form)
+        self._filling = False
+        self.surfaces_on: dict[int, bool] = {}
+        model.subscribe("segments", self.refresh)
+        model.subscribe("labels", self.refresh_volumes)
+
+    def values(self) -> list[int]:
+        lm = self.model.labelmap
+        return [lab.value for lab in lm.table if lab.value > 0] if lm is not None else []
+
+    def refresh(self) -> None:
+        lm = self.model.labelmap
+        self._filling = True
+        try:
+            values = self.values()
+            if [self.table.item(r, 3).data(QtCore.Qt.ItemDataRole.UserRole)
+                    for r in range(self.table.rowCount())] != values:
+                self.table.setRowCount(len(values))
+                self.surfaces_on = {v: self.surfaces_on.get(v, True) for v in values}
+            for row, v in enumerate(values):
+                lab = lm.table.get(v)
+                show = QtWidgets.QTableWidgetItem()
+                show.setFlags(QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsEnabled)
+                show.setCheckState(QtCore.Qt.CheckState.Unchecked if v in self.model.hidden
+                                   else QtCore.Qt.CheckState.Checked)
+                surf = QtWidgets.QTableWidgetItem()
+                surf.setFlags(show.flags())
+                surf.setCheckState(QtCore.Qt.CheckState.Checked if self.surfaces_on.get(v, True)
+                                   else QtCore.Qt.CheckState.Unchecked)
+                colour = QtWidgets.QTableWidgetItem()
+                colour.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled)
+                colour.setBackground(QtGui.QColor(*lab.color))
+                colour.setToolTip("Double-click to change the colour")
+                name = QtWidgets.QTableWidgetItem(lab.name)
+                name.setData(QtCore.Qt.ItemDataRole.UserRole, v)
+                name.setToolTip(f"label value {v}")
+                for col, item in enumerate((show, surf, colour, name)):
+                    self.table.setItem(row, col, item)
+            self.refresh_volumes()
+        finally:
+            self._filling = False
+
+    def refresh_volumes(self) -> None:
+        lm = self.model.labelmap
+        if lm is None:
+            return
+        vols = lm.volumes_ml()
+        was, self._filling = self._filling, True
+        for row, v in enumerate(self.values()):
+            item = QtWidgets.QTableWidgetItem(f"{vols.get(v, 0.0):.2f}")
+            item.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled)
+            item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, 4, item)
+        self._filling = was
+
+    def row_of(self, value: int) -> int:
+        return self.values().index(value)
+
+    def _item_changed(self, item: QtWidgets.QTableWidgetItem) -> None:
+        if self._filling:
+            return
+        v = self.values()[item.row()]
+        checked = item.checkState() == QtCore.Qt.CheckState.Checked
+        if item.column() == 0:
+            self.model.set_visible(v, checked)
+        elif item.column() == 1:
+            self.surfaces_on[v] = checked
+            self.surface_toggled.emit(v, checked)
+        elif item.column() == 3:
+            lm = self.model.labelmap
+            lab = lm.table.get(v)
+            if item.text().strip() and item.text() != lab.name:
+                lm.table = lm.table.with_label(replace(lab, name=item.text().strip()))
+                self.model.notify("segments")
+
+    def _cell_double_clicked(self, row: int, col: int) -> None:
+        if col != 2:
+            return
+        v = self.values()[row]
+        lab = self.model.labelmap.table.get(v)
+        chosen = QtWidgets.QColorDialog.getColor(QtGui.QColor(*lab.color), self, f"Colour of {lab.name}")
+        if chosen.isValid():
+            self.model.set_segment_color(v, (chosen.red(), chosen.green(), chosen.blue()))

@@ -1,0 +1,37 @@
+"""Keyboard shortcuts, in the style of 3D Slicer and ITK-SNAP. One table feeds the actions and
+the Help -> Shortcuts dialog, so the two cannot disagree."""
+from __future__ import annotations
+
+#: (action id, key sequence, description); keys handled inside slice views have no action id
+SHORTCUTS = (
+    ("open", "Ctrl+O", "Open an image file"),
+    ("open_folder", "Ctrl+Shift+O", "Open a DICOM folder (series browser)"),
+    ("open_seg", "Ctrl+Shift+L", "Load a segmentation onto the image"),
+    ("screenshot_view", "Shift+F12", "Screenshot of the view under focus to PNG"),
+    ("screenshot_window", "F12", "Screenshot of the whole window to PNG"),
+    ("quit", "Ctrl+Q", "Quit"),
+    ("layout_conventional", "Ctrl+1", "Layout: three slices + 3D"),
+    ("layout_four_up", "Ctrl+2", "Layout: four-up"),
+    ("layout_2d", "Ctrl+3", "Layout: slices only"),
+    ("layout_single", "Ctrl+4", "Layout: maximise the view under focus (again: back)"),
+    ("reset_view", "R", "Reset zoom, pan and 3D camera"),
+    ("toggle_segments", "S", "Show / hide all segments"),
+    ("toggle_outline", "O", "Segment fill / outline"),
+    ("opacity_down", "A", "Segment opacity down"),
+    ("opacity_up", "D", "Segment opacity up"),
+    ("preset_next", "W", "Next window preset"),
+    ("help_shortcuts", "F1", "This list"),
+    (None, "1 ... 9", "Window preset 1 ... 9 (see the Window menu)"),
+    (None, "Up / Down, wheel", "Next / previous slice in the view under the mouse or focus"),
+    (None, "Page Up / Page Down", "Ten slices"),
+    (None, "Home / End", "First / last slice"),
+    (None, "Left click / drag", "Move the crosshair; all views follow"),
+    (None, "Right drag", "Window (left-right) and level (up-down)"),
+    (None, "Middle drag", "Pan"),
+    (None, "Ctrl + wheel", "Zoom"),
+    (None, "3D: left / right / middle drag", "Rotate / zoom / pan"),
+)
+
+
+def key_for(action_id: str) -> str:
+    return next(k for a, k, _ in SHORTCUTS if a == action_id)

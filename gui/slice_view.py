@@ -1,0 +1,304 @@
+"""One slice view (axial, coronal or sagittal) of the viewer model, drawn with pyqtgraph.
+
+Scene units are millimetres in the view plane, so anisotropic voxels keep their true aspect and
+the crosshair is placed in world coordinates. Mouse, as in Slicer / ITK-SNAP: left click or drag
+moves the crosshair, right drag changes window/level, middle drag pans, wheel steps slices,
+Ctrl+wheel zooms. Tools (painting, issue "editing") replace the left-button behaviour.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core.display import LETTERS, ROWS_DOWN, DisplayGrid
+from core.overlay import outline
+from core.viewer_model import ViewerModel
+from core.windows import dragged, levels
+
+VIEW_COLORS = {"axial": "#e05050", "coronal": "#50c050", "sagittal": "#e0c040"}  # Slicer's red/green/yellow
+
+
+class _SliceViewBox(pg.ViewBox):
+    def __init__(self, owner: "SliceView") -> None:
+        super().__init__(lockAspect=True, enableMenu=False)
+        self.owner = owner
+        self._wl_start = None
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.owner.left_at(self.mapToView(ev.pos()), "click")
+        else:
+            ev.ignore()
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        btn = ev.button()
+        if btn == QtCore.Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.owner.left_at(self.mapToView(ev.pos()),
+                               "start" if ev.isStart() else "finish" if ev.isFinish() else "drag")
+        elif btn == QtCore.Qt.MouseButton.RightButton:
+            ev.accept()
+            model = self.owner.model
+            if ev.isStart():
+                self._wl_start = model.window
+            if self._wl_start is not None:
+                delta = ev.screenPos() - ev.buttonDownScreenPos()
+                model.set_window(dragged(self._wl_start, delta.x(), delta.y(), model.value_span()))
+        elif btn == QtCore.Qt.MouseButton.MiddleButton:
+            ev.accept()
+            tr = self.mapToView(ev.pos()) - self.mapToView(ev.lastPos())
+            self.translateBy(-tr)
+        else:
+            ev.ignore()
+
+    def wheelEvent(self, ev, axis=None) -> None:
+        if ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis)
+            return
+        ev.accept()
+        steps = 1 if ev.delta() > 0 else -1
+        self.owner.model.scroll(self.owner.view, steps)
+
+
+class _Annotations(QtWidgets.QWidget):
+    """Orientation letters, scale bar and slice number painted over the view."""
+
+    def __init__(self, owner: "SliceView") -> None:
+        super().__init__(owner)
+        self.owner = owner
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+
+    def paintEvent(self, _ev) -> None:
+        o = self.owner
+        if o.model.display is None:
+            return
+        p = QtGui.QPainter(self)
+        p.setPen(QtGui.QColor("#f0f0a0"))
+        f = p.font()
+        f.setPointSize(10)
+        f.setBold(True)
+        p.setFont(f)
+        w, h = self.width(), self.height()
+        left, right, top, bottom = LETTERS[o.view]
+        p.drawText(QtCore.QRect(4, 0, 20, h), QtCore.Qt.AlignmentFlag.AlignVCenter, left)
+        p.drawText(QtCore.QRect(w - 20, 0, 16, h), QtCore.Qt.AlignmentFlag.AlignVCenter, right)
+        p.drawText(QtCore.QRect(0, 2, w, 16), QtCore.Qt.AlignmentFlag.AlignHCenter, top)
+        p.drawText(QtCore.QRect(0, h - 18, w, 16), QtCore.Qt.AlignmentFlag.AlignHCenter, bottom)
+        f.setBold(False)
+        p.setFont(f)
+        n = o.model.display.n_slices(o.view)
+        p.setPen(QtGui.QColor(VIEW_COLORS[o.view]))
+        p.drawText(6, 16, f"{o.view.capitalize()}  {o.model.slice_index(o.view) + 1}/{n}")
+        mm_per_px = o.viewbox.viewPixelSize()[0]
+        if mm_per_px > 0:
+            length_mm = _nice_length(mm_per_px * w * 0.2)
+            px = int(round(length_mm / mm_per_px))
+            p.setPen(QtGui.QPen(QtGui.QColor("#f0f0f0"), 2))
+            x0, y0 = w - px - 24, h - 22
+            p.drawLine(x0, y0, x0 + px, y0)
+            p.drawLine(x0, y0 - 4, x0, y0 + 4)
+            p.drawLine(x0 + px, y0 - 4, x0 + px, y0 + 4)
+            p.drawText(QtCore.QRect(x0, y0 - 18, px, 14), QtCore.Qt.AlignmentFlag.AlignHCenter,
+                       f"{length_mm:g} mm" if length_mm < 10 else f"{length_mm / 10:g} cm")
+        p.end()
+
+
+def _nice_length(mm: float) -> float:
+    if mm <= 0:
+        return 1.0
+    base = 10 ** np.floor(np.log10(mm))
+    for m in (5, 2, 1):
+        if m * base <= mm:
+            return float(m * base)
+    return float(base)
+
+
+class SliceView(QtWidgets.QWidget):
+    """Shows ``model`` along ``view``; redraws only what a model event made stale."""
+
+    cursor_hover = QtCore.Signal(object)  # display index (x, y, z) under the mouse
+
+    def __init__(self, model: ViewerModel, view: str, parent=None) -> None:
+        super().__init__(parent)
+        self.model, self.view = model, view
+        self.graphics = pg.GraphicsView(background="k")
+        self.viewbox = _SliceViewBox(self)
+        self.graphics.setCentralItem(self.viewbox)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.label_item = pg.ImageItem(axisOrder="row-major")
+        self.label_item.setZValue(10)
+        self.heat_items: list[pg.ImageItem] = []
+        self._plane_rect = None
+        self.image_item.placed = self.label_item.placed = None
+        self.viewbox.addItem(self.image_item)
+        self.viewbox.addItem(self.label_item)
+        pen = pg.mkPen(VIEW_COLORS[view], width=1)
+        self.hline = pg.InfiniteLine(angle=0, pen=pen, movable=False)
+        self.vline = pg.InfiniteLine(angle=90, pen=pen, movable=False)
+        for line in (self.hline, self.vline):
+            line.setZValue(100)
+            self.viewbox.addItem(line, ignoreBounds=True)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.graphics)
+        self.annotations = _Annotations(self)
+        self.annotations.raise_()
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(120, 120)
+        self.left_handler: Optional[Callable] = None  # tool override: fn(view, display_ijk, phase)
+        self.shown_index = -1
+        self.graphics.scene().sigMouseMoved.connect(self._hover)
+        self.viewbox.sigRangeChanged.connect(lambda *_: self.annotations.update())
+        for event, fn in (("image", self._on_image), ("cursor", self._on_cursor), ("window", self._on_window),
+                          ("labels", self._on_labels), ("segments", self._on_labels),
+                          ("heatmaps", self._on_heatmaps)):
+            model.subscribe(event, fn)
+
+    # -- geometry ---------------------------------------------------------------------------------
+    @property
+    def grid(self) -> DisplayGrid:
+        return self.model.display
+
+    def _rect(self) -> QtCore.QRectF:
+        sr, sc = self.grid.plane_spacing(self.view)
+        r_axis, c_axis = self.grid.plane_axes(self.view)
+        rows, cols = self.grid.grid.size[r_axis], self.grid.grid.size[c_axis]
+        return QtCore.QRectF(-0.5 * sc, -0.5 * sr, cols * sc, rows * sr)
+
+    def scene_to_index(self, point: QtCore.QPointF) -> np.ndarray:
+        sr, sc = self.grid.plane_spacing(self.view)
+        return self.grid.plane_to_index(self.view, self.model.slice_index(self.view), point.y() / sr, point.x() / sc)
+
+    # -- model events ---------------------------------------------------------------------------
+    def _on_image(self) -> None:
+        if self.model.display is None:
+            for item in [self.image_item, self.label_item] + self.heat_items:
+                item.clear()
+            self.shown_index = -1
+            self.annotations.update()
+            return
+        self.viewbox.invertY(ROWS_DOWN[self.view])
+        self._plane_rect = self._rect()
+        for item in (self.image_item, self.label_item):
+            item.clear()
+            item.placed = None
+        self._set_heat_items()
+        self.shown_index = -1
+        self._on_cursor()
+        self.reset_zoom()
+
+    def reset_zoom(self) -> None:
+        if self.model.display is not None:
+            self.viewbox.setRange(self._rect(), padding=0.02)
+
+    def _on_cursor(self) -> None:
+        if self.model.display is None:
+            return
+        k = self.model.slice_index(self.view)
+        if k != self.shown_index:
+            self.shown_index = k
+            self._draw_image()
+            self._draw_labels()
+            self._draw_heat()
+        sr, sc = self.grid.plane_spacing(self.view)
+        r_axis, c_axis = self.grid.plane_axes(self.view)
+        self.hline.setPos(self.model.cursor[r_axis] * sr)
+        self.vline.setPos(self.model.cursor[c_axis] * sc)
+        self.annotations.update()
+
+    def _on_window(self) -> None:
+        if self.model.volume is not None and not self.model.volume.is_color:
+            self.image_item.setLevels(levels(self.model.window))
+
+    def _on_labels(self) -> None:
+        if self.model.display is not None:
+            self._draw_labels()
+
+    def _on_heatmaps(self) -> None:
+        if self.model.display is not None:
+            self._set_heat_items()
+            self._draw_heat()
+
+    # -- drawing ------------------------------------------------------------------------------------
+    def plane(self, array: np.ndarray) -> np.ndarray:
+        return DisplayGrid.take_slice(array, self.view, self.model.slice_index(self.view))
+
+    def _show(self, item: pg.ImageItem, plane: np.ndarray, **kw) -> None:
+        item.setImage(plane, autoLevels=False, **kw)
+        if item.placed is not self._plane_rect:  # setRect scales by the image size: after setImage
+            item.setRect(self._plane_rect)
+            item.placed = self._plane_rect
+
+    def _draw_image(self) -> None:
+        plane = self.plane(self.model.image)
+        if self.model.volume.is_color:
+            self._show(self.image_item, plane[..., :3], levels=None)
+        else:
+            self._show(self.image_item, plane, levels=levels(self.model.window))
+
+    def _draw_labels(self) -> None:
+        m = self.model
+        if m.labels is None:
+            self.label_item.setVisible(False)
+            return
+        plane = self.plane(m.labels)
+        if m.outline:
+            plane = outline(plane)
+        self.label_item.setVisible(True)
+        self._show(self.label_item, plane, levels=None, lut=m.label_lut())
+
+    def _set_heat_items(self) -> None:
+        while len(self.heat_items) > len(self.model.heatmaps):
+            self.viewbox.removeItem(self.heat_items.pop())
+        while len(self.heat_items) < len(self.model.heatmaps):
+            item = pg.ImageItem(axisOrder="row-major")
+            item.placed = None
+            item.setZValue(5 + len(self.heat_items) * 0.01)
+            self.viewbox.addItem(item)
+            self.heat_items.append(item)
+        for item in self.heat_items:
+            item.placed = None
+
+    def _draw_heat(self) -> None:
+        for item, heat in zip(self.heat_items, self.model.heatmaps):
+            colors = pg.colormap.get(heat.colormap).getLookupTable(nPts=256, alpha=False)
+            self._show(item, self.plane(self.model.heat_display(heat)), levels=None, lut=heat.lut(colors))
+
+    # -- mouse ------------------------------------------------------------------------------------
+    def left_at(self, scene_point: QtCore.QPointF, phase: str) -> None:
+        if self.model.display is None:
+            return
+        ijk = self.scene_to_index(scene_point)
+        if self.left_handler is not None:
+            self.left_handler(self.view, ijk, phase)
+        else:
+            self.model.set_cursor_index(ijk)
+
+    def _hover(self, pos) -> None:
+        if self.model.display is None:
+            return
+        point = self.viewbox.mapSceneToView(pos)
+        self.cursor_hover.emit(self.grid.clamp_index(self.scene_to_index(point)))
+
+    def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:
+        steps = {QtCore.Qt.Key.Key_Up: 1, QtCore.Qt.Key.Key_Down: -1,
+                 QtCore.Qt.Key.Key_PageUp: 10, QtCore.Qt.Key.Key_PageDown: -10}.get(ev.key())
+        if steps is not None and self.model.display is not None:
+            self.model.scroll(self.view, steps)
+        elif ev.key() == QtCore.Qt.Key.Key_Home and self.model.display is not None:
+            self.model.set_slice(self.view, 0)
+        elif ev.key() == QtCore.Qt.Key.Key_End and self.model.display is not None:
+            self.model.set_slice(self.view, self.grid.n_slices(self.view) - 1)
+        else:
+            super().keyPressEvent(ev)
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self.annotations.setGeometry(self.rect())
+
+    def screenshot(self) -> QtGui.QImage:
+        return self.grab().toImage()

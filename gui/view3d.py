@@ -1,0 +1,377 @@
+"""3D view (VTK): volume rendering of the image, a smoothed surface per segment, the three slice
+planes. VTK's world is patient LPS; image and surfaces are built in index space scaled by spacing,
+and placed by a user matrix holding direction and origin, so oblique volumes sit where they are.
+
+A segment's surface is rebuilt only when that segment changed, from the bounding box it occupies.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core.display import VIEWS
+from core.geometry import Geometry
+from core.labels import LabelMap
+from core.viewer_model import ViewerModel
+from core.volume import Volume
+
+VOLUME_RENDER_MAX_VOXELS = 16_000_000  # above this the rendered copy is strided (interactive on a CPU)
+TRANSFER_PRESETS = ("CT bone", "CT soft tissue", "MR default")
+
+
+def _vtk():
+    import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
+    import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
+    import vtkmodules.vtkInteractionStyle  # noqa: F401
+    import vtkmodules.all as vtk
+
+    return vtk
+
+
+def vtk_available() -> bool:
+    """A VTK render window inside Qt needs a real (or Xvfb) display, not the offscreen platform."""
+    app = QtGui.QGuiApplication.instance()
+    platform = app.platformName() if app is not None else os.environ.get("QT_QPA_PLATFORM", "")
+    return platform not in ("offscreen", "minimal") and not os.environ.get("DELINEATE_NO_3D")
+
+
+def _image_data(array: np.ndarray, spacing, origin=(0.0, 0.0, 0.0)):
+    vtk = _vtk()
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+
+    array = np.ascontiguousarray(array)
+    img = vtk.vtkImageData()
+    img.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
+    img.SetSpacing(*[float(s) for s in spacing])
+    img.SetOrigin(*[float(o) for o in origin])
+    scalars = numpy_to_vtk(array.reshape(-1), deep=False)
+    scalars._numpy_ref = array  # VTK does not own numpy memory: keep it alive with the VTK array
+    img.GetPointData().SetScalars(scalars)
+    return img
+
+
+def placement_matrix(geometry: Geometry):
+    """vtkMatrix4x4 mapping (index * spacing) to LPS: direction and origin."""
+    vtk = _vtk()
+    m = vtk.vtkMatrix4x4()
+    for r in range(3):
+        for c in range(3):
+            m.SetElement(r, c, float(geometry.direction[r, c]))
+        m.SetElement(r, 3, float(geometry.origin[r]))
+    return m
+
+
+def _transfer(preset: str, volume: Volume):
+    vtk = _vtk()
+    color, opacity = vtk.vtkColorTransferFunction(), vtk.vtkPiecewiseFunction()
+    if preset == "CT bone":
+        pts = [(-1000, (0, 0, 0), 0), (150, (0.55, 0.25, 0.15), 0), (300, (0.9, 0.8, 0.65), 0.2),
+               (700, (1, 0.95, 0.85), 0.6), (1500, (1, 1, 1), 0.85)]
+    elif preset == "CT soft tissue":
+        pts = [(-1000, (0, 0, 0), 0), (-300, (0.6, 0.4, 0.3), 0), (-50, (0.85, 0.6, 0.5), 0.08),
+               (60, (0.85, 0.35, 0.3), 0.25), (300, (1, 0.95, 0.85), 0.5), (1500, (1, 1, 1), 0.8)]
+    else:
+        sample = volume.array[:: max(1, volume.array.shape[0] // 32)].astype(np.float32)
+        lo, mid, hi = np.percentile(sample, [50, 80, 99.5])
+        pts = [(lo, (0, 0, 0), 0), (mid, (0.75, 0.7, 0.65), 0.15), (hi, (1, 1, 1), 0.7)]
+    for value, rgb, alpha in pts:
+        color.AddRGBPoint(float(value), *rgb)
+        opacity.AddPoint(float(value), float(alpha))
+    return color, opacity
+
+
+def default_transfer(volume: Volume) -> str:
+    return "CT bone" if volume.modality == "CT" else "MR default"
+
+
+class SurfaceCache:
+    """One smoothed surface per segment, rebuilt only for segments that changed."""
+
+    def __init__(self) -> None:
+        self.polydata: dict[int, object] = {}
+        self.bbox: dict[int, tuple[slice, slice, slice]] = {}
+
+    def build_all(self, labelmap: LabelMap) -> None:
+        from scipy import ndimage
+
+        self.polydata.clear()
+        self.bbox.clear()
+        boxes = ndimage.find_objects(labelmap.array)
+        for value0, box in enumerate(boxes):
+            if box is not None:
+                self.bbox[value0 + 1] = box
+                self.polydata[value0 + 1] = self._surface(labelmap, value0 + 1, box)
+
+    def update(self, labelmap: LabelMap, values, region: Optional[tuple[slice, slice, slice]] = None) -> None:
+        """Rebuild ``values``. ``region`` (z, y, x slices) bounds what changed, so the search for
+        each segment's extent is limited to its old box plus that region."""
+        for v in values:
+            box = self._extent(labelmap, int(v), region)
+            if box is None:
+                self.polydata.pop(int(v), None)
+                self.bbox.pop(int(v), None)
+            else:
+                self.bbox[int(v)] = box
+                self.polydata[int(v)] = self._surface(labelmap, int(v), box)
+
+    def _extent(self, labelmap: LabelMap, v: int, region) -> Optional[tuple]:
+        old = self.bbox.get(v)
+        if region is None or old is None:
+            search = tuple(slice(0, n) for n in labelmap.array.shape)
+        else:
+            search = tuple(slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(old, region))
+        sub = labelmap.array[search] == v
+        found = []
+        for axis in range(3):
+            other = tuple(a for a in range(3) if a != axis)
+            hit = np.flatnonzero(sub.any(axis=other))
+            if hit.size == 0:
+                return None
+            found.append(slice(search[axis].start + int(hit[0]), search[axis].start + int(hit[-1]) + 1))
+        return tuple(found)
+
+    @staticmethod
+    def _surface(labelmap: LabelMap, value: int, box):
+        vtk = _vtk()
+        crop = np.pad((labelmap.array[box] == value).astype(np.uint8), 1)
+        sp = labelmap.geometry.spacing
+        corner = [(box[2].start - 1) * sp[0], (box[1].start - 1) * sp[1], (box[0].start - 1) * sp[2]]
+        img = _image_data(crop, sp, corner)
+        contour = vtk.vtkFlyingEdges3D()
+        contour.SetInputData(img)
+        contour.SetValue(0, 0.5)
+        contour.ComputeNormalsOff()
+        smooth = vtk.vtkWindowedSincPolyDataFilter()
+        smooth.SetInputConnection(contour.GetOutputPort())
+        smooth.SetNumberOfIterations(15)
+        smooth.SetPassBand(0.1)
+        smooth.NormalizeCoordinatesOn()
+        smooth.BoundarySmoothingOff()
+        normals = vtk.vtkPolyDataNormals()
+        normals.SetInputConnection(smooth.GetOutputPort())
+        normals.ConsistencyOn()
+        normals.SplittingOff()
+        normals.Update()
+        out = vtk.vtkPolyData()
+        out.ShallowCopy(normals.GetOutput())
+        return out
+
+
+class View3D(QtWidgets.QWidget):
+    """The VTK render window, following the viewer model."""
+
+    def __init__(self, model: ViewerModel, parent=None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.surfaces = SurfaceCache()
+        self.transfer = "MR default"
+        self.show_volume = True
+        self.hidden_surfaces: set[int] = set()
+        self._actors: dict[int, object] = {}
+        self._plane_actors: dict[str, object] = {}
+        self._volume_actor = None
+        self._surface_source = None
+        self._finalized = False
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.available = vtk_available()
+        if not self.available:
+            note = QtWidgets.QLabel("3D view needs a display (not available on the offscreen platform)")
+            note.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+            lay.addWidget(note)
+            return
+        vtk = _vtk()
+        import vtkmodules.qt
+
+        vtkmodules.qt.PyQtImpl = "PySide6"
+        from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+
+        self.widget = QVTKRenderWindowInteractor(self)
+        lay.addWidget(self.widget)
+        self.renderer = vtk.vtkRenderer()
+        self.renderer.SetBackground(0.08, 0.08, 0.12)
+        self.renderer.SetBackground2(0.25, 0.25, 0.32)
+        self.renderer.GradientBackgroundOn()
+        self.window = self.widget.GetRenderWindow()
+        self.window.AddRenderer(self.renderer)
+        self.window.GetInteractor().SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
+        self.widget.Initialize()
+        for event, fn in (("image", self._on_image), ("cursor", self._on_cursor),
+                          ("segments", self._on_segments)):
+            model.subscribe(event, fn)
+
+    # -- image -------------------------------------------------------------------------------
+    def _on_image(self) -> None:
+        vtk = _vtk()
+        self.renderer.RemoveAllViewProps()
+        self._actors.clear()
+        self._plane_actors.clear()
+        self.surfaces = SurfaceCache()
+        self._surface_source = None
+        self.hidden_surfaces = set()
+        self._volume_actor = None
+        vol = self.model.volume
+        if vol is None:
+            self.render()
+            return
+        self.transfer = default_transfer(vol)
+        if not vol.is_color and min(vol.geometry.size) > 1:
+            stride = max(1, int(np.ceil((vol.array.size / VOLUME_RENDER_MAX_VOXELS) ** (1 / 3))))
+            arr = vol.array[::stride, ::stride, ::stride]
+            img = _image_data(arr, vol.geometry.spacing * stride)
+            mapper = vtk.vtkSmartVolumeMapper()
+            mapper.SetInputData(img)
+            prop = vtk.vtkVolumeProperty()
+            prop.ShadeOn()
+            prop.SetInterpolationTypeToLinear()
+            actor = vtk.vtkVolume()
+            actor.SetMapper(mapper)
+            actor.SetProperty(prop)
+            actor.SetUserMatrix(placement_matrix(vol.geometry))
+            actor.SetVisibility(self.show_volume)
+            self._volume_actor = actor
+            self.renderer.AddVolume(actor)
+            self.set_transfer(self.transfer, render=False)
+        for view in VIEWS:
+            src = vtk.vtkPlaneSource()
+            mapper = vtk.vtkPolyDataMapper()
+            mapper.SetInputConnection(src.GetOutputPort())
+            actor = vtk.vtkActor()
+            actor.SetMapper(mapper)
+            from gui.slice_view import VIEW_COLORS
+
+            actor.GetProperty().SetColor(*[c / 255 for c in QtGui.QColor(VIEW_COLORS[view]).getRgb()[:3]])
+            actor.GetProperty().SetRepresentationToWireframe()
+            actor.GetProperty().SetLineWidth(2)
+            actor.GetProperty().LightingOff()
+            self._plane_actors[view] = (src, actor)
+            self.renderer.AddActor(actor)
+        self._on_cursor(render=False)
+        self.reset_camera()
+
+    def set_transfer(self, preset: str, render: bool = True) -> None:
+        self.transfer = preset
+        if self._volume_actor is not None:
+            color, opacity = _transfer(preset, self.model.volume)
+            prop = self._volume_actor.GetProperty()
+            prop.SetColor(color)
+            prop.SetScalarOpacity(opacity)
+        if render:
+            self.render()
+
+    def set_volume_visible(self, on: bool) -> None:
+        self.show_volume = on
+        if self._volume_actor is not None:
+            self._volume_actor.SetVisibility(on)
+        self.render()
+
+    def reset_camera(self) -> None:
+        """Anterior view, head up (the patient facing the viewer)."""
+        cam = self.renderer.GetActiveCamera()
+        cam.SetFocalPoint(0, 0, 0)
+        cam.SetPosition(0, -1, 0)
+        cam.SetViewUp(0, 0, 1)
+        self.renderer.ResetCamera()
+        self.render()
+
+    # -- slice planes ------------------------------------------------------------------------------
+    def _on_cursor(self, render: bool = True) -> None:
+        if not self._plane_actors:
+            return
+        grid = self.model.display.grid
+        lo = grid.index_to_world([-0.5, -0.5, -0.5])
+        hi = grid.index_to_world(np.asarray(grid.size) - 0.5)
+        c = self.model.cursor_world()
+        for view, (src, _actor) in self._plane_actors.items():
+            axis = self.model.display.sliced_axis(view)
+            a, b = [m for m in range(3) if m != axis]
+            o, p1, p2 = lo.copy(), lo.copy(), lo.copy()
+            o[axis] = p1[axis] = p2[axis] = c[axis]
+            p1[a], p2[b] = hi[a], hi[b]
+            src.SetOrigin(*o)
+            src.SetPoint1(*p1)
+            src.SetPoint2(*p2)
+        if render:
+            self.render()
+
+    # -- segments ------------------------------------------------------------------------------
+    def _on_segments(self) -> None:
+        lm = self.model.labelmap
+        if lm is None:
+            self._surface_source = None
+            for actor in self._actors.values():
+                self.renderer.RemoveActor(actor)
+            self._actors.clear()
+            self.render()
+            return
+        if self._surface_source is not lm:
+            self._surface_source = lm
+            self.surfaces.build_all(lm)
+            self._sync_actors(force=True)
+        else:
+            self._sync_actors()
+
+    def rebuild_surfaces(self) -> None:
+        if self.model.labelmap is not None:
+            self.surfaces.build_all(self.model.labelmap)
+            self._sync_actors(force=True)
+
+    def update_segments(self, values, region=None) -> None:
+        """Recompute the surfaces of ``values`` only (after an edit)."""
+        self.surfaces.update(self.model.labelmap, values, region)
+        self._sync_actors(force_values=set(int(v) for v in values))
+
+    def _sync_actors(self, force: bool = False, force_values: set[int] = frozenset()) -> None:
+        vtk = _vtk()
+        lm = self.model.labelmap
+        for v in list(self._actors):
+            if v not in self.surfaces.polydata or force or v in force_values:
+                self.renderer.RemoveActor(self._actors.pop(v))
+        for v, poly in self.surfaces.polydata.items():
+            if v not in self._actors:
+                mapper = vtk.vtkPolyDataMapper()
+                mapper.SetInputData(poly)
+                mapper.ScalarVisibilityOff()
+                actor = vtk.vtkActor()
+                actor.SetMapper(mapper)
+                actor.SetUserMatrix(placement_matrix(lm.geometry))
+                self._actors[v] = actor
+                self.renderer.AddActor(actor)
+            lab = lm.table.get(v)
+            actor = self._actors[v]
+            rgb = lab.color if lab else (200, 200, 200)
+            actor.GetProperty().SetColor(*[c / 255 for c in rgb])
+            actor.SetVisibility(v not in self.model.hidden and v not in self.hidden_surfaces)
+        self.render()
+
+    # -- output -----------------------------------------------------------------------------------
+    def render(self) -> None:
+        if self.available and not self._finalized:
+            self.window.Render()
+
+    def screenshot(self) -> QtGui.QImage:
+        """The rendered frame (grabbing a native GL widget through Qt gives black)."""
+        if not self.available:
+            return self.grab().toImage()
+        vtk = _vtk()
+        from vtkmodules.util.numpy_support import vtk_to_numpy
+
+        self.render()
+        w2i = vtk.vtkWindowToImageFilter()
+        w2i.SetInput(self.window)
+        w2i.ReadFrontBufferOff()
+        w2i.Update()
+        out = w2i.GetOutput()
+        w, h, _ = out.GetDimensions()
+        rgb = vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, -1)[::-1, :, :3].copy()
+        return QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
+
+    def finalize(self) -> None:
+        """Release the GL context while Qt's window still exists (avoids crashes at exit)."""
+        if self.available and not self._finalized:
+            self._finalized = True
+            self.window.Finalize()
+            self.widget.close()
