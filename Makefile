@@ -8,7 +8,7 @@ APT_PACKAGES := xvfb xauth libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0 libx11-xcb1 \
   dcmtk dicom3tools python3-venv
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run test setup system-deps bench screenshots clean
 
 system-deps:
 	@SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
@@ -32,11 +32,16 @@ run: setup
 
 test: setup
 	$(VENV)/bin/lint-imports
-	@$(PY) -m pytest -q; rc=$$?; \
+	@# Xvfb outlives pytest (xvfb-run), so VTK's X connection closes cleanly at exit
+	@xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest -q -p no:xvfb; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: setup
 	$(PY) bench/open_series.py
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/viewer.py
+
+screenshots: setup
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

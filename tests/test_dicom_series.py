@@ -61,9 +61,10 @@ def test_rescale_slope_intercept_applied(ramp):
 def test_first_slice_arrives_before_the_rest(ramp):
     vol, folder = ramp
     seen = []
-    v = load_dicom(folder, on_first_slice=lambda k, sl: seen.append((k, sl.copy())))
-    (k, sl), = seen
+    v = load_dicom(folder, on_first_slice=lambda k, sl, geo: seen.append((k, sl.copy(), geo)))
+    (k, sl, geo), = seen
     assert k == 5 and np.all(sl == 500)
+    assert geo.same_grid(v.geometry)  # the viewer places the early slice where it belongs
     np.testing.assert_array_equal(v.array[k], sl)
 
 

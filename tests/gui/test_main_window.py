@@ -1,0 +1,252 @@
+"""Drive the real main window under Xvfb: open images, scroll, move the crosshair, window/level,
+segments, layouts, screenshots, errors and cancel."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui
+
+from core.labels import Label, LabelMap, LabelTable
+from core.overlay import HeatMap
+from core.volume import Volume
+from formats import samples
+from formats.dicom.write import write_series
+from tests.conftest import ROOT, rotation
+
+pytest.importorskip("pytestqt")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from gui.app import make_app
+    from gui.main_window import MainWindow
+
+    make_app()
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1300, 850)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def _open(qtbot, win, path, **kw):
+    with qtbot.waitSignal(win.loaded, timeout=60000):
+        win.open_path(str(path), **kw)
+
+
+def _ct_phantom() -> Volume:
+    """A body-like CT: air outside, soft tissue ellipse, a bright 'spine', lungs."""
+    z, y, x = np.mgrid[0:24, 0:64, 0:72]
+    body = ((x - 36) / 32.0) ** 2 + ((y - 32) / 24.0) ** 2 < 1
+    arr = np.where(body, 40, -1000).astype(np.int16)
+    arr[((x - 22) / 8.0) ** 2 + ((y - 28) / 12.0) ** 2 < 1] = -850
+    arr[((x - 50) / 8.0) ** 2 + ((y - 28) / 12.0) ** 2 < 1] = -850
+    arr[((x - 36) / 5.0) ** 2 + ((y - 48) / 5.0) ** 2 < 1] = 700
+    arr += (z * 2).astype(np.int16)
+    return Volume.from_array(arr, spacing=(0.7, 0.7, 2.5), origin=(-25.0, -22.0, 100.0), modality="CT")
+
+
+@pytest.fixture
+def ct_series(tmp_path):
+    folder = tmp_path / "ct"
+    write_series(_ct_phantom(), folder, series_description="Phantom CT")
+    return folder
+
+
+def _click(qtbot, view, x_mm, y_mm, button=QtCore.Qt.MouseButton.LeftButton):
+    scene = view.viewbox.mapViewToScene(QtCore.QPointF(x_mm, y_mm))
+    pos = view.graphics.mapFromScene(scene)
+    qtbot.mouseClick(view.graphics.viewport(), button, pos=pos)
+
+
+def _expected_index(win, view, world):
+    axis = win.model.display.sliced_axis(view)
+    return int(np.clip(np.rint(win.model.display.grid.world_to_index(world)[axis]), 0,
+                       win.model.display.grid.size[axis] - 1))
+
+
+def test_mni_open_scroll_crosshair_follows_in_world(qtbot, window):
+    _open(qtbot, window, samples.path("mni152-t1"))
+    vol = window.model.volume
+    assert vol.array.shape == (189, 233, 197)
+    axial = window.views["axial"]
+    start = axial.shown_index
+    axial.setFocus()
+    qtbot.keyClick(axial, QtCore.Qt.Key.Key_Up)
+    qtbot.keyClick(axial, QtCore.Qt.Key.Key_PageUp)
+    assert axial.shown_index == start + 11
+    np.testing.assert_array_equal(axial.image_item.image, window.model.image[start + 11])
+    # click in the coronal view: the axial and sagittal views move to that world point
+    coronal = window.views["coronal"]
+    sr, sc = window.model.display.plane_spacing("coronal")
+    _click(qtbot, coronal, 60 * sc, 70 * sr)
+    world = window.model.display.grid.index_to_world([60, window.model.slice_index("coronal"), 70])
+    assert window.views["axial"].shown_index == _expected_index(window, "axial", world) == 70
+    assert window.views["sagittal"].shown_index == _expected_index(window, "sagittal", world) == 60
+    assert "LPS" in window.probe_label.text() and "value" in window.probe_label.text()
+    # the sagittal plane is anisotropy-correct: its image spans rows*sr by cols*sc millimetres
+    rect = window.views["sagittal"].image_item.mapRectToParent(window.views["sagittal"].image_item.boundingRect())
+    assert rect.height() == pytest.approx(vol.geometry.size[2] * vol.geometry.spacing[2])
+
+
+def test_dicom_ct_window_presets_and_right_drag(qtbot, window, ct_series):
+    _open(qtbot, window, ct_series)
+    assert window.model.volume.modality == "CT"
+    assert window.windowTitle().endswith("Phantom CT")
+    names = [window.window_box.itemText(i).split("  ")[0] for i in range(window.window_box.count())]
+    assert {"Brain", "Lung", "Mediastinum", "Bone", "Liver", "Abdomen", "Subdural", "Stroke"} <= set(names)
+    window.apply_preset(names.index("Lung"))
+    assert (window.model.window.center, window.model.window.width) == (-600, 1500)
+    assert tuple(window.views["axial"].image_item.levels) == (-1350, 150)
+    # right-drag to the right widens the window (as in ITK-SNAP / Slicer)
+    view = window.views["axial"]
+    before = window.model.window.width
+    viewport = view.graphics.viewport()
+    centre = viewport.rect().center()
+    qtbot.mousePress(viewport, QtCore.Qt.MouseButton.RightButton, pos=centre)
+    for dx in (10, 30, 60):
+        QtGui.QGuiApplication.sendEvent(viewport, QtGui.QMouseEvent(
+            QtCore.QEvent.Type.MouseMove, QtCore.QPointF(centre + QtCore.QPoint(dx, 0)),
+            QtCore.QPointF(viewport.mapToGlobal(centre + QtCore.QPoint(dx, 0))),
+            QtCore.Qt.MouseButton.NoButton, QtCore.Qt.MouseButton.RightButton, QtCore.Qt.KeyboardModifier.NoModifier))
+    qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.RightButton, pos=centre + QtCore.QPoint(60, 0))
+    assert window.model.window.width > before
+    # HU under the cursor in the status bar
+    assert "HU" in window.probe_label.text()
+
+
+def test_segments_toggle_heat_map_and_screenshot(qtbot, window, tmp_path):
+    _open(qtbot, window, samples.path("mni152-t1"))
+    vol = window.model.volume
+    window.set_labelmap(samples.mni152_tissue(vol))
+    panel = window.segments
+    assert panel.table.rowCount() == 2 and panel.table.item(0, 3).text() == "Grey matter"
+    assert float(panel.table.item(1, 4).text()) > 100  # white matter volume in ml
+    axial = window.views["axial"]
+    assert axial.label_item.isVisible() and axial.label_item.lut[1, 3] > 0
+    panel.table.item(0, 0).setCheckState(QtCore.Qt.CheckState.Unchecked)
+    assert 1 in window.model.hidden and axial.label_item.lut[1, 3] == 0 and axial.label_item.lut[2, 3] > 0
+    if window.view3d.available:
+        assert window.view3d._actors[1].GetVisibility() == 0 and window.view3d._actors[2].GetVisibility() == 1
+    window.segments.outline.setChecked(True)
+    plane = axial.label_item.image
+    assert 0 < np.count_nonzero(plane) < np.count_nonzero(window.model.labels[axial.shown_index])
+    heat = HeatMap.from_values("demo", vol.array.astype(np.float32), vol.geometry, threshold=150)
+    window.model.add_heatmap(heat)
+    assert len(axial.heat_items) == 1 and axial.heat_items[0].image.shape == axial.image_item.image.shape
+    out = tmp_path / "window.png"
+    window.save_screenshot(str(out))
+    shot = QtGui.QImage(str(out))
+    assert shot.width() >= window.width()
+    top_left = axial.mapTo(window, QtCore.QPoint(0, 0))
+    ratio = shot.width() / window.width()
+    centre = shot.pixelColor(int((top_left.x() + axial.width() / 2 + 15) * ratio),
+                             int((top_left.y() + axial.height() / 2 + 15) * ratio))
+    corner = shot.pixelColor(int((top_left.x() + 30) * ratio), int((top_left.y() + axial.height() - 40) * ratio))
+    assert centre != corner  # brain in the middle, background in the corner
+    if window.view3d.available:
+        frame = window.view3d.screenshot()
+        arr = np.array([frame.pixelColor(x, frame.height() // 2).red() for x in range(0, frame.width(), 4)])
+        assert arr.std() > 5  # surfaces rendered, not a flat background
+    view_png = tmp_path / "axial.png"
+    window.save_screenshot(str(view_png), whole_window=False, view="axial")
+    assert QtGui.QImage(str(view_png)).width() == axial.width()
+
+
+def test_layouts_and_shortcut_dialog(qtbot, window):
+    _open(qtbot, window, samples.path("mni152-t1"))
+    window.set_layout("2d")
+    assert not window.view3d.isVisible() and all(v.isVisible() for v in window.views.values())
+    window._focused_view = "coronal"
+    window.toggle_layout("single")
+    assert window.views["coronal"].isVisible() and not window.views["axial"].isVisible()
+    window.toggle_layout("single")
+    assert window.layout_name == "2d"
+    from gui.dialogs import ShortcutsDialog
+    from gui.shortcuts import SHORTCUTS
+
+    dlg = ShortcutsDialog(window)
+    assert dlg.table.rowCount() == len(SHORTCUTS)
+    assert window.actions_by_id["open"].shortcut().toString() == "Ctrl+O"
+
+
+def test_oblique_and_colour_images(qtbot, window, tmp_path):
+    from formats.io import write_image
+
+    arr = np.zeros((20, 30, 40), np.int16)
+    arr[5:15, 10:20, 10:30] = 1000
+    vol = Volume.from_array(arr, spacing=(1.0, 1.2, 2.0), origin=(5, -10, 30), direction=rotation(0.3, 0.1, -0.2),
+                            modality="MR")
+    path = tmp_path / "oblique.nii.gz"
+    write_image(vol, path)
+    _open(qtbot, window, path)
+    m = window.model
+    assert not m.display.is_view and np.allclose(m.display.grid.direction, np.eye(3))
+    # the bright block sits at its world position in the resampled display
+    centre_world = vol.geometry.index_to_world([19.5, 14.5, 9.5])
+    m.set_cursor_world(centre_world)
+    assert m.probe()["value"] == 1000
+    assert window.views["axial"].image_item.image.max() == 1000
+    _open(qtbot, window, samples.path("us-rgb"))
+    assert window.model.volume.is_color and window.views["axial"].image_item.image.ndim == 3
+    table = LabelTable((Label(1, "lesion", (255, 0, 0)),))
+    lab = np.zeros(window.model.volume.geometry.shape_zyx, np.uint8)
+    lab[:, 100:140, 100:160] = 1
+    window.set_labelmap(LabelMap(lab, window.model.volume.geometry, table))
+    assert window.views["axial"].label_item.image.max() == 1
+
+
+def test_bad_file_names_it_and_keeps_what_was_open(qtbot, window, tmp_path):
+    _open(qtbot, window, samples.path("mni152-t1"))
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"\x1f\x8b this is not a gzip stream")
+    window.open_path(str(bad))
+    qtbot.waitUntil(lambda: window._last_error is not None and not window.tasks.busy, timeout=30000)
+    assert "broken.nii.gz" in window._last_error.text()
+    assert window.model.volume is not None and window.model.volume.array.shape == (189, 233, 197)
+    window._last_error.close()
+
+
+def test_cancel_keeps_the_app_running(qtbot, window, ct_series):
+    window.open_path(str(ct_series))
+    window.tasks.cancel()
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)
+    assert window._last_error is None
+    _open(qtbot, window, ct_series)  # and the next open works
+    assert window.model.volume.modality == "CT"
+
+
+def test_series_browser_lists_series(qtbot, tmp_path, ct_series):
+    from formats.dicom.scan import list_series
+    from gui.dialogs import SeriesDialog
+
+    write_series(Volume.from_array(np.zeros((3, 16, 16), np.int16), modality="MR"), ct_series / "mr",
+                 series_description="Tiny MR")
+    found = list_series(ct_series)
+    dlg = SeriesDialog(str(ct_series), found)
+    qtbot.addWidget(dlg)
+    texts = {dlg.table.item(r, 1).text() for r in range(dlg.table.rowCount())}
+    assert texts == {"Phantom CT", "Tiny MR"}
+    assert dlg.chosen().series_description == "Phantom CT"  # the largest is preselected
+
+
+def test_process_exits_cleanly_with_vtk(tmp_path):
+    """Qt + VTK teardown: open, render, quit; the interpreter must exit 0."""
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from PySide6 import QtCore\n"
+        "from gui.app import make_app\nfrom gui.main_window import MainWindow\n"
+        "from formats import samples\n"
+        "app = make_app()\n"
+        "w = MainWindow(QtCore.QSettings(%r, QtCore.QSettings.Format.IniFormat)); w.show()\n"
+        "w.open_path(str(samples.path('mni152-t1')))\n"
+        "w.loaded.connect(lambda: QtCore.QTimer.singleShot(200, app.quit))\n"
+        "QtCore.QTimer.singleShot(60000, app.quit)\n"
+        "app.exec()\nprint('3d', w.view3d.available)\n"
+    ) % (str(ROOT), str(tmp_path / "s.ini"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "3d" in proc.stdout
