@@ -37,7 +37,7 @@ def ours(folder: Path):
     first = {}
     series = list_series(folder)
     t_headers = time.perf_counter() - t0
-    vol = load_series(series[0], on_first_slice=lambda k, s: first.setdefault("t", time.perf_counter() - t0))
+    vol = load_series(series[0], on_first_slice=lambda k, s, g: first.setdefault("t", time.perf_counter() - t0))
     return t_headers, first["t"], time.perf_counter() - t0, vol
 
 

@@ -146,7 +146,11 @@ class LabelMap:
         return self.array == value
 
     def volumes_ml(self) -> dict[int, float]:
-        counts = np.bincount(self.array.reshape(-1).astype(np.int64))
+        counts = np.zeros(1, np.int64)
+        for k in range(0, self.array.shape[0], 16):  # in slabs: no int64 copy of the whole map
+            c = np.bincount(self.array[k:k + 16].reshape(-1))
+            counts = np.pad(counts, (0, max(0, c.size - counts.size)))
+            counts[:c.size] += c
         vml = self.geometry.voxel_volume_ml()
         return {lab.value: float(counts[lab.value] * vml) if lab.value < counts.size else 0.0
                 for lab in self.table}

@@ -14,6 +14,7 @@ from core.errors import Cancelled, DelineateError
 from core.geometry import Geometry
 from core.volume import Volume
 from gui.dialogs import SeriesDialog, ShortcutsDialog, show_error
+from gui.heat_panel import HeatPanel
 from gui.segment_panel import SegmentPanel
 from gui.shortcuts import key_for
 from gui.slice_view import SliceView
@@ -36,8 +37,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view3d = View3D(self.model)
         self.segments = SegmentPanel(self.model)
         self.segments.surface_toggled.connect(self._surface_toggled)
+        self.heat_panel = HeatPanel(self.model)
         self.tasks = TaskBar()
         self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
+        # a new text must not re-layout the status bar on every crosshair move
+        self.probe_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.probe_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.statusBar().addWidget(self.probe_label, 1)
         self.statusBar().addPermanentWidget(self.tasks)
         self._layout_name = "conventional"
@@ -88,6 +93,9 @@ class MainWindow(QtWidgets.QMainWindow):
         segbox = QtWidgets.QGroupBox("Segments")
         QtWidgets.QVBoxLayout(segbox).addWidget(self.segments)
         lay.addWidget(segbox, 1)
+        heatbox = QtWidgets.QGroupBox("Heat maps")
+        QtWidgets.QVBoxLayout(heatbox).addWidget(self.heat_panel)
+        lay.addWidget(heatbox)
         dock = QtWidgets.QDockWidget("Panel")
         dock.setObjectName("panel")
         dock.setWidget(panel)
@@ -116,6 +124,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(f, "open", "&Open image…", self.open_dialog)
         self._action(f, "open_folder", "Open &DICOM folder…", self.open_folder_dialog)
         self._action(f, "open_seg", "Load &segmentation…", self.open_segmentation_dialog)
+        self._action(f, "open_heat", "Load &heat map…", self.open_heatmap_dialog)
         self.recent_menu = f.addMenu("Open &recent")
         self._fill_recent()
         f.addSeparator()
@@ -215,6 +224,34 @@ class MainWindow(QtWidgets.QMainWindow):
             self, "Load segmentation", self._last_dir(), "Label maps (*.nii *.nii.gz *.nrrd *.seg.nrrd *.mha);;All (*)")
         if path:
             self.open_segmentation(path)
+
+    def open_heatmap_dialog(self) -> None:
+        if self.model.volume is None:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Load heat map (a scalar image on this image's grid)", self._last_dir(),
+            "Images (*.nii *.nii.gz *.nrrd *.mha);;All (*)")
+        if path:
+            self.open_heatmap(path)
+
+    def open_heatmap(self, path: str) -> None:
+        from core.overlay import HeatMap
+        from formats.io import read_image
+
+        geometry = self.model.volume.geometry
+
+        def fn(progress, cancel, _partial):
+            values = read_image(path, progress, cancel)
+            if values.is_color or not values.geometry.same_grid(geometry, tol=1e-4):
+                raise DelineateError(f"{path}: a heat map must be a grey image on the open image's grid "
+                                     f"(size {geometry.size}); this one is {values.geometry.size}")
+            return HeatMap.from_values(Path(path).name.split(".")[0], values.array, geometry)
+
+        self.tasks.start(f"Loading {Path(path).name}", fn, self._heat_loaded, lambda exc: self._failed(path, exc))
+
+    def _heat_loaded(self, heat) -> None:
+        self.model.add_heatmap(heat)
+        self.loaded.emit()
 
     def _last_dir(self) -> str:
         recent = self.recent()

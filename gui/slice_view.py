@@ -15,6 +15,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.display import LETTERS, ROWS_DOWN, DisplayGrid
 from core.overlay import outline
+from core.render2d import WindowLut, codes_argb, image_argb, premultiplied
+from gui.argb_item import ArgbItem
 from core.viewer_model import ViewerModel
 from core.windows import dragged, levels
 
@@ -107,6 +109,11 @@ class _Annotations(QtWidgets.QWidget):
         p.end()
 
 
+def _colormap(name: str) -> np.ndarray:
+    """(256, 3) uint8 colours of a matplotlib/colorcet colour map shipped with pyqtgraph."""
+    return pg.colormap.get(name).getLookupTable(nPts=256, alpha=False)
+
+
 def _nice_length(mm: float) -> float:
     if mm <= 0:
         return 1.0
@@ -128,12 +135,13 @@ class SliceView(QtWidgets.QWidget):
         self.graphics = pg.GraphicsView(background="k")
         self.viewbox = _SliceViewBox(self)
         self.graphics.setCentralItem(self.viewbox)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.label_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item = ArgbItem()
+        self.label_item = ArgbItem()
         self.label_item.setZValue(10)
-        self.heat_items: list[pg.ImageItem] = []
-        self._plane_rect = None
-        self.image_item.placed = self.label_item.placed = None
+        self.heat_items: list[ArgbItem] = []
+        self._window_lut = WindowLut()
+        self.label_table: Optional[np.ndarray] = None  # premultiplied ARGB per label value
+        self._heat_tables: list[np.ndarray] = []
         self.viewbox.addItem(self.image_item)
         self.viewbox.addItem(self.label_item)
         pen = pg.mkPen(VIEW_COLORS[view], width=1)
@@ -154,7 +162,7 @@ class SliceView(QtWidgets.QWidget):
         self.graphics.scene().sigMouseMoved.connect(self._hover)
         self.viewbox.sigRangeChanged.connect(lambda *_: self.annotations.update())
         for event, fn in (("image", self._on_image), ("cursor", self._on_cursor), ("window", self._on_window),
-                          ("labels", self._on_labels), ("segments", self._on_labels),
+                          ("labels", self._on_labels), ("segments", self._on_segments),
                           ("heatmaps", self._on_heatmaps)):
             model.subscribe(event, fn)
 
@@ -182,10 +190,9 @@ class SliceView(QtWidgets.QWidget):
             self.annotations.update()
             return
         self.viewbox.invertY(ROWS_DOWN[self.view])
-        self._plane_rect = self._rect()
         for item in (self.image_item, self.label_item):
             item.clear()
-            item.placed = None
+            item.set_rect(self._rect())
         self._set_heat_items()
         self.shown_index = -1
         self._on_cursor()
@@ -204,19 +211,24 @@ class SliceView(QtWidgets.QWidget):
             self._draw_image()
             self._draw_labels()
             self._draw_heat()
+            self.annotations.update()  # the slice number changed
         sr, sc = self.grid.plane_spacing(self.view)
         r_axis, c_axis = self.grid.plane_axes(self.view)
         self.hline.setPos(self.model.cursor[r_axis] * sr)
         self.vline.setPos(self.model.cursor[c_axis] * sc)
-        self.annotations.update()
 
     def _on_window(self) -> None:
         if self.model.volume is not None and not self.model.volume.is_color:
-            self.image_item.setLevels(levels(self.model.window))
+            self._draw_image()
 
     def _on_labels(self) -> None:
         if self.model.display is not None:
             self._draw_labels()
+
+    def _on_segments(self) -> None:
+        m = self.model
+        self.label_table = None if m.labelmap is None else premultiplied(m.label_lut())
+        self._on_labels()
 
     def _on_heatmaps(self) -> None:
         if self.model.display is not None:
@@ -227,46 +239,39 @@ class SliceView(QtWidgets.QWidget):
     def plane(self, array: np.ndarray) -> np.ndarray:
         return DisplayGrid.take_slice(array, self.view, self.model.slice_index(self.view))
 
-    def _show(self, item: pg.ImageItem, plane: np.ndarray, **kw) -> None:
-        item.setImage(plane, autoLevels=False, **kw)
-        if item.placed is not self._plane_rect:  # setRect scales by the image size: after setImage
-            item.setRect(self._plane_rect)
-            item.placed = self._plane_rect
-
     def _draw_image(self) -> None:
         plane = self.plane(self.model.image)
-        if self.model.volume.is_color:
-            self._show(self.image_item, plane[..., :3], levels=None)
-        else:
-            self._show(self.image_item, plane, levels=levels(self.model.window))
+        lo, hi = levels(self.model.window)
+        self.image_item.set_pixels(image_argb(plane, lo, hi, self._window_lut), plane)
 
     def _draw_labels(self) -> None:
         m = self.model
-        if m.labels is None:
+        if m.labels is None or self.label_table is None:
             self.label_item.setVisible(False)
+            self.label_item.clear()
             return
         plane = self.plane(m.labels)
         if m.outline:
             plane = outline(plane)
         self.label_item.setVisible(True)
-        self._show(self.label_item, plane, levels=None, lut=m.label_lut())
+        self.label_item.set_pixels(codes_argb(plane, self.label_table), plane)
 
     def _set_heat_items(self) -> None:
         while len(self.heat_items) > len(self.model.heatmaps):
             self.viewbox.removeItem(self.heat_items.pop())
         while len(self.heat_items) < len(self.model.heatmaps):
-            item = pg.ImageItem(axisOrder="row-major")
-            item.placed = None
+            item = ArgbItem()
             item.setZValue(5 + len(self.heat_items) * 0.01)
             self.viewbox.addItem(item)
             self.heat_items.append(item)
         for item in self.heat_items:
-            item.placed = None
+            item.set_rect(self._rect())
+        self._heat_tables = [premultiplied(h.lut(_colormap(h.colormap))) for h in self.model.heatmaps]
 
     def _draw_heat(self) -> None:
-        for item, heat in zip(self.heat_items, self.model.heatmaps):
-            colors = pg.colormap.get(heat.colormap).getLookupTable(nPts=256, alpha=False)
-            self._show(item, self.plane(self.model.heat_display(heat)), levels=None, lut=heat.lut(colors))
+        for item, heat, table in zip(self.heat_items, self.model.heatmaps, self._heat_tables):
+            plane = self.plane(self.model.heat_display(heat))
+            item.set_pixels(codes_argb(plane, table), plane)
 
     # -- mouse ------------------------------------------------------------------------------------
     def left_at(self, scene_point: QtCore.QPointF, phase: str) -> None:

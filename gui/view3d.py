@@ -20,6 +20,8 @@ from core.volume import Volume
 
 VOLUME_RENDER_MAX_VOXELS = 16_000_000  # above this the rendered copy is strided (interactive on a CPU)
 TRANSFER_PRESETS = ("CT bone", "CT soft tissue", "MR default")
+RENDER_DELAY_MS = 120
+SURFACE_MAX_VOXELS = 4_000_000  # per segment's bounding box, before striding
 
 
 def _vtk():
@@ -136,10 +138,14 @@ class SurfaceCache:
     @staticmethod
     def _surface(labelmap: LabelMap, value: int, box):
         vtk = _vtk()
-        crop = np.pad((labelmap.array[box] == value).astype(np.uint8), 1)
+        n = np.prod([b.stop - b.start for b in box])
+        # big segments are meshed from a strided grid: a smoothed display surface gains nothing from
+        # millions of triangles, and they would cost memory (twice, with software GL) and time
+        step = max(1, int(np.ceil((n / SURFACE_MAX_VOXELS) ** (1 / 3))))
+        crop = np.pad((labelmap.array[box][::step, ::step, ::step] == value).astype(np.uint8), 1)
         sp = labelmap.geometry.spacing
-        corner = [(box[2].start - 1) * sp[0], (box[1].start - 1) * sp[1], (box[0].start - 1) * sp[2]]
-        img = _image_data(crop, sp, corner)
+        corner = [(box[2].start - step) * sp[0], (box[1].start - step) * sp[1], (box[0].start - step) * sp[2]]
+        img = _image_data(crop, sp * step, corner)
         contour = vtk.vtkFlyingEdges3D()
         contour.SetInputData(img)
         contour.SetValue(0, 0.5)
@@ -199,6 +205,12 @@ class View3D(QtWidgets.QWidget):
         self.window.AddRenderer(self.renderer)
         self.window.GetInteractor().SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
         self.widget.Initialize()
+        # crosshair moves mark the 3D view stale; it renders once the cursor rests, so scrolling
+        # slices never waits for a (possibly software-GL) volume render
+        self._render_timer = QtCore.QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_DELAY_MS)
+        self._render_timer.timeout.connect(self.render)
         for event, fn in (("image", self._on_image), ("cursor", self._on_cursor),
                           ("segments", self._on_segments)):
             model.subscribe(event, fn)
@@ -295,7 +307,7 @@ class View3D(QtWidgets.QWidget):
             src.SetPoint1(*p1)
             src.SetPoint2(*p2)
         if render:
-            self.render()
+            self._render_timer.start()
 
     # -- segments ------------------------------------------------------------------------------
     def _on_segments(self) -> None:
@@ -350,6 +362,7 @@ class View3D(QtWidgets.QWidget):
     # -- output -----------------------------------------------------------------------------------
     def render(self) -> None:
         if self.available and not self._finalized:
+            self._render_timer.stop()
             self.window.Render()
 
     def screenshot(self) -> QtGui.QImage:

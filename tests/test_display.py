@@ -128,3 +128,24 @@ def test_viewer_model_crosshair_is_shared_in_world_coordinates(oblique_ct, label
     bad = LabelMap(np.zeros((2, 2, 2), np.uint8), Geometry((2, 2, 2)))
     with pytest.raises(Exception, match="grid"):
         model.set_labelmap(bad)
+
+
+def test_argb_rendering_of_planes_and_overlays():
+    from core.render2d import WindowLut, codes_argb, image_argb, premultiplied
+
+    plane = np.array([[-1000, 0], [80, 3000]], np.int16)
+    lut = WindowLut()
+    argb = image_argb(plane, -160, 240, lut)
+    grey = argb & 0xFF
+    assert list(grey.ravel()) == [0, 102, 153, 255] and np.all(argb >> 24 == 255)
+    np.testing.assert_array_equal(image_argb(plane.astype(np.float32), -160, 240, lut), argb)
+    u16 = np.array([[0, 65535]], np.uint16)
+    assert list((image_argb(u16, 0, 65535, lut) & 0xFF).ravel()) == [0, 255]
+    rgb = np.zeros((1, 1, 3), np.uint8)
+    rgb[0, 0] = (10, 20, 30)
+    assert image_argb(rgb, 0, 1, lut)[0, 0] == 0xFF0A141E
+    table = premultiplied(np.array([[0, 0, 0, 0], [255, 0, 0, 128]], np.uint8))
+    assert table[1] == (128 << 24) | (128 << 16)
+    codes = np.array([[0, 1], [1, 7]], np.uint8)
+    out = codes_argb(codes, table)
+    assert out[0, 0] == 0 and out[0, 1] == table[1] and out[1, 1] == 0  # unknown code: transparent

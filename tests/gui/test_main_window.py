@@ -78,7 +78,7 @@ def test_mni_open_scroll_crosshair_follows_in_world(qtbot, window):
     qtbot.keyClick(axial, QtCore.Qt.Key.Key_Up)
     qtbot.keyClick(axial, QtCore.Qt.Key.Key_PageUp)
     assert axial.shown_index == start + 11
-    np.testing.assert_array_equal(axial.image_item.image, window.model.image[start + 11])
+    np.testing.assert_array_equal(axial.image_item.source, window.model.image[start + 11])
     # click in the coronal view: the axial and sagittal views move to that world point
     coronal = window.views["coronal"]
     sr, sc = window.model.display.plane_spacing("coronal")
@@ -88,7 +88,7 @@ def test_mni_open_scroll_crosshair_follows_in_world(qtbot, window):
     assert window.views["sagittal"].shown_index == _expected_index(window, "sagittal", world) == 60
     assert "LPS" in window.probe_label.text() and "value" in window.probe_label.text()
     # the sagittal plane is anisotropy-correct: its image spans rows*sr by cols*sc millimetres
-    rect = window.views["sagittal"].image_item.mapRectToParent(window.views["sagittal"].image_item.boundingRect())
+    rect = window.views["sagittal"].image_item.boundingRect()
     assert rect.height() == pytest.approx(vol.geometry.size[2] * vol.geometry.spacing[2])
 
 
@@ -100,7 +100,10 @@ def test_dicom_ct_window_presets_and_right_drag(qtbot, window, ct_series):
     assert {"Brain", "Lung", "Mediastinum", "Bone", "Liver", "Abdomen", "Subdural", "Stroke"} <= set(names)
     window.apply_preset(names.index("Lung"))
     assert (window.model.window.center, window.model.window.width) == (-600, 1500)
-    assert tuple(window.views["axial"].image_item.levels) == (-1350, 150)
+    item = window.views["axial"].image_item
+    grey = (item._pixels & 0xFF).astype(int)  # blue channel of the ARGB pixels on screen
+    expected = np.clip(np.rint((item.source.astype(float) + 1350) * 255 / 1500), 0, 255)
+    np.testing.assert_array_equal(grey, expected)
     # right-drag to the right widens the window (as in ITK-SNAP / Slicer)
     view = window.views["axial"]
     before = window.model.window.width
@@ -126,17 +129,17 @@ def test_segments_toggle_heat_map_and_screenshot(qtbot, window, tmp_path):
     assert panel.table.rowCount() == 2 and panel.table.item(0, 3).text() == "Grey matter"
     assert float(panel.table.item(1, 4).text()) > 100  # white matter volume in ml
     axial = window.views["axial"]
-    assert axial.label_item.isVisible() and axial.label_item.lut[1, 3] > 0
+    assert axial.label_item.isVisible() and axial.label_table[1] >> 24 > 0
     panel.table.item(0, 0).setCheckState(QtCore.Qt.CheckState.Unchecked)
-    assert 1 in window.model.hidden and axial.label_item.lut[1, 3] == 0 and axial.label_item.lut[2, 3] > 0
+    assert 1 in window.model.hidden and axial.label_table[1] >> 24 == 0 and axial.label_table[2] >> 24 > 0
     if window.view3d.available:
         assert window.view3d._actors[1].GetVisibility() == 0 and window.view3d._actors[2].GetVisibility() == 1
     window.segments.outline.setChecked(True)
-    plane = axial.label_item.image
+    plane = axial.label_item.source
     assert 0 < np.count_nonzero(plane) < np.count_nonzero(window.model.labels[axial.shown_index])
     heat = HeatMap.from_values("demo", vol.array.astype(np.float32), vol.geometry, threshold=150)
     window.model.add_heatmap(heat)
-    assert len(axial.heat_items) == 1 and axial.heat_items[0].image.shape == axial.image_item.image.shape
+    assert len(axial.heat_items) == 1 and axial.heat_items[0].source.shape == axial.image_item.source.shape
     out = tmp_path / "window.png"
     window.save_screenshot(str(out))
     shot = QtGui.QImage(str(out))
@@ -189,14 +192,14 @@ def test_oblique_and_colour_images(qtbot, window, tmp_path):
     centre_world = vol.geometry.index_to_world([19.5, 14.5, 9.5])
     m.set_cursor_world(centre_world)
     assert m.probe()["value"] == 1000
-    assert window.views["axial"].image_item.image.max() == 1000
+    assert window.views["axial"].image_item.source.max() == 1000
     _open(qtbot, window, samples.path("us-rgb"))
-    assert window.model.volume.is_color and window.views["axial"].image_item.image.ndim == 3
+    assert window.model.volume.is_color and window.views["axial"].image_item.source.ndim == 3
     table = LabelTable((Label(1, "lesion", (255, 0, 0)),))
     lab = np.zeros(window.model.volume.geometry.shape_zyx, np.uint8)
     lab[:, 100:140, 100:160] = 1
     window.set_labelmap(LabelMap(lab, window.model.volume.geometry, table))
-    assert window.views["axial"].label_item.image.max() == 1
+    assert window.views["axial"].label_item.source.max() == 1
 
 
 def test_bad_file_names_it_and_keeps_what_was_open(qtbot, window, tmp_path):
@@ -250,3 +253,20 @@ def test_process_exits_cleanly_with_vtk(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "3d" in proc.stdout
+
+
+def test_heat_map_file_and_panel_controls(qtbot, window):
+    _open(qtbot, window, samples.path("mni152-t1"))
+    with qtbot.waitSignal(window.loaded, timeout=60000):
+        window.open_heatmap(str(samples.path("mni152-gm")))
+    panel = window.heat_panel
+    assert panel.layer.currentText().startswith("mni_icbm152_gm") and panel.isEnabled()
+    axial = window.views["axial"]
+    before = np.count_nonzero(axial.heat_items[0]._pixels >> 24)
+    panel.threshold.setValue(200)  # only high grey-matter probability stays visible
+    after = np.count_nonzero(axial.heat_items[0]._pixels >> 24)
+    assert 0 < after < before
+    panel.opacity.setValue(0)
+    assert np.count_nonzero(axial.heat_items[0]._pixels >> 24) == 0
+    panel.remove.click()
+    assert window.model.heatmaps == [] and axial.heat_items == []

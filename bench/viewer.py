@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Viewer speed and memory on a 512x512x300 CT with a label map (6 organs) and a heat map.
+Run under a display or Xvfb: `xvfb-run -a python bench/viewer.py` (`make bench`).
+
+Every figure is a ratio against a baseline measured in the same run (lower is better):
+- slice change (axial view, image + labels + heat map, painted) vs a bare pyqtgraph
+  ImageItem.setImage of the same slice, painted          goal <= 1.5x and < 16 ms
+- crosshair move (all three views change slice, painted) vs the same bare baseline
+- 3D: surface update after editing one segment vs building every surface   goal <= 0.2x
+- peak RSS with CT + labels + heat map in the window vs the int16 volume     goal <= 3x + baseline
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SHAPE = (300, 512, 512)
+
+
+def phantom():
+    from core.labels import LabelMap, LabelTable
+    from core.volume import Volume
+
+    nz, ny, nx = SHAPE
+    z, y, x = np.ogrid[:nz, :ny, :nx]
+    arr = np.full(SHAPE, -1000, np.int16)
+    labels = np.zeros(SHAPE, np.uint8)
+    organs = [  # (value, HU, centre z, y, x, radii z, y, x)
+        (1, 40, 150, 256, 256, 140, 170, 220),   # body
+        (2, -850, 110, 230, 170, 70, 80, 60),    # right lung
+        (3, -850, 110, 230, 340, 70, 80, 60),    # left lung
+        (4, 60, 200, 250, 180, 45, 70, 70),      # liver
+        (5, 35, 215, 320, 330, 30, 30, 22),      # kidney
+        (6, 700, 150, 380, 256, 140, 22, 22),    # spine
+    ]
+    for value, hu, cz, cy, cx, rz, ry, rx in organs:
+        for k in range(max(0, cz - rz), min(nz, cz + rz + 1)):
+            inside = ((k - cz) / rz) ** 2 + ((y[0] - cy) / ry) ** 2 + ((x[0] - cx) / rx) ** 2 < 1
+            arr[k][inside] = hu
+            labels[k][inside] = value
+    rng = np.random.default_rng(0)
+    for k in range(nz):  # scanner noise, a slice at a time (no volume-sized temporaries)
+        arr[k] += rng.integers(-15, 15, SHAPE[1:], dtype=np.int16)
+    vol = Volume.from_array(arr, spacing=(0.7, 0.7, 1.25), origin=(-180, -180, -300), modality="CT")
+    lm = LabelMap(labels, vol.geometry, LabelTable.from_names(["body", "lung R", "lung L", "liver", "kidney", "spine"]))
+    return vol, lm, _heat(vol)
+
+
+def _heat(vol):
+    from core.overlay import HeatMap
+
+    nz, ny, nx = SHAPE
+    codes = np.empty(SHAPE, np.uint8)
+    yy, xx = np.mgrid[:ny, :nx]
+    blob = np.exp(-(((yy - 250) / 90.0) ** 2 + ((xx - 200) / 120.0) ** 2))
+    for k in range(nz):  # a smooth blob per slice, like a saliency map, quantised as HeatMap stores it
+        codes[k] = np.rint(255 * blob * (0.5 + 0.5 * np.sin(k / 30)))
+    return HeatMap("saliency", codes, vol.geometry, 0.0, 1.0, threshold=0.2)
+
+
+def best(fn, repeat=30):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def speed(args) -> None:
+    import pyqtgraph as pg
+    from PySide6 import QtCore
+
+    from gui.app import make_app
+    from gui.main_window import MainWindow
+    from gui.view3d import SurfaceCache
+
+    app = make_app()
+    vol, lm, heat = phantom()
+    win = MainWindow(QtCore.QSettings("/tmp/delineate-bench.ini", QtCore.QSettings.Format.IniFormat))
+    win.resize(1400, 900)
+    win.show()
+    win._loaded("bench", vol)
+    win.set_labelmap(lm)
+    win.model.add_heatmap(heat)
+    app.processEvents()
+    axial = win.views["axial"]
+
+    # baseline: a bare ImageItem of the same on-screen size
+    bare = pg.GraphicsView()
+    vb = pg.ViewBox(lockAspect=True, invertY=True)
+    bare.setCentralItem(vb)
+    item = pg.ImageItem(axisOrder="row-major")
+    vb.addItem(item)
+    bare.resize(axial.graphics.size())
+    bare.show()
+    item.setImage(vol.array[150], autoLevels=False, levels=(-160, 240))
+    vb.autoRange()
+    app.processEvents()
+    state = {"k": 100}
+
+    def bare_step():
+        state["k"] = 100 + (state["k"] - 99) % 100
+        item.setImage(vol.array[state["k"]], autoLevels=False, levels=(-160, 240))
+        app.processEvents()  # paints, as after any real event
+
+    def ours_step():
+        win.model.scroll("axial", 1 if win.model.slice_index("axial") < 250 else -150)
+        app.processEvents()  # paints the three views, status bar and anything deferred
+
+    def cross_step():
+        c = win.model.cursor
+        win.model.set_cursor_index([100 + (c[0] - 99) % 300, 100 + (c[1] - 99) % 300, 100 + (c[2] - 99) % 150])
+        app.processEvents()
+
+    for fn in (bare_step, ours_step, cross_step):  # warm up
+        for _ in range(5):
+            fn()
+    t_bare = best(bare_step)
+    t_slice = best(ours_step)
+    t_cross = best(cross_step)
+    print(f"baseline bare ImageItem.setImage + paint      {t_bare * 1e3:7.2f} ms = 1.00x")
+    print(f"slice change, image+labels+heat, painted     {t_slice * 1e3:7.2f} ms = {t_slice / t_bare:.2f}x"
+          f"   (goal <= 1.5x and < 16 ms)")
+    print(f"crosshair move, three views painted          {t_cross * 1e3:7.2f} ms = {t_cross / t_bare:.2f}x")
+    win.close()
+
+    cache = SurfaceCache()
+    t0 = time.perf_counter()
+    cache.build_all(lm)
+    t_all = time.perf_counter() - t0
+    region = (slice(195, 205), slice(240, 260), slice(170, 190))  # a brush stroke on the liver
+    lm.array[region][lm.array[region] == 0] = 4
+    t0 = time.perf_counter()
+    cache.update(lm, [4], region)
+    t_one = time.perf_counter() - t0
+    print(f"3D: all {len(cache.polydata)} surfaces from scratch             {t_all * 1e3:7.0f} ms = 1.00x")
+    print(f"3D: one edited segment (liver)               {t_one * 1e3:7.0f} ms = {t_one / t_all:.2f}x"
+          f"   (goal <= 0.2x)")
+
+
+def _hwm() -> int:
+    """Peak RSS of this process image (VmHWM; ru_maxrss would include the parent's at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def memory(args) -> None:
+    """Run in a fresh process so ru_maxrss is this scenario's peak."""
+    from PySide6 import QtCore
+
+    from gui.app import make_app
+    from gui.main_window import MainWindow
+
+    app = make_app()
+    win = MainWindow(QtCore.QSettings("/tmp/delineate-bench.ini", QtCore.QSettings.Format.IniFormat))
+    win.show()
+    app.processEvents()
+    base = _hwm()
+    vol, lm, heat = phantom()
+    win._loaded("bench", vol)
+    win.set_labelmap(lm)
+    win.model.add_heatmap(heat)
+    for _ in range(10):
+        app.processEvents()
+    peak = _hwm()
+    print(f"{base} {peak} {vol.array.nbytes}")
+    win.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        memory(args)
+        return
+    speed(args)
+    for label, env in (("slices + 3D view", {}), ("slices only", {"DELINEATE_NO_3D": "1"})):
+        out = subprocess.run([sys.executable, __file__, "--memory-child"], capture_output=True, text=True,
+                             check=True, env={**os.environ, **env})
+        base, peak, volume = (int(v) for v in out.stdout.split()[-3:])
+        extra = peak - base
+        print(f"memory, {label}: empty window {base / 2**20:4.0f} MiB; peak above it {extra / 2**20:4.0f} MiB"
+              f" = {extra / volume:.2f}x the {volume / 2**20:.0f} MiB int16 volume   (goal <= 3x)")
+
+
+if __name__ == "__main__":
+    main()
