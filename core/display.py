@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.geometry import Geometry
+from core.resample import covering_grid, resample
 
 VIEWS = ("axial", "coronal", "sagittal")
 
@@ -66,15 +67,9 @@ class DisplayGrid:
 
     @classmethod
     def _resampled(cls, source: Geometry) -> "DisplayGrid":
-        n = np.asarray(source.size, dtype=np.float64) - 1
-        corners = np.array([[i, j, k] for i in (0, n[0]) for j in (0, n[1]) for k in (0, n[2])])
-        world = source.index_to_world(corners)
-        lo, hi = world.min(axis=0), world.max(axis=0)
         # each world axis keeps the spacing of the source axis closest to it
-        spacing = np.array([source.spacing[int(np.argmax(np.abs(source.direction[m, :])))] for m in range(3)])
-        size = np.maximum(1, np.round((hi - lo) / spacing).astype(int) + 1)
-        grid = Geometry(tuple(int(s) for s in size), spacing, lo, np.eye(3))
-        return cls(source, grid, None, (False, False, False))
+        spacing = [source.spacing[int(np.argmax(np.abs(source.direction[m, :])))] for m in range(3)]
+        return cls(source, covering_grid(source, spacing), None, (False, False, False))
 
     @property
     def is_view(self) -> bool:
@@ -91,23 +86,10 @@ class DisplayGrid:
         return self._resample(array, order, fill)
 
     def _resample(self, array: np.ndarray, order: int, fill) -> np.ndarray:
-        from scipy import ndimage
-
-        # display array index (Z, Y, X) -> source array index (k, j, i)
-        m = self.grid.index_to_index(self.source)  # display (i, j, k, 1) -> source (i, j, k, 1)
-        rev = np.eye(4)[[2, 1, 0, 3]]
-        m_arr = rev @ m @ rev
-        matrix, offset = m_arr[:3, :3], m_arr[:3, 3]
-        shape = self.grid.shape_zyx
         if array.ndim == 4:
             return np.stack([self._resample(array[..., c], order, fill) for c in range(array.shape[3])], axis=-1)
-        out_dtype = array.dtype
-        src = array if order == 0 else array.astype(np.float32, copy=False)
-        out = ndimage.affine_transform(src, matrix, offset, output_shape=shape, order=order,
-                                       mode="constant", cval=fill, prefilter=False)
-        if np.issubdtype(out_dtype, np.integer) and order > 0:
-            out = np.rint(out)
-        return out.astype(out_dtype, copy=False)
+        out = resample(array, self.source, self.grid, order, fill)
+        return out if out.dtype == array.dtype else out.astype(array.dtype)
 
     # -- views -------------------------------------------------------------------------------
     def n_slices(self, view: str) -> int:

@@ -1,0 +1,156 @@
+"""Model cards: everything needed to run a model correctly and to judge what it is worth.
+
+A card is JSON beside the weights in ``<models>/<id>/<version>/card.json``. It is validated when
+read; a card that does not validate is refused with a message naming the file and the field.
+No torch here: cards are read by the registry, the GUI and the store without loading a model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from core.errors import DelineateError
+from core.labels import Label, LabelTable
+
+ARCHITECTURES = ("UNet", "AttentionUnet", "BasicUNetPlusPlus", "SegResNet", "DynUNet", "UNETR", "SwinUNETR",
+                 "DeepLab", "TorchScript", "ONNX", "MONAIBundle", "nnUNetPlainConvUNet")
+NORMALISATIONS = ("zscore", "ct_window", "percentile", "minmax", "none")
+NOT_CLINICAL = "Research use only. Not for clinical use: not a medical device, no clinical validation."
+
+
+class CardError(DelineateError):
+    def __init__(self, path, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: invalid model card: {problem}")
+
+
+@dataclass
+class Metric:
+    name: str
+    value: float
+    data: str  # what it was measured on
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Metric":
+        return cls(str(d["name"]), float(d["value"]), str(d["data"]))
+
+
+@dataclass
+class ModelCard:
+    id: str
+    version: str
+    name: str
+    architecture: str
+    parameters: dict
+    spatial_dims: int
+    modality: str
+    in_channels: int
+    labels: LabelTable
+    normalisation: dict
+    patch_size: list[int]
+    training_data: str
+    licence: str
+    weights: str = "model.safetensors"
+    weights_sha256: str = ""
+    orientation: Optional[str] = "LPS"  # None: the image's own grid is used (2D images)
+    spacing: Optional[list[float]] = None  # (x, y, z) mm; None: native spacing
+    overlap: float = 0.5
+    metrics: list[Metric] = field(default_factory=list)
+    parent_version: Optional[str] = None
+    intended_use: str = NOT_CLINICAL
+    notes: str = ""
+    created: str = ""
+    keep_largest_component: bool = False
+    folder: Optional[Path] = None  # where it was read from (not serialised)
+
+    # -- (de)serialisation -----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("folder")
+        d["labels"] = self.labels.to_dict()["labels"]
+        d["metrics"] = [asdict(m) for m in self.metrics]
+        return d
+
+    def save(self, folder: Path) -> Path:
+        from formats.atomic import atomic_output
+
+        path = Path(folder) / "card.json"
+        with atomic_output(path) as tmp:
+            Path(tmp).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, d: dict, path="card") -> "ModelCard":
+        def need(key, types):
+            if key not in d:
+                raise CardError(path, f"missing field '{key}'")
+            if not isinstance(d[key], types):
+                raise CardError(path, f"field '{key}' has the wrong type ({type(d[key]).__name__})")
+            return d[key]
+
+        arch = need("architecture", str)
+        if arch not in ARCHITECTURES:
+            raise CardError(path, f"unknown architecture '{arch}'; known: {', '.join(ARCHITECTURES)}")
+        dims = need("spatial_dims", int)
+        if dims not in (2, 3):
+            raise CardError(path, "spatial_dims must be 2 or 3")
+        patch = need("patch_size", list)
+        if len(patch) != dims or not all(isinstance(p, int) and p > 0 for p in patch):
+            raise CardError(path, f"patch_size must be {dims} positive integers")
+        norm = need("normalisation", dict)
+        if norm.get("kind") not in NORMALISATIONS:
+            raise CardError(path, f"normalisation.kind must be one of {', '.join(NORMALISATIONS)}")
+        raw_labels = need("labels", list)
+        try:
+            labels = LabelTable(tuple(Label.from_dict(x) for x in raw_labels))
+        except (KeyError, TypeError, ValueError, DelineateError) as exc:
+            raise CardError(path, f"labels: {exc}") from None
+        values = [lab.value for lab in labels]
+        if len(set(values)) != len(values) or not values or min(values) < 1:
+            raise CardError(path, "labels need distinct values >= 1 (0 is background)")
+        spacing = d.get("spacing")
+        if spacing is not None and (len(spacing) != 3 or min(spacing) <= 0):
+            raise CardError(path, "spacing must be 3 positive numbers (x, y, z) or null")
+        for key in ("id", "version", "name", "modality", "training_data", "licence"):
+            need(key, str)
+        try:
+            metrics = [Metric.from_dict(m) for m in d.get("metrics", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardError(path, f"metrics: {exc}") from None
+        known = {f for f in cls.__dataclass_fields__ if f != "folder"}
+        extra = set(d) - known
+        if extra:
+            raise CardError(path, f"unknown field(s): {', '.join(sorted(extra))}")
+        kw = {k: v for k, v in d.items() if k in known}
+        kw.update(labels=labels, metrics=metrics, parameters=dict(d.get("parameters") or {}),
+                  in_channels=int(d.get("in_channels", 1)))
+        return cls(**kw)
+
+    @classmethod
+    def load(cls, path: Path) -> "ModelCard":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CardError(path, f"cannot read JSON ({exc})") from None
+        if not isinstance(d, dict):
+            raise CardError(path, "the card must be a JSON object")
+        card = cls.from_dict(d, path)
+        card.folder = path.parent
+        return card
+
+    @property
+    def n_classes(self) -> int:
+        """Output channels: background plus the highest label value."""
+        return max(lab.value for lab in self.labels) + 1
+
+    @property
+    def weights_path(self) -> Path:
+        return Path(self.folder) / self.weights
+
+    def summary(self) -> str:
+        m = "; ".join(f"{x.name} {x.value:.3f} ({x.data})" for x in self.metrics) or "no metrics"
+        return (f"{self.id} v{self.version} — {self.name}: {self.architecture} {self.spatial_dims}D, "
+                f"{self.modality}, labels {', '.join(lab.name for lab in self.labels)}; {m}")

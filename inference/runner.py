@@ -1,0 +1,194 @@
+"""Run a model on a Volume: preprocessing from its card, sliding-window inference with Gaussian
+blending, and the result (labels and per-class probabilities) on the image's exact grid.
+
+    segment(volume, card, progress, cancel, device) -> Segmentation
+
+The image is resampled once onto the model's grid (LPS-aligned, the card's spacing) through world
+coordinates, so oblique and anisotropic images need no special case; probabilities are resampled
+back onto the image's own grid before the arg-max, so labels share its geometry exactly.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from core.errors import DelineateError
+from core.geometry import Geometry
+from core.labels import LabelMap
+from core.progress import CancelToken, ProgressFn, check, no_progress
+from core.resample import covering_grid, resample
+from core.volume import Volume
+from inference import device as devices
+from inference.card import ModelCard
+
+
+@dataclass(eq=False)
+class Segmentation:
+    labels: LabelMap
+    probabilities: np.ndarray  # float16 [classes, z, y, x] on the image's grid (kept for XAI/uncertainty)
+    card: ModelCard
+    device: str
+    seconds: float
+
+
+def load_model(card: ModelCard, device: Optional[torch.device] = None) -> torch.nn.Module:
+    from inference import networks
+    from inference.weights import load_into
+
+    device = device or devices.pick()
+    if card.architecture in networks.BUILT:
+        net = networks.build(card.architecture, card.spatial_dims, card.in_channels, card.n_classes,
+                             card.parameters, card.patch_size)
+        load_into(net, card.weights_path, card.weights_sha256)
+    else:
+        from inference.importers import load_imported
+
+        net = load_imported(card, device)
+    return net.to(device).eval()
+
+
+# -- grids and intensities --------------------------------------------------------------------------
+def model_grid(volume: Volume, card: ModelCard) -> Geometry:
+    """Where the network sees the image: the image's own grid, or LPS-aligned at the card's spacing."""
+    g = volume.geometry
+    if card.orientation is None or (card.spatial_dims == 2 and volume.is_2d):
+        return g
+    spacing = card.spacing or [g.spacing[int(np.argmax(np.abs(g.direction[m, :])))] for m in range(3)]
+    return covering_grid(g, spacing)
+
+
+def normalise(x: np.ndarray, spec: dict) -> np.ndarray:
+    kind = spec.get("kind", "none")
+    x = x.astype(np.float32, copy=False)
+    if kind == "zscore":
+        sample = x[x > np.percentile(x, 1)] if spec.get("foreground", True) else x
+        sample = sample if sample.size else x
+        return (x - float(sample.mean())) / max(float(sample.std()), 1e-6)
+    if kind == "ct_window":
+        lo, hi = float(spec["low"]), float(spec["high"])
+        return (np.clip(x, lo, hi) - lo) / (hi - lo)
+    if kind == "percentile":
+        lo, hi = np.percentile(x, [spec.get("low", 1.0), spec.get("high", 99.0)])
+        return np.clip((x - lo) / max(hi - lo, 1e-6), spec.get("clip_low", -1.0), spec.get("clip_high", 2.0))
+    if kind == "minmax":
+        lo, hi = float(x.min()), float(x.max())
+        return (x - lo) / max(hi - lo, 1e-6)
+    return x
+
+
+def model_input(volume: Volume, card: ModelCard, grid: Geometry) -> np.ndarray:
+    """Channels-first float32 on the model grid: [C, z, y, x] (3D) or [C, y, x] (2D)."""
+    arr = volume.array
+    if volume.is_color and card.in_channels == 1:
+        arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    chans = [arr[..., c] for c in range(card.in_channels)] if volume.is_color and card.in_channels > 1 else [arr]
+    out = []
+    for ch in chans:
+        on_grid = resample(ch.astype(np.float32, copy=False), volume.geometry, grid, order=1,
+                           fill=float(np.min(ch)))
+        out.append(normalise(on_grid, card.normalisation))
+    x = np.stack(out)
+    return x[:, 0] if card.spatial_dims == 2 else x
+
+
+# -- sliding window ------------------------------------------------------------------------------------
+def n_windows(shape, roi, overlap: float) -> int:
+    total = 1
+    for s, r in zip(shape, roi):
+        if s <= r:
+            continue
+        step = max(int(r * (1 - overlap)), 1)
+        total *= math.ceil((s - r) / step) + 1
+    return total
+
+
+class _Counted(torch.nn.Module):
+    """The network, reporting each window batch and honouring Cancel between batches."""
+
+    def __init__(self, net, total: int, progress: ProgressFn, cancel: Optional[CancelToken]) -> None:
+        super().__init__()
+        self.net, self.total, self.done, self.progress, self.cancel = net, max(total, 1), 0, progress, cancel
+
+    def forward(self, x):
+        check(self.cancel)
+        y = self.net(x)
+        if isinstance(y, (list, tuple)):  # deep supervision / UNet++ heads: the full-resolution one
+            y = y[0]
+        self.done += x.shape[0]
+        self.progress(0.1 + 0.8 * min(self.done / self.total, 1.0), f"window {self.done}/{self.total}")
+        return y
+
+
+def predict(net: torch.nn.Module, x: np.ndarray, card: ModelCard, device: torch.device,
+            progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+            sw_batch_size: int = 2, amp: Optional[bool] = None) -> np.ndarray:
+    """Softmax probabilities [classes, *spatial] on the model grid, float32."""
+    from monai.inferers import SlidingWindowInferer
+
+    roi = list(card.patch_size)
+    counted = _Counted(net, math.ceil(n_windows(x.shape[1:], roi, card.overlap) / sw_batch_size) * sw_batch_size,
+                       progress, cancel)
+    inferer = SlidingWindowInferer(roi_size=roi, sw_batch_size=sw_batch_size, overlap=card.overlap,
+                                   mode="gaussian", padding_mode="replicate", sw_device=device, device="cpu")
+    dtype = devices.autocast_dtype(device) if amp is not False else None
+    t = torch.from_numpy(np.ascontiguousarray(x))[None]
+    with torch.inference_mode():
+        if dtype is not None:
+            with torch.autocast(device.type, dtype=dtype):
+                logits = inferer(t, counted)
+        else:
+            logits = inferer(t, counted)
+        probs = torch.softmax(logits.float(), dim=1)[0]
+    return probs.numpy()
+
+
+def keep_largest(labels: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    out = labels.copy()
+    for v in np.unique(labels):
+        if v == 0:
+            continue
+        comp, n = ndimage.label(labels == v)
+        if n > 1:
+            sizes = np.bincount(comp.ravel())
+            sizes[0] = 0
+            out[(comp != int(np.argmax(sizes))) & (labels == v)] = 0
+    return out
+
+
+def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
+            cancel: Optional[CancelToken] = None, device: Optional[str] = None,
+            net: Optional[torch.nn.Module] = None, keep_largest_component: Optional[bool] = None,
+            on_model: Optional[Callable] = None) -> Segmentation:
+    t0 = time.perf_counter()
+    if card.spatial_dims == 2 and not volume.is_2d and card.orientation is not None:
+        raise DelineateError(f"{card.id} is a 2D model; this image has {volume.geometry.size[2]} slices")
+    dev = devices.pick(device)
+    progress(0.0, "preparing")
+    grid = model_grid(volume, card)
+    x = model_input(volume, card, grid)
+    check(cancel)
+    net = net if net is not None else load_model(card, dev)
+    if on_model is not None:
+        on_model(net)
+    progress(0.1, "running")
+    probs = predict(net, x, card, dev, progress, cancel)
+    check(cancel)
+    progress(0.9, "mapping back to the image grid")
+    if card.spatial_dims == 2:
+        probs = probs[:, None]
+    back = np.empty((probs.shape[0],) + volume.geometry.shape_zyx, np.float16)
+    for c in range(probs.shape[0]):
+        back[c] = resample(probs[c], grid, volume.geometry, order=1, fill=1.0 if c == 0 else 0.0)
+    labels = np.argmax(back, axis=0).astype(np.uint8 if back.shape[0] <= 256 else np.uint16)
+    if keep_largest_component if keep_largest_component is not None else card.keep_largest_component:
+        labels = keep_largest(labels)
+    lm = LabelMap(labels, volume.geometry, card.labels)
+    progress(1.0, "done")
+    return Segmentation(lm, back, card, str(dev), time.perf_counter() - t0)
