@@ -19,10 +19,11 @@ system-deps:
 	  fi; \
 	else echo "not a Debian system: install the equivalents of: $(APT_PACKAGES)"; fi
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
 setup: system-deps $(VENV)/.installed

@@ -90,6 +90,52 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_segment(args) -> int:
+    from formats.io import read_image, write_labelmap
+    from inference.registry import Registry
+    from inference.runner import segment
+
+    vol = read_image(_resolve(args.input), _progress_bar, series=args.series)
+    reg = Registry()
+    card = reg.get(args.model, args.version) if args.model else reg.default_for(vol.modality, 2 if vol.is_2d else 3)
+    print(f"model: {card.summary()}", file=sys.stderr)
+    seg = segment(vol, card, _progress_bar, device=args.device)
+    write_labelmap(seg.labels, args.output)
+    vols = seg.labels.volumes_ml()
+    print(f"wrote {args.output} on {seg.device} in {seg.seconds:.1f} s: " +
+          ", ".join(f"{lab.name} {vols.get(lab.value, 0):.1f} ml" for lab in seg.labels.table))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from inference.registry import Registry
+
+    reg = Registry()
+    for card in reg.cards():
+        print(card.summary())
+        print(f"    {card.folder}")
+    for problem in reg.problems:
+        print(f"refused: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from inference.registry import SHIPPED
+    from inference.training.recipes import RECIPES
+    from inference.training.train import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    card = train(RECIPES[args.recipe](), Path(args.out) if args.out else SHIPPED, args.iterations,
+                 seed=args.seed, heldout_cases=args.heldout)
+    print(card.summary())
+    return 0
+
+
 def cmd_gui(args) -> int:
     from gui.app import run
 
@@ -114,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--labels", action="store_true", help="the input is a label map (keeps its label table)")
     c.add_argument("--series", help="series key/UID/number in a DICOM folder")
     c.set_defaults(func=cmd_convert)
+    s = sub.add_parser("segment", help="run a segmentation model; writes a label map on the input's exact grid")
+    s.add_argument("input", help="image file, DICOM folder or sample name")
+    s.add_argument("output", help="label map: .nii.gz, .nrrd/.seg.nrrd, .mha")
+    s.add_argument("--model", help="model id (default: the default model for the image's modality)")
+    s.add_argument("--version", help="model version (default: the latest)")
+    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    s.add_argument("--series", help="series key/UID/number in a DICOM folder")
+    s.set_defaults(func=cmd_segment)
+    m = sub.add_parser("models", help="list the registered models and their cards")
+    m.set_defaults(func=cmd_models)
+    t = sub.add_parser("train", help="train a default model on generated data (CPU is fine)")
+    t.add_argument("recipe", choices=("brain", "ct", "us"))
+    t.add_argument("--iterations", type=int, help="default: the recipe's")
+    t.add_argument("--out", help="models folder (default: resources/models, the shipped models)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--heldout", type=int, default=4, help="held-out generated cases for the card's Dice")
+    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    t.set_defaults(func=cmd_train)
     return p
 
 

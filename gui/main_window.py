@@ -144,6 +144,9 @@ class MainWindow(QtWidgets.QMainWindow):
                      lambda: self.segments.opacity.setValue(self.segments.opacity.value() - 10))
         self._action(v, "opacity_up", "Segment opacity up",
                      lambda: self.segments.opacity.setValue(self.segments.opacity.value() + 10))
+        seg = mb.addMenu("&Segment")
+        self._action(seg, "run_default", "Run the &default model", self.run_default_model)
+        self._action(seg, "run_model", "Run a &model…", self.run_model_dialog)
         self.window_menu = mb.addMenu("&Window")
         self._action(self.window_menu, "preset_next", "Next preset", self.next_preset)
         h = mb.addMenu("&Help")
@@ -362,6 +365,55 @@ class MainWindow(QtWidgets.QMainWindow):
             show_error(self, "segmentation", exc)
             return
         self.loaded.emit()
+
+    # -- models ---------------------------------------------------------------------------------------
+    def _registry(self):
+        from inference.registry import Registry
+
+        return Registry()
+
+    def run_default_model(self) -> None:
+        vol = self.model.volume
+        if vol is None:
+            return
+        try:
+            card = self._registry().default_for(vol.modality, 2 if vol.is_2d else 3)
+        except DelineateError as exc:
+            show_error(self, "model registry", exc)
+            return
+        self.run_model(card)
+
+    def run_model_dialog(self) -> None:
+        from gui.model_dialog import ModelDialog
+
+        if self.model.volume is None:
+            return
+        reg = self._registry()
+        cards = reg.cards()
+        vol = self.model.volume
+        try:
+            default = reg.default_for(vol.modality, 2 if vol.is_2d else 3)
+        except DelineateError:
+            default = None
+        dlg = ModelDialog(cards, reg.problems, default, self)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted and dlg.chosen() is not None:
+            self.run_model(dlg.chosen(), dlg.device.currentText())
+
+    def run_model(self, card, device: str = "auto") -> None:
+        """Segment the open image in a worker; the result becomes the editable label map."""
+        from inference.runner import segment
+
+        volume = self.model.volume
+        self.tasks.start(f"Running {card.name}", lambda p, c, _part: segment(volume, card, p, c, device),
+                         self._segmented, lambda exc: self._failed(card.id, exc))
+
+    def _segmented(self, seg) -> None:
+        if seg.labels.geometry is not self.model.volume.geometry:
+            return  # another image was opened meanwhile
+        self.segmentation = seg  # probabilities kept for explainability and uncertainty
+        self.set_labelmap(seg.labels)
+        self.statusBar().showMessage(f"{seg.card.id} v{seg.card.version} on {seg.device}: {seg.seconds:.1f} s "
+                                     f"— research use only, not for clinical use", 20000)
 
     # -- recent files -------------------------------------------------------------------------------
     def recent(self) -> list[str]:

@@ -11,6 +11,8 @@ SHORTCUTS = (
     ("screenshot_view", "Shift+F12", "Screenshot of the view under focus to PNG"),
     ("screenshot_window", "F12", "Screenshot of the whole window to PNG"),
     ("quit", "Ctrl+Q", "Quit"),
+    ("run_default", "Ctrl+R", "Run the default model for this modality (in the background; Cancel stops it)"),
+    ("run_model", "Ctrl+Shift+R", "Choose a model (cards shown), device, and run it"),
     ("layout_conventional", "Ctrl+1", "Layout: three slices + 3D"),
     ("layout_four_up", "Ctrl+2", "Layout: four-up"),
     ("layout_2d", "Ctrl+3", "Layout: slices only"),

@@ -16,7 +16,11 @@ from core.labels import Label, LabelTable
 
 ARCHITECTURES = ("UNet", "AttentionUnet", "BasicUNetPlusPlus", "SegResNet", "DynUNet", "UNETR", "SwinUNETR",
                  "DeepLab", "TorchScript", "ONNX", "MONAIBundle", "nnUNetPlainConvUNet")
-NORMALISATIONS = ("zscore", "ct_window", "percentile", "minmax", "none")
+NORMALISATIONS = ("zscore", "ct_window", "ct_clip_zscore", "percentile", "minmax", "none")
+#: how the network's array axes relate to the patient (see inference.runner.model_grid):
+#: "LPS" arrays [z, y, x] on an LPS-aligned grid; "RAS" arrays [x, y, z] on a RAS-aligned grid (MONAI);
+#: "image" the image's own axes resampled to the card's spacing (nnU-Net); null the image's grid as is
+ORIENTATIONS = (None, "LPS", "RAS", "image")
 NOT_CLINICAL = "Research use only. Not for clinical use: not a medical device, no clinical validation."
 
 
@@ -110,6 +114,8 @@ class ModelCard:
         values = [lab.value for lab in labels]
         if len(set(values)) != len(values) or not values or min(values) < 1:
             raise CardError(path, "labels need distinct values >= 1 (0 is background)")
+        if d.get("orientation", "LPS") not in ORIENTATIONS:
+            raise CardError(path, f"orientation must be one of {ORIENTATIONS}")
         spacing = d.get("spacing")
         if spacing is not None and (len(spacing) != 3 or min(spacing) <= 0):
             raise CardError(path, "spacing must be 3 positive numbers (x, y, z) or null")

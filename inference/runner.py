@@ -58,8 +58,25 @@ def model_grid(volume: Volume, card: ModelCard) -> Geometry:
     g = volume.geometry
     if card.orientation is None or (card.spatial_dims == 2 and volume.is_2d):
         return g
+    if card.orientation == "image":  # the image's own axes, at the card's spacing (nnU-Net)
+        spacing = np.asarray(card.spacing or g.spacing, dtype=np.float64)
+        size = np.maximum(1, np.round((np.asarray(g.size) - 1) * g.spacing / spacing).astype(int) + 1)
+        return Geometry(tuple(int(v) for v in size), spacing, g.origin, g.direction)
     spacing = card.spacing or [g.spacing[int(np.argmax(np.abs(g.direction[m, :])))] for m in range(3)]
     return covering_grid(g, spacing)
+
+
+def to_model_axes(x: np.ndarray, card: ModelCard) -> np.ndarray:
+    """[C, z, y, x] on an LPS-aligned grid -> the network's axes ("RAS": [C, x, y, z], x and y flipped)."""
+    if card.orientation == "RAS" and x.ndim == 4:
+        return np.ascontiguousarray(np.transpose(x, (0, 3, 2, 1))[:, ::-1, ::-1])
+    return x
+
+
+def from_model_axes(y: np.ndarray, card: ModelCard) -> np.ndarray:
+    if card.orientation == "RAS" and y.ndim == 4:
+        return np.ascontiguousarray(np.transpose(y[:, ::-1, ::-1], (0, 3, 2, 1)))
+    return y
 
 
 def normalise(x: np.ndarray, spec: dict) -> np.ndarray:
@@ -69,6 +86,8 @@ def normalise(x: np.ndarray, spec: dict) -> np.ndarray:
         sample = x[x > np.percentile(x, 1)] if spec.get("foreground", True) else x
         sample = sample if sample.size else x
         return (x - float(sample.mean())) / max(float(sample.std()), 1e-6)
+    if kind == "ct_clip_zscore":  # nnU-Net's CTNormalization: dataset percentiles and statistics
+        return (np.clip(x, float(spec["low"]), float(spec["high"])) - float(spec["mean"])) / max(float(spec["std"]), 1e-6)
     if kind == "ct_window":
         lo, hi = float(spec["low"]), float(spec["high"])
         return (np.clip(x, lo, hi) - lo) / (hi - lo)
@@ -178,7 +197,7 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
     if on_model is not None:
         on_model(net)
     progress(0.1, "running")
-    probs = predict(net, x, card, dev, progress, cancel)
+    probs = from_model_axes(predict(net, to_model_axes(x, card), card, dev, progress, cancel), card)
     check(cancel)
     progress(0.9, "mapping back to the image grid")
     if card.spatial_dims == 2:

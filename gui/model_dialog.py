@@ -1,0 +1,64 @@
+"""Choose a model from the registry, read its card, pick the device."""
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6 import QtWidgets
+
+
+def card_text(card) -> str:
+    lines = [f"<h3>{card.name}</h3>", f"<b>{card.id}</b> version {card.version}"
+             + (f" (from {card.parent_version})" if card.parent_version else ""),
+             f"<p><b>Network:</b> {card.architecture} {card.spatial_dims}D {card.parameters}</p>",
+             f"<p><b>Modality:</b> {card.modality}; <b>grid:</b> "
+             + (f"{card.orientation}-aligned at {card.spacing} mm" if card.orientation else "the image's own")
+             + f"; <b>patch</b> {card.patch_size}; <b>intensity:</b> {card.normalisation}</p>",
+             "<p><b>Labels:</b> " + ", ".join(f"{lab.value} {lab.name}" for lab in card.labels) + "</p>",
+             f"<p><b>Trained on:</b> {card.training_data}</p>",
+             "<p><b>Measured:</b><br>" + "<br>".join(f"{m.name} = {m.value:.3f} — {m.data}" for m in card.metrics)
+             + "</p>" if card.metrics else "<p>No metrics.</p>",
+             f"<p>{card.notes}</p>" if card.notes else "",
+             f"<p><i>{card.intended_use}</i></p>", f"<p>Licence: {card.licence}</p>"]
+    return "".join(lines)
+
+
+class ModelDialog(QtWidgets.QDialog):
+    def __init__(self, cards: list, problems: list[str], default=None, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Run a segmentation model")
+        self.cards = cards
+        self.list = QtWidgets.QListWidget()
+        for c in cards:
+            self.list.addItem(f"{c.name}  —  {c.id} v{c.version}")
+        self.details = QtWidgets.QTextBrowser()
+        self.device = QtWidgets.QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.list.currentRowChanged.connect(lambda r: self.details.setHtml(card_text(cards[r]) if r >= 0 else ""))
+        if problems:
+            self.details.setToolTip("\n".join(problems))
+        split = QtWidgets.QSplitter()
+        split.addWidget(self.list)
+        split.addWidget(self.details)
+        split.setSizes([300, 500])
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText("Run")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QtWidgets.QHBoxLayout()
+        form.addWidget(QtWidgets.QLabel("Device"))
+        form.addWidget(self.device)
+        form.addStretch(1)
+        if problems:
+            form.addWidget(QtWidgets.QLabel(f"{len(problems)} model card(s) refused (see tooltip)"))
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(split, 1)
+        lay.addLayout(form)
+        lay.addWidget(buttons)
+        if cards:
+            self.list.setCurrentRow(cards.index(default) if default in cards else 0)
+        self.resize(900, 520)
+
+    def chosen(self) -> Optional[object]:
+        r = self.list.currentRow()
+        return self.cards[r] if r >= 0 else None

@@ -1,0 +1,1 @@
+"""Reproducible training of the shipped default models on generated data (`main.py train`)."""

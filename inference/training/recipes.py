@@ -1,0 +1,121 @@
+"""The shipped default models: what they are trained on and how (see each generator's docstring)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from inference.training.train import Recipe, volume_case
+
+
+@lru_cache(maxsize=1)
+def _brain_data():
+    from inference.training.synth_brain import BrainData
+
+    return BrainData(spacing=2.0)
+
+
+def brain() -> Recipe:
+    from inference.training.synth_brain import LABELS
+
+    def sample(rng):
+        return _brain_data().sample(rng)
+
+    def heldout(n, seed):
+        rng = torch.Generator().manual_seed(seed)
+        d = _brain_data()
+        return [volume_case(*d.sample(rng), d.grid, LABELS, "MR") for _ in range(n)]
+
+    return Recipe(
+        id="brain-tissue", version="1.0.0", name="Brain MRI tissue (CSF / grey / white matter)",
+        architecture="UNet", parameters={"channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
+        spatial_dims=3, modality="MR", patch_size=[64, 64, 64], spacing=[2.0, 2.0, 2.0], labels=LABELS,
+        normalisation={"kind": "zscore"}, iterations=500, batch=2,
+        training_data=("Generated only: the MNI152 2009a symmetric T1 template and its grey/white-matter "
+                       "probability maps as shipped in nilearn (one brain, skull-stripped), CSF = rest of the "
+                       "brain mask. Each sample randomly warped (rotation +-12 deg, scale +-10 %, elastic "
+                       "~3 mm), with the template's T1 contrast or random per-tissue intensities (SynthSeg-"
+                       "style), bias field, thick-slice blur, gamma and noise, at 2 mm."),
+        notes="Expects a skull-stripped brain; on images with skull and scalp it labels them as tissue.",
+        sample=sample, heldout=heldout)
+
+
+def _np_rng(rng: torch.Generator):
+    import numpy as np
+
+    return np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
+
+
+def ct() -> Recipe:
+    from inference.runner import normalise
+    from inference.training.synth_ct import LABELS, Phantom, native_grid, training_patch
+
+    spacing, patch = [2.0, 2.0, 3.0], [48, 96, 96]  # patch is (z, y, x) like the arrays
+    norm = {"kind": "ct_window", "low": -1000.0, "high": 1500.0}
+
+    def sample(rng):
+        hu, labels = training_patch(_np_rng(rng), patch[::-1], spacing)
+        return normalise(hu, norm), labels
+
+    def heldout(n, seed):
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        cases = []
+        for _ in range(n):
+            grid = native_grid(rng)
+            hu, labels = Phantom(rng).render(grid)
+            cases.append(volume_case(hu, labels, grid, LABELS, "CT"))
+        return cases
+
+    return Recipe(
+        id="ct-torso-phantom", version="1.0.0", name="CT thorax-abdomen (lung / liver / kidney / bone), phantom-trained",
+        architecture="SegResNet", parameters={"init_filters": 8, "blocks_down": [1, 2, 2, 2], "blocks_up": [1, 1, 1]},
+        spatial_dims=3, modality="CT", patch_size=patch, spacing=spacing, labels=LABELS,
+        normalisation=norm, iterations=300, batch=2, lr=3e-3,
+        training_data=("Generated only: analytic thorax-abdomen phantoms (elliptic body with subcutaneous fat "
+                       "-100 HU, soft tissue 40 HU, lungs -850 HU, liver 45-110 HU, kidneys 25-180 HU, spine "
+                       "350/900 HU, ribs 650 HU) with random size, position, in-plane rotation, diaphragm "
+                       "height, organ shapes and noise (4-25 HU), rendered at 2 x 2 x 3 mm. Held-out cases "
+                       "use random native spacings (1.2-1.8 mm in-plane, 1.5-5 mm slices)."),
+        notes=("Phantom shapes are simple ellipsoids and cylinders; real anatomy (vessels, bowel, heart, "
+               "contrast phases, pathology, metal) was never seen."),
+        sample=sample, heldout=heldout)
+
+
+def us() -> Recipe:
+    from core.labels import LabelMap
+    from core.volume import Volume
+    from inference.runner import normalise
+    from inference.training.synth_us import LABELS, image
+
+    norm = {"kind": "percentile", "low": 1.0, "high": 99.0}
+
+    def sample(rng):
+        img, mask = image(_np_rng(rng))
+        return normalise(img, norm), mask
+
+    def heldout(n, seed):
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        cases = []
+        for _ in range(n):
+            img, mask = image(rng)
+            vol = Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US")
+            cases.append((vol, LabelMap(mask[None], vol.geometry, LABELS)))
+        return cases
+
+    return Recipe(
+        id="us-lesion-2d", version="1.0.0", name="Ultrasound lesion (2D), speckle-phantom-trained",
+        architecture="AttentionUnet", parameters={"channels": [16, 32, 64, 128], "strides": [2, 2, 2]},
+        spatial_dims=2, modality="US", patch_size=[128, 128], spacing=None, orientation=None, labels=LABELS,
+        normalisation=norm, iterations=400, batch=8, lr=3e-3,
+        training_data=("Generated only: 128 x 128 B-mode-like images - layered tissue echogenicity, 1-2 "
+                       "hypo- (80 %) or hyperechoic lesions with irregular borders and posterior enhancement "
+                       "or shadowing, Rayleigh speckle, depth attenuation, log compression."),
+        notes="Never saw real ultrasound: shapes, speckle statistics and artefacts are simplified.",
+        sample=sample, heldout=heldout)
+
+
+RECIPES = {"brain": brain, "ct": ct, "us": us}
