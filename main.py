@@ -136,6 +136,58 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _ints(text):
+    return [int(v) for v in text.split(",")] if text else None
+
+
+def _floats(text):
+    return [float(v) for v in text.split(",")] if text else None
+
+
+def cmd_import(args) -> int:
+    from pathlib import Path
+
+    from inference import importers
+    from inference.registry import user_models_dir
+
+    labels = dict((int(k), v) for k, v in (item.split("=", 1) for item in args.labels.split(","))) if args.labels else None
+    norm = {"kind": args.norm}
+    if args.norm == "ct_window":
+        lo, hi = _floats(args.window) or (-1000.0, 1000.0)
+        norm.update(low=lo, high=hi)
+    src = Path(args.path)
+
+    def dest(model_id, version="1.0.0"):
+        return user_models_dir() / model_id / version
+
+    if args.kind == "torchscript":
+        if not (args.id and args.patch and args.modality):
+            raise SystemExit("torchscript import needs --id, --patch and --modality")
+        patch = _ints(args.patch)
+        card = importers.import_torchscript(src, dest(args.id), model_id=args.id, spatial_dims=len(patch),
+                                            patch_size=patch, modality=args.modality, normalisation=norm,
+                                            labels=labels, spacing=_floats(args.spacing))
+    elif args.kind == "onnx":
+        if not (args.id and args.modality):
+            raise SystemExit("onnx import needs --id and --modality")
+        card = importers.import_onnx(src, dest(args.id), model_id=args.id, modality=args.modality,
+                                     normalisation=norm, labels=labels, patch_size=_ints(args.patch),
+                                     spacing=_floats(args.spacing))
+    elif args.kind == "monai-bundle":
+        import json
+
+        meta = json.loads((src / "configs" / "metadata.json").read_text())
+        model_id = args.id or str(meta.get("name", src.name)).lower().replace(" ", "-")
+        card = importers.import_monai_bundle(src, dest(model_id, str(meta.get("version", "1.0.0"))),
+                                             model_id=model_id, modality=args.modality)
+    else:
+        model_id = args.id or f"nnunet-{src.parent.name.lower()}-{src.name.split('__')[-1]}"
+        card = importers.import_nnunet(src, dest(model_id), model_id=model_id, modality=args.modality, fold=args.fold)
+    print(card.summary())
+    print(f"    {card.folder}")
+    return 0
+
+
 def cmd_gui(args) -> int:
     from gui.app import run
 
@@ -178,6 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--heldout", type=int, default=4, help="held-out generated cases for the card's Dice")
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     t.set_defaults(func=cmd_train)
+    im = sub.add_parser("import-model", help="turn a TorchScript / ONNX / MONAI bundle / nnU-Net v2 model into a "
+                                             "registry entry with a card (in the user's model folder)")
+    im.add_argument("kind", choices=("torchscript", "onnx", "monai-bundle", "nnunet"))
+    im.add_argument("path", help="model file, bundle folder, or nnU-Net Trainer__Plans__configuration folder")
+    im.add_argument("--id", help="model id (required for TorchScript/ONNX)")
+    im.add_argument("--modality", help="CT, MR, US, ... (what the files do not say)")
+    im.add_argument("--labels", help="label names, e.g. 1=liver,2=tumour")
+    im.add_argument("--patch", help="patch size in the network's array order, e.g. 96,96,96")
+    im.add_argument("--spacing", help="model spacing x,y,z in mm (omit: the image's own grid)")
+    im.add_argument("--norm", default="zscore", choices=("zscore", "ct_window", "percentile", "minmax", "none"))
+    im.add_argument("--window", help="for --norm ct_window: low,high in HU")
+    im.add_argument("--fold", default="0", help="nnU-Net fold")
+    im.set_defaults(func=cmd_import)
     return p
 
 

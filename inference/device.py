@@ -30,4 +30,28 @@ def autocast_dtype(device: torch.device) -> Optional[torch.dtype]:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
-    return None  # set by the runner after a quick check that bf16 is faster on this CPU
+    return torch.bfloat16 if cpu_has_fast_bf16() else None
+
+
+_FAST_BF16 = None
+
+
+def cpu_has_fast_bf16() -> bool:
+    """bf16 matrix units (Intel AMX / AVX512-BF16): there oneDNN runs bf16 convolutions several times
+    faster than fp32 (measured 8x on a 3D U-Net). Elsewhere bf16 emulation is slower: keep fp32.
+    DELINEATE_CPU_BF16=0/1 overrides."""
+    global _FAST_BF16
+    if _FAST_BF16 is None:
+        import os
+
+        env = os.environ.get("DELINEATE_CPU_BF16")
+        if env in ("0", "1"):
+            _FAST_BF16 = env == "1"
+        else:
+            try:
+                with open("/proc/cpuinfo") as f:
+                    flags = f.read()
+                _FAST_BF16 = "amx_bf16" in flags or "avx512_bf16" in flags
+            except OSError:
+                _FAST_BF16 = False
+    return _FAST_BF16

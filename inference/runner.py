@@ -80,8 +80,11 @@ def from_model_axes(y: np.ndarray, card: ModelCard) -> np.ndarray:
 
 
 def normalise(x: np.ndarray, spec: dict) -> np.ndarray:
+    return _normalise(x.astype(np.float32, copy=False), spec).astype(np.float32, copy=False)
+
+
+def _normalise(x: np.ndarray, spec: dict) -> np.ndarray:
     kind = spec.get("kind", "none")
-    x = x.astype(np.float32, copy=False)
     if kind == "zscore":
         sample = x[x > np.percentile(x, 1)] if spec.get("foreground", True) else x
         sample = sample if sample.size else x

@@ -136,3 +136,13 @@ def test_nnunet_v2_folder(tmp_path, image):
     ct = Volume(image.array * 100, image.geometry, modality="CT")
     _same_as_original(card, net, ct)
     assert ModelCard.load(card.folder / "card.json").architecture == "nnUNetPlainConvUNet"
+
+
+def test_cli_import_of_an_nnunet_folder(tmp_path, monkeypatch, capsys):
+    import main
+
+    monkeypatch.setenv("DELINEATE_MODELS", str(tmp_path / "user-models"))
+    folder, _net = _nnunet_folder(tmp_path)
+    assert main.main(["import-model", "nnunet", str(folder), "--id", "tiny-nn"]) == 0
+    assert "tiny-nn v1.0.0" in capsys.readouterr().out
+    assert Registry([tmp_path / "user-models"]).get("tiny-nn").labels.get(2).name == "tumour"

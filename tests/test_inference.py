@@ -161,3 +161,19 @@ def test_cancel_stops_a_long_run_within_a_second(tmp_path):
     th.join(10)
     assert "cancelled" in result, "the run finished before it could be cancelled"
     assert result["cancelled"] - asked < 1.0
+
+
+def test_cli_segment_writes_labels_on_the_input_grid(tmp_path, oblique_mr, monkeypatch, capsys):
+    import main
+    from formats.io import read_labelmap, write_image
+
+    monkeypatch.setenv("DELINEATE_MODELS", str(tmp_path / "models"))
+    make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet")
+    src, out = tmp_path / "in.nii.gz", tmp_path / "out.seg.nrrd"
+    write_image(oblique_mr, src)
+    assert main.main(["segment", str(src), str(out), "--model", "tiny-unet", "--device", "cpu"]) == 0
+    lm = read_labelmap(out)
+    ref = __import__("formats.io", fromlist=["read_image"]).read_image(src)
+    assert lm.geometry.same_grid(ref.geometry, tol=1e-5) and lm.array.shape == ref.array.shape
+    assert main.main(["models"]) == 0
+    assert "tiny-unet v1.0.0" in capsys.readouterr().out

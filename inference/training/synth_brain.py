@@ -47,18 +47,20 @@ class BrainData:
         self.spacing = spacing
         self.image = resample(t1.array.astype(np.float32), t1.geometry, self.grid, order=1)
         onehot = [resample((labels == v).astype(np.float32), t1.geometry, self.grid, order=1) for v in range(4)]
-        self.onehot = torch.from_numpy(np.stack(onehot))
         self.labels = np.argmax(np.stack(onehot), 0).astype(np.uint8)
+        self.label_tensor = torch.from_numpy(self.labels)[None].float()
 
     def sample(self, rng: torch.Generator, synthetic: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
         """One randomised (normalised image [Z, Y, X], labels [Z, Y, X]) pair on the model grid."""
         img = torch.from_numpy(self.image)[None]
-        img_w, oh_w = random_warp([img, self.onehot], rng, spacing=self.spacing)
-        labels = torch.argmax(oh_w, 0)
-        labels[oh_w.sum(0) < 0.5] = 0
+        img_w, lab_w = random_warp([img, self.label_tensor], rng, spacing=self.spacing, modes=["bilinear", "nearest"])
+        labels = lab_w[0].round().long()
         if torch.rand(1, generator=rng).item() < synthetic:
-            means = torch.rand(4, generator=rng)
-            means[0] = means[0] * 0.3  # background darker than tissue, mostly
+            while True:  # random contrast, but tissues must stay distinguishable (>= 0.12 apart)
+                means = torch.rand(4, generator=rng)
+                means[0] = means[0] * 0.3  # background darker than tissue, mostly
+                if (means[1:, None] - means[None, 1:]).abs().add(torch.eye(3)).min() >= 0.12:
+                    break
             stds = 0.01 + torch.rand(4, generator=rng) * 0.08
             x = means[labels] + torch.randn(labels.shape, generator=rng) * stds[labels]
             x = x[None]

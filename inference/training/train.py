@@ -20,6 +20,7 @@ from core.metrics import dice
 from core.progress import CancelToken, ProgressFn, check, no_progress
 from core.volume import Volume
 from inference.card import Metric, ModelCard
+from inference.device import cpu_has_fast_bf16
 from inference.networks import build
 from inference.runner import segment
 from inference.training.augment import random_crop
@@ -45,10 +46,12 @@ class Recipe:
     orientation: Optional[str] = "LPS"
     iterations: int = 600
     batch: int = 2
+    crops_per_sample: int = 1  # patches cut from one generated sample (when generating dominates)
     lr: float = 2e-3
     notes: str = ""
     keep_largest_component: bool = False
     extra_metrics: Callable = field(default=None)  # (net, card) -> list[Metric]
+    describe: Callable = field(default=None)  # (net, card) -> text for the card's notes (real-data checks)
 
 
 def _card(r: Recipe) -> ModelCard:
@@ -63,9 +66,11 @@ def _card(r: Recipe) -> ModelCard:
 
 def _batch(r: Recipe, rng: torch.Generator):
     xs, ys = [], []
-    for _ in range(r.batch):
-        x, y = r.sample(rng)
-        x, y = torch.from_numpy(np.ascontiguousarray(x))[None], torch.from_numpy(y.astype(np.int64))[None]
+    for i in range(r.batch):
+        if i % r.crops_per_sample == 0:
+            x0, y0 = r.sample(rng)
+            x0, y0 = torch.from_numpy(np.ascontiguousarray(x0))[None], torch.from_numpy(y0.astype(np.int64))[None]
+        x, y = x0, y0
         x, y = random_crop([x, y], r.patch_size, rng, focus=lambda ts: ts[1][0] > 0)
         xs.append(x)
         ys.append(y)
@@ -95,21 +100,24 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
     opt = torch.optim.AdamW(net.parameters(), lr=r.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations)))
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+    amp = cpu_has_fast_bf16()  # bf16 mixed precision where the CPU has bf16 units (5-8x faster)
     t0 = time.perf_counter()
     net.train()
     running = None
     for it in range(iterations):
         check(cancel)
         x, y = _batch(r, rng)
-        out = net(x)
-        if isinstance(out, (list, tuple)):
-            out = out[0]
-        loss = loss_fn(out, y[:, None] if y.ndim == x.ndim - 1 else y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = net(x)
+            if isinstance(out, (list, tuple)):
+                out = out[0]
+        loss = loss_fn(out.float(), y[:, None] if y.ndim == x.ndim - 1 else y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
+        value = float(loss.detach())
+        running = value if running is None else 0.95 * running + 0.05 * value
         progress(0.9 * (it + 1) / iterations, f"iteration {it + 1}/{iterations} loss {running:.3f}")
         if (it + 1) % 25 == 0 or it == 0:
             log(f"[{r.id}] iteration {it + 1}/{iterations}  loss {running:.4f}  {time.perf_counter() - t0:.0f} s")
@@ -125,7 +133,12 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
         card.metrics += r.extra_metrics(net, card)
     for m in card.metrics:
         log(f"[{r.id}] {m.name}: {m.value:.4f}  ({m.data})")
-    card.notes = (card.notes + f" Trained {iterations} iterations x batch {r.batch} on CPU in "
+    if r.describe is not None:
+        text = r.describe(net, card)
+        log(f"[{r.id}] {text}")
+        card.notes = f"{card.notes} {text}".strip()
+    card.notes = (card.notes + f" Trained {iterations} iterations x batch {r.batch} on CPU"
+                  f"{' (bf16 mixed precision)' if amp else ''} in "
                   f"{time.perf_counter() - t0:.0f} s (seed {seed}).").strip()
     folder = Path(out_root) / r.id / r.version
     folder.mkdir(parents=True, exist_ok=True)

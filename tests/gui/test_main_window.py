@@ -270,3 +270,16 @@ def test_heat_map_file_and_panel_controls(qtbot, window):
     assert np.count_nonzero(axial.heat_items[0]._pixels >> 24) == 0
     panel.remove.click()
     assert window.model.heatmaps == [] and axial.heat_items == []
+
+
+def test_run_a_model_in_the_background(qtbot, window, tmp_path):
+    from tests.test_inference import make_card
+
+    card = make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet")
+    _open(qtbot, window, samples.path("mni152-t1"))
+    with qtbot.waitSignal(window.loaded, timeout=120000):
+        window.run_model(card, "cpu")
+    assert window.model.labelmap is not None and window.model.labelmap.geometry is window.model.volume.geometry
+    assert window.segmentation.probabilities.shape[0] == card.n_classes
+    assert window.segments.table.rowCount() >= 1
+    assert "not for clinical use" in window.statusBar().currentMessage()
