@@ -147,6 +147,7 @@ class MainWindow(QtWidgets.QMainWindow):
         seg = mb.addMenu("&Segment")
         self._action(seg, "run_default", "Run the &default model", self.run_default_model)
         self._action(seg, "run_model", "Run a &model…", self.run_model_dialog)
+        self._action(seg, None, "&Import a model…", self.import_model_dialog)
         self.window_menu = mb.addMenu("&Window")
         self._action(self.window_menu, "preset_next", "Next preset", self.next_preset)
         h = mb.addMenu("&Help")
@@ -398,6 +399,32 @@ class MainWindow(QtWidgets.QMainWindow):
         dlg = ModelDialog(cards, reg.problems, default, self)
         if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted and dlg.chosen() is not None:
             self.run_model(dlg.chosen(), dlg.device.currentText())
+
+    def import_model_dialog(self) -> None:
+        from gui.import_dialog import ImportDialog
+
+        dlg = ImportDialog(self)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.import_model(dlg.argv())
+
+    def import_model(self, argv: list[str]) -> None:
+        import contextlib
+        import io
+
+        import main as cli
+
+        def fn(_p, _c, _part):
+            out = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                    args = cli.build_parser().parse_args(["import-model", *argv])
+                    args.func(args)  # raises DelineateError with the reason; the error dialog shows it
+            except SystemExit as exc:
+                raise DelineateError(f"import needs more information: {exc}") from None
+            return out.getvalue()
+
+        self.tasks.start("Importing model", fn, lambda text: self.statusBar().showMessage(
+            f"Imported: {text.splitlines()[0] if text else '?'}", 15000), lambda exc: self._failed(argv[1], exc))
 
     def run_model(self, card, device: str = "auto") -> None:
         """Segment the open image in a worker; the result becomes the editable label map."""

@@ -80,7 +80,7 @@ def ct() -> Recipe:
     from inference.runner import normalise
     from inference.training.synth_ct import LABELS, Phantom, native_grid, training_patch
 
-    spacing, patch = [2.0, 2.0, 3.0], [48, 96, 96]  # patch is (z, y, x) like the arrays
+    spacing, patch = [3.0, 3.0, 4.0], [32, 64, 64]  # patch is (z, y, x) like the arrays
     norm = {"kind": "ct_window", "low": -1000.0, "high": 1500.0}
 
     def sample(rng):
@@ -100,13 +100,13 @@ def ct() -> Recipe:
 
     return Recipe(
         id="ct-torso-phantom", version="1.0.0", name="CT thorax-abdomen (lung / liver / kidney / bone), phantom-trained",
-        architecture="SegResNet", parameters={"init_filters": 8, "blocks_down": [1, 2, 2, 2], "blocks_up": [1, 1, 1]},
+        architecture="UNet", parameters={"channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
         spatial_dims=3, modality="CT", patch_size=patch, spacing=spacing, labels=LABELS,
-        normalisation=norm, iterations=300, batch=2, lr=3e-3,
+        normalisation=norm, iterations=800, batch=4, lr=2e-3,
         training_data=("Generated only: analytic thorax-abdomen phantoms (elliptic body with subcutaneous fat "
                        "-100 HU, soft tissue 40 HU, lungs -850 HU, liver 45-110 HU, kidneys 25-180 HU, spine "
                        "350/900 HU, ribs 650 HU) with random size, position, in-plane rotation, diaphragm "
-                       "height, organ shapes and noise (4-25 HU), rendered at 2 x 2 x 3 mm. Held-out cases "
+                       "height, organ shapes and noise (4-25 HU), rendered at 3 x 3 x 4 mm. Held-out cases "
                        "use random native spacings (1.2-1.8 mm in-plane, 1.5-5 mm slices)."),
         notes=("Phantom shapes are simple ellipsoids and cylinders; real anatomy (vessels, bowel, heart, "
                "contrast phases, pathology, metal) was never seen."),

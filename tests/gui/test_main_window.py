@@ -283,3 +283,21 @@ def test_run_a_model_in_the_background(qtbot, window, tmp_path):
     assert window.segmentation.probabilities.shape[0] == card.n_classes
     assert window.segments.table.rowCount() >= 1
     assert "not for clinical use" in window.statusBar().currentMessage()
+
+
+def test_import_dialog_builds_the_cli_request(qtbot):
+    from gui.import_dialog import ImportDialog
+
+    dlg = ImportDialog()
+    qtbot.addWidget(dlg)
+    dlg.kind.setCurrentIndex(1)
+    dlg.path.setText("/x/model.onnx")
+    dlg.model_id.setText("liver")
+    dlg.labels.setText("1=liver")
+    dlg.norm.setCurrentText("ct_window")
+    argv = dlg.argv()
+    assert argv[:2] == ["onnx", "/x/model.onnx"] and "--window=-1000,1000" in argv and argv[argv.index("--id") + 1] == "liver"
+    import main as cli
+
+    args = cli.build_parser().parse_args(["import-model", *argv])
+    assert args.kind == "onnx" and args.labels == "1=liver"

@@ -1,0 +1,77 @@
+"""Import a model (TorchScript, ONNX, MONAI bundle, nnU-Net v2 folder), asking for what its files
+cannot say. The import runs in the window's worker; the model appears in Segment → Run a model."""
+from __future__ import annotations
+
+from PySide6 import QtWidgets
+
+KINDS = ("TorchScript file", "ONNX file", "MONAI bundle folder", "nnU-Net v2 model folder")
+
+
+class ImportDialog(QtWidgets.QDialog):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import a model")
+        self.kind = QtWidgets.QComboBox()
+        self.kind.addItems(KINDS)
+        self.path = QtWidgets.QLineEdit()
+        browse = QtWidgets.QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.model_id = QtWidgets.QLineEdit()
+        self.model_id.setPlaceholderText("e.g. liver-ct (required for TorchScript/ONNX)")
+        self.modality = QtWidgets.QComboBox()
+        self.modality.setEditable(True)
+        self.modality.addItems(["CT", "MR", "US", "SM", "OT"])
+        self.labels = QtWidgets.QLineEdit()
+        self.labels.setPlaceholderText("1=liver,2=tumour")
+        self.patch = QtWidgets.QLineEdit()
+        self.patch.setPlaceholderText("96,96,96 (network array order)")
+        self.spacing = QtWidgets.QLineEdit()
+        self.spacing.setPlaceholderText("x,y,z mm; empty = the image's own grid")
+        self.norm = QtWidgets.QComboBox()
+        self.norm.addItems(["zscore", "ct_window", "percentile", "minmax", "none"])
+        self.window = QtWidgets.QLineEdit("-1000,1000")
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        form = QtWidgets.QFormLayout()
+        form.addRow("Kind", self.kind)
+        form.addRow("File / folder", row)
+        form.addRow("Model id", self.model_id)
+        form.addRow("Modality", self.modality)
+        form.addRow("Labels", self.labels)
+        form.addRow("Patch size", self.patch)
+        form.addRow("Spacing", self.spacing)
+        form.addRow("Intensity", self.norm)
+        form.addRow("CT window (HU)", self.window)
+        note = QtWidgets.QLabel("Bundles and nnU-Net folders carry their labels, spacing, patch and intensity "
+                                "handling; TorchScript and ONNX files do not, so give them here.")
+        note.setWordWrap(True)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(note)
+        lay.addWidget(buttons)
+
+    def _browse(self) -> None:
+        if self.kind.currentIndex() < 2:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.pt *.ts *.onnx);;All (*)")
+        else:
+            path = QtWidgets.QFileDialog.getExistingDirectory(self, "Model folder")
+        if path:
+            self.path.setText(path)
+
+    def argv(self) -> list[str]:
+        """The same request as `main.py import-model` arguments (one code path for GUI and CLI)."""
+        kind = ("torchscript", "onnx", "monai-bundle", "nnunet")[self.kind.currentIndex()]
+        out = [kind, self.path.text().strip()]
+        for flag, widget in (("--id", self.model_id), ("--labels", self.labels), ("--patch", self.patch),
+                             ("--spacing", self.spacing)):
+            if widget.text().strip():
+                out += [flag, widget.text().strip()]
+        out += ["--modality", self.modality.currentText().strip(), "--norm", self.norm.currentText()]
+        if self.norm.currentText() == "ct_window":
+            out += [f"--window={self.window.text().strip()}"]  # "=": the value starts with "-"
+        return out
