@@ -1,0 +1,291 @@
+"""Why the model segmented what it did, and where it is unsure - as maps on the image's exact grid.
+
+For a label and a region of interest (default: where the model predicted that label), the target
+is the summed logit of the label inside the region (Seg-Grad-CAM). Volumes larger than one patch
+are handled window by window as in inference: only windows touching the region are explained, and
+their maps are blended with the same Gaussian weights.
+
+- gradcam: gradient-weighted activations of one layer (default: a decoder layer at 1/2 resolution)
+- occlusion: drop in the target when a block of the input is replaced by the window's mean
+- ig: integrated gradients (captum) from a flat baseline, |attribution| summed over channels
+- uncertainty: predictive entropy (and mutual information) over test-time augmentation
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from core.errors import DelineateError
+from core.progress import CancelToken, ProgressFn, check, no_progress
+from core.resample import resample
+from core.volume import Volume
+from inference import device as devices
+from inference.card import ModelCard
+from inference.runner import from_model_axes, load_model, model_grid, model_input, segment, to_model_axes
+
+METHODS = ("gradcam", "occlusion", "ig", "uncertainty")
+DESCRIPTIONS = {
+    "gradcam": "Grad-CAM: where the chosen layer's features, weighted by how much they raise the label's "
+               "score in the region, are active. Coarse (the layer's resolution); shows what the network "
+               "attends to, not a causal proof.",
+    "occlusion": "Occlusion: how much the label's score in the region drops when each block of the image is "
+                 "hidden. Model-agnostic and causal for that block size; blurred by the block size, slow.",
+    "ig": "Integrated gradients: per-voxel attribution of the label's score, integrated from a flat image. "
+          "Fine-grained but noisy; sums to the score difference.",
+    "uncertainty": "Predictive entropy over flipped / intensity-jittered copies of the image: high where the "
+                   "model's answer changes or is undecided. Not a probability of error.",
+}
+
+
+@dataclass(eq=False)
+class Explanation:
+    values: np.ndarray  # float32 [z, y, x] on the image's grid, in [0, 1]
+    method: str
+    label: int
+    extra: dict  # method-specific: per-segment scores, mutual information, ...
+
+
+def _windows(shape, roi, overlap):
+    """Window start positions per axis (as MONAI's sliding window lays them out)."""
+    starts = []
+    for s, r in zip(shape, roi):
+        if s <= r:
+            starts.append([0])
+            continue
+        step = max(int(r * (1 - overlap)), 1)
+        n = math.ceil((s - r) / step) + 1
+        starts.append(sorted({min(i * step, s - r) for i in range(n)}))
+    return [tuple(p) for p in np.array(np.meshgrid(*starts, indexing="ij")).reshape(len(shape), -1).T]
+
+
+def _gaussian(roi) -> np.ndarray:
+    from monai.data.utils import compute_importance_map
+
+    return compute_importance_map(list(roi), mode="gaussian", sigma_scale=0.125).numpy().astype(np.float32)
+
+
+def pick_layer(net: torch.nn.Module, x: torch.Tensor) -> str:
+    """The last convolution whose output is at 1/2 of the input resolution (a decoder layer with
+    semantic features and usable resolution); else the last one at 1/4, else the last conv."""
+    shapes: dict[str, tuple] = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[2:])))
+             for n, m in net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d,
+                                                               torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d))]
+    with torch.no_grad():
+        net(x)
+    for h in hooks:
+        h.remove()
+    size = x.shape[2:]
+    for factor in (2, 4):
+        names = [n for n, s in shapes.items() if tuple(s) == tuple(d // factor for d in size)]
+        if names:
+            return names[-1]
+    if not shapes:
+        raise DelineateError("the network has no convolution layer for Grad-CAM")
+    return list(shapes)[-1]
+
+
+def _target(logits: torch.Tensor, label: int, roi: torch.Tensor) -> torch.Tensor:
+    out = logits[0] if isinstance(logits, (list, tuple)) else logits
+    return (out[:, label] * roi).flatten(1).sum(1)
+
+
+def _gradcam_window(net, xw, label, roiw, layer):
+    acts = {}
+    module = dict(net.named_modules())[layer]
+    h1 = module.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
+    h2 = module.register_full_backward_hook(lambda m, gi, go: acts.__setitem__("g", go[0]))
+    try:
+        xw = xw.clone().requires_grad_(True)
+        score = _target(net(xw), label, roiw).sum()
+        net.zero_grad(set_to_none=True)
+        score.backward()
+    finally:
+        h1.remove()
+        h2.remove()
+    a, g = acts["a"].detach(), acts["g"].detach()
+    weights = g.mean(dim=tuple(range(2, g.ndim)), keepdim=True)
+    cam = torch.relu((weights * a).sum(1, keepdim=True))
+    mode = "trilinear" if cam.ndim == 5 else "bilinear"
+    return torch.nn.functional.interpolate(cam, size=xw.shape[2:], mode=mode, align_corners=False)[0, 0].numpy()
+
+
+def _occlusion_window(net, xw, label, roiw, block, batch=8):
+    with torch.no_grad():
+        base = float(_target(net(xw), label, roiw))
+        fill = float(xw.mean())
+        size = xw.shape[2:]
+        starts = [range(0, s, b) for s, b in zip(size, block)]
+        positions = list(np.array(np.meshgrid(*starts, indexing="ij")).reshape(len(size), -1).T)
+        out = np.zeros(size, np.float32)
+        for i in range(0, len(positions), batch):
+            chunk = positions[i:i + batch]
+            xs = xw.repeat(len(chunk), *([1] * (xw.ndim - 1)))
+            for j, p in enumerate(chunk):
+                sl = tuple(slice(int(a), int(a) + b) for a, b in zip(p, block))
+                xs[(j, slice(None)) + sl] = fill
+            drops = base - _target(net(xs), label, roiw).float().numpy()
+            for p, d in zip(chunk, drops):
+                sl = tuple(slice(int(a), int(a) + b) for a, b in zip(p, block))
+                out[sl] = max(float(d), 0.0)
+    return out
+
+
+def _ig_window(net, xw, label, roiw, steps, internal_batch):
+    from captum.attr import IntegratedGradients
+
+    ig = IntegratedGradients(lambda inp: _target(net(inp), label, roiw.expand(inp.shape[0], *roiw.shape[1:])))
+    attr = ig.attribute(xw, baselines=torch.zeros_like(xw), n_steps=steps, internal_batch_size=internal_batch)
+    return attr.abs().sum(1)[0].detach().numpy()
+
+
+def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam",
+            roi: Optional[np.ndarray] = None, progress: ProgressFn = no_progress,
+            cancel: Optional[CancelToken] = None, device: Optional[str] = None,
+            net: Optional[torch.nn.Module] = None, layer: Optional[str] = None,
+            occlusion_block: Optional[int] = None, ig_steps: int = 16, labels: Optional[np.ndarray] = None
+            ) -> Explanation:
+    """A saliency map for ``label`` on ``volume``'s grid. ``roi``: boolean [z, y, x] on the image grid
+    (default: where the model predicts ``label``; pass ``labels`` to reuse a segmentation)."""
+    if method == "uncertainty":
+        return uncertainty(volume, card, progress, cancel, device, net)
+    if method not in METHODS:
+        raise DelineateError(f"unknown method '{method}'; one of {', '.join(METHODS)}")
+    if card.labels.get(label) is None:
+        raise DelineateError(f"{card.id} has no label {label}")
+    dev = devices.pick(device)
+    net = net if net is not None else load_model(card, dev)
+    net.eval()
+    grid = model_grid(volume, card)
+    x = to_model_axes(model_input(volume, card, grid), card)
+    if roi is None:
+        if labels is None:
+            labels = segment(volume, card, net=net, device=str(dev)).labels.array
+        roi = labels == label
+    if not roi.any():
+        raise DelineateError(f"the region of interest is empty: the model found no '{card.labels.get(label).name}'")
+    roi_m = resample(roi.astype(np.uint8), volume.geometry, grid, order=0)
+    roi_m = roi_m[0] if card.spatial_dims == 2 else roi_m
+    roi_m = to_model_axes(roi_m[None].astype(np.float32), card)[0]
+    patch = list(card.patch_size)
+    shape = x.shape[1:]
+    pad = [max(p - s, 0) for s, p in zip(shape, patch)]
+    if any(pad):
+        widths = [(0, 0)] + [(0, p) for p in pad]
+        x = np.pad(x, widths, mode="edge")
+        roi_m = np.pad(roi_m, widths[1:])
+    acc = np.zeros(x.shape[1:], np.float32)
+    weight = np.zeros(x.shape[1:], np.float32)
+    gauss = _gaussian(patch)
+    wins = [w for w in _windows(x.shape[1:], patch, card.overlap)
+            if roi_m[tuple(slice(a, a + p) for a, p in zip(w, patch))].any()]
+    xt = torch.from_numpy(np.ascontiguousarray(x))[None].to(dev)
+    block = [occlusion_block or max(4, p // (8 if card.spatial_dims == 2 else 4)) for p in patch]
+    if method == "gradcam" and layer is None:
+        layer = pick_layer(net, xt[(slice(None), slice(None)) + tuple(slice(a, a + p) for a, p in zip(wins[0], patch))])
+    for n, w in enumerate(wins):
+        check(cancel)
+        sl = tuple(slice(a, a + p) for a, p in zip(w, patch))
+        xw = xt[(slice(None), slice(None)) + sl]
+        rw = torch.from_numpy(np.ascontiguousarray(roi_m[sl]))[None].to(dev)
+        if method == "gradcam":
+            m = _gradcam_window(net, xw, label, rw, layer)
+        elif method == "occlusion":
+            m = _occlusion_window(net, xw, label, rw, block)
+        else:
+            m = _ig_window(net, xw, label, rw, ig_steps, 4)
+        acc[sl] += m * gauss
+        weight[sl] += gauss
+        progress((n + 1) / len(wins), f"{method}: window {n + 1}/{len(wins)}")
+    acc = np.where(weight > 0, acc / np.maximum(weight, 1e-6), 0)[tuple(slice(0, s) for s in shape)]
+    acc = from_model_axes(acc[None], card)[0]
+    if card.spatial_dims == 2:
+        acc = acc[None]
+    values = resample(acc.astype(np.float32), grid, volume.geometry, order=1)
+    top = float(np.percentile(values[values > 0], 99.5)) if np.any(values > 0) else 1.0
+    values = np.clip(values / max(top, 1e-12), 0, 1).astype(np.float32)
+    return Explanation(values, method, label, {"layer": layer, "windows": len(wins), "block": block})
+
+
+# -- uncertainty ------------------------------------------------------------------------------------------
+def _augmented(volume: Volume, k: int) -> tuple[Volume, callable]:
+    """The k-th test-time augmentation and how to map its probabilities back."""
+    if k == 0:
+        return volume, lambda p: p
+    if k in (1, 2):  # flip along x or y of the array (the runner's grids are resampled, not flipped)
+        axis = 3 - k  # array axis 2 (x) or 1 (y) in [z, y, x]
+        flipped = np.flip(volume.array, axis=axis).copy()
+        return Volume(flipped, volume.geometry, volume.modality), lambda p: np.flip(p, axis=axis + 1)
+    scale = 1.05 if k % 2 else 0.95
+    lo = float(np.min(volume.array))
+    return Volume(((volume.array.astype(np.float32) - lo) * scale + lo), volume.geometry, volume.modality), lambda p: p
+
+
+def uncertainty(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
+                cancel: Optional[CancelToken] = None, device: Optional[str] = None,
+                net: Optional[torch.nn.Module] = None, passes: int = 4,
+                first: Optional[np.ndarray] = None) -> Explanation:
+    """Normalised predictive entropy over ``passes`` test-time augmentations (identity, x flip, y flip,
+    intensity +-5 %); ``first``: probabilities already computed for the identity pass."""
+    dev = devices.pick(device)
+    net = net if net is not None else load_model(card, dev)
+    total, sum_ent = None, None
+    for k in range(passes):
+        check(cancel)
+        if k == 0 and first is not None:
+            p = first.astype(np.float32)
+        else:
+            aug, back = _augmented(volume, k)
+            seg = segment(aug, card, lambda f, m="", k=k: progress((k + f) / passes, f"pass {k + 1}/{passes}"),
+                          cancel, str(dev), net=net)
+            p = back(seg.probabilities.astype(np.float32))
+        ent = -(p * np.log(np.clip(p, 1e-6, 1))).sum(0)
+        total = p if total is None else total + p
+        sum_ent = ent if sum_ent is None else sum_ent + ent
+    mean = total / passes
+    n = mean.shape[0]
+    h = np.clip(-(mean * np.log(np.clip(mean, 1e-6, 1))).sum(0) / math.log(n), 0, 1)
+    mi = np.clip(h - (sum_ent / passes) / math.log(n), 0, 1)
+    labels = np.argmax(mean, 0)
+    per_segment = {int(v): float(h[labels == v].mean()) for v in np.unique(labels) if v > 0}
+    fg = labels > 0
+    extra = {"mutual_information": mi.astype(np.float32), "per_segment": per_segment,
+             "case": float(h[fg].mean()) if fg.any() else 0.0, "passes": passes, "labels": labels.astype(np.uint8),
+             "probabilities": mean.astype(np.float16)}
+    progress(1.0, "done")
+    return Explanation(h.astype(np.float32), "uncertainty", 0, extra)
+
+
+def calibration(probabilities: np.ndarray, truth: np.ndarray, bins: int = 10) -> dict:
+    """Reliability diagram and expected calibration error of the top-class confidence."""
+    conf = probabilities.max(0).reshape(-1).astype(np.float64)
+    correct = (np.argmax(probabilities, 0) == truth).reshape(-1)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
+    counts = np.bincount(idx, minlength=bins)
+    acc = np.bincount(idx, weights=correct, minlength=bins) / np.maximum(counts, 1)
+    mean_conf = np.bincount(idx, weights=conf, minlength=bins) / np.maximum(counts, 1)
+    ece = float(np.sum(counts / max(conf.size, 1) * np.abs(acc - mean_conf)))
+    return {"ece": ece, "bin_edges": edges.tolist(), "accuracy": acc.tolist(), "confidence": mean_conf.tolist(),
+            "counts": counts.tolist()}
+
+
+def uncertain_regions(values: np.ndarray, threshold: float = 0.5, min_voxels: int = 5) -> list[dict]:
+    """Connected regions above ``threshold``, most uncertain (mean x size^(1/3)) first, with centres
+    (index z, y, x) for a reviewer to walk."""
+    from scipy import ndimage
+
+    comp, n = ndimage.label(values >= threshold)
+    if n == 0:
+        return []
+    idx = np.arange(1, n + 1)
+    sizes = ndimage.sum_labels(np.ones_like(values), comp, idx)
+    means = ndimage.mean(values, comp, idx)
+    centres = ndimage.center_of_mass(values, comp, idx)
+    regions = [{"size": int(s), "mean": float(m), "centre_zyx": [float(c) for c in ctr]}
+               for s, m, ctr in zip(sizes, means, centres) if s >= min_voxels]
+    return sorted(regions, key=lambda r: -r["mean"] * r["size"] ** (1 / 3))

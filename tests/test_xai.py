@@ -1,0 +1,97 @@
+"""Saliency and uncertainty sanity checks that can fail (Adebayo et al. 2018 and friends)."""
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage, stats
+
+from core.volume import Volume
+from inference.registry import Registry
+from inference.runner import load_model, segment
+from inference.training.synth_us import image
+from inference.xai import calibration, explain, uncertain_regions, uncertainty
+from tests.test_inference import make_card, oblique_mr  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def us_model():
+    card = Registry().get("us-lesion-2d")
+    return card, load_model(card, torch.device("cpu"))
+
+
+def _us_case(seed):
+    img, mask = image(np.random.default_rng(seed))
+    return Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US"), mask[None].astype(bool)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "occlusion", "ig", "uncertainty"])
+def test_maps_share_the_image_geometry(method, tmp_path, oblique_mr):  # noqa: F811
+    card = make_card(tmp_path / "m", "UNet")
+    roi = np.zeros(oblique_mr.array.shape, bool)
+    roi[3:6, 5:15, 5:20] = True
+    out = explain(oblique_mr, card, 1, method, roi=roi, device="cpu", occlusion_block=8, ig_steps=4)
+    assert out.values.shape == oblique_mr.array.shape and out.values.dtype == np.float32
+    assert 0 <= out.values.min() and out.values.max() <= 1
+
+
+def test_saliency_mass_lies_on_the_structure_that_drives_the_label(us_model):
+    """Generated ultrasound: the lesion is the only structure behind the label. Of each map's salient
+    mass (values above 10 % of its peak, the display's default floor), most must lie within 3 mm
+    (10 px) of the lesion: Grad-CAM's layer is at half resolution and occlusion blocks are 8 px,
+    so both blur it by about that much; posterior enhancement/shadowing below a lesion is part of
+    its evidence and lies partly outside."""
+    card, net = us_model
+    results = []
+    for seed in (101, 102, 103):
+        vol, lesion = _us_case(seed)
+        near = ndimage.binary_dilation(lesion[0], iterations=10)
+        for method in ("gradcam", "occlusion", "ig"):
+            m = explain(vol, card, 1, method, roi=lesion, net=net, device="cpu", occlusion_block=8).values[0]
+            salient = np.where(m > 0.1, m, 0)
+            results.append((seed, method, float(salient[near].sum() / salient.sum()), float(near.mean())))
+    for seed, method, mass, area in results:
+        assert mass > 0.6 and mass > 3 * area, results
+
+
+def test_model_randomisation_changes_gradcam(us_model):
+    """Adebayo et al.: a map that survives re-initialising the weights explains the input, not the
+    model. Spearman rank correlation between the trained and the randomised model's map must stay
+    below 0.5 (maps of the same image share edges, so some correlation is expected; a faithful
+    method loses most of it)."""
+    card, net = us_model
+    vol, lesion = _us_case(104)
+    trained = explain(vol, card, 1, "gradcam", roi=lesion, net=net, device="cpu")
+    random_net = load_model(card, torch.device("cpu"))
+    torch.manual_seed(0)
+    for m in random_net.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    randomised = explain(vol, card, 1, "gradcam", roi=lesion, net=random_net, device="cpu", layer=trained.extra["layer"])
+    rho = stats.spearmanr(trained.values.ravel(), randomised.values.ravel()).statistic
+    assert rho < 0.5, rho
+
+
+def test_uncertainty_is_higher_where_the_model_is_wrong(us_model):
+    card, net = us_model
+    wrong_u, right_u = [], []
+    for seed in range(110, 116):
+        vol, lesion = _us_case(seed)
+        seg = segment(vol, card, net=net, device="cpu")
+        u = uncertainty(vol, card, net=net, device="cpu", first=seg.probabilities)
+        wrong = (seg.labels.array == 1) != lesion
+        wrong_u.append(u.values[wrong].mean() if wrong.any() else np.nan)
+        right_u.append(u.values[~wrong].mean())
+        assert set(u.extra["per_segment"]) <= {1} and 0 <= u.extra["case"] <= 1
+    assert np.nanmean(wrong_u) > 3 * np.mean(right_u), (wrong_u, right_u)
+
+
+def test_calibration_and_uncertain_regions():
+    probs = np.stack([np.full((4, 4), 0.9), np.full((4, 4), 0.1)])
+    truth = np.zeros((4, 4), int)
+    truth[0, :2] = 1  # 2 of 16 wrong at confidence 0.9 -> accuracy 0.875, ECE 0.025
+    cal = calibration(probs, truth)
+    assert cal["ece"] == pytest.approx(0.025)
+    values = np.zeros((1, 20, 20), np.float32)
+    values[0, 2:5, 2:5] = 0.6
+    values[0, 10:16, 10:16] = 0.9
+    regions = uncertain_regions(values, 0.5, 4)
+    assert len(regions) == 2 and regions[0]["centre_zyx"][1] == pytest.approx(12.5)
