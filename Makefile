@@ -39,10 +39,13 @@ test: setup
 
 bench: setup
 	$(PY) bench/open_series.py
+	$(PY) bench/inference.py
+	$(PY) bench/xai.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/viewer.py
 
 screenshots: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py --explain
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -130,8 +130,15 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    card = train(RECIPES[args.recipe](), Path(args.out) if args.out else SHIPPED, args.iterations,
-                 seed=args.seed, heldout_cases=args.heldout)
+    recipe = RECIPES[args.recipe]()
+    parent = None
+    if args.init:
+        from inference.registry import Registry
+
+        model_id, _, version = args.init.partition("/")
+        parent = Registry().get(model_id, version or None)
+    card = train(recipe, Path(args.out) if args.out else SHIPPED, args.iterations, seed=args.seed,
+                 heldout_cases=args.heldout, parent=parent, version=args.version, lr=args.lr)
     print(card.summary())
     return 0
 
@@ -188,6 +195,35 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from core.volume import Volume
+    from formats.io import read_image, write_image
+    from inference.registry import Registry
+    from inference.xai import explain
+
+    vol = read_image(_resolve(args.input), _progress_bar, series=args.series)
+    reg = Registry()
+    card = reg.get(args.model) if args.model else reg.default_for(vol.modality, 2 if vol.is_2d else 3)
+    label = 0
+    if args.method != "uncertainty":
+        lab = card.labels.by_name(args.label) if args.label else next(iter(card.labels))
+        if lab is None and args.label and args.label.isdigit():
+            lab = card.labels.get(int(args.label))
+        if lab is None:
+            raise SystemExit(f"{card.id} has no label {args.label!r}; labels: "
+                             + ", ".join(x.name for x in card.labels))
+        label = lab.value
+    result = explain(vol, card, label, args.method, progress=_progress_bar, device=args.device)
+    write_image(Volume(result.values, vol.geometry, modality="OT", description=f"{args.method} {card.id}"),
+                args.output)
+    extra = result.extra
+    if args.method == "uncertainty":
+        print(f"case uncertainty {extra['case']:.3f}; per segment: "
+              + ", ".join(f"{card.labels.get(v).name} {s:.3f}" for v, s in extra["per_segment"].items()))
+    print(f"wrote {args.output} ({args.method}, {card.id} v{card.version})")
+    return 0
+
+
 def cmd_gui(args) -> int:
     from gui.app import run
 
@@ -229,7 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--heldout", type=int, default=4, help="held-out generated cases for the card's Dice")
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--init", help="start from a registered model's weights, ID or ID/VERSION (fine-tuning)")
+    t.add_argument("--version", help="version of the new model (default: the recipe's)")
+    t.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
     t.set_defaults(func=cmd_train)
+    e = sub.add_parser("explain", help="saliency (Grad-CAM, occlusion, integrated gradients) or uncertainty map "
+                                       "of a model on an image, written with the image's geometry")
+    e.add_argument("input", help="image file, DICOM folder or sample name")
+    e.add_argument("output", help="map image: .nii.gz, .nrrd, .mha")
+    e.add_argument("--model", help="model id (default: the default model for the modality)")
+    e.add_argument("--label", help="label name or value (default: the first)")
+    e.add_argument("--method", default="gradcam", choices=("gradcam", "occlusion", "ig", "uncertainty"))
+    e.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    e.add_argument("--series", help="series key/UID/number in a DICOM folder")
+    e.set_defaults(func=cmd_explain)
     im = sub.add_parser("import-model", help="turn a TorchScript / ONNX / MONAI bundle / nnU-Net v2 model into a "
                                              "registry entry with a card (in the user's model folder)")
     im.add_argument("kind", choices=("torchscript", "onnx", "monai-bundle", "nnunet"))

@@ -42,5 +42,46 @@ def main(out: str) -> None:
     print(f"wrote {out}")
 
 
+def explain_shots(folder: Path) -> None:
+    """The default brain model on the MNI152 T1: Grad-CAM of grey matter, then TTA uncertainty."""
+    from PySide6 import QtCore
+
+    from formats import samples
+    from formats.io import read_image
+    from gui.app import make_app
+    from gui.main_window import MainWindow
+    from inference.registry import Registry
+    from inference.runner import segment
+    from inference.xai import explain, uncertainty
+
+    app = make_app()
+    win = MainWindow(QtCore.QSettings(str(Path("/tmp") / "delineate-shot.ini"), QtCore.QSettings.Format.IniFormat))
+    win.resize(1500, 940)
+    win.show()
+    vol = read_image(samples.path("mni152-t1"))
+    win._loaded(str(samples.path("mni152-t1")), vol)
+    card = Registry().get("brain-tissue")
+    seg = segment(vol, card, device="cpu")
+    win._segmented(seg)
+    win.set_layout("2d")
+    win.segments.outline.setChecked(True)
+    win.model.set_cursor_world(vol.geometry.index_to_world([80, 140, 95]))
+    win.explain_panel.whole.setChecked(True)
+    for name, result in (("explain-gradcam.png", explain(vol, card, 2, "gradcam", device="cpu", labels=seg.labels.array)),
+                         ("explain-uncertainty.png", uncertainty(vol, card, device="cpu", first=seg.probabilities))):
+        for h in list(win.model.heatmaps):
+            win.model.remove_heatmap(h.name)
+        win.explain_panel._done(result)
+        for _ in range(10):
+            app.processEvents()
+            QtCore.QThread.msleep(30)
+        win.save_screenshot(str(folder / name))
+        print(f"wrote {folder / name}")
+    win.close()
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "docs" / "main-window.png"))
+    if len(sys.argv) > 1 and sys.argv[1] == "--explain":
+        explain_shots(ROOT / "docs")
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "docs" / "main-window.png"))

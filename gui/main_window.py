@@ -14,6 +14,7 @@ from core.errors import Cancelled, DelineateError
 from core.geometry import Geometry
 from core.volume import Volume
 from gui.dialogs import SeriesDialog, ShortcutsDialog, show_error
+from gui.explain_panel import ExplainPanel
 from gui.heat_panel import HeatPanel
 from gui.segment_panel import SegmentPanel
 from gui.shortcuts import key_for
@@ -38,6 +39,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.segments = SegmentPanel(self.model)
         self.segments.surface_toggled.connect(self._surface_toggled)
         self.heat_panel = HeatPanel(self.model)
+        self.segmentation = None  # the last model run: probabilities for explanations
+        self.explain_panel = ExplainPanel(self.model, self)
         self.tasks = TaskBar()
         self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
         # a new text must not re-layout the status bar on every crosshair move
@@ -96,9 +99,15 @@ class MainWindow(QtWidgets.QMainWindow):
         heatbox = QtWidgets.QGroupBox("Heat maps")
         QtWidgets.QVBoxLayout(heatbox).addWidget(self.heat_panel)
         lay.addWidget(heatbox)
+        explainbox = QtWidgets.QGroupBox("Explain")
+        QtWidgets.QVBoxLayout(explainbox).addWidget(self.explain_panel)
+        lay.addWidget(explainbox)
         dock = QtWidgets.QDockWidget("Panel")
         dock.setObjectName("panel")
-        dock.setWidget(panel)
+        scroll = QtWidgets.QScrollArea()  # small screens: the panel scrolls instead of squeezing
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(panel)
+        dock.setWidget(scroll)
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setMinimumWidth(330)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
@@ -142,6 +151,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(v, "toggle_outline", "Segment outline", lambda: self.segments.outline.toggle())
         self._action(v, "opacity_down", "Segment opacity down",
                      lambda: self.segments.opacity.setValue(self.segments.opacity.value() - 10))
+        self._action(v, "toggle_heat", "Show / hide heat maps", self.toggle_heatmaps)
         self._action(v, "opacity_up", "Segment opacity up",
                      lambda: self.segments.opacity.setValue(self.segments.opacity.value() + 10))
         seg = mb.addMenu("&Segment")
@@ -513,6 +523,13 @@ class MainWindow(QtWidgets.QMainWindow):
         show = any(v in self.model.hidden for v in values)
         for v in values:
             self.model.set_visible(v, show)
+
+    def toggle_heatmaps(self) -> None:
+        on = not all(h.opacity == 0 for h in self.model.heatmaps)
+        for h in self.model.heatmaps:
+            h._shown_opacity = h.opacity if on else getattr(h, "_shown_opacity", 0.6)
+            h.opacity = 0.0 if on else h._shown_opacity
+        self.model.heatmap_changed()
 
     def _surface_toggled(self, value: int, on: bool) -> None:
         if self.view3d.available:

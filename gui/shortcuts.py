@@ -22,6 +22,7 @@ SHORTCUTS = (
     ("toggle_outline", "O", "Segment fill / outline"),
     ("opacity_down", "A", "Segment opacity down"),
     ("opacity_up", "D", "Segment opacity up"),
+    ("toggle_heat", "H", "Show / hide heat maps (saliency, uncertainty)"),
     ("preset_next", "W", "Next window preset"),
     ("help_shortcuts", "F1", "This list"),
     (None, "1 ... 9", "Window preset 1 ... 9 (see the Window menu)"),

@@ -95,19 +95,22 @@ def _target(logits: torch.Tensor, label: int, roi: torch.Tensor) -> torch.Tensor
 
 
 def _gradcam_window(net, xw, label, roiw, layer):
-    acts = {}
-    module = dict(net.named_modules())[layer]
-    h1 = module.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
-    h2 = module.register_full_backward_hook(lambda m, gi, go: acts.__setitem__("g", go[0]))
+    """Gradients of the target with respect to the layer's output only: the forward hook cuts the
+    graph there, so the backward pass runs through the network's tail, not all of it."""
+    held = {}
+
+    def cut(_module, _inputs, output):
+        held["a"] = output.detach().requires_grad_(True)
+        return held["a"]
+
+    handle = dict(net.named_modules())[layer].register_forward_hook(cut)
     try:
-        xw = xw.clone().requires_grad_(True)
-        score = _target(net(xw), label, roiw).sum()
-        net.zero_grad(set_to_none=True)
-        score.backward()
+        with torch.enable_grad():
+            score = _target(net(xw), label, roiw).float().sum()
+            (g,) = torch.autograd.grad(score, held["a"])
     finally:
-        h1.remove()
-        h2.remove()
-    a, g = acts["a"].detach(), acts["g"].detach()
+        handle.remove()
+    a, g = held["a"].detach().float(), g.float()
     weights = g.mean(dim=tuple(range(2, g.ndim)), keepdim=True)
     cam = torch.relu((weights * a).sum(1, keepdim=True))
     mode = "trilinear" if cam.ndim == 5 else "bilinear"
@@ -116,7 +119,7 @@ def _gradcam_window(net, xw, label, roiw, layer):
 
 def _occlusion_window(net, xw, label, roiw, block, batch=8):
     with torch.no_grad():
-        base = float(_target(net(xw), label, roiw))
+        base = float(_target(net(xw), label, roiw).float())
         fill = float(xw.mean())
         size = xw.shape[2:]
         starts = [range(0, s, b) for s, b in zip(size, block)]
@@ -128,7 +131,7 @@ def _occlusion_window(net, xw, label, roiw, block, batch=8):
             for j, p in enumerate(chunk):
                 sl = tuple(slice(int(a), int(a) + b) for a, b in zip(p, block))
                 xs[(j, slice(None)) + sl] = fill
-            drops = base - _target(net(xs), label, roiw).float().numpy()
+            drops = base - _target(net(xs), label, roiw).float().cpu().numpy()
             for p, d in zip(chunk, drops):
                 sl = tuple(slice(int(a), int(a) + b) for a, b in zip(p, block))
                 out[sl] = max(float(d), 0.0)
@@ -184,23 +187,33 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
     wins = [w for w in _windows(x.shape[1:], patch, card.overlap)
             if roi_m[tuple(slice(a, a + p) for a, p in zip(w, patch))].any()]
     xt = torch.from_numpy(np.ascontiguousarray(x))[None].to(dev)
-    block = [occlusion_block or max(4, p // (8 if card.spatial_dims == 2 else 4)) for p in patch]
+    # default blocks keep occlusion within about 10 inferences for 3D (8 blocks per window); 2D is cheap
+    block = [occlusion_block or max(4, p // (8 if card.spatial_dims == 2 else 2)) for p in patch]
     if method == "gradcam" and layer is None:
         layer = pick_layer(net, xt[(slice(None), slice(None)) + tuple(slice(a, a + p) for a, p in zip(wins[0], patch))])
-    for n, w in enumerate(wins):
-        check(cancel)
-        sl = tuple(slice(a, a + p) for a, p in zip(w, patch))
-        xw = xt[(slice(None), slice(None)) + sl]
-        rw = torch.from_numpy(np.ascontiguousarray(roi_m[sl]))[None].to(dev)
-        if method == "gradcam":
-            m = _gradcam_window(net, xw, label, rw, layer)
-        elif method == "occlusion":
-            m = _occlusion_window(net, xw, label, rw, block)
-        else:
-            m = _ig_window(net, xw, label, rw, ig_steps, 4)
-        acc[sl] += m * gauss
-        weight[sl] += gauss
-        progress((n + 1) / len(wins), f"{method}: window {n + 1}/{len(wins)}")
+    amp = devices.autocast_dtype(dev) if method != "ig" else None  # IG sums many small gradients: fp32
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    for p in trainable:  # no parameter gradients: explanations need input/feature gradients only
+        p.requires_grad_(False)
+    try:
+        for n, w in enumerate(wins):
+            check(cancel)
+            sl = tuple(slice(a, a + p) for a, p in zip(w, patch))
+            xw = xt[(slice(None), slice(None)) + sl]
+            rw = torch.from_numpy(np.ascontiguousarray(roi_m[sl]))[None].to(dev)
+            with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+                if method == "gradcam":
+                    m = _gradcam_window(net, xw, label, rw, layer)
+                elif method == "occlusion":
+                    m = _occlusion_window(net, xw, label, rw, block)
+                else:
+                    m = _ig_window(net, xw, label, rw, ig_steps, 4)
+            acc[sl] += m * gauss
+            weight[sl] += gauss
+            progress((n + 1) / len(wins), f"{method}: window {n + 1}/{len(wins)}")
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
     acc = np.where(weight > 0, acc / np.maximum(weight, 1e-6), 0)[tuple(slice(0, s) for s in shape)]
     acc = from_model_axes(acc[None], card)[0]
     if card.spatial_dims == 2:

@@ -95,3 +95,17 @@ def test_calibration_and_uncertain_regions():
     values[0, 10:16, 10:16] = 0.9
     regions = uncertain_regions(values, 0.5, 4)
     assert len(regions) == 2 and regions[0]["centre_zyx"][1] == pytest.approx(12.5)
+
+
+def test_cli_explain_writes_a_map_with_the_input_geometry(tmp_path, capsys):
+    import main
+    from formats.io import read_image, write_image
+
+    vol, _lesion = _us_case(120)
+    src, out = tmp_path / "us.nrrd", tmp_path / "unc.nrrd"
+    write_image(vol, src)
+    assert main.main(["explain", str(src), str(out), "--model", "us-lesion-2d", "--method", "uncertainty",
+                      "--device", "cpu"]) == 0
+    m = read_image(out)
+    assert m.geometry.same_grid(read_image(src).geometry, tol=1e-6) and 0 <= m.array.min() <= m.array.max() <= 1
+    assert "case uncertainty" in capsys.readouterr().out

@@ -89,7 +89,9 @@ def evaluate(net, card: ModelCard, cases) -> dict[int, float]:
 
 def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int = 0, heldout_cases: int = 4,
           progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
-          log: Callable[[str], None] = print) -> ModelCard:
+          log: Callable[[str], None] = print, parent: Optional[ModelCard] = None, version: Optional[str] = None,
+          lr: Optional[float] = None) -> ModelCard:
+    """``parent``: start from that model's weights (a new version that records its parent)."""
     from monai.losses import DiceCELoss
 
     torch.manual_seed(seed)
@@ -97,7 +99,15 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
     iterations = iterations or r.iterations
     card = _card(r)
     net = build(r.architecture, r.spatial_dims, 1, card.n_classes, r.parameters, r.patch_size)
-    opt = torch.optim.AdamW(net.parameters(), lr=r.lr, weight_decay=1e-4)
+    if parent is not None:
+        from inference.weights import load_into
+
+        load_into(net, parent.weights_path, parent.weights_sha256)
+        card.parent_version = parent.version
+        log(f"[{r.id}] starting from {parent.id} v{parent.version}")
+    if version:
+        card.version = version
+    opt = torch.optim.AdamW(net.parameters(), lr=lr or r.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations)))
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
     amp = cpu_has_fast_bf16()  # bf16 mixed precision where the CPU has bf16 units (5-8x faster)
@@ -123,10 +133,11 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
             log(f"[{r.id}] iteration {it + 1}/{iterations}  loss {running:.4f}  {time.perf_counter() - t0:.0f} s")
     net.eval()
     log(f"[{r.id}] evaluating on {heldout_cases} held-out generated cases")
-    cases = r.heldout(heldout_cases, seed + 10_000)
+    heldout_seed = 10_000  # one fixed held-out set, so versions trained with other seeds compare
+    cases = r.heldout(heldout_cases, heldout_seed)
     scores = evaluate(net, card, cases)
     names = {lab.value: lab.name for lab in r.labels}
-    data = f"{heldout_cases} held-out generated cases (seed {seed + 10_000}), not seen in training"
+    data = f"{heldout_cases} held-out generated cases (seed {heldout_seed}), not seen in training"
     card.metrics = [Metric(f"Dice {names[v]}", s, data) for v, s in scores.items()]
     card.metrics.append(Metric("Dice mean", float(np.mean(list(scores.values()))), data))
     if r.extra_metrics is not None:
@@ -137,10 +148,11 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
         text = r.describe(net, card)
         log(f"[{r.id}] {text}")
         card.notes = f"{card.notes} {text}".strip()
-    card.notes = (card.notes + f" Trained {iterations} iterations x batch {r.batch} on CPU"
+    card.notes = (card.notes + (f" Fine-tuned from v{parent.version} for" if parent else " Trained")
+                  + f" {iterations} iterations x batch {r.batch} on CPU"
                   f"{' (bf16 mixed precision)' if amp else ''} in "
                   f"{time.perf_counter() - t0:.0f} s (seed {seed}).").strip()
-    folder = Path(out_root) / r.id / r.version
+    folder = Path(out_root) / r.id / card.version
     folder.mkdir(parents=True, exist_ok=True)
     card.weights_sha256 = save_weights(net, folder / card.weights)
     card.save(folder)

@@ -283,6 +283,24 @@ def test_run_a_model_in_the_background(qtbot, window, tmp_path):
     assert window.segmentation.probabilities.shape[0] == card.n_classes
     assert window.segments.table.rowCount() >= 1
     assert "not for clinical use" in window.statusBar().currentMessage()
+    panel = window.explain_panel
+    assert panel.label.count() >= 1
+    panel.whole.setChecked(True)
+    panel.label.setCurrentIndex(panel.label.count() - 1)
+    if not window.model.labelmap.array.__eq__(panel.label.currentData()).any():
+        return  # a random tiny model may predict nothing of that label: nothing to explain
+    with qtbot.waitSignal(window.loaded, timeout=120000):
+        panel.method.setCurrentIndex(panel.method.findData("gradcam"))
+        panel.start()
+    assert window.model.heatmaps[-1].name.startswith("Grad-CAM")
+    with qtbot.waitSignal(window.loaded, timeout=120000):
+        panel.method.setCurrentIndex(panel.method.findData("uncertainty"))
+        panel.start()
+    assert window.model.heatmaps[-1].name == "Uncertainty" and "Case uncertainty" in panel.info.text()
+    if panel.next.isEnabled():
+        before = window.model.cursor.copy()
+        panel.next.click()
+        assert not np.array_equal(before, window.model.cursor) or len(panel.regions) == 1
 
 
 def test_import_dialog_builds_the_cli_request(qtbot):
