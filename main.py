@@ -111,6 +111,15 @@ def cmd_models(args) -> int:
     from inference.registry import Registry
 
     reg = Registry()
+    if args.markdown:  # the README's table
+        print("| model | network | trained on | held-out Dice |")
+        print("|---|---|---|---|")
+        for c in reg.cards():
+            dice = "; ".join(f"{m.name.replace('Dice ', '')} {m.value:.3f}" for m in c.metrics)
+            print(f"| `{c.id}` v{c.version}: {c.name} | {c.architecture} {c.spatial_dims}D, "
+                  f"{'at ' + 'x'.join(f'{v:g}' for v in c.spacing) + ' mm' if c.spacing else 'native grid'} "
+                  f"| {c.training_data.split('. ')[0][:140]} (see the card) | {dice} |")
+        return 0
     for card in reg.cards():
         print(card.summary())
         print(f"    {card.folder}")
@@ -257,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--series", help="series key/UID/number in a DICOM folder")
     s.set_defaults(func=cmd_segment)
     m = sub.add_parser("models", help="list the registered models and their cards")
+    m.add_argument("--markdown", action="store_true", help="as a Markdown table")
     m.set_defaults(func=cmd_models)
     t = sub.add_parser("train", help="train a default model on generated data (CPU is fine)")
     t.add_argument("recipe", choices=("brain", "ct", "us"))

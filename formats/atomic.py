@@ -34,6 +34,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         written = sorted(tmpdir.iterdir(), key=lambda p: p.name == path.name)
         for item in written:
             _fsync(item)
+            if item.is_file():  # some writers create 0600 files: give saved files the usual 0644
+                os.chmod(item, 0o644)
             os.replace(item, path.parent / item.name)
         with contextlib.suppress(OSError):
             _fsync(path.parent)

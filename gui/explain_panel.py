@@ -90,8 +90,7 @@ class ExplainPanel(QtWidgets.QWidget):
                                 lambda exc: self.window._failed(card.id, exc))
 
     def _done(self, result) -> None:
-        name = NAMES[result.method] + ("" if result.method == "uncertainty"
-                                       else f" ({self.model.labelmap.table.get(result.label).name})")
+        name = NAMES[result.method] + ("" if result.method == "uncertainty" else f" ({self._name(result.label)})")
         heat = HeatMap.from_values(name, result.values, self.model.volume.geometry, vmin=0.0, vmax=1.0,
                                    colormap="viridis" if result.method == "uncertainty" else "inferno",
                                    threshold=0.1 if result.method != "uncertainty" else 0.3)
@@ -102,14 +101,16 @@ class ExplainPanel(QtWidgets.QWidget):
             self.regions = uncertain_regions(result.values, 0.5)
             self._region = -1
             self.next.setEnabled(bool(self.regions))
-            scores = ", ".join(f"{self.model.labelmap.table.get(v).name if self.model.labelmap and "
-                               f"self.model.labelmap.table.get(v) else v} {s:.2f}"
-                               for v, s in result.extra["per_segment"].items())
+            scores = ", ".join(f"{self._name(v)} {s:.2f}" for v, s in result.extra["per_segment"].items())
             self.info.setText(f"Case uncertainty {result.extra['case']:.3f} (mean normalised entropy in the "
                               f"segments); per segment: {scores or '-'}; {len(self.regions)} regions above 0.5.")
         else:
             self.info.setText(f"{name}: {result.extra.get('windows', 1)} window(s) explained.")
         self.window.loaded.emit()
+
+    def _name(self, value: int) -> str:
+        lab = self.model.labelmap.table.get(value) if self.model.labelmap is not None else None
+        return lab.name if lab is not None else str(value)
 
     def next_region(self) -> None:
         if not self.regions:

@@ -275,7 +275,7 @@ def test_heat_map_file_and_panel_controls(qtbot, window):
 def test_run_a_model_in_the_background(qtbot, window, tmp_path):
     from tests.test_inference import make_card
 
-    card = make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet")
+    card = make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet", spacing=(6.0, 6.0, 6.0))  # few windows
     _open(qtbot, window, samples.path("mni152-t1"))
     with qtbot.waitSignal(window.loaded, timeout=120000):
         window.run_model(card, "cpu")
