@@ -236,14 +236,16 @@ def cmd_explain(args) -> int:
 def cmd_gui(args) -> int:
     from gui.app import run
 
-    return run(_resolve(args.path) if args.path else None)
+    return run(_resolve(args.path) if args.path else None, model=not args.no_model)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="delineate", description=__doc__.strip().splitlines()[0])
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     g = sub.add_parser("gui", help="open the viewer (default when no command is given)")
-    g.add_argument("path", nargs="?", help="image file, DICOM folder or sample name")
+    g.add_argument("path", nargs="?", help="image file, DICOM folder or sample name (default: the MNI152 T1 "
+                                           "sample, segmented by the default brain model)")
+    g.add_argument("--no-model", action="store_true", help="do not run the default model on the sample")
     g.set_defaults(func=cmd_gui)
     i = sub.add_parser("info", help="print the series, size, spacing, orientation, modality and value range")
     i.add_argument("path", nargs="?", default="mni152-t1", help="image file, DICOM folder or sample name")

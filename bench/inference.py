@@ -69,6 +69,16 @@ def main() -> None:
     print(f"MONAI sliding_window_inference (no_grad, sw_batch 1)  {t_base:7.2f} s = 1.00x")
     print(f"Delineate runner, labels + probabilities on the grid {t_ours:7.2f} s = {t_ours / t_base:.2f}x"
           f"   (goal <= 0.5x on CPU)")
+    from inference import device as devices
+
+    if devices.cpu_has_fast_bf16() and dev.type == "cpu":
+        fast = ours().labels.array
+        devices._FAST_BF16 = False
+        t_fp32 = min(_time(ours) for _ in range(args.repeat))
+        exact = ours().labels.array
+        devices._FAST_BF16 = True
+        print(f"  same runner in fp32 (no bf16)                      {t_fp32:7.2f} s = {t_fp32 / t_base:.2f}x")
+        print(f"  bf16 vs fp32 labels: {100 * float((fast == exact).mean()):.3f} % of voxels identical")
     print(f"peak RSS {_hwm_mib():.0f} MiB")
 
 

@@ -37,11 +37,11 @@ def main() -> None:
     seg = segment(vol, card, net=net, device="cpu")
     t_inf = time.perf_counter() - t0
     print(f"{card.id} v{card.version} on {vol.geometry.size} MNI152 T1; {torch.get_num_threads()} threads")
-    print(f"inference (runner)                 {t_inf:6.2f} s = 1.00x")
+    print(f"{'inference (runner)':40s} {t_inf:6.2f} s = 1.00x")
     gm = seg.labels.array == 2
     runs = [("Grad-CAM (grey matter)", 1.5, lambda: explain(vol, card, 2, "gradcam", net=net, device="cpu",
                                                              labels=seg.labels.array)),
-            ("TTA uncertainty (4 passes)", 4.0, lambda: uncertainty(vol, card, net=net, device="cpu",
+            ("TTA uncertainty (4 passes, model grid)", 4.0, lambda: uncertainty(vol, card, net=net, device="cpu",
                                                                      first=seg.probabilities)),
             ("occlusion (grey matter)", 10.0, lambda: explain(vol, card, 2, "occlusion", roi=gm, net=net,
                                                                device="cpu")),
@@ -51,7 +51,7 @@ def main() -> None:
         t0 = time.perf_counter()
         fn()
         t = time.perf_counter() - t0
-        print(f"{name:34s} {t:6.2f} s = {t / t_inf:5.2f}x" + (f"   (goal <= {goal:g}x)" if goal else ""))
+        print(f"{name:40s} {t:6.2f} s = {t / t_inf:5.2f}x" + (f"   (goal <= {goal:g}x)" if goal else ""))
     print(f"peak RSS {_hwm_mib():.0f} MiB")
 
 

@@ -16,13 +16,20 @@ def make_app():
     return app
 
 
-def run(path: Optional[str] = None) -> int:
+def run(path: Optional[str] = None, model: bool = True) -> int:
+    """Open ``path`` (default: the bundled sample) and, for the sample, run its default model."""
     from formats import samples
     from gui.main_window import MainWindow
 
     app = make_app()
     win = MainWindow()
     win.show()
+    if path is None and model:
+        def first_load() -> None:
+            win.loaded.disconnect(first_load)
+            win.run_default_model()
+
+        win.loaded.connect(first_load)
     win.open_path(path or samples.path())
     code = app.exec()
     del win

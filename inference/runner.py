@@ -86,7 +86,9 @@ def normalise(x: np.ndarray, spec: dict) -> np.ndarray:
 def _normalise(x: np.ndarray, spec: dict) -> np.ndarray:
     kind = spec.get("kind", "none")
     if kind == "zscore":
-        sample = x[x > np.percentile(x, 1)] if spec.get("foreground", True) else x
+        # statistics over all voxels unless the card asks for foreground only: "above the 1st
+        # percentile" is fragile (exact-zero backgrounds drop out, noisy ones stay in)
+        sample = x[x > np.percentile(x, 1)] if spec.get("foreground", False) else x
         sample = sample if sample.size else x
         return (x - float(sample.mean())) / max(float(sample.std()), 1e-6)
     if kind == "ct_clip_zscore":  # nnU-Net's CTNormalization: dataset percentiles and statistics

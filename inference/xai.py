@@ -225,17 +225,15 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
 
 
 # -- uncertainty ------------------------------------------------------------------------------------------
-def _augmented(volume: Volume, k: int) -> tuple[Volume, callable]:
-    """The k-th test-time augmentation and how to map its probabilities back."""
+def _tta(x: np.ndarray, k: int, rng: np.random.Generator):
+    """The k-th test-time augmentation of a model-grid input [C, ...] and how to undo it on outputs."""
     if k == 0:
-        return volume, lambda p: p
-    if k in (1, 2):  # flip along x or y of the array (the runner's grids are resampled, not flipped)
-        axis = 3 - k  # array axis 2 (x) or 1 (y) in [z, y, x]
-        flipped = np.flip(volume.array, axis=axis).copy()
-        return Volume(flipped, volume.geometry, volume.modality), lambda p: np.flip(p, axis=axis + 1)
-    scale = 1.05 if k % 2 else 0.95
-    lo = float(np.min(volume.array))
-    return Volume(((volume.array.astype(np.float32) - lo) * scale + lo), volume.geometry, volume.modality), lambda p: p
+        return x, lambda p: p
+    if k in (1, 2):  # flip along the last (x) or second-last (y) spatial axis
+        axis = x.ndim - k
+        return np.ascontiguousarray(np.flip(x, axis=axis)), lambda p: np.flip(p, axis=axis)
+    noisy = x + rng.normal(0, 0.05, x.shape).astype(np.float32)  # acquisition noise, in normalised units
+    return noisy, lambda p: p
 
 
 def uncertainty(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
@@ -243,19 +241,21 @@ def uncertainty(volume: Volume, card: ModelCard, progress: ProgressFn = no_progr
                 net: Optional[torch.nn.Module] = None, passes: int = 4,
                 first: Optional[np.ndarray] = None) -> Explanation:
     """Normalised predictive entropy over ``passes`` test-time augmentations (identity, x flip, y flip,
-    intensity +-5 %); ``first``: probabilities already computed for the identity pass."""
+    noise), all on the model's grid; only the maps are resampled onto the image grid. ``first`` is
+    accepted for API symmetry with the segmentation (the identity pass is recomputed on the model grid)."""
+    from inference.runner import predict
+
     dev = devices.pick(device)
     net = net if net is not None else load_model(card, dev)
+    grid = model_grid(volume, card)
+    x = to_model_axes(model_input(volume, card, grid), card)
+    rng = np.random.default_rng(0)
     total, sum_ent = None, None
     for k in range(passes):
         check(cancel)
-        if k == 0 and first is not None:
-            p = first.astype(np.float32)
-        else:
-            aug, back = _augmented(volume, k)
-            seg = segment(aug, card, lambda f, m="", k=k: progress((k + f) / passes, f"pass {k + 1}/{passes}"),
-                          cancel, str(dev), net=net)
-            p = back(seg.probabilities.astype(np.float32))
+        xa, back = _tta(x, k, rng)
+        p = back(predict(net, xa, card, dev, lambda f, m="", k=k: progress((k + f) / passes, f"pass {k + 1}/{passes}"),
+                         cancel))
         ent = -(p * np.log(np.clip(p, 1e-6, 1))).sum(0)
         total = p if total is None else total + p
         sum_ent = ent if sum_ent is None else sum_ent + ent
@@ -263,14 +263,20 @@ def uncertainty(volume: Volume, card: ModelCard, progress: ProgressFn = no_progr
     n = mean.shape[0]
     h = np.clip(-(mean * np.log(np.clip(mean, 1e-6, 1))).sum(0) / math.log(n), 0, 1)
     mi = np.clip(h - (sum_ent / passes) / math.log(n), 0, 1)
-    labels = np.argmax(mean, 0)
-    per_segment = {int(v): float(h[labels == v].mean()) for v in np.unique(labels) if v > 0}
-    fg = labels > 0
-    extra = {"mutual_information": mi.astype(np.float32), "per_segment": per_segment,
-             "case": float(h[fg].mean()) if fg.any() else 0.0, "passes": passes, "labels": labels.astype(np.uint8),
-             "probabilities": mean.astype(np.float16)}
+    lab = np.argmax(mean, 0).astype(np.uint8)
+
+    def to_image(a, order):
+        a = from_model_axes(a[None], card)[0]
+        a = a[None] if card.spatial_dims == 2 else a
+        return resample(a, grid, volume.geometry, order=order)
+
+    h_img, mi_img, lab_img = to_image(h.astype(np.float32), 1), to_image(mi.astype(np.float32), 1), to_image(lab, 0)
+    per_segment = {int(v): float(h_img[lab_img == v].mean()) for v in np.unique(lab_img) if v > 0}
+    fg = lab_img > 0
+    extra = {"mutual_information": mi_img.astype(np.float32), "per_segment": per_segment,
+             "case": float(h_img[fg].mean()) if fg.any() else 0.0, "passes": passes, "labels": lab_img}
     progress(1.0, "done")
-    return Explanation(h.astype(np.float32), "uncertainty", 0, extra)
+    return Explanation(np.clip(h_img, 0, 1).astype(np.float32), "uncertainty", 0, extra)
 
 
 def calibration(probabilities: np.ndarray, truth: np.ndarray, bins: int = 10) -> dict:

@@ -16,7 +16,7 @@ def _brain_data():
 
 
 def brain() -> Recipe:
-    from inference.training.synth_brain import LABELS
+    from inference.training.synth_brain import LABELS, NORMALISATION
 
     def sample(rng):
         return _brain_data().sample(rng, synthetic=0.3)
@@ -30,9 +30,20 @@ def brain() -> Recipe:
         from inference.card import Metric
         from inference.training.train import evaluate
 
+        from core.metrics import dice
+        from inference.runner import segment
+        from inference.training.synth_brain import template_labels
+
         scores = evaluate(net, card, heldout(4, 20_000, synthetic=1.0))
-        return [Metric("Dice mean, random tissue contrasts", sum(scores.values()) / len(scores),
-                       "4 held-out generated cases with random per-tissue intensities (seed 20000)")]
+        out = [Metric("Dice mean, random tissue contrasts", sum(scores.values()) / len(scores),
+                      "4 held-out generated cases with random per-tissue intensities (seed 20000)")]
+        t1, truth = template_labels()
+        seg = segment(t1, card, net=net, device="cpu")
+        data = ("the MNI152 T1 template itself at 1 mm, through the runner (the training source, not "
+                "held-out: checks the real-image path - resampling, zero background)")
+        out += [Metric(f"Dice {lab.name}, template", dice(seg.labels.array == lab.value, truth == lab.value), data)
+                for lab in card.labels]
+        return out
 
     def on_real_mr(net, card):
         import numpy as np
@@ -60,7 +71,7 @@ def brain() -> Recipe:
         id="brain-tissue", version="1.0.0", name="Brain MRI tissue (CSF / grey / white matter)",
         architecture="UNet", parameters={"channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
         spatial_dims=3, modality="MR", patch_size=[64, 64, 64], spacing=[2.0, 2.0, 2.0], labels=LABELS,
-        normalisation={"kind": "zscore"}, iterations=2000, batch=2, crops_per_sample=2,
+        normalisation=NORMALISATION, iterations=2000, batch=2, crops_per_sample=2,
         training_data=("Generated only: the MNI152 2009a symmetric T1 template and its grey/white-matter "
                        "probability maps as shipped in nilearn (one brain, skull-stripped), CSF = rest of the "
                        "brain mask. Each sample randomly warped (rotation +-12 deg, scale +-10 %, elastic "

@@ -13,6 +13,7 @@ from core.resample import covering_grid, resample
 from inference.runner import normalise
 from inference.training.augment import bias_field, random_resolution, random_warp
 
+NORMALISATION = {"kind": "zscore", "foreground": False}  # the card's: train and inference must agree
 LABELS = LabelTable((Label(1, "CSF", (120, 190, 255)), Label(2, "Grey matter", (230, 160, 60)),
                      Label(3, "White matter", (245, 245, 220))))
 
@@ -70,4 +71,4 @@ class BrainData:
         x = x[0] * bias_field(labels.shape, rng)
         x = x.clamp(min=0) ** float(torch.exp(torch.randn(1, generator=rng) * 0.25))
         x = x + torch.randn(x.shape, generator=rng) * float(torch.rand(1, generator=rng) * 0.05)
-        return normalise(x.numpy(), {"kind": "zscore"}), labels.numpy().astype(np.uint8)
+        return normalise(x.numpy(), NORMALISATION), labels.numpy().astype(np.uint8)
