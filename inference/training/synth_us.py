@@ -11,8 +11,9 @@ from core.labels import Label, LabelTable
 LABELS = LabelTable((Label(1, "Lesion", (255, 80, 80)),))
 
 
-def image(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 B-mode image [rows, cols], lesion mask uint8)."""
+def image(rng: np.random.Generator, size: int = 128, posterior: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 B-mode image [rows, cols], lesion mask uint8). ``posterior=False``: no enhancement or
+    shadow below lesions, so the lesion is the only thing that distinguishes it (saliency tests)."""
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     echo = np.ones((size, size), np.float32) * rng.uniform(0.4, 0.7)
     for _ in range(rng.integers(2, 5)):  # tissue layers, roughly horizontal
@@ -31,7 +32,9 @@ def image(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarray, np.nda
         mask[inside] = 1
         echo[inside] *= rng.uniform(0.1, 0.45) if rng.random() < 0.8 else rng.uniform(1.6, 2.2)
         below = (yy > cy) & (np.abs(u) < rx * 0.9)  # posterior enhancement (cyst) or shadow (solid)
-        echo[below] *= rng.uniform(1.1, 1.4) if rng.random() < 0.6 else rng.uniform(0.5, 0.85)
+        factor = rng.uniform(1.1, 1.4) if rng.random() < 0.6 else rng.uniform(0.5, 0.85)
+        if posterior:
+            echo[below] *= factor
     speckle = rng.rayleigh(1.0, (size, size)).astype(np.float32)
     speckle = ndimage.gaussian_filter(speckle, (0.6, 1.2))  # axial < lateral resolution
     signal = echo * speckle * np.exp(-rng.uniform(0.005, 0.02) * yy) * (1 + rng.uniform(0, 0.01) * yy)
