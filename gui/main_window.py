@@ -14,6 +14,7 @@ from core.errors import Cancelled, DelineateError
 from core.geometry import Geometry
 from core.volume import Volume
 from gui.dialogs import SeriesDialog, ShortcutsDialog, show_error
+from gui.edit_panel import EditPanel
 from gui.explain_panel import ExplainPanel
 from gui.heat_panel import HeatPanel
 from gui.segment_panel import SegmentPanel
@@ -41,6 +42,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.heat_panel = HeatPanel(self.model)
         self.segmentation = None  # the last model run: probabilities for explanations
         self.explain_panel = ExplainPanel(self.model, self)
+        self.edit_panel = EditPanel(self.model, self)
         self.tasks = TaskBar()
         self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
         # a new text must not re-layout the status bar on every crosshair move
@@ -93,6 +95,9 @@ class MainWindow(QtWidgets.QMainWindow):
         form3d.addRow("Transfer", self.transfer_box)
         form3d.addRow("", self.volume_check)
         lay.addWidget(box3d)
+        editbox = QtWidgets.QGroupBox("Edit")
+        QtWidgets.QVBoxLayout(editbox).addWidget(self.edit_panel)
+        lay.addWidget(editbox)
         segbox = QtWidgets.QGroupBox("Segments")
         QtWidgets.QVBoxLayout(segbox).addWidget(self.segments)
         lay.addWidget(segbox, 1)
@@ -154,6 +159,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(v, "toggle_heat", "Show / hide heat maps", self.toggle_heatmaps)
         self._action(v, "opacity_up", "Segment opacity up",
                      lambda: self.segments.opacity.setValue(self.segments.opacity.value() + 10))
+        ed = mb.addMenu("&Edit")
+        self._action(ed, "undo", "&Undo", lambda: self.edit_panel.undo())
+        self._action(ed, "redo", "&Redo", lambda: self.edit_panel.redo())
+        self._action(ed, "tool_paint", "&Paint", lambda: self.edit_panel.tool.setCurrentText("Paint"))
+        self._action(ed, "tool_erase", "&Erase", lambda: self.edit_panel.tool.setCurrentText("Erase"))
+        self._action(ed, "tool_navigate", "&Navigate", lambda: self.edit_panel.tool.setCurrentText("Navigate"))
+        self._action(ed, "new_segment", "New &segment", lambda: self.edit_panel.new_segment())
         seg = mb.addMenu("&Segment")
         self._action(seg, "run_default", "Run the &default model", self.run_default_model)
         self._action(seg, "run_model", "Run a &model…", self.run_model_dialog)

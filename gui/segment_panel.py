@@ -8,7 +8,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.viewer_model import ViewerModel
 
-COLUMNS = ("Show", "3D", "Colour", "Name", "Volume (ml)")
+COLUMNS = ("Show", "3D", "Colour", "Name", "Volume (ml)", "Lock")
 
 
 class SegmentPanel(QtWidgets.QWidget):
@@ -23,7 +23,7 @@ class SegmentPanel(QtWidgets.QWidget):
         self.table.horizontalHeader().setStretchLastSection(False)
         self.table.horizontalHeader().setSectionResizeMode(3, QtWidgets.QHeaderView.ResizeMode.Stretch)
         header = self.table.horizontalHeader()
-        for c in (0, 1, 2, 4):
+        for c in (0, 1, 2, 4, 5):
             header.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.itemChanged.connect(self._item_changed)
@@ -42,8 +42,13 @@ class SegmentPanel(QtWidgets.QWidget):
         lay.addLayout(form)
         self._filling = False
         self.surfaces_on: dict[int, bool] = {}
+        self.locked: set[int] = set()  # editing tools leave these segments' voxels alone
         model.subscribe("segments", self.refresh)
-        model.subscribe("labels", self.refresh_volumes)
+        self._volume_timer = QtCore.QTimer(self)  # volumes are a pass over the whole map: once edits pause
+        self._volume_timer.setSingleShot(True)
+        self._volume_timer.setInterval(300)
+        self._volume_timer.timeout.connect(self.refresh_volumes)
+        model.subscribe("labels", self._volume_timer.start)
 
     def values(self) -> list[int]:
         lm = self.model.labelmap
@@ -75,8 +80,13 @@ class SegmentPanel(QtWidgets.QWidget):
                 name = QtWidgets.QTableWidgetItem(lab.name)
                 name.setData(QtCore.Qt.ItemDataRole.UserRole, v)
                 name.setToolTip(f"label value {v}")
+                lock = QtWidgets.QTableWidgetItem()
+                lock.setFlags(show.flags())
+                lock.setCheckState(QtCore.Qt.CheckState.Checked if v in self.locked else QtCore.Qt.CheckState.Unchecked)
+                lock.setToolTip("Locked: paint, erase and other tools do not change this segment")
                 for col, item in enumerate((show, surf, colour, name)):
                     self.table.setItem(row, col, item)
+                self.table.setItem(row, 5, lock)
             self.refresh_volumes()
         finally:
             self._filling = False
@@ -107,6 +117,8 @@ class SegmentPanel(QtWidgets.QWidget):
         elif item.column() == 1:
             self.surfaces_on[v] = checked
             self.surface_toggled.emit(v, checked)
+        elif item.column() == 5:
+            (self.locked.add if checked else self.locked.discard)(v)
         elif item.column() == 3:
             lm = self.model.labelmap
             lab = lm.table.get(v)

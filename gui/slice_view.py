@@ -160,6 +160,9 @@ class SliceView(QtWidgets.QWidget):
         self.left_handler: Optional[Callable] = None  # tool override: fn(view, display_ijk, phase)
         self.shown_index = -1
         self.graphics.scene().sigMouseMoved.connect(self._hover)
+        # pyqtgraph treats presses shorter than 0.5 s as clicks unless the mouse moved far: a quick
+        # brush stroke must paint along its path, so any movement starts a drag
+        self.graphics.scene().minDragTime = 0.0
         self.viewbox.sigRangeChanged.connect(lambda *_: self.annotations.update())
         for event, fn in (("image", self._on_image), ("cursor", self._on_cursor), ("window", self._on_window),
                           ("labels", self._on_labels), ("segments", self._on_segments),

@@ -319,3 +319,38 @@ def test_import_dialog_builds_the_cli_request(qtbot):
 
     args = cli.build_parser().parse_args(["import-model", *argv])
     assert args.kind == "onnx" and args.labels == "1=liver"
+
+
+def test_paint_with_the_mouse_undo_redo_and_locks(qtbot, window):
+    _open(qtbot, window, samples.path("mni152-t1"))
+    panel = window.edit_panel
+    panel.new_segment()
+    assert window.model.labelmap is not None and panel.label.currentData() == 1
+    panel.tool.setCurrentText("Paint")
+    panel.radius.setValue(4.0)
+    axial = window.views["axial"]
+    sr, sc = window.model.display.plane_spacing("axial")
+    viewport = axial.graphics.viewport()
+
+    def at(col, row):
+        return axial.graphics.mapFromScene(axial.viewbox.mapViewToScene(QtCore.QPointF(col * sc, row * sr)))
+
+    qtbot.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, pos=at(80, 100))
+    for c in range(82, 121, 4):
+        qtbot.mouseMove(viewport, pos=at(c, 100))
+    qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, pos=at(120, 100))
+    painted = window.model.labelmap.array.copy()
+    k = axial.shown_index
+    display_plane = window.model.labels[k]
+    assert display_plane[100, 80:121].all() and (painted > 0).sum() == (display_plane > 0).sum()  # one slice
+    assert len(panel.history.done) == 1  # a drag is one undo step
+    window.actions_by_id["undo"].trigger()
+    assert not window.model.labelmap.array.any()
+    window.actions_by_id["redo"].trigger()
+    assert np.array_equal(window.model.labelmap.array, painted)
+    # a locked segment survives painting another one over it
+    panel.new_segment()
+    window.segments.table.item(0, 5).setCheckState(QtCore.Qt.CheckState.Checked)
+    qtbot.mouseClick(viewport, QtCore.Qt.MouseButton.LeftButton, pos=at(100, 103))  # overlaps segment 1
+    assert np.array_equal(window.model.labelmap.array == 1, painted == 1)
+    assert (window.model.labelmap.array == 2).any()
