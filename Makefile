@@ -42,6 +42,7 @@ bench: setup
 	$(PY) bench/inference.py
 	$(PY) bench/xai.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/viewer.py
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/editing.py
 
 screenshots: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py

@@ -239,12 +239,16 @@ def smooth(lm: LabelMap, value: int, mm: float = 1.0, locked: set[int] = frozens
     return merge(lm, "smooth", [removed, added])
 
 
+def union_box(boxes) -> Box:
+    return tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(3))
+
+
 def merge(lm: LabelMap, name: str, edits: list[Edit]) -> Optional[Edit]:
     """Edits just applied in order to ``lm``, as one undo step (a brush stroke made of dabs)."""
     edits = [e for e in edits if e is not None]
     if not edits:
         return None
-    box = tuple(slice(min(e.box[a].start for e in edits), max(e.box[a].stop for e in edits)) for a in range(3))
+    box = union_box([e.box for e in edits])
     after = lm.array[box].copy()
     before = after.copy()
     for e in reversed(edits):  # undoing them in reverse order gives the state before the first

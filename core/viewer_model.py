@@ -46,6 +46,7 @@ class ViewerModel(Observable):
         self.outline = False
         self.heatmaps: list[HeatMap] = []
         self._heat_display: dict[int, np.ndarray] = {}
+        self.changed_box = None
 
     # -- image -------------------------------------------------------------------------------
     def set_volume(self, volume: Volume, keep_cursor: bool = False) -> None:
@@ -118,11 +119,31 @@ class ViewerModel(Observable):
         self.notify("segments")
         self.notify("labels")
 
-    def labels_changed(self) -> None:
-        """The label map's voxels were edited in place."""
+    def labels_changed(self, box=None) -> None:
+        """The label map's voxels were edited in place; ``box`` (z, y, x slices of the label map)
+        bounds the change, so views whose slice misses it need not redraw."""
         if self.labelmap is not None and not self.display.is_view:
             self.labels = self.display.to_display(self.labelmap.array, order=0)
+        self.changed_box = None if box is None else self._display_box(box)
         self.notify("labels")
+        self.changed_box = None
+
+    def _display_box(self, box) -> np.ndarray:
+        """(2, 3) min/max display index (x, y, z) covering a box of the label map's grid."""
+        import itertools
+
+        corners = np.array([[b.start - 0.5 if c == 0 else b.stop - 0.5 for b, c in zip(box[::-1], combo)]
+                            for combo in itertools.product((0, 1), repeat=3)])
+        ijk = self.display.grid.world_to_index(self.labelmap.geometry.index_to_world(corners))
+        return np.stack([np.floor(ijk.min(0)), np.ceil(ijk.max(0))])
+
+    def slice_touched(self, view: str) -> bool:
+        """Whether the last label change reaches the slice ``view`` shows."""
+        box = getattr(self, "changed_box", None)
+        if box is None:
+            return True
+        a = self.display.sliced_axis(view)
+        return bool(box[0, a] <= self.slice_index(view) <= box[1, a])
 
     def set_visible(self, value: int, visible: bool) -> None:
         if visible == (value not in self.hidden):

@@ -141,7 +141,8 @@ class EditPanel(QtWidgets.QWidget):
                 changed = True
         self._last = np.asarray(ijk)
         if changed:
-            m.labels_changed()
+            m.labels_changed(self._stroke[-1].box if len(self._stroke) == 1 or phase == "click"
+                             else editing.union_box([e.box for e in self._stroke[-n:]]))
         if phase in ("click", "finish"):
             self._last = None
             stroke = editing.merge(m.labelmap, self.tool.currentText().lower(), self._stroke)
@@ -159,10 +160,10 @@ class EditPanel(QtWidgets.QWidget):
 
     def undo(self) -> None:
         if self.history is not None and (e := self.history.undo()) is not None:
-            self.model.labels_changed()
+            self.model.labels_changed(e.box)
             self._changed(e)
 
     def redo(self) -> None:
         if self.history is not None and (e := self.history.redo()) is not None:
-            self.model.labels_changed()
+            self.model.labels_changed(e.box)
             self._changed(e)

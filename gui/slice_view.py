@@ -225,7 +225,7 @@ class SliceView(QtWidgets.QWidget):
             self._draw_image()
 
     def _on_labels(self) -> None:
-        if self.model.display is not None:
+        if self.model.display is not None and self.model.slice_touched(self.view):
             self._draw_labels()
 
     def _on_segments(self) -> None:

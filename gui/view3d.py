@@ -21,6 +21,7 @@ from core.volume import Volume
 VOLUME_RENDER_MAX_VOXELS = 16_000_000  # above this the rendered copy is strided (interactive on a CPU)
 TRANSFER_PRESETS = ("CT bone", "CT soft tissue", "MR default")
 RENDER_DELAY_MS = 120
+SURFACE_DELAY_MS = 400  # after the last edit
 SURFACE_MAX_VOXELS = 4_000_000  # per segment's bounding box, before striding
 
 
@@ -211,6 +212,12 @@ class View3D(QtWidgets.QWidget):
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_DELAY_MS)
         self._render_timer.timeout.connect(self.render)
+        self._dirty: set[int] = set()
+        self._dirty_region = None
+        self._surface_timer = QtCore.QTimer(self)
+        self._surface_timer.setSingleShot(True)
+        self._surface_timer.setInterval(SURFACE_DELAY_MS)
+        self._surface_timer.timeout.connect(self.flush_surfaces)
         for event, fn in (("image", self._on_image), ("cursor", self._on_cursor),
                           ("segments", self._on_segments)):
             model.subscribe(event, fn)
@@ -332,9 +339,24 @@ class View3D(QtWidgets.QWidget):
             self._sync_actors(force=True)
 
     def update_segments(self, values, region=None) -> None:
-        """Recompute the surfaces of ``values`` only (after an edit)."""
+        """Mark ``values`` stale after an edit; their surfaces (only theirs) are rebuilt once editing
+        pauses, so painting never waits for meshing."""
+        self._dirty |= {int(v) for v in values}
+        if region is not None:
+            r = self._dirty_region
+            self._dirty_region = region if r is None else tuple(
+                slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(r, region))
+        self._surface_timer.start()
+
+    def flush_surfaces(self) -> None:
+        """Rebuild the stale surfaces now."""
+        self._surface_timer.stop()
+        if not self._dirty or self.model.labelmap is None:
+            return
+        values, region = sorted(self._dirty), self._dirty_region
+        self._dirty, self._dirty_region = set(), None
         self.surfaces.update(self.model.labelmap, values, region)
-        self._sync_actors(force_values=set(int(v) for v in values))
+        self._sync_actors(force_values=set(values))
 
     def _sync_actors(self, force: bool = False, force_values: set[int] = frozenset()) -> None:
         vtk = _vtk()

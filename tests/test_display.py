@@ -149,3 +149,16 @@ def test_argb_rendering_of_planes_and_overlays():
     codes = np.array([[0, 1], [1, 7]], np.uint8)
     out = codes_argb(codes, table)
     assert out[0, 0] == 0 and out[0, 1] == table[1] and out[1, 1] == 0  # unknown code: transparent
+
+
+def test_label_change_box_limits_which_views_redraw(oblique_ct, labels_on):
+    model = ViewerModel()
+    model.set_volume(Volume.from_array(np.zeros((10, 20, 30), np.int16)))
+    model.set_labelmap(LabelMap(np.zeros((10, 20, 30), np.uint8), model.volume.geometry))
+    model.set_cursor_index([5, 5, 5])
+    seen = []
+    model.subscribe("labels", lambda: seen.append({v: model.slice_touched(v) for v in ("axial", "coronal", "sagittal")}))
+    model.labels_changed((slice(5, 6), slice(10, 15), slice(20, 25)))  # z = 5 only, y 10-14, x 20-24
+    assert seen[-1] == {"axial": True, "coronal": False, "sagittal": False}
+    model.labels_changed()
+    assert all(seen[-1].values())
