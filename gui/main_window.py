@@ -170,6 +170,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(seg, "run_default", "Run the &default model", self.run_default_model)
         self._action(seg, "run_model", "Run a &model…", self.run_model_dialog)
         self._action(seg, None, "&Import a model…", self.import_model_dialog)
+        seg.addSeparator()
+        self._action(seg, "save_review", "&Save correction (in review)", lambda: self.save_correction("in_review"))
+        self._action(seg, "approve", "&Approve and save", lambda: self.save_correction("approved"))
+        self._action(seg, None, "Re&ject and save…", lambda: self.save_correction("rejected"))
         self.window_menu = mb.addMenu("&Window")
         self._action(self.window_menu, "preset_next", "Next preset", self.next_preset)
         h = mb.addMenu("&Help")
@@ -463,6 +467,49 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_labelmap(seg.labels)
         self.statusBar().showMessage(f"{seg.card.id} v{seg.card.version} on {seg.device}: {seg.seconds:.1f} s "
                                      f"— research use only, not for clinical use", 20000)
+
+    # -- corrections store --------------------------------------------------------------------------
+    def reviewer(self) -> str:
+        name = str(self.settings.value("reviewer", "") or "")
+        if not name:
+            name, ok = QtWidgets.QInputDialog.getText(self, "Reviewer", "Your name as the reviewer of record "
+                                                      "(stored with each correction; change it in the settings file):")
+            name = name.strip() if ok else ""
+            if name:
+                self.settings.setValue("reviewer", name)
+        return name
+
+    def save_correction(self, state: str, reason: str = "", root=None) -> None:
+        """Save the AI mask and the corrected one, with provenance, to the corrections store."""
+        from store.corrections import CorrectionsStore
+
+        seg, lm, vol = self.segmentation, self.model.labelmap, self.model.volume
+        if vol is None or lm is None:
+            return
+        if state == "rejected" and not reason:
+            reason, ok = QtWidgets.QInputDialog.getText(self, "Reject", "Why is this segmentation rejected?")
+            if not ok or not reason.strip():
+                return
+        reviewer = self.reviewer()
+        ai = seg.labels if seg is not None and seg.labels.geometry is vol.geometry else lm
+        if ai is lm and self.edit_panel.history is not None and self.edit_panel.history.done:
+            ai = lm.copy()  # no model mask: the state before this session's edits
+            for e in reversed(self.edit_panel.history.done):
+                ai.array[e.box] = e.before
+        history = self.edit_panel.history
+
+        def fn(_p, _c, _part):
+            st = CorrectionsStore(root)  # opened in the worker: SQLite connections stay in their thread
+            try:
+                return st.save(vol, ai if ai is not lm else lm.copy(), lm.copy(), reviewer=reviewer,
+                               model_id=seg.card.id if seg else "", model_version=seg.card.version if seg else "",
+                               edits=history.summary() if history else {}, state=state, reason=reason)
+            finally:
+                st.close()
+
+        self.tasks.start("Saving correction", fn, lambda r: (self.statusBar().showMessage(
+            f"Saved correction {r[1]} of case {r[0]} ({state.replace('_', ' ')})", 15000), self.loaded.emit()),
+            lambda exc: self._failed("corrections store", exc))
 
     # -- recent files -------------------------------------------------------------------------------
     def recent(self) -> list[str]:

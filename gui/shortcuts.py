@@ -13,6 +13,8 @@ SHORTCUTS = (
     ("quit", "Ctrl+Q", "Quit"),
     ("run_default", "Ctrl+R", "Run the default model for this modality (in the background; Cancel stops it)"),
     ("run_model", "Ctrl+Shift+R", "Choose a model (cards shown), device, and run it"),
+    ("save_review", "Ctrl+S", "Save the correction to the store (in review)"),
+    ("approve", "Ctrl+Shift+A", "Approve and save the correction"),
     ("layout_conventional", "Ctrl+1", "Layout: three slices + 3D"),
     ("layout_four_up", "Ctrl+2", "Layout: four-up"),
     ("layout_2d", "Ctrl+3", "Layout: slices only"),

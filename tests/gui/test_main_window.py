@@ -354,3 +354,28 @@ def test_paint_with_the_mouse_undo_redo_and_locks(qtbot, window):
     qtbot.mouseClick(viewport, QtCore.Qt.MouseButton.LeftButton, pos=at(100, 103))  # overlaps segment 1
     assert np.array_equal(window.model.labelmap.array == 1, painted == 1)
     assert (window.model.labelmap.array == 2).any()
+
+
+def test_save_a_correction_to_the_store(qtbot, window, tmp_path):
+    from store.corrections import CorrectionsStore
+    from tests.test_inference import make_card
+
+    window.settings.setValue("reviewer", "dr.test")
+    card = make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet", spacing=(6.0, 6.0, 6.0))
+    _open(qtbot, window, samples.path("mni152-t1"))
+    with qtbot.waitSignal(window.loaded, timeout=120000):
+        window.run_model(card, "cpu")
+    ai = window.model.labelmap.array.copy()
+    window.edit_panel.label.setCurrentIndex(0)
+    window.edit_panel.tool.setCurrentText("Paint")
+    window.edit_panel.on_view("axial", np.array([98.0, 116.0, 94.0]), "click")
+    with qtbot.waitSignal(window.loaded, timeout=60000):
+        window.save_correction("approved", root=tmp_path / "store")
+    store = CorrectionsStore(tmp_path / "store")
+    (case,) = store.cases("approved")
+    info = store.latest(case.id)
+    assert info["reviewer"] == "dr.test" and info["model_id"] == "tiny-unet"
+    _img, ai2, fixed2 = store.load(case.id)
+    np.testing.assert_array_equal(ai2.array, ai)
+    np.testing.assert_array_equal(fixed2.array, window.model.labelmap.array)
+    assert not np.array_equal(ai, fixed2.array)
