@@ -64,6 +64,7 @@ def explain_shots(folder: Path) -> None:
     seg = segment(vol, card, device="cpu")
     win._segmented(seg)
     win.set_layout("2d")
+    win.tabs.setCurrentIndex(1)  # the Explain tab
     win.segments.outline.setChecked(True)
     win.model.set_cursor_world(vol.geometry.index_to_world([80, 140, 95]))
     win.explain_panel.whole.setChecked(True)

@@ -98,7 +98,7 @@ class ExplainPanel(QtWidgets.QWidget):
         if result.method == "uncertainty":
             from inference.xai import uncertain_regions
 
-            self.regions = uncertain_regions(result.values, 0.5)
+            self.regions = uncertain_regions(result.values, 0.5, min_voxels=27 if result.values.shape[0] > 1 else 9)
             self._region = -1
             self.next.setEnabled(bool(self.regions))
             scores = ", ".join(f"{self._name(v)} {s:.2f}" for v, s in result.extra["per_segment"].items())

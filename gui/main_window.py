@@ -22,6 +22,7 @@ from gui.shortcuts import key_for
 from gui.slice_view import SliceView
 from gui.view3d import TRANSFER_PRESETS, View3D
 from gui.workers import TaskBar
+from gui.worklist import WorklistPanel
 from core.viewer_model import ViewerModel
 
 LAYOUTS = ("conventional", "four_up", "2d", "single")
@@ -43,6 +44,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.segmentation = None  # the last model run: probabilities for explanations
         self.explain_panel = ExplainPanel(self.model, self)
         self.edit_panel = EditPanel(self.model, self)
+        self.worklist = WorklistPanel(self)
         self.tasks = TaskBar()
         self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
         # a new text must not re-layout the status bar on every crosshair move
@@ -95,18 +97,29 @@ class MainWindow(QtWidgets.QMainWindow):
         form3d.addRow("Transfer", self.transfer_box)
         form3d.addRow("", self.volume_check)
         lay.addWidget(box3d)
+        # tabs keep the panel short: segments and tools / explanations / the store's worklist
+        tabs = QtWidgets.QTabWidget()
+        seg_tab = QtWidgets.QWidget()
+        seg_lay = QtWidgets.QVBoxLayout(seg_tab)
+        self.segments.table.setMinimumHeight(150)
+        seg_lay.addWidget(self.segments, 1)
         editbox = QtWidgets.QGroupBox("Edit")
         QtWidgets.QVBoxLayout(editbox).addWidget(self.edit_panel)
-        lay.addWidget(editbox)
-        segbox = QtWidgets.QGroupBox("Segments")
-        QtWidgets.QVBoxLayout(segbox).addWidget(self.segments)
-        lay.addWidget(segbox, 1)
-        heatbox = QtWidgets.QGroupBox("Heat maps")
-        QtWidgets.QVBoxLayout(heatbox).addWidget(self.heat_panel)
-        lay.addWidget(heatbox)
+        seg_lay.addWidget(editbox)
+        explain_tab = QtWidgets.QWidget()
+        ex_lay = QtWidgets.QVBoxLayout(explain_tab)
         explainbox = QtWidgets.QGroupBox("Explain")
         QtWidgets.QVBoxLayout(explainbox).addWidget(self.explain_panel)
-        lay.addWidget(explainbox)
+        ex_lay.addWidget(explainbox)
+        heatbox = QtWidgets.QGroupBox("Heat maps")
+        QtWidgets.QVBoxLayout(heatbox).addWidget(self.heat_panel)
+        ex_lay.addWidget(heatbox)
+        ex_lay.addStretch(1)
+        tabs.addTab(seg_tab, "Segments")
+        tabs.addTab(explain_tab, "Explain")
+        tabs.addTab(self.worklist, "Worklist")
+        self.tabs = tabs
+        lay.addWidget(tabs, 1)
         dock = QtWidgets.QDockWidget("Panel")
         dock.setObjectName("panel")
         scroll = QtWidgets.QScrollArea()  # small screens: the panel scrolls instead of squeezing
@@ -508,7 +521,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 st.close()
 
         self.tasks.start("Saving correction", fn, lambda r: (self.statusBar().showMessage(
-            f"Saved correction {r[1]} of case {r[0]} ({state.replace('_', ' ')})", 15000), self.loaded.emit()),
+            f"Saved correction {r[1]} of case {r[0]} ({state.replace('_', ' ')})", 15000),
+            self.worklist.refresh() if root is None else None, self.loaded.emit()),
             lambda exc: self._failed("corrections store", exc))
 
     # -- recent files -------------------------------------------------------------------------------

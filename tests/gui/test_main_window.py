@@ -379,3 +379,10 @@ def test_save_a_correction_to_the_store(qtbot, window, tmp_path):
     np.testing.assert_array_equal(ai2.array, ai)
     np.testing.assert_array_equal(fixed2.array, window.model.labelmap.array)
     assert not np.array_equal(ai, fixed2.array)
+    window.worklist.root = tmp_path / "store"
+    window.worklist.refresh()
+    assert window.worklist.table.rowCount() == 1 and window.worklist.table.item(0, 0).text() == "approved"
+    edited = window.model.labelmap.array.copy()
+    with qtbot.waitSignal(window.loaded, timeout=60000):
+        window.worklist.open_row(0)
+    np.testing.assert_array_equal(window.model.labelmap.array, edited)
