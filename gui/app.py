@@ -24,6 +24,8 @@ def run(path: Optional[str] = None, model: bool = True) -> int:
     app = make_app()
     win = MainWindow()
     win.show()
+    if path is None and win.offer_recovery():
+        return app.exec()
     if path is None and model:
         def first_load() -> None:
             win.loaded.disconnect(first_load)

@@ -26,6 +26,7 @@ from gui.worklist import WorklistPanel
 from core.viewer_model import ViewerModel
 
 LAYOUTS = ("conventional", "four_up", "2d", "single")
+AUTOSAVE_MS = 30_000
 MAX_RECENT = 10
 
 
@@ -70,6 +71,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model.subscribe("cursor", lambda: self._show_probe(None))
         self.model.subscribe("window", self._sync_window_box)
         self.setAcceptDrops(True)
+        self._source = ""
+        self._autosaved_edit = None
+        self._autosave_timer = QtCore.QTimer(self)
+        self._autosave_timer.setInterval(AUTOSAVE_MS)
+        self._autosave_timer.timeout.connect(self.autosave)
+        self._autosave_timer.start()
         self.resize(1400, 900)
         self.setWindowTitle("Delineate")
 
@@ -368,6 +375,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._fill_presets()
 
     def _loaded(self, path: str, volume: Volume) -> None:
+        self._source = str(path)
         keep = self.model.volume is not None and getattr(self.model.volume, "_preview", False)
         self.model.set_volume(volume, keep_cursor=keep)
         self._add_recent(path)
@@ -520,10 +528,64 @@ class MainWindow(QtWidgets.QMainWindow):
             finally:
                 st.close()
 
-        self.tasks.start("Saving correction", fn, lambda r: (self.statusBar().showMessage(
+        def saved(r) -> None:
+            from store import recovery
+
+            recovery.clear()  # the store has it now
+
+        self.tasks.start("Saving correction", fn, lambda r: (saved(r), self.statusBar().showMessage(
             f"Saved correction {r[1]} of case {r[0]} ({state.replace('_', ' ')})", 15000),
             self.worklist.refresh() if root is None else None, self.loaded.emit()),
             lambda exc: self._failed("corrections store", exc))
+
+    # -- crash recovery -----------------------------------------------------------------------------
+    def autosave(self, wait: bool = False) -> bool:
+        """Write the case in progress to the recovery file (in a thread) if it was edited since the
+        last autosave. Returns whether a write was started."""
+        import threading
+
+        from store import recovery
+
+        h = self.edit_panel.history
+        last = h.done[-1] if h is not None and h.done else None
+        if last is None or last is self._autosaved_edit or self.model.labelmap is None or not self._source:
+            return False
+        self._autosaved_edit = last
+        vol, lm, source = self.model.volume, self.model.labelmap.copy(), self._source
+        thread = threading.Thread(target=recovery.save, args=(vol, lm, source), daemon=True)
+        thread.start()
+        if wait:
+            thread.join()
+        return True
+
+    def offer_recovery(self, ask: bool = True) -> bool:
+        """If a recovery file is pending, offer to reopen its image with the unsaved edits."""
+        from store import recovery
+
+        meta = recovery.pending()
+        if meta is None:
+            return False
+        if ask:
+            answer = QtWidgets.QMessageBox.question(
+                self, "Restore unsaved edits?",
+                f"Delineate was closed with unsaved edits (autosaved {meta['saved']}) on:\n{meta['source']}\n\n"
+                "Restore them?")
+            if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+                recovery.clear()
+                return False
+
+        def apply() -> None:
+            self.loaded.disconnect(apply)
+            restored = recovery.restore(self.model.volume)
+            if restored is None:
+                show_error(self, meta["source"], DelineateError("the image changed since the autosave; not restored"))
+                return
+            self.set_labelmap(restored)
+            self.statusBar().showMessage(f"Restored the edits autosaved {meta['saved']}", 15000)
+
+        self.loaded.connect(apply)
+        self.open_path(meta["source"])
+        return True
 
     # -- recent files -------------------------------------------------------------------------------
     def recent(self) -> list[str]:
@@ -657,6 +719,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- teardown -----------------------------------------------------------------------------------
     def closeEvent(self, ev) -> None:
+        self.autosave(wait=True)  # unsaved edits survive a normal close too, offered at the next start
         self.tasks.cancel()
         self.tasks.wait()
         self.view3d.finalize()

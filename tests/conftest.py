@@ -8,6 +8,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# tests never write into the user's data folder (store, recovery file, imported models)
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+_SANDBOX = Path(tempfile.mkdtemp(prefix="delineate-tests-"))
+for _var, _sub in (("DELINEATE_STORE", "store"), ("DELINEATE_RECOVERY", "recovery/case.npz"),
+                   ("DELINEATE_MODELS", "models")):
+    os.environ.setdefault(_var, str(_SANDBOX / _sub))
+
 from core.labels import Code, Label, LabelMap, LabelTable  # noqa: E402
 from core.volume import Volume, WindowPreset  # noqa: E402
 

@@ -386,3 +386,26 @@ def test_save_a_correction_to_the_store(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.loaded, timeout=60000):
         window.worklist.open_row(0)
     np.testing.assert_array_equal(window.model.labelmap.array, edited)
+
+
+def test_autosave_and_crash_recovery(qtbot, window, tmp_path, monkeypatch):
+    from gui.main_window import MainWindow
+    from store import recovery
+
+    monkeypatch.setenv("DELINEATE_RECOVERY", str(tmp_path / "recovery" / "case.npz"))
+    _open(qtbot, window, samples.path("mni152-t1"))
+    assert window.autosave(wait=True) is False  # nothing edited yet
+    window.edit_panel.new_segment()
+    window.edit_panel.tool.setCurrentText("Paint")
+    window.edit_panel.on_view("axial", np.array([98.0, 116.0, 94.0]), "click")
+    edited = window.model.labelmap.array.copy()
+    assert window.autosave(wait=True) is True and recovery.pending() is not None
+    # "crash": a new window finds the recovery file and restores the edits onto the same image
+    other = MainWindow(QtCore.QSettings(str(tmp_path / "s2.ini"), QtCore.QSettings.Format.IniFormat))
+    qtbot.addWidget(other)
+    other.show()
+    with qtbot.waitSignal(other.loaded, timeout=60000):
+        assert other.offer_recovery(ask=False)
+    qtbot.waitUntil(lambda: other.model.labelmap is not None, timeout=30000)
+    np.testing.assert_array_equal(other.model.labelmap.array, edited)
+    assert other.model.labelmap.table.get(1).name == "Segment 1"
