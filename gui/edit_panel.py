@@ -56,6 +56,25 @@ class EditPanel(QtWidgets.QWidget):
         form.addRow("Range", rng)
         form.addRow(self.new)
         form.addRow(row)
+        self.amount = QtWidgets.QDoubleSpinBox()
+        self.amount.setRange(0.1, 100.0)
+        self.amount.setValue(2.0)
+        self.amount.setToolTip("mm for grow/shrink/smooth, ml for removing islands")
+        form.addRow("Amount (mm / ml)", self.amount)
+        grid = QtWidgets.QGridLayout()
+        ops = (("Fill holes", lambda lm, v, a, lk: editing.fill_holes(lm, v, lk)),
+               ("Keep largest", lambda lm, v, a, lk: editing.remove_islands(lm, v, None, lk)),
+               ("Remove islands < ml", lambda lm, v, a, lk: editing.remove_islands(lm, v, a, lk)),
+               ("Grow by mm", lambda lm, v, a, lk: editing.grow_shrink(lm, v, a, lk)),
+               ("Shrink by mm", lambda lm, v, a, lk: editing.grow_shrink(lm, v, -a, lk)),
+               ("Smooth (mm)", lambda lm, v, a, lk: editing.smooth(lm, v, a, lk)))
+        self.op_buttons = {}
+        for n, (text, fn) in enumerate(ops):
+            b = QtWidgets.QPushButton(text)
+            b.clicked.connect(lambda _=False, t=text, f=fn: self.run_operation(t, f))
+            grid.addWidget(b, n // 2, n % 2)
+            self.op_buttons[text] = b
+        form.addRow(grid)
         self.history: Optional[editing.History] = None
         self._stroke: list = []
         self._last = None  # the previous dab of the stroke (label-map index)
@@ -150,6 +169,25 @@ class EditPanel(QtWidgets.QWidget):
             if stroke is not None:
                 self.history.push(stroke)
                 self._changed(stroke)
+
+    def run_operation(self, name: str, fn) -> None:
+        """A whole-segment operation, computed in the worker on a copy (the views keep drawing the
+        map meanwhile), then applied here as one undo step."""
+        lm, value = self.model.labelmap, self.label.currentData()
+        if lm is None or value is None or self.history is None:
+            return
+        work, amount, locked = lm.copy(), self.amount.value(), self.locked()
+        self.window.tasks.start(f"{name}", lambda _p, _c, _part: fn(work, int(value), amount, locked),
+                                lambda edit: self._apply(edit, lm), lambda exc: self.window._failed(name, exc))
+
+    def _apply(self, edit, lm) -> None:
+        if edit is None or lm is not self.model.labelmap:
+            return
+        lm.array[edit.box] = edit.after
+        self.history.push(edit)
+        self.model.labels_changed(edit.box)
+        self._changed(edit)
+        self.window.loaded.emit()
 
     def _changed(self, edit) -> None:
         values = set(np.unique(edit.before)) | set(np.unique(edit.after))

@@ -409,3 +409,18 @@ def test_autosave_and_crash_recovery(qtbot, window, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: other.model.labelmap is not None, timeout=30000)
     np.testing.assert_array_equal(other.model.labelmap.array, edited)
     assert other.model.labelmap.table.get(1).name == "Segment 1"
+
+
+def test_segment_operations_run_in_the_worker_and_undo(qtbot, window):
+    _open(qtbot, window, samples.path("mni152-t1"))
+    window.set_labelmap(samples.mni152_tissue(window.model.volume))
+    panel = window.edit_panel
+    panel.label.setCurrentIndex(panel.label.findData(2))
+    before = window.model.labelmap.array.copy()
+    panel.amount.setValue(2.0)
+    with qtbot.waitSignal(window.loaded, timeout=60000):
+        panel.op_buttons["Shrink by mm"].click()
+    shrunk = window.model.labelmap.array
+    assert (shrunk == 2).sum() < (before == 2).sum() and np.array_equal(shrunk == 1, before == 1)
+    panel.undo()
+    np.testing.assert_array_equal(window.model.labelmap.array, before)
