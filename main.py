@@ -233,6 +233,21 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_export_dataset(args) -> int:
+    from pathlib import Path
+
+    from store.corrections import CorrectionsStore
+    from store.dataset import export
+
+    store = CorrectionsStore(Path(args.store) if args.store else None)
+    try:
+        counts = export(store, Path(args.output), args.format, args.name)
+    finally:
+        store.close()
+    print(f"wrote {counts['train']} training and {counts['holdout']} held-out cases to {args.output} ({args.format})")
+    return 0
+
+
 def cmd_gui(args) -> int:
     from gui.app import run
 
@@ -291,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     e.add_argument("--series", help="series key/UID/number in a DICOM folder")
     e.set_defaults(func=cmd_explain)
+    x = sub.add_parser("export-dataset", help="export approved corrections as an nnU-Net v2 or MONAI dataset")
+    x.add_argument("output", help="folder")
+    x.add_argument("--format", choices=("nnunet", "monai"), default="nnunet")
+    x.add_argument("--name", default="Dataset500_Delineate", help="nnU-Net dataset name (DatasetNNN_Name)")
+    x.add_argument("--store", help="corrections store folder (default: the user's)")
+    x.set_defaults(func=cmd_export_dataset)
     im = sub.add_parser("import-model", help="turn a TorchScript / ONNX / MONAI bundle / nnU-Net v2 model into a "
                                              "registry entry with a card (in the user's model folder)")
     im.add_argument("kind", choices=("torchscript", "onnx", "monai-bundle", "nnunet"))

@@ -111,3 +111,29 @@ def test_sigkill_during_saves_leaves_the_store_readable(tmp_path):
         assert fixed2.array.shape == fixed.array.shape
         np.testing.assert_array_equal(store.load(case_id, 1)[2].array, fixed.array)  # the first is intact
         store.close()
+
+
+def test_export_approved_corrections_as_nnunet_and_monai(tmp_path):
+    import json
+
+    import main
+    from formats.io import read_labelmap
+
+    store = CorrectionsStore(tmp_path / "store")
+    ids = []
+    for seed in range(5):
+        vol, ai, fixed, hist = _case(seed)
+        ids.append(store.save(vol, ai, fixed, reviewer="r", state="approved" if seed < 4 else "in_review")[0])
+    splits = {c.id: c.split for c in store.cases("approved")}
+    store.close()
+    assert main.main(["export-dataset", str(tmp_path / "nn"), "--store", str(tmp_path / "store")]) == 0
+    root = tmp_path / "nn" / "Dataset500_Delineate"
+    meta = json.loads((root / "dataset.json").read_text())
+    assert meta["labels"] == {"background": 0, "liver": 1, "tumour": 2}
+    assert meta["numTraining"] == list(splits.values()).count("train") == len(list((root / "labelsTr").glob("*")))
+    first = sorted((root / "imagesTr").glob("*_0000.nii.gz")) + sorted((root / "imagesTs").glob("*_0000.nii.gz"))
+    lab = read_labelmap(str(first[0]).replace("images", "labels").replace("_0000", ""), read_image(first[0]))
+    assert set(np.unique(lab.array)) <= {0, 1, 2}
+    assert main.main(["export-dataset", str(tmp_path / "mo"), "--format", "monai", "--store", str(tmp_path / "store")]) == 0
+    dl = json.loads((tmp_path / "mo" / "datalist.json").read_text())
+    assert len(dl["training"]) + len(dl["validation"]) == 4 and (tmp_path / "mo" / dl["training"][0]["image"]).is_file()
