@@ -139,6 +139,24 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.from_store:
+        from inference.registry import Registry, user_models_dir
+        from inference.training.from_store import retrain
+        from store.corrections import CorrectionsStore
+
+        reg = Registry()
+        base = reg.get(args.base or args.recipe and {"brain": "brain-tissue", "ct": "ct-torso-phantom",
+                                                      "us": "us-lesion-2d"}[args.recipe])
+        store = CorrectionsStore(Path(args.store) if args.store else None)
+        try:
+            card = retrain(store, base, Path(args.out) if args.out else user_models_dir(),
+                           args.iterations or 200, versions=[c.version for c in reg.versions(base.id)])
+        finally:
+            store.close()
+        print(card.summary())
+        return 0
+    if args.recipe is None:
+        raise SystemExit("name a recipe (brain, ct, us), or --from-store --base MODEL")
     recipe = RECIPES[args.recipe]()
     parent = None
     if args.init:
@@ -286,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--markdown", action="store_true", help="as a Markdown table")
     m.set_defaults(func=cmd_models)
     t = sub.add_parser("train", help="train a default model on generated data (CPU is fine)")
-    t.add_argument("recipe", choices=("brain", "ct", "us"))
+    t.add_argument("recipe", nargs="?", choices=("brain", "ct", "us"))
+    t.add_argument("--from-store", action="store_true", help="fine-tune on the approved corrections in the store")
+    t.add_argument("--base", help="with --from-store: the model to start from (default: the recipe's)")
+    t.add_argument("--store", help="with --from-store: the store folder (default: the user's)")
     t.add_argument("--iterations", type=int, help="default: the recipe's")
     t.add_argument("--out", help="models folder (default: resources/models, the shipped models)")
     t.add_argument("--seed", type=int, default=0)

@@ -194,6 +194,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(seg, "save_review", "&Save correction (in review)", lambda: self.save_correction("in_review"))
         self._action(seg, "approve", "&Approve and save", lambda: self.save_correction("approved"))
         self._action(seg, None, "Re&ject and save…", lambda: self.save_correction("rejected"))
+        seg.addSeparator()
+        self._action(seg, None, "Re&train the model on approved corrections", self.retrain_model)
         self.window_menu = mb.addMenu("&Window")
         self._action(self.window_menu, "preset_next", "Next preset", self.next_preset)
         h = mb.addMenu("&Help")
@@ -537,6 +539,41 @@ class MainWindow(QtWidgets.QMainWindow):
             f"Saved correction {r[1]} of case {r[0]} ({state.replace('_', ' ')})", 15000),
             self.worklist.refresh() if root is None else None, self.loaded.emit()),
             lambda exc: self._failed("corrections store", exc))
+
+    def retrain_model(self, root=None, out_root=None, iterations: int = 200) -> None:
+        """Fine-tune the current (or default) model on the store's approved corrections, in the worker."""
+        from inference.registry import Registry, user_models_dir
+        from inference.training.from_store import retrain
+        from store.corrections import CorrectionsStore
+
+        vol = self.model.volume
+        reg = self._registry()
+        try:
+            base = self.segmentation.card if self.segmentation is not None else \
+                reg.default_for(vol.modality if vol else "MR", 2 if vol is not None and vol.is_2d else 3)
+        except DelineateError as exc:
+            show_error(self, "model registry", exc)
+            return
+        versions = [c.version for c in reg.versions(base.id)]
+
+        def fn(progress, cancel, _part):
+            store = CorrectionsStore(root)
+            try:
+                return retrain(store, base, out_root or user_models_dir(), iterations, progress, cancel,
+                               log=lambda m: None, versions=versions)
+            finally:
+                store.close()
+
+        def done(card) -> None:
+            m = {x.name: x.value for x in card.metrics}
+            QtWidgets.QMessageBox.information(
+                self, "Retrained", f"{card.id} v{card.version} (from v{card.parent_version}): held-out Dice "
+                f"{m['Dice mean before (parent)']:.3f} -> {m['Dice mean after']:.3f}.\n"
+                + ("It is now the default model." if card.promoted else
+                   "It is kept but NOT the default: it is not better than its parent on the held-out corrections."))
+            self.loaded.emit()
+
+        self.tasks.start(f"Retraining {base.id}", fn, done, lambda exc: self._failed("retraining", exc))
 
     # -- crash recovery -----------------------------------------------------------------------------
     def autosave(self, wait: bool = False) -> bool:

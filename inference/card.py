@@ -67,6 +67,7 @@ class ModelCard:
     notes: str = ""
     created: str = ""
     keep_largest_component: bool = False
+    promoted: bool = True  # False: a retrained version that did not beat its parent (kept, not default)
     folder: Optional[Path] = None  # where it was read from (not serialised)
 
     # -- (de)serialisation -----------------------------------------------------------------------

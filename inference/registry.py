@@ -47,6 +47,8 @@ class Registry:
         found = self.versions(model_id)
         if version is not None:
             found = [c for c in found if c.version == version]
+        else:  # the latest promoted version; unpromoted ones only by explicit version
+            found = [c for c in found if c.promoted] or found
         if not found:
             known = sorted({c.id for c in self.cards()})
             raise DelineateError(f"no model '{model_id}'{f' version {version}' if version else ''}; "
@@ -55,7 +57,7 @@ class Registry:
 
     def default_for(self, modality: str, spatial_dims: int) -> ModelCard:
         """The shipped/latest model for this modality and dimensionality (2D images get 2D models)."""
-        cards = self.cards()
+        cards = [c for c in self.cards() if c.promoted]
         for pick in (lambda c: c.modality == modality and c.spatial_dims == spatial_dims,
                      lambda c: c.modality == modality,
                      lambda c: c.spatial_dims == spatial_dims):

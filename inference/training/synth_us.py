@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from typing import Optional
 
 from core.labels import Label, LabelTable
 
 LABELS = LabelTable((Label(1, "Lesion", (255, 80, 80)),))
 
 
-def image(rng: np.random.Generator, size: int = 128, posterior: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def image(rng: np.random.Generator, size: int = 128, posterior: bool = True,
+          hyperechoic: Optional[bool] = None) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 B-mode image [rows, cols], lesion mask uint8). ``posterior=False``: no enhancement or
     shadow below lesions, so the lesion is the only thing that distinguishes it (saliency tests)."""
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
@@ -30,7 +32,8 @@ def image(rng: np.random.Generator, size: int = 128, posterior: bool = True) -> 
         wobble = 1 + 0.15 * np.sin(rng.integers(2, 6) * np.arctan2(v, u) + rng.uniform(0, 6))
         inside = (u / rx) ** 2 + (v / ry) ** 2 < wobble ** 2
         mask[inside] = 1
-        echo[inside] *= rng.uniform(0.1, 0.45) if rng.random() < 0.8 else rng.uniform(1.6, 2.2)
+        hypo = rng.random() < 0.8 if hyperechoic is None else (rng.random() < 2 and not hyperechoic)
+        echo[inside] *= rng.uniform(0.1, 0.45) if hypo else rng.uniform(1.6, 2.2)
         below = (yy > cy) & (np.abs(u) < rx * 0.9)  # posterior enhancement (cyst) or shadow (solid)
         factor = rng.uniform(1.1, 1.4) if rng.random() < 0.6 else rng.uniform(0.5, 0.85)
         if posterior:

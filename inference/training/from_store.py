@@ -1,0 +1,110 @@
+"""Retrain a model on the physicians' approved corrections (the human-in-the-loop step).
+
+Fine-tunes from the current model on the store's training-side cases, mixed with the model's own
+generated data when its recipe is known (so it does not forget), evaluates before and after on the
+store's held-out side (a split fixed per case, so rounds compare), and registers a new version
+whose card records the parent, the data and both figures. It is promoted - becomes the default -
+only if it beats its parent on the held-out corrections."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from core.errors import DelineateError
+from core.progress import CancelToken, ProgressFn, no_progress
+from core.resample import resample
+from inference.card import Metric, ModelCard
+from inference.runner import load_model, model_grid, model_input, to_model_axes
+from inference.training.train import Recipe, evaluate, train
+
+RECIPE_OF = {"brain-tissue": "brain", "ct-torso-phantom": "ct", "us-lesion-2d": "us"}
+
+
+def _next_version(card: ModelCard, registry_versions: list[str]) -> str:
+    parts = [int(p) if p.isdigit() else 0 for p in card.version.split(".")[:3]] + [0, 0, 0]
+    major, minor = parts[0], parts[1] + 1
+    while f"{major}.{minor}.0" in registry_versions:
+        minor += 1
+    return f"{major}.{minor}.0"
+
+
+def corrections_recipe(store, base: ModelCard, mix_generated: float = 0.5) -> tuple[Recipe, list, list]:
+    """A Recipe whose samples come from approved train-side corrections (and the base recipe's
+    generator), plus the (train, holdout) case lists."""
+    approved = store.cases("approved")
+    train_cases = [c for c in approved if c.split == "train"]
+    hold_cases = [c for c in approved if c.split == "holdout"]
+    if not train_cases or not hold_cases:
+        raise DelineateError(f"retraining needs approved corrections on both sides of the split "
+                             f"(train {len(train_cases)}, held-out {len(hold_cases)})")
+    prepared = []
+    for c in train_cases:
+        image, _ai, fixed = store.load(c.id)
+        grid = model_grid(image, base)
+        x = to_model_axes(model_input(image, base, grid), base)[0]
+        y = resample(fixed.array, image.geometry, grid, order=0)
+        y = y[0] if base.spatial_dims == 2 else to_model_axes(y[None].astype(np.float32), base)[0].astype(np.uint8)
+        prepared.append((x, y))
+    generated = None
+    if base.id in RECIPE_OF and mix_generated > 0:
+        from inference.training.recipes import RECIPES
+
+        generated = RECIPES[RECIPE_OF[base.id]]()
+
+    def sample(rng: torch.Generator):
+        if generated is not None and torch.rand(1, generator=rng).item() < mix_generated:
+            return generated.sample(rng)
+        x, y = prepared[int(torch.randint(0, len(prepared), (1,), generator=rng))]
+        return x, y
+
+    def heldout(_n, _seed):
+        out = []
+        for c in hold_cases:
+            image, _ai, fixed = store.load(c.id)
+            out.append((image, fixed))
+        return out
+
+    recipe = Recipe(id=base.id, version=base.version, name=base.name, architecture=base.architecture,
+                    parameters=base.parameters, spatial_dims=base.spatial_dims, modality=base.modality,
+                    patch_size=list(base.patch_size), labels=base.labels, normalisation=base.normalisation,
+                    training_data=base.training_data, sample=sample, heldout=heldout, spacing=base.spacing,
+                    orientation=base.orientation, iterations=200, batch=4 if base.spatial_dims == 2 else 2,
+                    lr=5e-4, notes=base.notes)
+    return recipe, train_cases, hold_cases
+
+
+def retrain(store, base: ModelCard, out_root: Path, iterations: int = 200, progress: ProgressFn = no_progress,
+            cancel: Optional[CancelToken] = None, log: Callable[[str], None] = print,
+            corrupt: Optional[Callable] = None, versions: Optional[list[str]] = None) -> ModelCard:
+    """Fine-tune ``base`` on the store's approved corrections; returns the new (maybe unpromoted) card.
+    ``corrupt`` (tests) may alter training samples to simulate a bad run."""
+    recipe, train_cases, hold_cases = corrections_recipe(store, base)
+    if corrupt is not None:
+        inner = recipe.sample
+        recipe.sample = lambda rng: corrupt(*inner(rng))
+    net = load_model(base, torch.device("cpu"))
+    held = recipe.heldout(len(hold_cases), 0)
+    before = evaluate(net, base, held)
+    before_mean = float(np.mean(list(before.values())))
+    version = _next_version(base, versions or [])
+    card = train(recipe, out_root, iterations, seed=1, heldout_cases=len(hold_cases), progress=progress,
+                 cancel=cancel, log=log, parent=base, version=version, lr=recipe.lr)
+    after_mean = next(m.value for m in card.metrics if m.name == "Dice mean")
+    data = f"{len(hold_cases)} held-out approved corrections in the store (fixed split)"
+    card.metrics = [Metric("Dice mean before (parent)", before_mean, data),
+                    Metric("Dice mean after", after_mean, data)] + [
+        m for m in card.metrics if m.name != "Dice mean"]
+    card.training_data = (f"{base.training_data} Fine-tuned on {len(train_cases)} approved physician corrections "
+                          f"from the Delineate store" + (" mixed 1:1 with the generated data above." if
+                                                        base.id in RECIPE_OF else "."))
+    card.promoted = after_mean > before_mean
+    card.notes += (f" Retrained from v{base.version}: held-out Dice {before_mean:.3f} -> {after_mean:.3f}; "
+                   + ("promoted to default." if card.promoted else "NOT promoted (not better than its parent)."))
+    card.save(card.folder)
+    log(f"[{card.id}] v{card.version}: held-out Dice {before_mean:.3f} -> {after_mean:.3f}; "
+        f"{'promoted' if card.promoted else 'not promoted'}")
+    return card
