@@ -67,11 +67,15 @@ class EditPanel(QtWidgets.QWidget):
                ("Remove islands < ml", lambda lm, v, a, lk: editing.remove_islands(lm, v, a, lk)),
                ("Grow by mm", lambda lm, v, a, lk: editing.grow_shrink(lm, v, a, lk)),
                ("Shrink by mm", lambda lm, v, a, lk: editing.grow_shrink(lm, v, -a, lk)),
-               ("Smooth (mm)", lambda lm, v, a, lk: editing.smooth(lm, v, a, lk)))
+               ("Smooth (mm)", lambda lm, v, a, lk: editing.smooth(lm, v, a, lk)),
+               ("Interpolate slices", lambda lm, v, a, lk: editing.interpolate_slices(lm, v, 0, lk)))
         self.op_buttons = {}
         for n, (text, fn) in enumerate(ops):
             b = QtWidgets.QPushButton(text)
             b.clicked.connect(lambda _=False, t=text, f=fn: self.run_operation(t, f))
+            if text == "Interpolate slices":
+                b.setToolTip("Fills the slices between slices you drew on (along the image's slice axis), "
+                             "by shape-based interpolation of their outlines")
             grid.addWidget(b, n // 2, n % 2)
             self.op_buttons[text] = b
         form.addRow(grid)

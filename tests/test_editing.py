@@ -121,3 +121,18 @@ def test_history_memory_is_proportional_to_changed_voxels():
     for n in range(200):
         hist.push(brush(lm, (20 + n % 200, 128, 50), 2.0, 1 + n % 3, plane_axis=2))
     assert hist.nbytes < 200 * 2 * 5 * 5 * 1 * 2  # a few dozen voxels per dab, not 6.5 MB per edit
+
+
+def test_interpolation_between_drawn_slices():
+    from core.editing import interpolate_slices
+
+    lm = _map((11, 40, 40), (1.0, 1.0, 1.0))
+    yy, xx = np.mgrid[:40, :40]
+    lm.array[0][(yy - 20) ** 2 + (xx - 20) ** 2 <= 4 ** 2] = 1   # radius 4 on slice 0
+    lm.array[10][(yy - 20) ** 2 + (xx - 20) ** 2 <= 12 ** 2] = 1  # radius 12 on slice 10
+    lm.array[5, 0:3, 0:3] = 2  # another segment stays
+    e = interpolate_slices(lm, 1)
+    assert e is not None and lm.array[5, 0, 0] == 2
+    for k in range(1, 10):
+        r = np.sqrt((lm.array[k] == 1).sum() / np.pi)
+        assert abs(r - (4 + 8 * k / 10)) < 1.0, (k, r)  # radius grows linearly between the drawings
