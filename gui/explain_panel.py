@@ -98,6 +98,8 @@ class ExplainPanel(QtWidgets.QWidget):
         if result.method == "uncertainty":
             from inference.xai import uncertain_regions
 
+            self.window.case_uncertainty = result.extra["case"]  # saved with the correction, shown in the worklist
+
             self.regions = uncertain_regions(result.values, 0.5, min_voxels=27 if result.values.shape[0] > 1 else 9)
             self._region = -1
             self.next.setEnabled(bool(self.regions))

@@ -43,6 +43,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.segments.surface_toggled.connect(self._surface_toggled)
         self.heat_panel = HeatPanel(self.model)
         self.segmentation = None  # the last model run: probabilities for explanations
+        self.case_uncertainty = None  # from the last uncertainty map, saved with corrections
         self.explain_panel = ExplainPanel(self.model, self)
         self.edit_panel = EditPanel(self.model, self)
         self.worklist = WorklistPanel(self)
@@ -378,6 +379,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _loaded(self, path: str, volume: Volume) -> None:
         self._source = str(path)
+        self.case_uncertainty = None
         keep = self.model.volume is not None and getattr(self.model.volume, "_preview", False)
         self.model.set_volume(volume, keep_cursor=keep)
         self._add_recent(path)
@@ -520,13 +522,15 @@ class MainWindow(QtWidgets.QMainWindow):
             for e in reversed(self.edit_panel.history.done):
                 ai.array[e.box] = e.before
         history = self.edit_panel.history
+        uncertainty = self.case_uncertainty
 
         def fn(_p, _c, _part):
             st = CorrectionsStore(root)  # opened in the worker: SQLite connections stay in their thread
             try:
                 return st.save(vol, ai if ai is not lm else lm.copy(), lm.copy(), reviewer=reviewer,
                                model_id=seg.card.id if seg else "", model_version=seg.card.version if seg else "",
-                               edits=history.summary() if history else {}, state=state, reason=reason)
+                               edits=history.summary() if history else {}, state=state, reason=reason,
+                               uncertainty=uncertainty)
             finally:
                 st.close()
 

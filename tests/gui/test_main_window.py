@@ -424,3 +424,33 @@ def test_segment_operations_run_in_the_worker_and_undo(qtbot, window):
     assert (shrunk == 2).sum() < (before == 2).sum() and np.array_equal(shrunk == 1, before == 1)
     panel.undo()
     np.testing.assert_array_equal(window.model.labelmap.array, before)
+
+
+def test_retrain_action_reports_and_registers(qtbot, window, tmp_path, monkeypatch):
+    from PySide6 import QtWidgets
+
+    from core.labels import LabelMap
+    from inference.registry import SHIPPED, Registry
+    from inference.runner import segment
+    from inference.training.synth_us import image
+    from store.corrections import CorrectionsStore
+    import shutil
+
+    shutil.copytree(SHIPPED / "us-lesion-2d", tmp_path / "models" / "us-lesion-2d")
+    base = Registry([tmp_path / "models"]).get("us-lesion-2d")
+    store = CorrectionsStore(tmp_path / "store")
+    rng = np.random.default_rng(3)
+    while len(store.cases()) < 8 or not {c.split for c in store.cases()} >= {"train", "holdout"}:
+        img, truth = image(rng, hyperechoic=True)
+        vol = Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US")
+        store.save(vol, segment(vol, base, device="cpu").labels,
+                   LabelMap(truth[None].astype(np.uint8), vol.geometry, base.labels), state="approved")
+    store.close()
+    _open(qtbot, window, samples.path("us-rgb"))
+    window.segmentation = type("S", (), {"card": base})()
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "information", lambda *a: shown.append(a[2]))
+    with qtbot.waitSignal(window.loaded, timeout=120000):
+        window.retrain_model(root=tmp_path / "store", out_root=tmp_path / "models", iterations=40)
+    assert shown and "held-out Dice" in shown[0]
+    assert len(Registry([tmp_path / "models"]).versions("us-lesion-2d")) == 2
