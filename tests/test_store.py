@@ -132,7 +132,9 @@ def test_export_approved_corrections_as_nnunet_and_monai(tmp_path):
     assert meta["labels"] == {"background": 0, "liver": 1, "tumour": 2}
     assert meta["numTraining"] == list(splits.values()).count("train") == len(list((root / "labelsTr").glob("*")))
     first = sorted((root / "imagesTr").glob("*_0000.nii.gz")) + sorted((root / "imagesTs").glob("*_0000.nii.gz"))
-    lab = read_labelmap(str(first[0]).replace("images", "labels").replace("_0000", ""), read_image(first[0]))
+    label_path = first[0].parent.parent / first[0].parent.name.replace("images", "labels") / \
+        first[0].name.replace("_0000.nii.gz", ".nii.gz")
+    lab = read_labelmap(label_path, read_image(first[0]))
     assert set(np.unique(lab.array)) <= {0, 1, 2}
     assert main.main(["export-dataset", str(tmp_path / "mo"), "--format", "monai", "--store", str(tmp_path / "store")]) == 0
     dl = json.loads((tmp_path / "mo" / "datalist.json").read_text())
