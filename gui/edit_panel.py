@@ -40,6 +40,9 @@ class EditPanel(QtWidgets.QWidget):
         rng.addWidget(self.high)
         self.new = QtWidgets.QPushButton("New segment")
         self.new.clicked.connect(self.new_segment)
+        self.delete = QtWidgets.QPushButton("Delete segment")
+        self.delete.setToolTip("Clears the chosen segment's voxels (undoable) and removes it from the list")
+        self.delete.clicked.connect(self.delete_segment)
         self.undo_button = QtWidgets.QPushButton("Undo")
         self.redo_button = QtWidgets.QPushButton("Redo")
         self.undo_button.clicked.connect(self.undo)
@@ -54,7 +57,10 @@ class EditPanel(QtWidgets.QWidget):
         form.addRow("", self.sphere)
         form.addRow(self.threshold)
         form.addRow("Range", rng)
-        form.addRow(self.new)
+        seg_row = QtWidgets.QHBoxLayout()
+        seg_row.addWidget(self.new)
+        seg_row.addWidget(self.delete)
+        form.addRow(seg_row)
         form.addRow(row)
         self.amount = QtWidgets.QDoubleSpinBox()
         self.amount.setRange(0.1, 100.0)
@@ -131,6 +137,18 @@ class EditPanel(QtWidgets.QWidget):
             self.window.set_labelmap(lm)
         self.label.setCurrentIndex(self.label.findData(value))
 
+    def delete_segment(self) -> None:
+        lm, value = self.model.labelmap, self.label.currentData()
+        if lm is None or value is None or self.history is None:
+            return
+        edit = editing.apply(lm, "delete", 0, lm.array == int(value))
+        lm.table = type(lm.table)(tuple(lab for lab in lm.table if lab.value != int(value)))
+        if edit is not None:
+            self.history.push(edit)
+            self.model.labels_changed(edit.box)
+            self._changed(edit)
+        self.model.notify("segments")
+
     # -- painting ------------------------------------------------------------------------------
     def locked(self) -> set[int]:
         return set(getattr(self.window.segments, "locked", set()))
@@ -196,6 +214,11 @@ class EditPanel(QtWidgets.QWidget):
     def _changed(self, edit) -> None:
         values = set(np.unique(edit.before)) | set(np.unique(edit.after))
         values.discard(0)
+        lm = self.model.labelmap
+        missing = [v for v in values if lm.table.get(int(v)) is None and (lm.array[edit.box] == v).any()]
+        if missing:  # an undo brought back a deleted segment's voxels: list it again
+            lm.table = lm.table.completed_for(missing)
+            self.model.notify("segments")
         if self.window.view3d.available:
             self.window.view3d.update_segments(sorted(int(v) for v in values), edit.box)
         self._sync_buttons()

@@ -424,6 +424,13 @@ def test_segment_operations_run_in_the_worker_and_undo(qtbot, window):
     assert (shrunk == 2).sum() < (before == 2).sum() and np.array_equal(shrunk == 1, before == 1)
     panel.undo()
     np.testing.assert_array_equal(window.model.labelmap.array, before)
+    panel.label.setCurrentIndex(panel.label.findData(1))
+    panel.delete_segment()
+    assert not (window.model.labelmap.array == 1).any() and window.model.labelmap.table.get(1) is None
+    assert window.segments.table.rowCount() == 1
+    panel.undo()  # the voxels come back (the list entry is recreated with a default name)
+    assert np.array_equal(window.model.labelmap.array == 1, before == 1)
+    assert window.segments.table.rowCount() == 2
 
 
 def test_retrain_action_reports_and_registers(qtbot, window, tmp_path, monkeypatch):
