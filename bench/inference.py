@@ -18,12 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _hwm_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from bench.common import peak_rss_mib  # noqa: E402
 
 
 def main() -> None:
@@ -79,7 +74,7 @@ def main() -> None:
         devices._FAST_BF16 = True
         print(f"  same runner in fp32 (no bf16)                      {t_fp32:7.2f} s = {t_fp32 / t_base:.2f}x")
         print(f"  bf16 vs fp32 labels: {100 * float((fast == exact).mean()):.3f} % of voxels identical")
-    print(f"peak RSS {_hwm_mib():.0f} MiB")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
 
 def _time(fn) -> float:

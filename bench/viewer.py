@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import peak_rss_bytes  # noqa: E402
 
 SHAPE = (300, 512, 512)
 
@@ -149,14 +150,6 @@ def speed(args) -> None:
           f"   (goal <= 0.2x)")
 
 
-def _hwm() -> int:
-    """Peak RSS of this process image (VmHWM; ru_maxrss would include the parent's at fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def memory(args) -> None:
     """Run in a fresh process so ru_maxrss is this scenario's peak."""
     from PySide6 import QtCore
@@ -168,14 +161,14 @@ def memory(args) -> None:
     win = MainWindow(QtCore.QSettings("/tmp/delineate-bench.ini", QtCore.QSettings.Format.IniFormat))
     win.show()
     app.processEvents()
-    base = _hwm()
+    base = peak_rss_bytes()
     vol, lm, heat = phantom()
     win._loaded("bench", vol)
     win.set_labelmap(lm)
     win.model.add_heatmap(heat)
     for _ in range(10):
         app.processEvents()
-    peak = _hwm()
+    peak = peak_rss_bytes()
     print(f"{base} {peak} {vol.array.nbytes}")
     win.close()
 

@@ -12,12 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _hwm_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from bench.common import peak_rss_mib  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +47,7 @@ def main() -> None:
         fn()
         t = time.perf_counter() - t0
         print(f"{name:40s} {t:6.2f} s = {t / t_inf:5.2f}x" + (f"   (goal <= {goal:g}x)" if goal else ""))
-    print(f"peak RSS {_hwm_mib():.0f} MiB")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

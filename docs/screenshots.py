@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def main(out: str) -> None:
-    from PySide6 import QtCore, QtWidgets
+def _window_on_sample():
+    """(app, window, volume): the main window at a fixed size with the MNI152 T1 open."""
+    from PySide6 import QtCore
 
-    from core.overlay import HeatMap
     from formats import samples
     from formats.io import read_image
     from gui.app import make_app
@@ -25,6 +25,17 @@ def main(out: str) -> None:
     win.show()
     vol = read_image(samples.path("mni152-t1"))
     win._loaded(str(samples.path("mni152-t1")), vol)
+    return app, win, vol
+
+
+def main(out: str) -> None:
+    from PySide6 import QtCore
+
+    from core.overlay import HeatMap
+    from formats import samples
+    from formats.io import read_image
+
+    app, win, vol = _window_on_sample()
     win.set_labelmap(samples.mni152_tissue(vol))
     gm = read_image(samples.path("mni152-gm"))
     win.model.add_heatmap(HeatMap.from_values("Grey-matter probability", gm.array, vol.geometry,
@@ -46,20 +57,11 @@ def explain_shots(folder: Path) -> None:
     """The default brain model on the MNI152 T1: Grad-CAM of grey matter, then TTA uncertainty."""
     from PySide6 import QtCore
 
-    from formats import samples
-    from formats.io import read_image
-    from gui.app import make_app
-    from gui.main_window import MainWindow
     from inference.registry import Registry
     from inference.runner import segment
     from inference.xai import explain, uncertainty
 
-    app = make_app()
-    win = MainWindow(QtCore.QSettings(str(Path("/tmp") / "delineate-shot.ini"), QtCore.QSettings.Format.IniFormat))
-    win.resize(1500, 940)
-    win.show()
-    vol = read_image(samples.path("mni152-t1"))
-    win._loaded(str(samples.path("mni152-t1")), vol)
+    app, win, vol = _window_on_sample()
     card = Registry().get("brain-tissue")
     seg = segment(vol, card, device="cpu")
     win._segmented(seg)
