@@ -43,7 +43,8 @@ class Edit:
         return out
 
 
-def _bbox(mask: np.ndarray) -> Optional[Box]:
+def bounding_box(mask: np.ndarray) -> Optional[Box]:
+    """The smallest (z, y, x) box holding every True voxel, or None."""
     if not mask.any():
         return None
     out = []
@@ -63,7 +64,7 @@ def apply(lm: LabelMap, name: str, new: np.ndarray, where: np.ndarray, locked: s
     write = where & (region != target)
     if locked:
         write &= ~np.isin(region, list(locked))
-    box = _bbox(write)
+    box = bounding_box(write)
     if box is None:
         return None
     sub = region[box]
@@ -185,7 +186,7 @@ def flood_fill(lm: LabelMap, seed_ijk, value: int, image: np.ndarray, tolerance:
 
 def fill_holes(lm: LabelMap, value: int, locked: set[int] = frozenset()) -> Optional[Edit]:
     mask = lm.array == value
-    box = _bbox(mask)
+    box = bounding_box(mask)
     if box is None:
         return None
     filled = ndimage.binary_fill_holes(mask[box])

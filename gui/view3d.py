@@ -121,20 +121,15 @@ class SurfaceCache:
                 self.polydata[int(v)] = self._surface(labelmap, int(v), box)
 
     def _extent(self, labelmap: LabelMap, v: int, region) -> Optional[tuple]:
+        from core.editing import bounding_box, union_box
+
         old = self.bbox.get(v)
-        if region is None or old is None:
-            search = tuple(slice(0, n) for n in labelmap.array.shape)
-        else:
-            search = tuple(slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(old, region))
-        sub = labelmap.array[search] == v
-        found = []
-        for axis in range(3):
-            other = tuple(a for a in range(3) if a != axis)
-            hit = np.flatnonzero(sub.any(axis=other))
-            if hit.size == 0:
-                return None
-            found.append(slice(search[axis].start + int(hit[0]), search[axis].start + int(hit[-1]) + 1))
-        return tuple(found)
+        search = tuple(slice(0, n) for n in labelmap.array.shape) if region is None or old is None \
+            else union_box([old, region])
+        box = bounding_box(labelmap.array[search] == v)
+        if box is None:
+            return None
+        return tuple(slice(s.start + b.start, s.start + b.stop) for s, b in zip(search, box))
 
     @staticmethod
     def _surface(labelmap: LabelMap, value: int, box):

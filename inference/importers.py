@@ -239,9 +239,9 @@ def import_nnunet(model_folder: Path, folder: Path, *, fold: str = "0", model_id
 def load_imported(card: ModelCard, device: torch.device) -> torch.nn.Module:
     from inference.weights import load_into
 
-    path = card.weights_path
-    if card.weights_sha256 and sha256(path) != card.weights_sha256:
-        raise DelineateError(f"{path}: weights do not match the card's sha256 (changed or corrupted)")
+    from inference.weights import verify
+
+    path = verify(card.weights_path, card.weights_sha256)
     if card.architecture == "TorchScript":
         return torch.jit.load(str(path), map_location=device)
     if card.architecture == "ONNX":

@@ -23,12 +23,18 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_state(path: Path, expected_sha256: str = "") -> dict:
+def verify(path: Path, expected_sha256: str = "") -> Path:
+    """The weights file exists and, when the card gives one, matches its checksum."""
     path = Path(path)
     if not path.is_file():
         raise DelineateError(f"{path}: weights file not found")
     if expected_sha256 and sha256(path) != expected_sha256:
         raise DelineateError(f"{path}: weights do not match the card's sha256 (changed or corrupted)")
+    return path
+
+
+def load_state(path: Path, expected_sha256: str = "") -> dict:
+    path = verify(path, expected_sha256)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -71,10 +77,7 @@ def load_into(module: torch.nn.Module, path: Path, expected_sha256: str = "") ->
     if path.suffix == ".safetensors":
         from safetensors.torch import load_model
 
-        if expected_sha256 and path.is_file() and sha256(path) != expected_sha256:
-            raise DelineateError(f"{path}: weights do not match the card's sha256 (changed or corrupted)")
-        if not path.is_file():
-            raise DelineateError(f"{path}: weights file not found")
+        verify(path, expected_sha256)
         try:
             missing, unexpected = load_model(module, str(path), strict=False)
         except Exception as exc:  # noqa: BLE001 - shape mismatches, corrupt headers
