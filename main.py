@@ -266,6 +266,69 @@ def cmd_export_dataset(args) -> int:
     return 0
 
 
+def _export_case(args):
+    """(volume, corrected, ai, model card, reviewer, state, case id) from an image path or a store case."""
+    from pathlib import Path
+
+    from core.errors import DelineateError
+    from formats.io import read_image, read_labelmap
+    from store.corrections import CorrectionsStore, image_hash
+
+    if Path(_resolve(args.case)).exists():
+        if not args.labels:
+            raise DelineateError("exporting an image needs --labels (the label map to export)")
+        vol = read_image(_resolve(args.case), _progress_bar, series=args.series)
+        fixed = read_labelmap(args.labels, vol)
+        ai = read_labelmap(args.ai, vol) if args.ai else None
+        return vol, fixed, ai, args.model, args.reviewer or "", "", ""
+    store = CorrectionsStore(Path(args.store) if args.store else None)
+    try:
+        matches = [c for c in store.cases() if c.id.startswith(args.case)]
+        if len(matches) != 1:
+            raise DelineateError(f"{args.case!r} is neither a file nor {'a unique' if matches else 'a'} store case id")
+        case = matches[0]
+        vol, ai, fixed = store.load(case.id)
+        latest = store.latest(case.id)
+    finally:
+        store.close()
+    if args.source:  # the original DICOM, so SEG/RTSTRUCT reference its instances (checked by content)
+        original = read_image(args.source, _progress_bar, series=args.series)
+        if image_hash(original) != case.image_hash:
+            raise DelineateError(f"{args.source} is not the image of case {case.id} (content differs)")
+        fixed.geometry = ai.geometry = original.geometry
+        vol = original
+    model = args.model or (f"{latest['model_id']}/{latest['model_version']}" if latest.get("model_id") else None)
+    return vol, fixed, ai, model, args.reviewer or latest.get("reviewer") or "", case.state, case.id
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from export.case import ExportRequest, export
+
+    vol, fixed, ai, model_ref, reviewer, state, case_id = _export_case(args)
+    card = None
+    if model_ref:
+        from inference.registry import Registry
+
+        model_id, _, version = model_ref.partition("/")
+        card = Registry().get(model_id, version or None)
+    probs = None
+    if args.fractional:
+        from core.errors import DelineateError
+        from inference.runner import segment
+
+        if card is None:
+            raise DelineateError("a fractional SEG holds a model's probabilities: name the model with --model")
+        probs = segment(vol, card, _progress_bar).probabilities[1:]
+    req = ExportRequest(args.format, vol, fixed, Path(args.output), ai=ai, probabilities=probs,
+                        deidentify=args.deidentify, model=card.report_dict() if card else None,
+                        reviewer=reviewer, state=state, case_id=case_id)
+    written = export(req, _progress_bar)
+    print(f"wrote {written[0]}" + (f" (+{len(written) - 1} files)" if len(written) > 1 else ""))
+    return 0
+
+
 def cmd_gui(args) -> int:
     from gui.app import run
 
@@ -333,6 +396,23 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--name", default="Dataset500_Delineate", help="nnU-Net dataset name (DatasetNNN_Name)")
     x.add_argument("--store", help="corrections store folder (default: the user's)")
     x.set_defaults(func=cmd_export_dataset)
+    ex = sub.add_parser("export", help="export a reviewed case: DICOM SEG / RTSTRUCT, NIfTI / NRRD label map, "
+                                       "STL / OBJ surfaces, statistics or the review report")
+    ex.add_argument("case", help="an image (file, DICOM folder or sample name; give --labels) or a store case id")
+    ex.add_argument("output", help="file (folder for stl/obj)")
+    ex.add_argument("--format", required=True, choices=("seg", "rtstruct", "nifti", "nrrd", "stl", "obj", "stats",
+                                                        "report"))
+    ex.add_argument("--labels", help="label map to export (for an image path)")
+    ex.add_argument("--ai", help="the AI's draft label map, for agreement statistics (for an image path)")
+    ex.add_argument("--model", help="model id[/version] that made the draft (cards go into SEG and the report)")
+    ex.add_argument("--fractional", action="store_true", help="SEG: the model's probabilities (FRACTIONAL)")
+    ex.add_argument("--deidentify", action="store_true",
+                    help="DICOM PS3.15 Annex E basic profile on everything written (UIDs remapped consistently)")
+    ex.add_argument("--source", help="store case: its original DICOM, so SEG/RTSTRUCT reference those instances")
+    ex.add_argument("--series", help="which DICOM series, when a folder holds several")
+    ex.add_argument("--reviewer", help="reviewer's name for the report")
+    ex.add_argument("--store", help="corrections store folder (default: the user's)")
+    ex.set_defaults(func=cmd_export)
     im = sub.add_parser("import-model", help="turn a TorchScript / ONNX / MONAI bundle / nnU-Net v2 model into a "
                                              "registry entry with a card (in the user's model folder)")
     im.add_argument("kind", choices=("torchscript", "onnx", "monai-bundle", "nnunet"))

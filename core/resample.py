@@ -28,6 +28,9 @@ def resample(array: np.ndarray, source: Geometry, target: Geometry, order: int =
     m = target.index_to_index(source)  # target (i, j, k, 1) -> source (i, j, k, 1)
     rev = np.eye(4)[[2, 1, 0, 3]]
     m_arr = rev @ m @ rev  # the same map in [z, y, x] array order
+    exact = _voxel_aligned(m_arr, array, target.shape_zyx, fill)
+    if exact is not None:
+        return exact
     integer = np.issubdtype(array.dtype, np.integer)
     src = array if order == 0 or not integer else array.astype(np.float32)
     if not integer and src.dtype not in (np.float32, np.float64):
@@ -37,3 +40,22 @@ def resample(array: np.ndarray, source: Geometry, target: Geometry, order: int =
     if integer:
         return (np.rint(out) if order > 0 else out).astype(array.dtype, copy=False)
     return out.astype(np.float32, copy=False)
+
+
+def _voxel_aligned(m_arr: np.ndarray, array: np.ndarray, shape, fill):
+    """Grids that share voxel centres (flips, axis swaps, whole-voxel shifts: a SEG's frames, a
+    crop) map by indexing, exactly - interpolation would blur the edges by rounding error."""
+    r = np.rint(m_arr[:3, :3])
+    off = m_arr[:3, 3]
+    if not (np.allclose(m_arr[:3, :3], r, atol=1e-4) and np.allclose(off, np.rint(off), atol=1e-3)
+            and np.array_equal(np.abs(r).sum(axis=0), np.ones(3)) and np.array_equal(np.abs(r).sum(axis=1), np.ones(3))):
+        return None
+    off = np.rint(off).astype(int)
+    perm = [int(np.argmax(np.abs(r[:, t]))) for t in range(3)]
+    moved = array.transpose(perm)
+    idx = [int(r[perm[t], t]) * np.arange(shape[t]) + off[perm[t]] for t in range(3)]
+    valid = [(i >= 0) & (i < moved.shape[t]) for t, i in enumerate(idx)]
+    integer = np.issubdtype(array.dtype, np.integer)
+    out = np.full(shape, fill, dtype=array.dtype if integer else np.float32)
+    out[np.ix_(*valid)] = moved[np.ix_(*[i[v] for i, v in zip(idx, valid)])]
+    return out

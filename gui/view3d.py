@@ -17,6 +17,7 @@ from core.geometry import Geometry
 from core.labels import LabelMap
 from core.viewer_model import ViewerModel
 from core.volume import Volume
+from export.mesh import image_data, placement_matrix, segment_surface
 
 VOLUME_RENDER_MAX_VOXELS = 16_000_000  # above this the rendered copy is strided (interactive on a CPU)
 TRANSFER_PRESETS = ("CT bone", "CT soft tissue", "MR default")
@@ -39,32 +40,6 @@ def vtk_available() -> bool:
     app = QtGui.QGuiApplication.instance()
     platform = app.platformName() if app is not None else os.environ.get("QT_QPA_PLATFORM", "")
     return platform not in ("offscreen", "minimal") and not os.environ.get("DELINEATE_NO_3D")
-
-
-def _image_data(array: np.ndarray, spacing, origin=(0.0, 0.0, 0.0)):
-    vtk = _vtk()
-    from vtkmodules.util.numpy_support import numpy_to_vtk
-
-    array = np.ascontiguousarray(array)
-    img = vtk.vtkImageData()
-    img.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
-    img.SetSpacing(*[float(s) for s in spacing])
-    img.SetOrigin(*[float(o) for o in origin])
-    scalars = numpy_to_vtk(array.reshape(-1), deep=False)
-    scalars._numpy_ref = array  # VTK does not own numpy memory: keep it alive with the VTK array
-    img.GetPointData().SetScalars(scalars)
-    return img
-
-
-def placement_matrix(geometry: Geometry):
-    """vtkMatrix4x4 mapping (index * spacing) to LPS: direction and origin."""
-    vtk = _vtk()
-    m = vtk.vtkMatrix4x4()
-    for r in range(3):
-        for c in range(3):
-            m.SetElement(r, c, float(geometry.direction[r, c]))
-        m.SetElement(r, 3, float(geometry.origin[r]))
-    return m
 
 
 def _transfer(preset: str, volume: Volume):
@@ -133,33 +108,9 @@ class SurfaceCache:
 
     @staticmethod
     def _surface(labelmap: LabelMap, value: int, box):
-        vtk = _vtk()
-        n = np.prod([b.stop - b.start for b in box])
         # big segments are meshed from a strided grid: a smoothed display surface gains nothing from
         # millions of triangles, and they would cost memory (twice, with software GL) and time
-        step = max(1, int(np.ceil((n / SURFACE_MAX_VOXELS) ** (1 / 3))))
-        crop = np.pad((labelmap.array[box][::step, ::step, ::step] == value).astype(np.uint8), 1)
-        sp = labelmap.geometry.spacing
-        corner = [(box[2].start - step) * sp[0], (box[1].start - step) * sp[1], (box[0].start - step) * sp[2]]
-        img = _image_data(crop, sp * step, corner)
-        contour = vtk.vtkFlyingEdges3D()
-        contour.SetInputData(img)
-        contour.SetValue(0, 0.5)
-        contour.ComputeNormalsOff()
-        smooth = vtk.vtkWindowedSincPolyDataFilter()
-        smooth.SetInputConnection(contour.GetOutputPort())
-        smooth.SetNumberOfIterations(15)
-        smooth.SetPassBand(0.1)
-        smooth.NormalizeCoordinatesOn()
-        smooth.BoundarySmoothingOff()
-        normals = vtk.vtkPolyDataNormals()
-        normals.SetInputConnection(smooth.GetOutputPort())
-        normals.ConsistencyOn()
-        normals.SplittingOff()
-        normals.Update()
-        out = vtk.vtkPolyData()
-        out.ShallowCopy(normals.GetOutput())
-        return out
+        return segment_surface(labelmap, value, box, max_voxels=SURFACE_MAX_VOXELS)
 
 
 class View3D(QtWidgets.QWidget):
@@ -235,7 +186,7 @@ class View3D(QtWidgets.QWidget):
         if not vol.is_color and min(vol.geometry.size) > 1:
             stride = max(1, int(np.ceil((vol.array.size / VOLUME_RENDER_MAX_VOXELS) ** (1 / 3))))
             arr = vol.array[::stride, ::stride, ::stride]
-            img = _image_data(arr, vol.geometry.spacing * stride)
+            img = image_data(arr, vol.geometry.spacing * stride)
             mapper = vtk.vtkSmartVolumeMapper()
             mapper.SetInputData(img)
             prop = vtk.vtkVolumeProperty()

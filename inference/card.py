@@ -157,6 +157,14 @@ class ModelCard:
     def weights_path(self) -> Path:
         return Path(self.folder) / self.weights
 
+    def report_dict(self) -> dict:
+        """What an export or report says about the model (plain data: exports do not import inference)."""
+        text = self.training_data.lower()
+        return {"id": self.id, "version": self.version, "name": self.name,
+                "architecture": f"{self.architecture} {self.spatial_dims}D", "trained_on": self.training_data,
+                "metrics": {m.name: m.value for m in self.metrics},
+                "synthetic": any(w in text for w in ("synthetic", "generated", "phantom", "simulated"))}
+
     def summary(self) -> str:
         m = "; ".join(f"{x.name} {x.value:.3f} ({x.data})" for x in self.metrics) or "no metrics"
         return (f"{self.id} v{self.version} — {self.name}: {self.architecture} {self.spatial_dims}D, "

@@ -163,6 +163,7 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
     return Volume(stack, geometry, modality=info.modality, description=desc or Path(source).name,
                   source=source, window_presets=_window_presets(ds), warnings=warnings,
                   metadata={"series_uid": info.series_uid, "photometric": fmt.photometric,
+                            "patient": " ".join(x for x in (info.patient_name, info.patient_id) if x),
                             "frames_are_time": plan is None and len(frames) > 1,
                             "sop_instance_uids": [str(_sop(f)) for f in frames] if plan else []})
 

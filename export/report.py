@@ -1,0 +1,170 @@
+"""The review report: one A4 page (more if there are many segments) as PDF, or PNG to look at.
+
+Drawn with matplotlib's object API (no pyplot state), so the same layout makes the PDF for the
+record and the PNG for screens, from the GUI or the command line, without a display.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from core.labels import LabelMap
+from core.volume import Volume
+from export.keyimages import key_images
+from formats.atomic import atomic_output
+
+A4 = (8.27, 11.69)
+RESEARCH_NOTICE = ("Research software, not a medical device: not validated for clinical use. "
+                   "Every mask must be checked by a qualified reader.")
+SYNTHETIC_NOTICE = "NOT FOR CLINICAL USE - the model was trained only on synthetic (generated) data."
+ROWS_FIRST_PAGE, ROWS_PER_PAGE = 12, 40
+
+
+@dataclass
+class ReportInfo:
+    patient: str = "de-identified"
+    study: str = ""
+    reviewer: str = ""
+    state: str = ""
+    model: Optional[dict] = None  # id, version, name, architecture, trained_on, metrics, synthetic
+    case_id: str = ""
+    notes: list[str] = field(default_factory=list)
+    created: str = field(default_factory=lambda: datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
+
+
+def _fmt(x, digits=1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def _table_rows(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
+    unit = next((r["unit"] for r in stats if r.get("unit")), "")
+    has_ai = any(r.get("dice_vs_ai") is not None for r in stats)
+    head = ["Segment", "Volume (ml)", f"Mean ± SD {unit}".strip(), "Min / max"]
+    if has_ai:
+        head += ["Dice vs AI", "HD95 (mm)"]
+    rows = []
+    for r in stats:
+        row = [r["name"], _fmt(r["volume_ml"], 2),
+               "-" if r["mean"] is None else f"{r['mean']:.1f} ± {r['sd']:.1f}",
+               "-" if r["min"] is None else f"{r['min']:.0f} / {r['max']:.0f}"]
+        if has_ai:
+            row += [_fmt(r.get("dice_vs_ai"), 3), _fmt(r.get("hd95_vs_ai_mm"), 1)]
+        rows.append(row)
+    return head, rows
+
+
+def _text_block(ax, x, y, title, lines, size=8.5, width=52):
+    import textwrap
+
+    lines = [w for line in lines for w in (textwrap.wrap(line, width, subsequent_indent="   ") or [""])]
+    ax.text(x, y, title, fontsize=10, fontweight="bold", va="top", transform=ax.transAxes)
+    ax.text(x, y - 0.022, "\n".join(lines), fontsize=size, va="top", transform=ax.transAxes, linespacing=1.45)
+
+
+def _model_lines(model: Optional[dict]) -> list[str]:
+    if not model:
+        return ["no model (manual segmentation)"]
+    lines = [f"{model.get('name') or model.get('id')}  v{model.get('version', '?')}",
+             f"id: {model.get('id', '-')}   architecture: {model.get('architecture', '-')}"]
+    if model.get("trained_on"):
+        lines.append(f"trained on: {str(model['trained_on'])[:70].rsplit(' ', 1)[0]}...")
+    metrics = model.get("metrics") or {}
+    if metrics:
+        lines.append("held-out: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in list(metrics.items())[:5]))
+    return lines
+
+
+def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first: bool, page: int, pages: int):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=A4)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.axis("off")
+    ax.text(0.05, 0.975, "Segmentation review report", fontsize=16, fontweight="bold", va="top")
+    ax.text(0.95, 0.975, f"Delineate · {info.created}", fontsize=8, ha="right", va="top", color="0.35")
+    y = 0.935
+    synthetic = bool(info.model and info.model.get("synthetic"))
+    notice = (SYNTHETIC_NOTICE + " " if synthetic else "") + RESEARCH_NOTICE
+    import textwrap
+
+    ax.text(0.05, y, "\n".join(textwrap.wrap(notice, 118)), fontsize=8.5, va="top", color="white" if synthetic else "0.1",
+            bbox=dict(boxstyle="round,pad=0.5", fc="#b00020" if synthetic else "#fff3cd", ec="none"))
+    y -= 0.05
+    if first:
+        g = volume.geometry
+        _text_block(ax, 0.05, y, "Case", [
+            f"patient: {info.patient}", f"study: {info.study or '-'}", f"case: {info.case_id or '-'}",
+            f"image: {volume.modality}, {g.size[0]}×{g.size[1]}×{g.size[2]} voxels",
+            f"spacing: {' × '.join(f'{s:.3g}' for s in g.spacing)} mm, {g.orientation_code()}"])
+        _text_block(ax, 0.52, y, "Model and review", _model_lines(info.model) + [
+            f"reviewer: {info.reviewer or '-'}    state: {info.state or '-'}"])
+        y -= 0.16
+        panels = list(images) + ([snapshot] if snapshot is not None else [])
+        width = 0.9 / max(len(panels), 1)
+        for n, img in enumerate(panels):
+            pa = fig.add_axes((0.05 + n * width, y - 0.22, width - 0.01, 0.21))
+            pa.axis("off")
+            if isinstance(img, np.ndarray):
+                pa.imshow(img, interpolation="antialiased")
+                pa.set_title("3D (anterior)", fontsize=8)
+                continue
+            w, h = img.extent_mm
+            pa.imshow(img.rgb, extent=(0, w, h, 0), interpolation="antialiased")  # true aspect in mm
+            left, right, top, bottom = img.letters
+            for txt, xy in ((left, (0.02, 0.5)), (right, (0.98, 0.5)), (top, (0.5, 0.97)), (bottom, (0.5, 0.03))):
+                pa.text(*xy, txt, color="yellow", fontsize=7, ha="center", va="center", transform=pa.transAxes)
+            pa.set_title(f"{img.view} (slice {img.slice_index + 1})", fontsize=8)
+        y -= 0.24
+    if rows:
+        ax.text(0.05, y, "Segments", fontsize=10, fontweight="bold", va="top")
+        height = min(0.022 * (len(rows) + 1), y - 0.08)
+        tab = fig.add_axes((0.05, y - 0.015 - height, 0.9, height))
+        tab.axis("off")
+        t = tab.table(cellText=rows, colLabels=head, loc="upper center", cellLoc="center", colLoc="center")
+        t.auto_set_font_size(False)
+        t.set_fontsize(7.5)
+        t.scale(1, 1.25)
+        for (r, _c), cell in t.get_celld().items():
+            cell.set_edgecolor("0.8")
+            if r == 0:
+                cell.set_facecolor("#e8eef7")
+                cell.set_text_props(fontweight="bold")
+        y -= height + 0.04
+    if first and info.notes:
+        _text_block(ax, 0.05, y, "Notes", info.notes[:8], size=8)
+    ax.text(0.05, 0.02, "Volumes from voxel counts × voxel volume; HD95 = 95th percentile Hausdorff distance "
+            "between the AI draft and the corrected mask.", fontsize=6.5, color="0.4")
+    ax.text(0.95, 0.02, f"page {page}/{pages}", fontsize=7, ha="right", color="0.4")
+    return fig
+
+
+def render_report(info: ReportInfo, volume: Volume, labelmap: LabelMap, stats: list[dict], path: str | Path,
+                  snapshot: Optional[np.ndarray] = None, dpi: int = 150) -> Path:
+    """Write the report as PDF (every page) or PNG (the first page; further pages as -2.png...)."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    path = Path(path)
+    head, rows = _table_rows(stats)
+    chunks = [rows[:ROWS_FIRST_PAGE]] + [rows[i:i + ROWS_PER_PAGE]
+                                         for i in range(ROWS_FIRST_PAGE, len(rows), ROWS_PER_PAGE)]
+    images = key_images(volume, labelmap)
+    figs = [_page(info, volume, head, chunk, images, snapshot, n == 0, n + 1, len(chunks))
+            for n, chunk in enumerate(chunks)]
+    with atomic_output(path) as tmp:
+        if path.suffix.lower() == ".pdf":
+            with PdfPages(tmp, metadata={"Title": "Segmentation review report", "Creator": "Delineate"}) as pdf:
+                for fig in figs:
+                    pdf.savefig(fig)
+        else:
+            for n, fig in enumerate(figs):
+                fig.savefig(tmp if n == 0 else tmp.with_name(f"{tmp.stem}-{n + 1}{tmp.suffix}"), dpi=dpi)
+    return path

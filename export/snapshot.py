@@ -1,0 +1,66 @@
+"""An offscreen 3D picture of the segment surfaces (VTK; EGL or X, whichever the build finds),
+for the report. Returns None where no OpenGL context can be made: the report then goes without."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+import numpy as np
+
+from core.labels import LabelMap
+from export.mesh import segment_surface, to_world
+
+log = logging.getLogger(__name__)
+MAX_VOXELS = 2_000_000  # per segment box: a picture, not a measurement
+
+
+def render_surfaces(labelmap: LabelMap, size=(640, 640)) -> Optional[np.ndarray]:
+    """RGB uint8 (h, w, 3) of every segment's surface seen from the front (patient anterior)."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")  # no X: straight to EGL
+    try:
+        import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL window)
+        from vtkmodules.util.numpy_support import vtk_to_numpy
+        from vtkmodules.vtkRenderingCore import (vtkActor, vtkPolyDataMapper, vtkRenderer, vtkRenderWindow,
+                                                 vtkWindowToImageFilter)
+        from scipy import ndimage
+
+        ren = vtkRenderer()
+        ren.SetBackground(0.08, 0.08, 0.1)
+        boxes = ndimage.find_objects(labelmap.array)
+        for lab in labelmap.table:
+            box = boxes[lab.value - 1] if lab.value - 1 < len(boxes) else None
+            if box is None:
+                continue
+            surf = to_world(segment_surface(labelmap, lab.value, box, max_voxels=MAX_VOXELS), labelmap.geometry)
+            mapper = vtkPolyDataMapper()
+            mapper.SetInputData(surf)
+            mapper.ScalarVisibilityOff()
+            actor = vtkActor()
+            actor.SetMapper(mapper)
+            actor.GetProperty().SetColor(*[c / 255 for c in lab.color])
+            ren.AddActor(actor)
+        win = vtkRenderWindow()
+        win.SetOffScreenRendering(1)
+        win.SetSize(*size)
+        win.AddRenderer(ren)
+        cam = ren.GetActiveCamera()
+        cam.SetFocalPoint(0, 0, 0)
+        cam.SetPosition(0, -1, 0)  # LPS: anterior is -y; the viewer stands in front of the patient
+        cam.SetViewUp(0, 0, 1)
+        cam.Azimuth(-25)
+        cam.Elevation(15)
+        ren.ResetCamera()
+        win.Render()
+        grab = vtkWindowToImageFilter()
+        grab.SetInput(win)
+        grab.Update()
+        img = grab.GetOutput()
+        w, h, _ = img.GetDimensions()
+        rgb = vtk_to_numpy(img.GetPointData().GetScalars()).reshape(h, w, -1)[::-1, :, :3].copy()
+        win.Finalize()
+        return rgb
+    except Exception as e:  # no GL context (bare server): the report says the 3D view is missing
+        log.warning("no 3D snapshot: %s", e)
+        return None
