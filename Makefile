@@ -41,12 +41,14 @@ bench: setup
 	$(PY) bench/open_series.py
 	$(PY) bench/inference.py
 	$(PY) bench/xai.py
+	$(PY) bench/export.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/viewer.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/editing.py
 
 screenshots: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py --explain
+	$(PY) docs/screenshots.py --report
 
 clean:
 	rm -rf $(VENV) .pytest_cache

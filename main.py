@@ -322,7 +322,7 @@ def cmd_export(args) -> int:
             raise DelineateError("a fractional SEG holds a model's probabilities: name the model with --model")
         probs = segment(vol, card, _progress_bar).probabilities[1:]
     req = ExportRequest(args.format, vol, fixed, Path(args.output), ai=ai, probabilities=probs,
-                        deidentify=args.deidentify, model=card.report_dict() if card else None,
+                        deidentify=args.deidentify, compress=args.compress, model=card.report_dict() if card else None,
                         reviewer=reviewer, state=state, case_id=case_id)
     written = export(req, _progress_bar)
     print(f"wrote {written[0]}" + (f" (+{len(written) - 1} files)" if len(written) > 1 else ""))
@@ -406,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--ai", help="the AI's draft label map, for agreement statistics (for an image path)")
     ex.add_argument("--model", help="model id[/version] that made the draft (cards go into SEG and the report)")
     ex.add_argument("--fractional", action="store_true", help="SEG: the model's probabilities (FRACTIONAL)")
+    ex.add_argument("--compress", action="store_true",
+                    help="SEG: JPEG 2000 lossless frames (~30x smaller; not every viewer decodes them)")
     ex.add_argument("--deidentify", action="store_true",
                     help="DICOM PS3.15 Annex E basic profile on everything written (UIDs remapped consistently)")
     ex.add_argument("--source", help="store case: its original DICOM, so SEG/RTSTRUCT reference those instances")

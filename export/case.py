@@ -28,7 +28,7 @@ FORMATS = {
     "stats": "segment statistics (.csv or .json)",
     "report": "review report (.pdf, or .png to look at)",
 }
-_SUFFIXES = {"seg": (".dcm",), "rtstruct": (".dcm",), "nifti": (".nii.gz", ".nii"), "nrrd": (".seg.nrrd", ".nrrd"),
+SUFFIXES = {"seg": (".dcm",), "rtstruct": (".dcm",), "nifti": (".nii.gz", ".nii"), "nrrd": (".seg.nrrd", ".nrrd"),
              "stats": (".csv", ".json"), "report": (".pdf", ".png")}  # the first is added when none is given
 
 
@@ -41,6 +41,7 @@ class ExportRequest:
     ai: Optional[LabelMap] = None
     probabilities: Optional[np.ndarray] = None  # (C, z, y, x) for a fractional SEG
     deidentify: bool = False
+    compress: bool = False  # SEG: JPEG 2000 lossless frames
     model: Optional[dict] = None  # ModelCard.report_dict()
     reviewer: str = ""
     state: str = ""
@@ -49,7 +50,7 @@ class ExportRequest:
 
 
 def _with_suffix(path: Path, fmt: str) -> Path:
-    accepted = _SUFFIXES.get(fmt)
+    accepted = SUFFIXES.get(fmt)
     if accepted is None or path.name.lower().endswith(accepted):
         return path
     return path.with_name(path.name + accepted[0])
@@ -122,10 +123,10 @@ def export(req: ExportRequest, progress: ProgressFn = no_progress, cancel: Optio
         sources, extra = dicom_sources(req, progress, cancel)
         progress(0.5, f"writing {FORMATS[fmt]}")
         if fmt == "seg":
-            from formats.dicom.seg import write_seg
+            from formats.dicom.seg import EXPLICIT_LE, JPEG2000_LOSSLESS, write_seg
 
             write_seg(req.labelmap, sources, out, probabilities=req.probabilities, algorithm=algorithm,
-                      algorithm_type=algorithm_type)
+                      algorithm_type=algorithm_type, transfer_syntax=JPEG2000_LOSSLESS if req.compress else EXPLICIT_LE)
         else:
             from formats.dicom.rtstruct import write_rtstruct
 

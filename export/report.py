@@ -140,7 +140,7 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
                 cell.set_text_props(fontweight="bold")
         y -= height + 0.04
     if first and info.notes:
-        _text_block(ax, 0.05, y, "Notes", info.notes[:8], size=8)
+        _text_block(ax, 0.05, y, "Notes", info.notes[:8], size=8, width=110)
     ax.text(0.05, 0.02, "Volumes from voxel counts × voxel volume; HD95 = 95th percentile Hausdorff distance "
             "between the AI draft and the corrected mask.", fontsize=6.5, color="0.4")
     ax.text(0.95, 0.02, f"page {page}/{pages}", fontsize=7, ha="right", color="0.4")

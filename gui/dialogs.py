@@ -70,6 +70,19 @@ class ShortcutsDialog(QtWidgets.QDialog):
         self.resize(560, 560)
 
 
+def standard_buttons(dialog: QtWidgets.QDialog, ok=QtWidgets.QDialogButtonBox.StandardButton.Ok,
+                     *contents) -> QtWidgets.QVBoxLayout:
+    """The dialog's layout: ``contents`` (layouts or widgets) above OK/Cancel wired to accept/reject."""
+    buttons = QtWidgets.QDialogButtonBox(ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    lay = QtWidgets.QVBoxLayout(dialog)
+    for item in contents:
+        (lay.addLayout if isinstance(item, QtWidgets.QLayout) else lay.addWidget)(item)
+    lay.addWidget(buttons)
+    return lay
+
+
 def show_error(parent, path, exc) -> None:
     """A file could not be opened: name it and say why; nothing else changes."""
     problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
+from gui.dialogs import standard_buttons
+
 KINDS = ("TorchScript file", "ONNX file", "MONAI bundle folder", "nnU-Net v2 model folder")
 
 
@@ -46,14 +48,7 @@ class ImportDialog(QtWidgets.QDialog):
         note = QtWidgets.QLabel("Bundles and nnU-Net folders carry their labels, spacing, patch and intensity "
                                 "handling; TorchScript and ONNX files do not, so give them here.")
         note.setWordWrap(True)
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(note)
-        lay.addWidget(buttons)
+        standard_buttons(self, QtWidgets.QDialogButtonBox.StandardButton.Ok, form, note)
 
     def _browse(self) -> None:
         if self.kind.currentIndex() < 2:

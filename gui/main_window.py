@@ -163,6 +163,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu = f.addMenu("Open &recent")
         self._fill_recent()
         f.addSeparator()
+        self._action(f, "export", "&Export segmentation / report…", self.export_dialog)
+        f.addSeparator()
         self._action(f, "screenshot_view", "Screenshot of &view…", lambda: self.screenshot_dialog(False))
         self._action(f, "screenshot_window", "Screenshot of &window…", lambda: self.screenshot_dialog(True))
         f.addSeparator()
@@ -504,6 +506,48 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.settings.setValue("reviewer", name)
         return name
 
+    def ai_draft(self):
+        """The model's mask for this image, else the label map as it was before this session's edits."""
+        seg, lm, vol = self.segmentation, self.model.labelmap, self.model.volume
+        ai = seg.labels if seg is not None and seg.labels.geometry is vol.geometry else lm
+        if ai is lm and self.edit_panel.history is not None and self.edit_panel.history.done:
+            ai = lm.copy()
+            for e in reversed(self.edit_panel.history.done):
+                ai.array[e.box] = e.before
+        return ai
+
+    def export_dialog(self) -> None:
+        from gui.export_dialog import ExportDialog
+
+        vol = self.model.volume
+        if vol is None or self.model.labelmap is None:
+            self.statusBar().showMessage("Nothing to export: open an image and segment it first", 8000)
+            return
+        seg = self.segmentation
+        stem = (Path(vol.source).name.split(".")[0] if vol.source else "case") or "case"
+        dlg = ExportDialog(self._last_dir(), f"{stem}-seg", seg is not None and seg.labels.geometry is vol.geometry,
+                           self)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.export_case(**dlg.values())
+
+    def export_case(self, fmt: str, path: str, deidentify: bool = False, fractional: bool = False,
+                    compress: bool = False) -> None:
+        """Export what is on screen (a copy: editing may go on meanwhile) in a worker."""
+        from export.case import ExportRequest, export
+
+        seg, lm, vol = self.segmentation, self.model.labelmap, self.model.volume
+        ai = self.ai_draft()
+        own = seg is not None and seg.labels.geometry is vol.geometry
+        req = ExportRequest(fmt, vol, lm.copy(), Path(path), ai=None if ai is lm else ai.copy(),
+                            probabilities=seg.probabilities[1:] if fractional and own else None,
+                            deidentify=deidentify, compress=compress, model=seg.card.report_dict() if own else None,
+                            reviewer=str(self.settings.value("reviewer", "") or ""))
+        self.tasks.start(f"Exporting {fmt}", lambda p, c, _part: export(req, p, c),
+                         lambda written: (setattr(self, "last_export", written), self.statusBar().showMessage(
+                             f"Exported {written[0]}" + (f" and {len(written) - 1} more files" if len(written) > 1
+                                                         else ""), 15000)),
+                         lambda exc: self._failed(path, exc))
+
     def save_correction(self, state: str, reason: str = "", root=None) -> None:
         """Save the AI mask and the corrected one, with provenance, to the corrections store."""
         from store.corrections import CorrectionsStore
@@ -516,11 +560,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if not ok or not reason.strip():
                 return
         reviewer = self.reviewer()
-        ai = seg.labels if seg is not None and seg.labels.geometry is vol.geometry else lm
-        if ai is lm and self.edit_panel.history is not None and self.edit_panel.history.done:
-            ai = lm.copy()  # no model mask: the state before this session's edits
-            for e in reversed(self.edit_panel.history.done):
-                ai.array[e.box] = e.before
+        ai = self.ai_draft()
         history = self.edit_panel.history
         uncertainty = self.case_uncertainty
 

@@ -8,6 +8,7 @@ SHORTCUTS = (
     ("open_folder", "Ctrl+Shift+O", "Open a DICOM folder (series browser)"),
     ("open_seg", "Ctrl+Shift+L", "Load a segmentation onto the image"),
     ("open_heat", "Ctrl+Shift+H", "Load a heat map (probability, saliency, uncertainty) onto the image"),
+    ("export", "Ctrl+E", "Export the segmentation (DICOM SEG, RTSTRUCT, NIfTI, NRRD, STL, OBJ), statistics or report"),
     ("screenshot_view", "Shift+F12", "Screenshot of the view under focus to PNG"),
     ("screenshot_window", "F12", "Screenshot of the whole window to PNG"),
     ("quit", "Ctrl+Q", "Quit"),

@@ -13,7 +13,6 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.display import VIEWS
-from core.geometry import Geometry
 from core.labels import LabelMap
 from core.viewer_model import ViewerModel
 from core.volume import Volume

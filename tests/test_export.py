@@ -111,6 +111,20 @@ def test_seg_on_a_multiframe_source(dicom_ct, labels, tmp_path):
     assert frames <= set(range(1, 9)) and len(frames) > 1
 
 
+def test_compressed_seg_is_valid_and_exact(tmp_path):
+    from formats.dicom.seg import JPEG2000_LOSSLESS
+
+    vol = Volume.from_array(np.zeros((5, 40, 48), np.int16), spacing=(0.8, 0.8, 3.0),
+                            direction=rotation(0.1, 0.2, -0.3), modality="CT")
+    write_series(vol, tmp_path / "ct")
+    ct = read_image(tmp_path / "ct")
+    lm = LabelMap(_blobs(ct.geometry.shape_zyx), ct.geometry)
+    path = write_seg(lm, source_datasets(ct), tmp_path / "j2k.dcm", transfer_syntax=JPEG2000_LOSSLESS)
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == JPEG2000_LOSSLESS
+    assert _dciodvfy_errors(path) == []
+    assert np.array_equal(read_seg(path, ct.geometry).array, lm.array)
+
+
 def test_fractional_seg_keeps_probabilities_to_one_255th(dicom_ct, labels, tmp_path):
     rng = np.random.default_rng(3)
     probs = rng.random((3,) + labels.array.shape).astype(np.float32)

@@ -16,9 +16,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, RTStructureSetStorage, generate_uid
+from pydicom.uid import RTStructureSetStorage, generate_uid
 
 from core.errors import FormatError
 from core.geometry import Geometry
@@ -26,7 +26,7 @@ from core.labels import Label, LabelMap, LabelTable, default_color
 from core.progress import CancelToken, ProgressFn, check, no_progress
 from formats.atomic import atomic_output
 from formats.dicom.sources import plane_references
-from formats.dicom.write import _ds
+from formats.dicom.write import _ds, new_dataset
 
 _COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
            "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber", "StudyDescription")
@@ -102,13 +102,7 @@ def write_rtstruct(labelmap: LabelMap, sources: Sequence[pydicom.Dataset], path:
     g = labelmap.geometry
     refs = plane_references(list(sources), g)
     now = datetime.datetime.now()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTStructureSetStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = RTStructureSetStorage, meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(RTStructureSetStorage)
     ds.SpecificCharacterSet = "ISO_IR 192"
     for kw in _COPIED:
         setattr(ds, kw, src.get(kw, ""))

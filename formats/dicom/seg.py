@@ -23,6 +23,8 @@ from core.resample import resample
 from formats.atomic import atomic_output
 
 SOFTWARE = "Delineate"
+JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"  # ~30x smaller SEGs; not every viewer decodes it
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _ANATOMY = ("Anatomical Structure", codes.SCT.AnatomicalStructure)
 _ABNORMAL = ("Morphologically Abnormal Structure", codes.SCT.MorphologicallyAbnormalStructure)
 _ABNORMAL_WORDS = ("lesion", "tumor", "tumour", "mass", "nodule", "neoplasm", "metastasis", "cyst")
@@ -86,7 +88,8 @@ def _descriptions(table: LabelTable, values: Sequence[int], algorithm: tuple[str
 def write_seg(labelmap: LabelMap, sources: Sequence[pydicom.Dataset], path: str | Path, *,
               probabilities: Optional[np.ndarray] = None, algorithm: tuple[str, str] = ("Delineate", "1"),
               algorithm_type: str = "SEMIAUTOMATIC", series_description: str = "Delineate segmentation",
-              series_number: int = 300, workers: int = 0, label_map_style: bool = True) -> Path:
+              series_number: int = 300, workers: int = 0, label_map_style: bool = True,
+              transfer_syntax: str = EXPLICIT_LE) -> Path:
     """Write ``labelmap`` (BINARY) or ``probabilities`` ((C, z, y, x) in [0, 1], one channel per
     label of the table in order: FRACTIONAL) as a SEG referencing ``sources`` (headers suffice)."""
     if not sources:
@@ -97,6 +100,8 @@ def write_seg(labelmap: LabelMap, sources: Sequence[pydicom.Dataset], path: str 
     if not values:
         raise FormatError(path, "nothing to write: the label map is empty")
     g = labelmap.geometry
+    if transfer_syntax == JPEG2000_LOSSLESS and max(g.size[:2]) < 32:
+        transfer_syntax = EXPLICIT_LE  # the codec refuses frames under 32 pixels: tiny images go uncompressed
     if probabilities is not None:
         probs = np.clip(np.moveaxis(np.asarray(probabilities, dtype=np.float32), 0, -1), 0, 1)
         pixels = hd_volume(probs, g, frame_uid, {"SegmentNumber": list(range(1, len(values) + 1))})
@@ -117,7 +122,8 @@ def write_seg(labelmap: LabelMap, sources: Sequence[pydicom.Dataset], path: str 
         series_instance_uid=hd.UID(), series_number=series_number, sop_instance_uid=hd.UID(),
         instance_number=1, manufacturer=SOFTWARE, manufacturer_model_name=SOFTWARE,
         software_versions=algorithm[1] or "1", device_serial_number="0", series_description=series_description,
-        content_label="SEGMENTATION", content_description=series_description[:64], workers=workers)
+        content_label="SEGMENTATION", content_description=series_description[:64], workers=workers,
+        transfer_syntax_uid=transfer_syntax)
     with atomic_output(path) as tmp:
         seg.save_as(tmp)
     return Path(path)
@@ -135,14 +141,22 @@ def read_seg(path: str | Path, reference: Optional[Geometry] = None, fractional:
     numbers = sorted(descs)
     values = _label_values(descs, numbers)
     table = LabelTable(tuple(_label(v, descs[n]) for n, v in zip(numbers, values)))
-    vol = seg.get_volume(combine_segments=False, segment_numbers=numbers, dtype=np.float32)
-    geometry = _geometry_of(vol)
-    stack = np.moveaxis(vol.array, -1, 0)  # (C, z, y, x)
-    target = reference or geometry
-    stack = np.stack([resample(c, geometry, target, order=0 if not fractional else 1) for c in stack])
-    present = np.concatenate([np.zeros((1,) + stack.shape[1:], np.float32), stack], axis=0)
+    target = reference
     lut = np.array([0] + values)
-    winner = np.where(present.max(axis=0) >= 0.5, present.argmax(axis=0), 0)
+    if seg.SegmentationType == "FRACTIONAL" or fractional:
+        vol = seg.get_volume(combine_segments=False, segment_numbers=numbers, dtype=np.float32)
+        geometry = _geometry_of(vol)
+        target = reference or geometry
+        stack = np.stack([resample(c, geometry, target, order=0 if not fractional else 1)
+                          for c in np.moveaxis(vol.array, -1, 0)])  # (C, z, y, x)
+        present = np.concatenate([np.zeros((1,) + stack.shape[1:], np.float32), stack], axis=0)
+        winner = np.where(present.max(axis=0) >= 0.5, present.argmax(axis=0), 0)
+    else:  # binary: straight to a label map (no channel per segment in memory)
+        vol = seg.get_volume(combine_segments=True, relabel=False, segment_numbers=numbers, dtype=np.uint16,
+                             skip_overlap_checks=True)
+        geometry = _geometry_of(vol)
+        target = reference or geometry
+        winner, stack = resample(vol.array, geometry, target, order=0), None
     labels = lut[winner].astype(np.uint8 if max(values) < 256 else np.uint16)
     labelmap = LabelMap(labels, target, table)
     return (labelmap, stack) if fractional else labelmap

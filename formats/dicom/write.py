@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
@@ -24,6 +23,18 @@ def _ds(value: float) -> str:
         if len(text) <= 16:
             return text
     return f"{value:.6g}"
+
+
+def new_dataset(sop_class: str) -> Dataset:
+    """An empty instance of ``sop_class`` with a fresh SOP instance UID and its file meta."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    return ds
 
 
 def _stored(volume: Volume) -> tuple[np.ndarray, float, float]:
@@ -56,13 +67,7 @@ def write_series(volume: Volume, folder: str | Path, patient_name: str = "Anonym
     nz = g.size[2]
     for k in range(nz):
         check(cancel)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = sop_class
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+        ds = new_dataset(sop_class)
         ds.PatientName, ds.PatientID = patient_name, patient_id
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
         ds.StudyDate = ds.SeriesDate = now.strftime("%Y%m%d")

@@ -461,3 +461,40 @@ def test_retrain_action_reports_and_registers(qtbot, window, tmp_path, monkeypat
         window.retrain_model(root=tmp_path / "store", out_root=tmp_path / "models", iterations=40)
     assert shown and "held-out Dice" in shown[0]
     assert len(Registry([tmp_path / "models"]).versions("us-lesion-2d")) == 2
+
+
+def test_export_dialog_and_export_in_the_worker(qtbot, window, ct_series, tmp_path):
+    from formats.dicom.seg import read_seg
+    from gui.export_dialog import ExportDialog
+
+    dlg = ExportDialog(str(tmp_path), "case-seg", False)
+    qtbot.addWidget(dlg)
+    dlg.format.setCurrentIndex(dlg.format.findData("report"))
+    assert dlg.values()["path"].endswith("case-seg.pdf") and not dlg.fractional.isEnabled()
+    dlg.format.setCurrentIndex(dlg.format.findData("stl"))
+    assert dlg.values()["path"].endswith("case-seg-stl")
+
+    _open(qtbot, window, ct_series)
+    arr = np.zeros(window.model.volume.geometry.shape_zyx, np.uint8)
+    arr[8:14, 20:40, 25:45] = 1
+    window.set_labelmap(LabelMap(arr.copy(), window.model.volume.geometry, LabelTable.from_names(["organ"])))
+    window.edit_panel.label.setCurrentIndex(0)
+    window.edit_panel.tool.setCurrentText("Erase")
+    world = window.model.volume.geometry.index_to_world([35, 30, 10])
+    window.edit_panel.on_view("axial", window.model.display.grid.world_to_index(world), "click")
+    edited = window.model.labelmap.array.copy()
+    assert not np.array_equal(edited, arr)
+    window.export_case("seg", str(tmp_path / "out.dcm"), deidentify=True)
+    qtbot.waitUntil(lambda: hasattr(window, "last_export"), timeout=60000)
+    seg_path = window.last_export[0]
+    images = window.last_export[1].parent
+    from formats.io import read_image
+
+    np.testing.assert_array_equal(read_seg(seg_path, read_image(images).geometry).array, edited)
+    del window.last_export
+    window.export_case("stats", str(tmp_path / "stats.csv"))
+    qtbot.waitUntil(lambda: hasattr(window, "last_export"), timeout=60000)
+    text = window.last_export[0].read_text()
+    # the draft (before the erase) is known: the statistics compare it with the corrected mask
+    dice = float(text.splitlines()[1].split(",")[13])
+    assert 0.5 < dice < 1.0

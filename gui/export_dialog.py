@@ -1,0 +1,67 @@
+"""File > Export: format, destination and de-identification for the case on screen."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtWidgets
+
+from export.case import FORMATS, SUFFIXES
+from gui.dialogs import standard_buttons
+
+
+class ExportDialog(QtWidgets.QDialog):
+    def __init__(self, folder: str, stem: str, can_fractional: bool, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export segmentation")
+        self.stem = stem
+        self.format = QtWidgets.QComboBox()
+        for key, text in FORMATS.items():
+            self.format.addItem(text, key)
+        self.path = QtWidgets.QLineEdit(str(Path(folder) / stem))
+        browse = QtWidgets.QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.deidentify = QtWidgets.QCheckBox("De-identify (DICOM PS3.15 Annex E basic profile; the report "
+                                              "omits patient and study)")
+        self.fractional = QtWidgets.QCheckBox("SEG: the model's probabilities (fractional) instead of the mask")
+        self.fractional.setEnabled(can_fractional)
+        self.compress = QtWidgets.QCheckBox("SEG: compress (JPEG 2000 lossless, ~30x smaller; some viewers cannot "
+                                            "read it)")
+        self.format.currentIndexChanged.connect(self._format_changed)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        form = QtWidgets.QFormLayout()
+        form.addRow("Format", self.format)
+        form.addRow("Save to", row)
+        form.addRow(self.deidentify)
+        form.addRow(self.fractional)
+        form.addRow(self.compress)
+        standard_buttons(self, QtWidgets.QDialogButtonBox.StandardButton.Save, form)
+        self._format_changed()
+        self.resize(640, 180)
+
+    def fmt(self) -> str:
+        return self.format.currentData()
+
+    def _format_changed(self) -> None:
+        fmt = self.fmt()
+        p = Path(self.path.text())
+        base = p.parent / self.stem
+        suffix = SUFFIXES.get(fmt, ("",))[0]
+        self.path.setText(str(base) + (suffix if fmt not in ("stl", "obj") else f"-{fmt}"))
+        self.fractional.setVisible(fmt == "seg")
+        self.compress.setVisible(fmt == "seg")
+        self.deidentify.setVisible(fmt in ("seg", "rtstruct", "report"))
+
+    def _browse(self) -> None:
+        if self.fmt() in ("stl", "obj"):
+            chosen = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder for the surfaces", self.path.text())
+        else:
+            chosen, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export to", self.path.text())
+        if chosen:
+            self.path.setText(chosen)
+
+    def values(self) -> dict:
+        return {"fmt": self.fmt(), "path": self.path.text(), "deidentify": self.deidentify.isChecked(),
+                "fractional": self.fractional.isChecked() and self.fmt() == "seg",
+                "compress": self.compress.isChecked() and self.fmt() == "seg"}
