@@ -329,6 +329,22 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_benchmark(args) -> int:
+    from pathlib import Path
+
+    from inference import benchmark
+
+    budget = None if args.iterations else args.budget
+    if args.one:  # one architecture, in this (child) process
+        benchmark.run_one(args.task, args.one, budget * 60 if budget else None, args.iterations, Path(args.out),
+                          Path(args.models), args.heldout, log=lambda m: print(m, file=sys.stderr))
+        return 0
+    rows = benchmark.run(args.task, Path(args.out), budget, args.iterations, args.only.split(",") if args.only else None,
+                         args.heldout, Path(args.models) if args.models else None)
+    print(f"wrote {Path(args.out) / f'benchmark-{args.task}.md'} ({len(rows)} models)")
+    return 0
+
+
 def cmd_gui(args) -> int:
     from gui.app import run
 
@@ -415,6 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--reviewer", help="reviewer's name for the report")
     ex.add_argument("--store", help="corrections store folder (default: the user's)")
     ex.set_defaults(func=cmd_export)
+    bm = sub.add_parser("benchmark-models", help="train every architecture on the same generated data and budget, "
+                                                 "evaluate on the same held-out cases; Markdown + CSV + plot")
+    bm.add_argument("--task", default="us", choices=("us", "ct", "brain"))
+    bm.add_argument("--budget", type=float, default=2.0, help="training minutes per architecture (default 2)")
+    bm.add_argument("--iterations", type=int, help="a fixed number of iterations instead of a time budget")
+    bm.add_argument("--only", help="comma-separated architectures (e.g. UNet,SegNet)")
+    bm.add_argument("--heldout", type=int, default=8, help="held-out generated cases")
+    bm.add_argument("--out", default="docs", help="folder for benchmark-TASK.md/.csv/.png (default docs/)")
+    bm.add_argument("--models", help="where the trained models are registered (default: the user's model folder)")
+    bm.add_argument("--one", help=argparse.SUPPRESS)
+    bm.set_defaults(func=cmd_benchmark)
     im = sub.add_parser("import-model", help="turn a TorchScript / ONNX / MONAI bundle / nnU-Net v2 model into a "
                                              "registry entry with a card (in the user's model folder)")
     im.add_argument("kind", choices=("torchscript", "onnx", "monai-bundle", "nnunet"))

@@ -14,8 +14,10 @@ from typing import Optional
 from core.errors import DelineateError
 from core.labels import Label, LabelTable
 
-ARCHITECTURES = ("UNet", "AttentionUnet", "BasicUNetPlusPlus", "SegResNet", "DynUNet", "UNETR", "SwinUNETR",
-                 "DeepLab", "TorchScript", "ONNX", "MONAIBundle", "nnUNetPlainConvUNet")
+#: networks inference/networks.py builds from a card's parameters
+BUILT = ("UNet", "AttentionUnet", "BasicUNetPlusPlus", "ResUNetPP", "DynUNet", "FCN", "DeepLab", "SegNet", "SegResNet",
+         "UNETR", "SwinUNETR", "TransUNet", "AdversarialUNet", "DiffusionSegmenter")
+ARCHITECTURES = BUILT + ("TorchScript", "ONNX", "MONAIBundle", "nnUNetPlainConvUNet")
 NORMALISATIONS = ("zscore", "ct_window", "ct_clip_zscore", "percentile", "minmax", "none")
 #: how the network's array axes relate to the patient (see inference.runner.model_grid):
 #: "LPS" arrays [z, y, x] on an LPS-aligned grid; "RAS" arrays [x, y, z] on a RAS-aligned grid (MONAI);

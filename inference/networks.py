@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from core.errors import DelineateError
+from inference import card
 
 
 class DeepLab(nn.Module):
@@ -65,9 +66,19 @@ def build(architecture: str, spatial_dims: int, in_channels: int, out_channels: 
                                      spatial_dims=spatial_dims, **p)
         if architecture == "DeepLab":
             return DeepLab(spatial_dims, in_channels, out_channels, **p)
+        if architecture in ("ResUNetPP", "FCN", "SegNet", "TransUNet"):
+            from inference import architectures
+
+            if architecture == "TransUNet":
+                p.setdefault("img_size", tuple(patch_size))
+            return getattr(architectures, architecture)(spatial_dims, in_channels, out_channels, **p)
+        if architecture in ("AdversarialUNet", "DiffusionSegmenter"):
+            from inference import generative
+
+            return getattr(generative, architecture)(spatial_dims, in_channels, out_channels, **p)
     except TypeError as exc:
         raise DelineateError(f"{architecture}: bad parameters {params}: {exc}") from None
     raise DelineateError(f"{architecture} is not built from parameters (it is an imported model)")
 
 
-BUILT = ("UNet", "AttentionUnet", "BasicUNetPlusPlus", "SegResNet", "DynUNet", "UNETR", "SwinUNETR", "DeepLab")
+BUILT = card.BUILT

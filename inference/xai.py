@@ -242,7 +242,9 @@ def uncertainty(volume: Volume, card: ModelCard, progress: ProgressFn = no_progr
                 first: Optional[np.ndarray] = None) -> Explanation:
     """Normalised predictive entropy over ``passes`` test-time augmentations (identity, x flip, y flip,
     noise), all on the model's grid; only the maps are resampled onto the image grid. ``first`` is
-    accepted for API symmetry with the segmentation (the identity pass is recomputed on the model grid)."""
+    accepted for API symmetry with the segmentation (the identity pass is recomputed on the model grid).
+    Stochastic models (diffusion) are sampled ``passes`` times instead of augmented: the entropy of
+    the samples' mean, with the mean and variance of the foreground probability over the samples."""
     from inference.runner import predict
 
     dev = devices.pick(device)
@@ -250,15 +252,24 @@ def uncertainty(volume: Volume, card: ModelCard, progress: ProgressFn = no_progr
     grid = model_grid(volume, card)
     x = to_model_axes(model_input(volume, card, grid), card)
     rng = np.random.default_rng(0)
-    total, sum_ent = None, None
+    stochastic = getattr(net, "stochastic", False)
+    total, sum_ent, fg_sq = None, None, None
     for k in range(passes):
         check(cancel)
-        xa, back = _tta(x, k, rng)
+        if stochastic:
+            net.reseed(k)
+            xa, back = x, (lambda a: a)
+        else:
+            xa, back = _tta(x, k, rng)
         p = back(predict(net, xa, card, dev, lambda f, m="", k=k: progress((k + f) / passes, f"pass {k + 1}/{passes}"),
                          cancel))
         ent = -(p * np.log(np.clip(p, 1e-6, 1))).sum(0)
         total = p if total is None else total + p
         sum_ent = ent if sum_ent is None else sum_ent + ent
+        fore = 1.0 - p[0]
+        fg_sq = fore * fore if fg_sq is None else fg_sq + fore * fore
+    if stochastic:
+        net.reseed(0)
     mean = total / passes
     n = mean.shape[0]
     h = np.clip(-(mean * np.log(np.clip(mean, 1e-6, 1))).sum(0) / math.log(n), 0, 1)
@@ -274,7 +285,12 @@ def uncertainty(volume: Volume, card: ModelCard, progress: ProgressFn = no_progr
     per_segment = {int(v): float(h_img[lab_img == v].mean()) for v in np.unique(lab_img) if v > 0}
     fg = lab_img > 0
     extra = {"mutual_information": mi_img.astype(np.float32), "per_segment": per_segment,
-             "case": float(h_img[fg].mean()) if fg.any() else 0.0, "passes": passes, "labels": lab_img}
+             "case": float(h_img[fg].mean()) if fg.any() else 0.0, "passes": passes, "labels": lab_img,
+             "method": "samples" if stochastic else "test-time augmentation"}
+    if stochastic:
+        fg_mean = 1.0 - mean[0]
+        extra["sample_mean"] = to_image(fg_mean.astype(np.float32), 1)
+        extra["sample_variance"] = to_image(np.clip(fg_sq / passes - fg_mean ** 2, 0, None).astype(np.float32), 1)
     progress(1.0, "done")
     return Explanation(np.clip(h_img, 0, 1).astype(np.float32), "uncertainty", 0, extra)
 

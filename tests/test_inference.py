@@ -29,6 +29,13 @@ TINY = {  # architecture: (params, patch) - tiny, for speed; the shipped cards h
     "UNETR": ({"feature_size": 4, "hidden_size": 24, "mlp_dim": 48, "num_heads": 2}, [16, 16, 16]),
     "SwinUNETR": ({"feature_size": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1]}, [64, 64, 64]),
     "DeepLab": ({"channels": [4, 8, 16]}, [16, 16, 16]),
+    "ResUNetPP": ({"channels": [4, 8, 16]}, [16, 16, 16]),
+    "FCN": ({"channels": [4, 8, 16]}, [16, 16, 16]),
+    "SegNet": ({"channels": [4, 8]}, [16, 16, 16]),
+    "TransUNet": ({"channels": [4, 8, 16], "hidden_size": 16, "num_layers": 1, "num_heads": 2}, [16, 16, 16]),
+    "AdversarialUNet": ({"channels": [4, 8], "critic_channels": [4, 8]}, [16, 16, 16]),
+    "DiffusionSegmenter": ({"channels": [8, 16], "attention_levels": [False, True], "norm_num_groups": 4,
+                            "sampling_steps": 2, "samples": 1}, [16, 16, 16]),
 }
 
 

@@ -90,8 +90,11 @@ def evaluate(net, card: ModelCard, cases) -> dict[int, float]:
 def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int = 0, heldout_cases: int = 4,
           progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
           log: Callable[[str], None] = print, parent: Optional[ModelCard] = None, version: Optional[str] = None,
-          lr: Optional[float] = None) -> ModelCard:
-    """``parent``: start from that model's weights (a new version that records its parent)."""
+          lr: Optional[float] = None, budget_s: Optional[float] = None, out_folder: Optional[Path] = None,
+          stats: Optional[dict] = None) -> ModelCard:
+    """``parent``: start from that model's weights (a new version that records its parent).
+    ``budget_s``: train for this many seconds instead of a number of iterations (the learning rate
+    follows the cosine over the elapsed fraction of the budget), as the model benchmark does."""
     from monai.losses import DiceCELoss
 
     torch.manual_seed(seed)
@@ -107,30 +110,42 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
         log(f"[{r.id}] starting from {parent.id} v{parent.version}")
     if version:
         card.version = version
-    opt = torch.optim.AdamW(net.parameters(), lr=lr or r.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations)))
+    params = net.segmentation_parameters() if hasattr(net, "segmentation_parameters") else net.parameters()
+    base_lr = lr or r.lr
+    opt = torch.optim.AdamW(params, lr=base_lr, weight_decay=1e-4)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
     amp = cpu_has_fast_bf16()  # bf16 mixed precision where the CPU has bf16 units (5-8x faster)
     t0 = time.perf_counter()
     net.train()
     running = None
-    for it in range(iterations):
+    it = 0
+    while (time.perf_counter() - t0 < budget_s) if budget_s else it < iterations:
         check(cancel)
+        frac = (time.perf_counter() - t0) / budget_s if budget_s else it / iterations
+        for group in opt.param_groups:
+            group["lr"] = base_lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
         x, y = _batch(r, rng)
+        target = y[:, None] if y.ndim == x.ndim - 1 else y
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            out = net(x)
-            if isinstance(out, (list, tuple)):
-                out = out[0]
-        loss = loss_fn(out.float(), y[:, None] if y.ndim == x.ndim - 1 else y)
+            if hasattr(net, "training_loss"):  # generative settings train their own way (inference/generative.py)
+                loss = net.training_loss(x, target, loss_fn)
+            else:
+                out = net(x)
+                if isinstance(out, (list, tuple)):
+                    out = out[0]
+                loss = loss_fn(out.float(), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
+        it += 1
         value = float(loss.detach())
         running = value if running is None else 0.95 * running + 0.05 * value
-        progress(0.9 * (it + 1) / iterations, f"iteration {it + 1}/{iterations} loss {running:.3f}")
-        if (it + 1) % 25 == 0 or it == 0:
-            log(f"[{r.id}] iteration {it + 1}/{iterations}  loss {running:.4f}  {time.perf_counter() - t0:.0f} s")
+        done = frac if budget_s else it / iterations
+        progress(0.9 * done, f"iteration {it} loss {running:.3f}")
+        if it % 25 == 0 or it == 1:
+            log(f"[{r.id}] iteration {it}  loss {running:.4f}  {time.perf_counter() - t0:.0f} s")
+    iterations = it
+    train_seconds = time.perf_counter() - t0
     net.eval()
     log(f"[{r.id}] evaluating on {heldout_cases} held-out generated cases")
     heldout_seed = 10_000  # one fixed held-out set, so versions trained with other seeds compare
@@ -152,7 +167,10 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
                   + f" {iterations} iterations x batch {r.batch} on CPU"
                   f"{' (bf16 mixed precision)' if amp else ''} in "
                   f"{time.perf_counter() - t0:.0f} s (seed {seed}).").strip()
-    folder = Path(out_root) / r.id / card.version
+    if stats is not None:
+        stats.update(iterations=iterations, train_seconds=train_seconds, parameters=sum(
+            p.numel() for p in net.parameters()), scores=scores)
+    folder = Path(out_folder) if out_folder else Path(out_root) / r.id / card.version
     folder.mkdir(parents=True, exist_ok=True)
     card.weights_sha256 = save_weights(net, folder / card.weights)
     card.save(folder)
