@@ -70,6 +70,38 @@ class ShortcutsDialog(QtWidgets.QDialog):
         self.resize(560, 560)
 
 
+class CompareDialog(QtWidgets.QDialog):
+    """Agreement between two models' masks, per label (non-modal: the disagreement map is on screen)."""
+
+    COLUMNS = ("Label", "Dice", "IoU", "HD95 mm", "ASSD mm", "ml (shown)", "ml (other)")
+
+    def __init__(self, mine: str, card, rows, fraction: float, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{mine} vs {card.id}")
+        self.table = QtWidgets.QTableWidget(len(rows), len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        for r, c in enumerate(rows):
+            for col, v in enumerate((c.name, c.dice, c.iou, c.hausdorff95_mm, c.assd_mm, c.volume_a_ml, c.volume_b_ml)):
+                text = v if isinstance(v, str) else ("—" if v == float("inf") else f"{v:.3f}" if col < 3 else
+                                                    f"{v:.1f}" if col < 5 else f"{v:.3g}")
+                self.table.setItem(r, col, QtWidgets.QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        note = QtWidgets.QLabel(f"The models label {fraction * 100:.2f} % of voxels differently; the "
+                                "<b>Disagreement</b> heat map shows where (Heat maps panel, H toggles). "
+                                "Where they disagree is where to look first.")
+        note.setWordWrap(True)
+        close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(QtWidgets.QLabel(f"<b>{mine}</b> (shown, editable) vs <b>{card.name}</b>"))
+        lay.addWidget(self.table)
+        lay.addWidget(note)
+        lay.addWidget(close)
+        self.resize(640, 300)
+
+
 def standard_buttons(dialog: QtWidgets.QDialog, ok=QtWidgets.QDialogButtonBox.StandardButton.Ok,
                      *contents) -> QtWidgets.QVBoxLayout:
     """The dialog's layout: ``contents`` (layouts or widgets) above OK/Cancel wired to accept/reject."""

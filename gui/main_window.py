@@ -13,7 +13,7 @@ from core.display import VIEWS
 from core.errors import Cancelled, DelineateError
 from core.geometry import Geometry
 from core.volume import Volume
-from gui.dialogs import SeriesDialog, ShortcutsDialog, show_error
+from gui.dialogs import CompareDialog, SeriesDialog, ShortcutsDialog, show_error
 from gui.edit_panel import EditPanel
 from gui.explain_panel import ExplainPanel
 from gui.heat_panel import HeatPanel
@@ -192,6 +192,7 @@ class MainWindow(QtWidgets.QMainWindow):
         seg = mb.addMenu("&Segment")
         self._action(seg, "run_default", "Run the &default model", self.run_default_model)
         self._action(seg, "run_model", "Run a &model…", self.run_model_dialog)
+        self._action(seg, "compare_model", "&Compare with another model…", lambda: self.run_model_dialog(compare=True))
         self._action(seg, None, "&Import a model…", self.import_model_dialog)
         seg.addSeparator()
         self._action(seg, "save_review", "&Save correction (in review)", lambda: self.save_correction("in_review"))
@@ -437,7 +438,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.run_model(card)
 
-    def run_model_dialog(self) -> None:
+    def run_model_dialog(self, compare: bool = False) -> None:
         from gui.model_dialog import ModelDialog
 
         if self.model.volume is None:
@@ -449,9 +450,12 @@ class MainWindow(QtWidgets.QMainWindow):
             default = reg.default_for(vol.modality, 2 if vol.is_2d else 3)
         except DelineateError:
             default = None
-        dlg = ModelDialog(cards, reg.problems, default, self)
+        if compare and self.model.labelmap is None:
+            self.statusBar().showMessage("Run a model first: the comparison is with the mask on screen", 8000)
+            return
+        dlg = ModelDialog(cards, reg.problems, default, self, run_text="Compare" if compare else "Run")
         if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted and dlg.chosen() is not None:
-            self.run_model(dlg.chosen(), dlg.device.currentText())
+            (self.compare_model if compare else self.run_model)(dlg.chosen(), dlg.device.currentText())
 
     def import_model_dialog(self) -> None:
         from gui.import_dialog import ImportDialog
@@ -486,6 +490,36 @@ class MainWindow(QtWidgets.QMainWindow):
         volume = self.model.volume
         self.tasks.start(f"Running {card.name}", lambda p, c, _part: segment(volume, card, p, c, device),
                          self._segmented, lambda exc: self._failed(card.id, exc))
+
+    def compare_model(self, card, device: str = "auto") -> None:
+        """Run another model on this image and compare it with the mask on screen: per-label Dice /
+        HD95 and a disagreement heat map. The mask being edited stays as it is."""
+        from core.compare import compare_models
+        from core.overlay import HeatMap
+        from inference.runner import segment
+
+        volume, current = self.model.volume, self.model.labelmap.copy()
+        mine = self.segmentation.card.id if self.segmentation is not None else "the mask on screen"
+
+        def fn(p, c, _part):
+            seg = segment(volume, card, p, c, device)
+            rows, differ = compare_models(current, seg.labels)
+            return seg, rows, differ
+
+        def done(result) -> None:
+            seg, rows, differ = result
+            if volume is not self.model.volume:
+                return
+            name = f"Disagreement: {mine} vs {card.id}"
+            for h in [h for h in self.model.heatmaps if h.name == name]:
+                self.model.remove_heatmap(h.name)
+            # 1 sits mid-scale: viridis teal, apart from red/yellow segments and from white tissue
+            self.model.add_heatmap(HeatMap.from_values(name, differ.astype(np.float32), volume.geometry, vmin=0, vmax=2,
+                                                       colormap="viridis", opacity=0.75, threshold=0.5))
+            self.last_comparison = (card, rows, int(differ.sum()))
+            CompareDialog(mine, card, rows, float(differ.mean()), self).open()
+
+        self.tasks.start(f"Comparing with {card.name}", fn, done, lambda exc: self._failed(card.id, exc))
 
     def _segmented(self, seg) -> None:
         if seg.labels.geometry is not self.model.volume.geometry:

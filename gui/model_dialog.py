@@ -6,7 +6,24 @@ from typing import Optional
 from PySide6 import QtWidgets
 
 
-def card_text(card) -> str:
+def benchmark_text(card, bench: dict) -> str:
+    """The committed benchmark row of this card's architecture and dimensionality, if any."""
+    found = [(task, r) for (task, arch, dims), r in bench.items() if arch == card.architecture
+             and dims == card.spatial_dims]
+    out = []
+    for task, r in found:
+        if "error" in r and r["error"]:
+            out.append(f"<p><b>Benchmark ({task}):</b> failed to train: {r['error']}</p>")
+            continue
+        hd = f"{float(r['hd95_mm']):.1f} mm" if r.get("hd95_mm") else "–"
+        out.append(f"<p><b>Benchmark</b> ({task}: same generated data and budget for every architecture, "
+                   f"docs/benchmark-{task}.md): Dice {float(r['dice']):.3f}, IoU {float(r['iou']):.3f}, HD95 {hd}, "
+                   f"ECE {float(r['ece']):.3f}, {float(r['infer_cpu_s']):.2f} s/case on CPU, rank {r['rank']} of "
+                   f"{r['of']}{'' if r['sane'] == 'True' else ' — below a sane Dice'}</p>")
+    return "".join(out)
+
+
+def card_text(card, bench: Optional[dict] = None) -> str:
     lines = [f"<h3>{card.name}</h3>", f"<b>{card.id}</b> version {card.version}"
              + (f" (from {card.parent_version})" if card.parent_version else ""),
              f"<p><b>Network:</b> {card.architecture} {card.spatial_dims}D {card.parameters}</p>",
@@ -17,13 +34,14 @@ def card_text(card) -> str:
              f"<p><b>Trained on:</b> {card.training_data}</p>",
              "<p><b>Measured:</b><br>" + "<br>".join(f"{m.name} = {m.value:.3f} — {m.data}" for m in card.metrics)
              + "</p>" if card.metrics else "<p>No metrics.</p>",
+             benchmark_text(card, bench or {}),
              f"<p>{card.notes}</p>" if card.notes else "",
              f"<p><i>{card.intended_use}</i></p>", f"<p>Licence: {card.licence}</p>"]
     return "".join(lines)
 
 
 class ModelDialog(QtWidgets.QDialog):
-    def __init__(self, cards: list, problems: list[str], default=None, parent=None) -> None:
+    def __init__(self, cards: list, problems: list[str], default=None, parent=None, run_text: str = "Run") -> None:
         super().__init__(parent)
         self.setWindowTitle("Run a segmentation model")
         self.cards = cards
@@ -33,7 +51,11 @@ class ModelDialog(QtWidgets.QDialog):
         self.details = QtWidgets.QTextBrowser()
         self.device = QtWidgets.QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
-        self.list.currentRowChanged.connect(lambda r: self.details.setHtml(card_text(cards[r]) if r >= 0 else ""))
+        from inference.benchmark import committed_rows
+
+        bench = committed_rows()
+        self.list.currentRowChanged.connect(
+            lambda r: self.details.setHtml(card_text(cards[r], bench) if r >= 0 else ""))
         if problems:
             self.details.setToolTip("\n".join(problems))
         split = QtWidgets.QSplitter()
@@ -42,7 +64,7 @@ class ModelDialog(QtWidgets.QDialog):
         split.setSizes([300, 500])
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
                                              | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText("Run")
+        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText(run_text)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form = QtWidgets.QHBoxLayout()

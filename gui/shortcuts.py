@@ -14,6 +14,8 @@ SHORTCUTS = (
     ("quit", "Ctrl+Q", "Quit"),
     ("run_default", "Ctrl+R", "Run the default model for this modality (in the background; Cancel stops it)"),
     ("run_model", "Ctrl+Shift+R", "Choose a model (cards shown), device, and run it"),
+    ("compare_model", "Ctrl+Shift+M", "Run another model and compare it with the mask on screen (Dice/HD95, "
+                                      "disagreement heat map)"),
     ("save_review", "Ctrl+S", "Save the correction to the store (in review)"),
     ("approve", "Ctrl+Shift+A", "Approve and save the correction"),
     ("layout_conventional", "Ctrl+1", "Layout: three slices + 3D"),

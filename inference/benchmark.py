@@ -76,6 +76,24 @@ COLUMNS = ("model", "family", "architecture", "dice", "iou", "hd95_mm", "hd95_fa
 SANE_DICE = 0.5  # below this on the held-out set the table says so instead of hiding the row
 
 
+TASK_DIMS = {"us": 2, "ct": 3, "brain": 3}
+COMMITTED = Path(__file__).resolve().parent.parent / "resources" / "benchmarks"
+
+
+def committed_rows(folder: Path = COMMITTED) -> dict:
+    """(task, architecture, spatial dims) -> the committed benchmark row, with its rank by Dice."""
+    out = {}
+    for path in sorted(Path(folder).glob("benchmark-*.csv")):
+        task = path.stem.split("-", 1)[1]
+        rows = list(csv.DictReader(path.open()))
+        ranked = sorted([r for r in rows if r.get("dice")], key=lambda r: -float(r["dice"]))
+        for r in rows:
+            r["rank"] = ranked.index(r) + 1 if r in ranked else "–"
+            r["of"] = len(ranked)
+            out[(task, r["architecture"], TASK_DIMS.get(task, 3))] = r
+    return out
+
+
 def recipe_for(task: str, entry: Entry):
     """The task's recipe with only the network swapped: same data, patch, loss, optimiser, batch."""
     from dataclasses import replace

@@ -97,9 +97,10 @@ class DiffusionSegmenter(nn.Module):
         logits = self.unet(torch.cat([noisy, x], 1), timesteps=t)
         return base_loss(logits.float(), y)
 
-    @torch.no_grad()
     def sample_probabilities(self, x: torch.Tensor, seed: int) -> torch.Tensor:
-        """One sampled mask as class probabilities (B, C, ...): DDIM from noise, conditioned on x."""
+        """One sampled mask as class probabilities (B, C, ...): DDIM from noise, conditioned on x.
+        Differentiable (Grad-CAM and integrated gradients explain the sampled mask); the runner
+        calls it under inference mode."""
         gen = torch.Generator(device="cpu").manual_seed(seed)
         shape = (x.shape[0], self.n_classes) + tuple(x.shape[2:])
         sample = torch.randn(shape, generator=gen).to(device=x.device, dtype=x.dtype)

@@ -50,3 +50,12 @@ def labels_on(oblique_ct):
         Label(3, "Tumour", (250, 250, 20)),
     ))
     return LabelMap(arr, oblique_ct.geometry, table)
+
+
+@pytest.fixture
+def oblique_mr():
+    rng = np.random.default_rng(0)
+    arr = rng.normal(100, 20, size=(9, 22, 26)).astype(np.float32)
+    arr[3:6, 5:15, 5:20] += 200
+    return Volume.from_array(arr, spacing=(1.1, 0.9, 3.0), origin=(-20.5, 13.25, 40.0),
+                             direction=rotation(0.25, -0.15, 0.4), modality="MR")

@@ -6,7 +6,7 @@ import torch
 
 from inference.card import BUILT
 from inference.networks import build
-from tests.test_inference import TINY, make_card, oblique_mr  # noqa: F401  (fixture)
+from tests.test_inference import TINY, make_card
 
 
 def _task(dims: int, size: int):
@@ -79,9 +79,11 @@ def test_diffusion_samples_differ_and_maps_are_on_the_image_grid(tmp_path, obliq
         opt.step()
     net.eval()
     x = xt[:1]
-    a, b = net.sample_probabilities(x, seed=0), net.sample_probabilities(x, seed=1)
+    with torch.no_grad():
+        a, b = net.sample_probabilities(x, seed=0), net.sample_probabilities(x, seed=1)
     assert a.shape == (1, 3, 16, 16, 16) and not torch.allclose(a, b)
-    assert torch.allclose(net.sample_probabilities(x, seed=0), a)  # a seed fixes a sample
+    with torch.no_grad():
+        assert torch.allclose(net.sample_probabilities(x, seed=0), a)  # a seed fixes a sample
     result = uncertainty(oblique_mr, card, device="cpu", passes=3, net=net)
     assert result.extra["method"] == "samples"
     for key in ("sample_mean", "sample_variance"):
@@ -89,3 +91,15 @@ def test_diffusion_samples_differ_and_maps_are_on_the_image_grid(tmp_path, obliq
         assert m.shape == oblique_mr.array.shape and np.isfinite(m).all()
     assert result.extra["sample_variance"].max() > 0  # the samples disagree somewhere
     assert result.values.shape == oblique_mr.array.shape
+
+
+@pytest.mark.parametrize("arch", BUILT)
+def test_every_architecture_can_be_explained(arch, tmp_path, oblique_mr):
+    """Grad-CAM finds a layer and returns a map on the image grid for every benchmark network."""
+    from inference.xai import explain
+
+    card = make_card(tmp_path / arch, arch)
+    roi = np.zeros(oblique_mr.array.shape, bool)
+    roi[3:6, 5:15, 5:20] = True  # the bright block: random weights need not predict any label there
+    result = explain(oblique_mr, card, 1, "gradcam", roi=roi, device="cpu")
+    assert result.values.shape == oblique_mr.array.shape and np.isfinite(result.values).all()

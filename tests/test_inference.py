@@ -17,7 +17,6 @@ from inference.networks import build
 from inference.registry import Registry
 from inference.runner import segment
 from inference.weights import UnsafeWeightsError, load_state, save_weights
-from tests.conftest import rotation
 
 TINY = {  # architecture: (params, patch) - tiny, for speed; the shipped cards hold the real ones
     "UNet": ({"channels": [4, 8], "strides": [2]}, [16, 16, 16]),
@@ -54,15 +53,6 @@ def make_card(folder, arch="UNet", dims=3, spacing=(2.0, 2.0, 2.0), patch=None, 
     card.weights_sha256 = save_weights(net, folder / card.weights)
     card.save(folder)
     return ModelCard.load(folder / "card.json")
-
-
-@pytest.fixture
-def oblique_mr():
-    rng = np.random.default_rng(0)
-    arr = rng.normal(100, 20, size=(9, 22, 26)).astype(np.float32)
-    arr[3:6, 5:15, 5:20] += 200
-    return Volume.from_array(arr, spacing=(1.1, 0.9, 3.0), origin=(-20.5, 13.25, 40.0),
-                             direction=rotation(0.25, -0.15, 0.4), modality="MR")
 
 
 @pytest.mark.parametrize("arch", list(TINY))

@@ -66,3 +66,25 @@ def test_volume_ml_and_compare():
     (row,) = compare_labelmaps(lm_a, lm_b)
     assert row.dice == 1.0 and row.hausdorff95_mm == 0.0 and row.volume_a_ml == pytest.approx(0.08)
     assert lm_a.volumes_ml() == {1: pytest.approx(0.08)}
+
+
+def test_compare_models_matches_labels_by_name():
+    from core.compare import compare_models, matched
+    from core.geometry import Geometry
+    from core.labels import Label, LabelMap, LabelTable
+
+    g = Geometry((10, 8, 4), (1.0, 1.0, 2.0))
+    a = np.zeros((4, 8, 10), np.uint8)
+    a[1:3, 2:6, 2:8] = 1
+    a[0, 0, 0] = 2
+    b = np.zeros_like(a)
+    b[1:3, 2:6, 2:8] = 5  # the same organ under another value
+    b[3, 7, 9] = 1  # a label the first model lacks
+    la = LabelMap(a, g, LabelTable.from_names(["Liver", "Spleen"]))
+    lb = LabelMap(b, g, LabelTable((Label(1, "Kidney", (9, 9, 9)), Label(5, "liver", (1, 2, 3)))))
+    m = matched(lb, la)
+    assert (m.array[1:3, 2:6, 2:8] == 1).all() and m.array[3, 7, 9] == 3 and m.table.get(3).name == "Kidney"
+    rows, differ = compare_models(la, lb)
+    by = {r.name: r for r in rows}
+    assert by["Liver"].dice == 1.0 and by["Spleen"].dice == 0.0
+    assert differ.sum() == 2  # the spleen voxel and the kidney voxel

@@ -9,7 +9,7 @@ from inference.registry import Registry
 from inference.runner import load_model, segment
 from inference.training.synth_us import image
 from inference.xai import calibration, explain, uncertain_regions, uncertainty
-from tests.test_inference import make_card, oblique_mr  # noqa: F401  (fixture)
+from tests.test_inference import make_card
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ whose card records the parent, the data and both figures. It is promoted - becom
 only if it beats its parent on the held-out corrections."""
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Callable, Optional
 

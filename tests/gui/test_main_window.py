@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.labels import Label, LabelMap, LabelTable
 from core.overlay import HeatMap
@@ -498,3 +498,43 @@ def test_export_dialog_and_export_in_the_worker(qtbot, window, ct_series, tmp_pa
     # the draft (before the erase) is known: the statistics compare it with the corrected mask
     dice = float(text.splitlines()[1].split(",")[13])
     assert 0.5 < dice < 1.0
+
+
+def test_compare_two_models_shows_agreement_and_disagreement_map(qtbot, window, tmp_path):
+    from tests.test_inference import make_card
+
+    first = make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet", spacing=(6.0, 6.0, 6.0))
+    other = make_card(tmp_path / "models" / "tiny-seg" / "1.0.0", "SegNet", spacing=(6.0, 6.0, 6.0))
+    _open(qtbot, window, samples.path("mni152-t1"))
+    with qtbot.waitSignal(window.loaded, timeout=120000):
+        window.run_model(first, "cpu")
+    shown = window.model.labelmap.array.copy()
+    window.compare_model(other, "cpu")
+    qtbot.waitUntil(lambda: hasattr(window, "last_comparison"), timeout=120000)
+    card, rows, n_differ = window.last_comparison
+    assert card is other and {r.name for r in rows} >= {"a", "b"}
+    heat = [h for h in window.model.heatmaps if h.name.startswith("Disagreement")]
+    assert len(heat) == 1 and heat[0].codes.shape == shown.shape and heat[0].codes.max() > 0
+    assert n_differ > 0  # two random networks disagree
+    np.testing.assert_array_equal(window.model.labelmap.array, shown)  # the mask being reviewed is untouched
+
+
+def test_model_dialog_shows_the_benchmark_row(qtbot, tmp_path):
+    from gui.model_dialog import ModelDialog, benchmark_text
+    from inference.benchmark import committed_rows
+    from tests.test_inference import make_card
+
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "benchmark-us.csv").write_text(
+        "model,family,architecture,dice,iou,hd95_mm,hd95_failures,ece,parameters,iterations,train_s,infer_cpu_s,"
+        "infer_gpu_s,peak_mib,sane,error\n"
+        "SegNet,classic CNN,SegNet,0.81,0.70,3.5,0,0.02,590000,300,120,0.05,,700,True,\n"
+        "U-Net,U-Net family,UNet,0.90,0.82,2.0,0,0.01,160000,400,120,0.04,,650,True,\n")
+    rows = committed_rows(tmp_path / "bench")
+    card = make_card(tmp_path / "m", "SegNet", dims=2, spacing=None, orientation=None, patch=[32, 32])
+    text = benchmark_text(card, rows)
+    assert "Dice 0.810" in text and "rank 2 of 2" in text
+    assert benchmark_text(make_card(tmp_path / "m3", "SegNet"), rows) == ""  # a 3D model: not the 2D task's row
+    dlg = ModelDialog([card], [], card, run_text="Compare")
+    qtbot.addWidget(dlg)
+    assert "Compare" in [b.text() for b in dlg.findChildren(QtWidgets.QPushButton)]
