@@ -17,37 +17,53 @@ def _up(dims, scale=2):
     return nn.Upsample(scale_factor=scale, mode="bilinear" if dims == 2 else "trilinear", align_corners=False)
 
 
-class ResUNetPP(nn.Module):
-    """ResUNet++-style (Jha et al. 2019): residual units with squeeze-excitation in the encoder,
-    atrous spatial pyramid pooling at the bridge, residual decoder with skip connections."""
+class _ResidualUNet(nn.Module):
+    """Residual encoder (optionally with squeeze-excitation before each step down), a bridge the
+    subclass defines, residual decoder with skips: what ResUNet++ and the TransUNet hybrid share."""
 
-    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels=(16, 32, 64, 128),
-                 dilations=(1, 2, 4, 6)) -> None:
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels, se: bool) -> None:
         super().__init__()
-        from monai.networks.blocks import ChannelSELayer, Convolution, ResidualUnit, SimpleASPP
+        from monai.networks.blocks import ChannelSELayer, Convolution, ResidualUnit
 
         d = spatial_dims
         self.stem = ResidualUnit(d, in_channels, channels[0], strides=1, subunits=2, norm="batch")
         self.down = nn.ModuleList()
         for cin, cout in zip(channels[:-1], channels[1:]):
-            self.down.append(nn.Sequential(ChannelSELayer(d, cin, r=4),
-                                           ResidualUnit(d, cin, cout, strides=2, subunits=2, norm="batch")))
-        top = channels[-1]
-        self.aspp = SimpleASPP(d, top, top // 4, kernel_sizes=(1, 3, 3, 3), dilations=dilations, norm_type="batch")
-        self.up = nn.ModuleList()
-        for cin, cskip in zip(channels[::-1][:-1], channels[::-1][1:]):
-            self.up.append(ResidualUnit(d, cin + cskip, cskip, strides=1, subunits=2, norm="batch"))
+            step = ResidualUnit(d, cin, cout, strides=2, subunits=2, norm="batch")
+            self.down.append(nn.Sequential(ChannelSELayer(d, cin, r=4), step) if se else step)
+        self.up = nn.ModuleList([ResidualUnit(d, a + b, b, strides=1, subunits=2, norm="batch")
+                                 for a, b in zip(channels[::-1][:-1], channels[::-1][1:])])
         self.upsample = _up(d)
         self.head = Convolution(d, channels[0], out_channels, kernel_size=1, conv_only=True)
+
+    def bridge(self, y):
+        return y
 
     def forward(self, x):
         skips = [self.stem(x)]
         for block in self.down:
             skips.append(block(skips[-1]))
-        y = self.aspp(skips.pop())
+        y = self.bridge(skips.pop())
         for block in self.up:
             y = block(torch.cat([self.upsample(y), skips.pop()], dim=1))
         return self.head(y)
+
+
+class ResUNetPP(_ResidualUNet):
+    """ResUNet++-style (Jha et al. 2019): residual units with squeeze-excitation in the encoder,
+    atrous spatial pyramid pooling at the bridge, residual decoder with skip connections."""
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels=(16, 32, 64, 128),
+                 dilations=(1, 2, 4, 6)) -> None:
+        super().__init__(spatial_dims, in_channels, out_channels, tuple(channels), se=True)
+        from monai.networks.blocks import SimpleASPP
+
+        top = channels[-1]
+        self.aspp = SimpleASPP(spatial_dims, top, top // 4, kernel_sizes=(1, 3, 3, 3), dilations=dilations,
+                               norm_type="batch")
+
+    def bridge(self, y):
+        return self.aspp(y)
 
 
 class FCN(nn.Module):
@@ -114,20 +130,16 @@ class SegNet(nn.Module):
         return self.head(x)
 
 
-class TransUNet(nn.Module):
+class TransUNet(_ResidualUNet):
     """A CNN-Transformer hybrid in the manner of TransUNet (Chen et al. 2021): a convolutional
     encoder to 1/8 resolution, a Transformer over the 1/8 feature map's positions (learned position
     embedding, so the input size is fixed to the model's patch), and a U-Net decoder with skips."""
 
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, img_size, channels=(16, 32, 64, 128),
                  hidden_size: int = 128, num_layers: int = 4, num_heads: int = 4) -> None:
-        super().__init__()
-        from monai.networks.blocks import Convolution, ResidualUnit, TransformerBlock
+        super().__init__(spatial_dims, in_channels, out_channels, tuple(channels), se=False)
+        from monai.networks.blocks import Convolution, TransformerBlock
 
-        d = spatial_dims
-        self.stem = ResidualUnit(d, in_channels, channels[0], strides=1, subunits=2, norm="batch")
-        self.down = nn.ModuleList([ResidualUnit(d, a, b, strides=2, subunits=2, norm="batch")
-                                   for a, b in zip(channels[:-1], channels[1:])])
         factor = 2 ** (len(channels) - 1)
         self.grid = tuple(int(s) // factor for s in img_size)
         n_tokens = int(torch.tensor(self.grid).prod())
@@ -137,22 +149,11 @@ class TransUNet(nn.Module):
         self.transformer = nn.ModuleList([TransformerBlock(hidden_size, hidden_size * 4, num_heads, 0.0)
                                           for _ in range(num_layers)])
         self.norm = nn.LayerNorm(hidden_size)
-        self.unembed = Convolution(d, hidden_size, channels[-1], kernel_size=1)
-        self.up = nn.ModuleList([ResidualUnit(d, a + b, b, strides=1, subunits=2, norm="batch")
-                                 for a, b in zip(channels[::-1][:-1], channels[::-1][1:])])
-        self.upsample = _up(d)
-        self.head = Convolution(d, channels[0], out_channels, kernel_size=1, conv_only=True)
+        self.unembed = Convolution(spatial_dims, hidden_size, channels[-1], kernel_size=1)
 
-    def forward(self, x):
-        skips = [self.stem(x)]
-        for block in self.down:
-            skips.append(block(skips[-1]))
-        y = skips.pop()
+    def bridge(self, y):
         shape = y.shape
         tokens = self.embed(y.flatten(2).transpose(1, 2)) + self.position
         for block in self.transformer:
             tokens = block(tokens)
-        y = self.unembed(self.norm(tokens).transpose(1, 2).reshape(shape[0], -1, *shape[2:]))
-        for block in self.up:
-            y = block(torch.cat([self.upsample(y), skips.pop()], dim=1))
-        return self.head(y)
+        return self.unembed(self.norm(tokens).transpose(1, 2).reshape(shape[0], -1, *shape[2:]))
