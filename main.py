@@ -413,11 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--store", help="corrections store folder (default: the user's)")
     x.set_defaults(func=cmd_export_dataset)
     ex = sub.add_parser("export", help="export a reviewed case: DICOM SEG / RTSTRUCT, NIfTI / NRRD label map, "
-                                       "STL / OBJ surfaces, statistics or the review report")
+                                       "STL / OBJ / glTF surfaces, statistics or the review report")
     ex.add_argument("case", help="an image (file, DICOM folder or sample name; give --labels) or a store case id")
     ex.add_argument("output", help="file (folder for stl/obj)")
-    ex.add_argument("--format", required=True, choices=("seg", "rtstruct", "nifti", "nrrd", "stl", "obj", "stats",
-                                                        "report"))
+    ex.add_argument("--format", required=True, choices=("seg", "rtstruct", "nifti", "nrrd", "stl", "obj", "gltf",
+                                                        "stats", "report"))
     ex.add_argument("--labels", help="label map to export (for an image path)")
     ex.add_argument("--ai", help="the AI's draft label map, for agreement statistics (for an image path)")
     ex.add_argument("--model", help="model id[/version] that made the draft (cards go into SEG and the report)")

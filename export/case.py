@@ -25,10 +25,11 @@ FORMATS = {
     "nrrd": "NRRD label map (.seg.nrrd, 3D Slicer segment fields)",
     "stl": "one STL surface per segment, patient LPS mm",
     "obj": "one OBJ surface (+ .mtl colour) per segment, patient LPS mm",
+    "gltf": "all segment surfaces as one glTF scene in their colours, patient LPS mm",
     "stats": "segment statistics (.csv or .json)",
     "report": "review report (.pdf, or .png to look at)",
 }
-SUFFIXES = {"seg": (".dcm",), "rtstruct": (".dcm",), "nifti": (".nii.gz", ".nii"), "nrrd": (".seg.nrrd", ".nrrd"),
+SUFFIXES = {"seg": (".dcm",), "rtstruct": (".dcm",), "nifti": (".nii.gz", ".nii"), "nrrd": (".seg.nrrd", ".nrrd"), "gltf": (".gltf",),
              "stats": (".csv", ".json"), "report": (".pdf", ".png")}  # the first is added when none is given
 
 
@@ -141,6 +142,14 @@ def export(req: ExportRequest, progress: ProgressFn = no_progress, cancel: Optio
         return [out]
     if fmt in ("stl", "obj"):
         return _meshes(req, out, fmt, progress, cancel)
+    if fmt == "gltf":
+        from export.snapshot import write_gltf
+
+        if not req.labelmap.present_values():
+            raise DelineateError("no segment to export: the label map is empty")
+        with atomic_output(out) as tmp:
+            write_gltf(req.labelmap, tmp)
+        return [out]
     rows = segment_statistics(req.volume, req.labelmap, req.ai)
     if fmt == "stats":
         with atomic_output(out) as tmp:

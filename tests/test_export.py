@@ -296,3 +296,28 @@ def test_cli_export_from_store_case_and_from_path(dicom_ct, labels, tmp_path, mo
     from formats.io import read_labelmap
 
     assert np.array_equal(read_labelmap(tmp_path / "out.nrrd", dicom_ct).array, labels.array)
+
+
+def test_gltf_scene_holds_every_segment_in_patient_mm(tmp_path):
+    import json
+
+    arr = np.zeros((12, 30, 40), np.uint8)
+    arr[3:9, 5:25, 10:20] = 1
+    arr[3:9, 5:25, 24:34] = 2
+    vol = Volume.from_array(np.zeros_like(arr, dtype=np.int16), spacing=(0.7, 0.9, 3.0), origin=(50, -20, 100),
+                            modality="CT")
+    lm = LabelMap(arr, vol.geometry, LabelTable.from_names(["left", "right"]))
+    path = export(ExportRequest("gltf", vol, lm, tmp_path / "scene"))[0]
+    assert path.name == "scene.gltf"
+    doc = json.loads(path.read_text())
+    assert len(doc["meshes"]) == 2
+    colours = sorted(tuple(round(c * 255) for c in m["pbrMetallicRoughness"]["baseColorFactor"][:3])
+                     for m in doc["materials"])
+    assert colours == sorted(lab.color for lab in lm.table)
+    positions = [doc["accessors"][p["attributes"]["POSITION"]] for m in doc["meshes"] for p in m["primitives"]]
+    lo = np.min([a["min"] for a in positions], axis=0)
+    hi = np.max([a["max"] for a in positions], axis=0)
+    rows = segment_statistics(vol, lm)
+    want_lo = np.min([r["bbox_lps_min_mm"] for r in rows], axis=0)
+    want_hi = np.max([r["bbox_lps_max_mm"] for r in rows], axis=0)
+    assert np.allclose(lo, want_lo, atol=0.5 * 3.0) and np.allclose(hi, want_hi, atol=0.5 * 3.0)
