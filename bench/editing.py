@@ -19,21 +19,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from PySide6 import QtCore
-
-    from bench.viewer import best, phantom
+    from bench.viewer import best, window_on_phantom
     from core import editing
-    from gui.app import make_app
-    from gui.main_window import MainWindow
 
-    app = make_app()
-    vol, lm, _heat = phantom()
-    win = MainWindow(QtCore.QSettings("/tmp/delineate-bench.ini", QtCore.QSettings.Format.IniFormat))
-    win.resize(1400, 900)
-    win.show()
-    win._loaded("bench", vol)
-    win.set_labelmap(lm)
-    app.processEvents()
+    app, win, vol, lm, _heat = window_on_phantom(with_heat=False)
     axial = win.views["axial"]
     panel = win.edit_panel
     panel.label.setCurrentIndex(panel.label.findData(4))

@@ -78,13 +78,13 @@ def best(fn, repeat=30):
     return float(np.median(times))
 
 
-def speed(args) -> None:
-    import pyqtgraph as pg
+def window_on_phantom(with_heat: bool = True):
+    """(app, window, volume, label map, heat map): the main window at the benchmarks' size showing
+    the CT phantom with its segments (and heat map)."""
     from PySide6 import QtCore
 
     from gui.app import make_app
     from gui.main_window import MainWindow
-    from gui.view3d import SurfaceCache
 
     app = make_app()
     vol, lm, heat = phantom()
@@ -93,8 +93,18 @@ def speed(args) -> None:
     win.show()
     win._loaded("bench", vol)
     win.set_labelmap(lm)
-    win.model.add_heatmap(heat)
+    if with_heat:
+        win.model.add_heatmap(heat)
     app.processEvents()
+    return app, win, vol, lm, heat
+
+
+def speed(args) -> None:
+    import pyqtgraph as pg
+
+    from gui.view3d import SurfaceCache
+
+    app, win, vol, lm, heat = window_on_phantom()
     axial = win.views["axial"]
 
     # baseline: a bare ImageItem of the same on-screen size

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Optional
 
 import numpy as np
 import surface_distance as _sd
 
 from core.labels import LabelMap
+
+
+def finite_or_none(x: float) -> Optional[float]:
+    """JSON and CSV have no infinity (one mask empty): such distances are reported as None."""
+    return float(x) if math.isfinite(x) else None
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:

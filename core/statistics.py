@@ -2,14 +2,13 @@
 draft is known - agreement between the draft and the corrected mask."""
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
 from scipy import ndimage
 
 from core.labels import LabelMap
-from core.metrics import compare_labelmaps
+from core.metrics import compare_labelmaps, finite_or_none
 from core.volume import Volume
 
 COLUMNS = ("value", "name", "voxels", "volume_ml", "mean", "sd", "min", "max", "unit",
@@ -23,10 +22,6 @@ def _world_box(labelmap: LabelMap, lo, hi) -> tuple[list[float], list[float]]:
                         for z in (lo[2] - .5, hi[2] + .5)])
     w = labelmap.geometry.index_to_world(corners)
     return w.min(axis=0).round(3).tolist(), w.max(axis=0).round(3).tolist()
-
-
-def _finite(x: float) -> Optional[float]:
-    return float(x) if math.isfinite(x) else None
 
 
 def segment_statistics(volume: Optional[Volume], labelmap: LabelMap, ai: Optional[LabelMap] = None) -> list[dict]:
@@ -61,7 +56,7 @@ def segment_statistics(volume: Optional[Volume], labelmap: LabelMap, ai: Optiona
             row["bbox_lps_min_mm"], row["bbox_lps_max_mm"] = _world_box(labelmap, lo, hi)
         c = agreement.get(lab.value)
         if c is not None:
-            row.update(dice_vs_ai=c.dice, iou_vs_ai=c.iou, hd95_vs_ai_mm=_finite(c.hausdorff95_mm),
-                       assd_vs_ai_mm=_finite(c.assd_mm), ai_volume_ml=round(c.volume_a_ml, 4))
+            row.update(dice_vs_ai=c.dice, iou_vs_ai=c.iou, hd95_vs_ai_mm=finite_or_none(c.hausdorff95_mm),
+                       assd_vs_ai_mm=finite_or_none(c.assd_mm), ai_volume_ml=round(c.volume_a_ml, 4))
         rows.append(row)
     return rows

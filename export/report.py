@@ -6,6 +6,7 @@ record and the PNG for screens, from the GUI or the command line, without a disp
 from __future__ import annotations
 
 import datetime
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -62,8 +63,6 @@ def _table_rows(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def _text_block(ax, x, y, title, lines, size=8.5, width=52):
-    import textwrap
-
     lines = [w for line in lines for w in (textwrap.wrap(line, width, subsequent_indent="   ") or [""])]
     ax.text(x, y, title, fontsize=10, fontweight="bold", va="top", transform=ax.transAxes)
     ax.text(x, y - 0.022, "\n".join(lines), fontsize=size, va="top", transform=ax.transAxes, linespacing=1.45)
@@ -94,8 +93,6 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
     y = 0.935
     synthetic = bool(info.model and info.model.get("synthetic"))
     notice = (SYNTHETIC_NOTICE + " " if synthetic else "") + RESEARCH_NOTICE
-    import textwrap
-
     ax.text(0.05, y, "\n".join(textwrap.wrap(notice, 118)), fontsize=8.5, va="top", color="white" if synthetic else "0.1",
             bbox=dict(boxstyle="round,pad=0.5", fc="#b00020" if synthetic else "#fff3cd", ec="none"))
     y -= 0.05

@@ -102,6 +102,16 @@ class CompareDialog(QtWidgets.QDialog):
         self.resize(640, 300)
 
 
+def path_row(line_edit: QtWidgets.QLineEdit, browse) -> QtWidgets.QHBoxLayout:
+    """A path field with a Browse… button beside it that calls ``browse``."""
+    button = QtWidgets.QPushButton("Browse…")
+    button.clicked.connect(browse)
+    row = QtWidgets.QHBoxLayout()
+    row.addWidget(line_edit, 1)
+    row.addWidget(button)
+    return row
+
+
 def standard_buttons(dialog: QtWidgets.QDialog, ok=QtWidgets.QDialogButtonBox.StandardButton.Ok,
                      *contents) -> QtWidgets.QVBoxLayout:
     """The dialog's layout: ``contents`` (layouts or widgets) above OK/Cancel wired to accept/reject."""

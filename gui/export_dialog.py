@@ -6,7 +6,7 @@ from pathlib import Path
 from PySide6 import QtWidgets
 
 from export.case import FORMATS, SUFFIXES
-from gui.dialogs import standard_buttons
+from gui.dialogs import path_row, standard_buttons
 
 
 class ExportDialog(QtWidgets.QDialog):
@@ -18,8 +18,6 @@ class ExportDialog(QtWidgets.QDialog):
         for key, text in FORMATS.items():
             self.format.addItem(text, key)
         self.path = QtWidgets.QLineEdit(str(Path(folder) / stem))
-        browse = QtWidgets.QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
         self.deidentify = QtWidgets.QCheckBox("De-identify (DICOM PS3.15 Annex E basic profile; the report "
                                               "omits patient and study)")
         self.fractional = QtWidgets.QCheckBox("SEG: the model's probabilities (fractional) instead of the mask")
@@ -27,12 +25,9 @@ class ExportDialog(QtWidgets.QDialog):
         self.compress = QtWidgets.QCheckBox("SEG: compress (JPEG 2000 lossless, ~30x smaller; some viewers cannot "
                                             "read it)")
         self.format.currentIndexChanged.connect(self._format_changed)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
         form = QtWidgets.QFormLayout()
         form.addRow("Format", self.format)
-        form.addRow("Save to", row)
+        form.addRow("Save to", path_row(self.path, self._browse))
         form.addRow(self.deidentify)
         form.addRow(self.fractional)
         form.addRow(self.compress)

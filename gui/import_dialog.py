@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
-from gui.dialogs import standard_buttons
+from gui.dialogs import path_row, standard_buttons
 
 KINDS = ("TorchScript file", "ONNX file", "MONAI bundle folder", "nnU-Net v2 model folder")
 
@@ -16,8 +16,6 @@ class ImportDialog(QtWidgets.QDialog):
         self.kind = QtWidgets.QComboBox()
         self.kind.addItems(KINDS)
         self.path = QtWidgets.QLineEdit()
-        browse = QtWidgets.QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
         self.model_id = QtWidgets.QLineEdit()
         self.model_id.setPlaceholderText("e.g. liver-ct (required for TorchScript/ONNX)")
         self.modality = QtWidgets.QComboBox()
@@ -32,12 +30,9 @@ class ImportDialog(QtWidgets.QDialog):
         self.norm = QtWidgets.QComboBox()
         self.norm.addItems(["zscore", "ct_window", "percentile", "minmax", "none"])
         self.window = QtWidgets.QLineEdit("-1000,1000")
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
         form = QtWidgets.QFormLayout()
         form.addRow("Kind", self.kind)
-        form.addRow("File / folder", row)
+        form.addRow("File / folder", path_row(self.path, self._browse))
         form.addRow("Model id", self.model_id)
         form.addRow("Modality", self.modality)
         form.addRow("Labels", self.labels)

@@ -152,7 +152,7 @@ def run_one(task: str, name: str, budget_s: Optional[float], iterations: Optiona
     folder = Path(models_root) / recipe.id / recipe.version
     shutil.rmtree(folder, ignore_errors=True)  # a re-run replaces the previous benchmark model
     stats: dict = {}
-    card = train(recipe, Path(models_root), iterations=iterations, seed=seed, heldout_cases=2, log=log,
+    card = train(recipe, Path(models_root), iterations=iterations, seed=seed, heldout_cases=0, log=log,
                  budget_s=budget_s, out_folder=folder, stats=stats)
     net = build(card.architecture, card.spatial_dims, card.in_channels, card.n_classes, card.parameters,
                 card.patch_size)

@@ -28,7 +28,7 @@ import numpy as np
 
 from core.errors import DelineateError
 from core.labels import LabelMap
-from core.metrics import compare_labelmaps
+from core.metrics import compare_labelmaps, finite_or_none
 from core.volume import Volume
 
 STATES = ("ai_draft", "in_review", "approved", "rejected")
@@ -42,10 +42,6 @@ CREATE TABLE IF NOT EXISTS corrections (
     ai_file TEXT NOT NULL, fixed_file TEXT NOT NULL, reviewer TEXT, saved TEXT NOT NULL,
     model_id TEXT, model_version TEXT, edits TEXT, metrics TEXT, state TEXT NOT NULL);
 """
-
-
-def _finite(x: float):
-    return float(x) if np.isfinite(x) else None  # JSON has no infinity (one mask empty)
 
 
 def default_root() -> Path:
@@ -132,7 +128,7 @@ class CorrectionsStore:
         ai_file, fixed_file = f"ai-{n}-{token}.seg.nrrd", f"fix-{n}-{token}.seg.nrrd"
         write_labelmap(ai, folder / ai_file)
         write_labelmap(corrected, folder / fixed_file)
-        metrics = {str(c.value): {"name": c.name, "dice": c.dice, "hd95_mm": _finite(c.hausdorff95_mm),
+        metrics = {str(c.value): {"name": c.name, "dice": c.dice, "hd95_mm": finite_or_none(c.hausdorff95_mm),
                                   "ai_ml": c.volume_a_ml, "corrected_ml": c.volume_b_ml}
                    for c in compare_labelmaps(ai, corrected)}
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

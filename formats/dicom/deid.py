@@ -40,11 +40,3 @@ class Deidentifier:
         code.CodeMeaning = "Basic Application Confidentiality Profile"
         out.DeidentificationMethodCodeSequence = pydicom.Sequence([code])
         return out
-
-    def uid(self, old: str) -> str:
-        """The new UID for ``old`` (made now if ``old`` was not seen yet)."""
-        saved, _sda.dictionary = _sda.dictionary, self.uids
-        try:
-            return _sda.get_UID(old)
-        finally:
-            _sda.dictionary = saved

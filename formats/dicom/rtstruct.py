@@ -71,6 +71,15 @@ def fill_contours(contours: Sequence[np.ndarray], shape_yx: tuple[int, int]) -> 
     return out
 
 
+def _image_reference(ref: tuple) -> Dataset:
+    """A Contour Image Sequence item: (SOP class, SOP instance, frame number or None)."""
+    img = Dataset()
+    img.ReferencedSOPClassUID, img.ReferencedSOPInstanceUID = ref[0], ref[1]
+    if ref[2] is not None:
+        img.ReferencedFrameNumber = ref[2]
+    return img
+
+
 def _roi_contours(mask: np.ndarray, geometry: Geometry, refs: dict, k_range) -> list[Dataset]:
     items = []
     for k in k_range:
@@ -81,11 +90,7 @@ def _roi_contours(mask: np.ndarray, geometry: Geometry, refs: dict, k_range) -> 
             world = geometry.index_to_world(ijk)
             c = Dataset()
             if k in refs:
-                img = Dataset()
-                img.ReferencedSOPClassUID, img.ReferencedSOPInstanceUID = refs[k][0], refs[k][1]
-                if refs[k][2] is not None:
-                    img.ReferencedFrameNumber = refs[k][2]
-                c.ContourImageSequence = DicomSequence([img])
+                c.ContourImageSequence = DicomSequence([_image_reference(refs[k])])
             c.ContourGeometricType = "CLOSED_PLANAR"
             c.NumberOfContourPoints = len(world)
             c.ContourData = [_ds(float(v)) for v in world.ravel()]
@@ -117,13 +122,7 @@ def write_rtstruct(labelmap: LabelMap, sources: Sequence[pydicom.Dataset], path:
     ds.StructureSetDate, ds.StructureSetTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     ds.InstanceCreationDate, ds.InstanceCreationTime = ds.StructureSetDate, ds.StructureSetTime
 
-    images = []
-    for k in sorted(refs):
-        img = Dataset()
-        img.ReferencedSOPClassUID, img.ReferencedSOPInstanceUID = refs[k][0], refs[k][1]
-        if refs[k][2] is not None:
-            img.ReferencedFrameNumber = refs[k][2]
-        images.append(img)
+    images = [_image_reference(refs[k]) for k in sorted(refs)]
     series = Dataset()
     series.SeriesInstanceUID = src.SeriesInstanceUID
     series.ContourImageSequence = DicomSequence(images)

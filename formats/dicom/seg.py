@@ -25,8 +25,6 @@ from formats.atomic import atomic_output
 SOFTWARE = "Delineate"
 JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"  # ~30x smaller SEGs; not every viewer decodes it
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
-_ANATOMY = ("Anatomical Structure", codes.SCT.AnatomicalStructure)
-_ABNORMAL = ("Morphologically Abnormal Structure", codes.SCT.MorphologicallyAbnormalStructure)
 _ABNORMAL_WORDS = ("lesion", "tumor", "tumour", "mass", "nodule", "neoplasm", "metastasis", "cyst")
 
 
@@ -47,7 +45,8 @@ def coded_concepts(label: Label) -> tuple[hd.sr.CodedConcept, hd.sr.CodedConcept
         return concept(label.category), concept(label.type)
     abnormal = any(w in label.name.lower() for w in _ABNORMAL_WORDS)
     typ = _sct(label.name) or (codes.SCT.Lesion if abnormal else codes.SCT.Tissue)
-    category = _ABNORMAL[1] if abnormal else (_ANATOMY[1] if typ != codes.SCT.Tissue else codes.SCT.Tissue)
+    category = codes.SCT.MorphologicallyAbnormalStructure if abnormal else \
+        (codes.SCT.AnatomicalStructure if typ != codes.SCT.Tissue else codes.SCT.Tissue)
     return hd.sr.CodedConcept(category.value, category.scheme_designator, category.meaning), \
         hd.sr.CodedConcept(typ.value, typ.scheme_designator, typ.meaning)
 
@@ -95,8 +94,9 @@ def write_seg(labelmap: LabelMap, sources: Sequence[pydicom.Dataset], path: str 
     if not sources:
         raise FormatError(path, "a DICOM SEG needs the source images it segments")
     frame_uid = sources[0].FrameOfReferenceUID
-    values = [v for v in labelmap.table.values() if v in set(labelmap.present_values())] \
-        if probabilities is None else labelmap.table.values()
+    present = set(labelmap.present_values())  # one pass over the voxels, not one per label
+    values = [v for v in labelmap.table.values() if v in present] if probabilities is None \
+        else labelmap.table.values()
     if not values:
         raise FormatError(path, "nothing to write: the label map is empty")
     g = labelmap.geometry
@@ -141,7 +141,6 @@ def read_seg(path: str | Path, reference: Optional[Geometry] = None, fractional:
     numbers = sorted(descs)
     values = _label_values(descs, numbers)
     table = LabelTable(tuple(_label(v, descs[n]) for n, v in zip(numbers, values)))
-    target = reference
     lut = np.array([0] + values)
     if seg.SegmentationType == "FRACTIONAL" or fractional:
         vol = seg.get_volume(combine_segments=False, segment_numbers=numbers, dtype=np.float32)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pydicom
 
 from core.errors import FormatError
@@ -41,8 +42,6 @@ def _positions(ds: pydicom.Dataset):
 def plane_references(sources: list[pydicom.Dataset], geometry) -> dict[int, tuple[str, str, object]]:
     """Slice k of ``geometry`` -> (SOP class, SOP instance, frame) of the source plane lying on it
     (within 1 % of a slice), for the slices that have one."""
-    import numpy as np
-
     out = {}
     for ds in sources:
         for pos, frame in _positions(ds):
