@@ -6,7 +6,7 @@ from typing import Optional
 
 import pydicom
 
-from core.errors import DelineateError, FormatError
+from core.errors import DelineateError, FormatError, GeometryError
 from core.labels import LabelMap
 from core.progress import CancelToken, ProgressFn, no_progress
 from core.volume import Volume
@@ -63,6 +63,8 @@ def _guard(path, fn, *args, **kw):
         raise FormatError(path, "does not exist")
     try:
         return fn(*args, **kw)
+    except GeometryError as exc:  # nonsense spacing/origin/direction in the header: name the file
+        raise FormatError(path, str(exc)) from None
     except DelineateError:
         raise
     except MemoryError:
@@ -72,7 +74,69 @@ def _guard(path, fn, *args, **kw):
 
 
 def read_image(path: str | Path, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
-               series: Optional[str] = None, on_first_slice=None) -> Volume:
+               series: Optional[str] = None, on_first_slice=None, isolate: Optional[bool] = None) -> Volume:
+    """A file or DICOM folder -> Volume, decoded in a child process (formats.sandbox) unless
+    ``isolate`` is False or $DELINEATE_DECODE_IN_PROCESS is set: a reader that crashes or hangs
+    on a hostile file then costs a FormatError, not the caller."""
+    if not Path(path).exists():
+        raise FormatError(path, "does not exist")
+    if not _isolated(isolate):
+        return _read_image_here(path, series, progress, cancel, on_first_slice)
+    from formats import sandbox
+
+    return sandbox.call(path, _read_image_here, str(Path(path).absolute()), series,
+                        progress=progress, cancel=cancel, on_first_slice=on_first_slice)
+
+
+def read_labelmap(path: str | Path, reference: Optional[Volume] = None, isolate: Optional[bool] = None) -> LabelMap:
+    if not Path(path).exists():
+        raise FormatError(path, "does not exist")
+    if _isolated(isolate):
+        from formats import sandbox
+
+        lm = sandbox.call(path, _read_labelmap_here, str(Path(path).absolute()))
+    else:
+        lm = _read_labelmap_here(path)
+    if reference is not None and not lm.geometry.same_grid(reference.geometry, tol=1e-4):
+        raise FormatError(path, "label map is not on the image's grid (size, spacing, origin or direction differ)")
+    return lm
+
+
+def list_series(folder: str | Path, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+                isolate: Optional[bool] = None):
+    """The series in a DICOM folder (formats.dicom.scan.list_series), scanned in a child process."""
+    from formats.dicom.scan import list_series as scan
+
+    if not _isolated(isolate):
+        return _guard(folder, scan, folder, progress, cancel)
+    from formats import sandbox
+
+    return sandbox.call(folder, _guard, str(Path(folder).absolute()), scan, str(Path(folder).absolute()),
+                        progress=progress, cancel=cancel)
+
+
+def load_series(info, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+                on_first_slice=None, isolate: Optional[bool] = None) -> Volume:
+    """One scanned series (formats.dicom.load.load_series), decoded in a child process."""
+    from formats.dicom.load import load_series as load
+
+    source = str(info.files[0].parent if len(info.files) > 1 else info.files[0])
+    if not _isolated(isolate):
+        return _guard(source, load, info, progress, cancel, on_first_slice)
+    from formats import sandbox
+
+    return sandbox.call(source, _load_series_here, info, progress=progress, cancel=cancel,
+                        on_first_slice=on_first_slice)
+
+
+def _isolated(isolate: Optional[bool]) -> bool:
+    from formats.sandbox import in_process
+
+    return not in_process() if isolate is None else isolate
+
+
+def _read_image_here(path, series=None, progress: ProgressFn = no_progress, cancel=None,
+                     on_first_slice=None) -> Volume:
     kind = kind_of(path)
     if kind == "dicom":
         from formats.dicom.load import load_dicom
@@ -83,14 +147,18 @@ def read_image(path: str | Path, progress: ProgressFn = no_progress, cancel: Opt
     return vol
 
 
-def read_labelmap(path: str | Path, reference: Optional[Volume] = None) -> LabelMap:
+def _read_labelmap_here(path, progress: ProgressFn = no_progress) -> LabelMap:
     kind = kind_of(path)
     if kind == "dicom":
         raise FormatError(path, "DICOM label maps (SEG/RTSTRUCT) are read by the export module")
-    lm = _guard(path, _module(kind).read_labelmap, path)
-    if reference is not None and not lm.geometry.same_grid(reference.geometry, tol=1e-4):
-        raise FormatError(path, "label map is not on the image's grid (size, spacing, origin or direction differ)")
-    return lm
+    return _guard(path, _module(kind).read_labelmap, path)
+
+
+def _load_series_here(info, progress: ProgressFn = no_progress, on_first_slice=None) -> Volume:
+    from formats.dicom.load import load_series as load
+
+    source = str(info.files[0].parent if len(info.files) > 1 else info.files[0])
+    return _guard(source, load, info, progress, None, on_first_slice)
 
 
 def write_image(volume: Volume, path: str | Path, progress: ProgressFn = no_progress,

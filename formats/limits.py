@@ -34,6 +34,15 @@ def memory_budget() -> int:
     return _available_memory() // 2
 
 
+def decode_address_limit() -> int:
+    """Address space a decoding child may reserve (formats.sandbox): room for the largest image the
+    budget allows decoded twice, plus the libraries; $DELINEATE_DECODE_MAX_BYTES overrides."""
+    env = os.environ.get("DELINEATE_DECODE_MAX_BYTES")
+    if env:
+        return int(env)
+    return 2 * memory_budget() + (2 << 30)
+
+
 def declared_bytes(shape, dtype) -> int:
     n = 1
     for s in shape:

@@ -1,0 +1,213 @@
+"""Decode untrusted files in a child process, so a native crash (SIGABRT in ITK or GDCM), a hang
+or a memory bomb becomes a FormatError naming the file while the caller and its open case live on.
+
+Each read forks a fresh child from a forkserver that has already imported the readers (a few
+tens of milliseconds, no import cost, no Qt threads inherited). The child runs under an
+address-space limit and reports progress, the first slice and the result over a pipe; a large
+array crosses in chunks straight into the caller's buffer, so neither side ever holds two
+copies. ``DELINEATE_DECODE_IN_PROCESS=1`` decodes in the caller (trusted internal use).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from core.errors import Cancelled, DelineateError, FormatError
+from core.progress import CancelToken, ProgressFn, no_progress
+
+IN_PROCESS_ENV = "DELINEATE_DECODE_IN_PROCESS"
+STALL_ENV = "DELINEATE_DECODE_TIMEOUT_S"
+_DEFAULT_STALL_S = 120.0  # no word from the child for this long: it hangs
+_CHUNK = 16 << 20
+_PRELOAD = ["formats.sandbox", "formats.io", "formats.nifti", "formats.itk_formats", "formats.raster",
+            "formats.dicom.load"]
+_lock = threading.Lock()
+_ctx = None
+
+#: the last child's peak resident memory in bytes (measurements and the fuzz test read it)
+last_peak_rss = 0
+
+
+def in_process() -> bool:
+    return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0")
+
+
+def _context():
+    global _ctx
+    with _lock:
+        if _ctx is None:
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(_PRELOAD)
+            _ctx = ctx
+        return _ctx
+
+
+def _stall_limit() -> float:
+    try:
+        return float(os.environ.get(STALL_ENV, _DEFAULT_STALL_S))
+    except ValueError:
+        return _DEFAULT_STALL_S
+
+
+# ---------------------------------------------------------------- child side
+
+def _limit_memory() -> None:
+    import ctypes
+    import resource
+
+    from formats.limits import decode_address_limit
+
+    try:  # one malloc arena per thread would reserve 64 MiB of address space each
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+    limit = decode_address_limit()
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _child(conn, cwd: str, env: dict, fn: Callable, args: tuple, kwargs: dict, wants_first: bool) -> None:
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    os.environ[IN_PROCESS_ENV] = "1"  # readers called here must not fork again
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the caller, who ends us
+    _limit_memory()
+    lock = threading.Lock()  # readers may report from their own threads
+
+    def send(*msg) -> None:
+        with lock:
+            conn.send(msg)
+
+    kwargs = dict(kwargs, progress=lambda f, m="": send("progress", float(f), str(m)))
+    if wants_first:
+        kwargs["on_first_slice"] = lambda k, plane, geo: send("first", k, np.array(plane), geo)
+    try:
+        result = fn(*args, **kwargs)
+    except DelineateError as exc:
+        conn.send(("error", type(exc), getattr(exc, "path", None), getattr(exc, "problem", None), str(exc), _peak_rss()))
+        return
+    except MemoryError:
+        conn.send(("error", FormatError, None,
+                   "needs more memory than a decoder may use (DELINEATE_MAX_IMAGE_BYTES); refused", "", _peak_rss()))
+        return
+    except BaseException as exc:  # noqa: BLE001 - a reader's own failure, reported against the file
+        conn.send(("error", FormatError, None,
+                   f"cannot be read ({type(exc).__name__}: {exc})", "", _peak_rss()))
+        return
+    arr = getattr(result, "array", None)
+    if isinstance(arr, np.ndarray) and arr.nbytes > _CHUNK:
+        arr = np.ascontiguousarray(arr)
+        state = {k: v for k, v in vars(result).items() if k != "array"}
+        conn.send(("array", type(result), state, arr.shape, arr.dtype.str, _peak_rss()))
+        flat = memoryview(arr.reshape(-1).view(np.uint8))
+        for start in range(0, len(flat), _CHUNK):
+            conn.send_bytes(flat[start:start + _CHUNK])
+    else:
+        conn.send(("result", result, _peak_rss()))
+
+
+# ---------------------------------------------------------------- caller side
+
+def _receive_array(conn, cls, state, shape, dtype) -> object:
+    arr = np.empty(shape, dtype=np.dtype(dtype))
+    flat = memoryview(arr.reshape(-1).view(np.uint8))
+    got = 0
+    while got < len(flat):
+        got += conn.recv_bytes_into(flat[got:])
+    obj = cls.__new__(cls)
+    vars(obj).update(state)
+    obj.array = arr  # validated by the child's constructor
+    return obj
+
+
+def _died(path: str, exitcode: Optional[int]) -> FormatError:
+    if exitcode is not None and exitcode < 0:
+        sig = -exitcode
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if sig == signal.SIGKILL:
+            return FormatError(path, f"the reader was killed ({name}; out of memory?) — the file is damaged "
+                                     f"or too large to decode")
+        return FormatError(path, f"the reader crashed (signal {sig}, {name}) — the file is damaged or not supported")
+    return FormatError(path, f"the reader stopped unexpectedly (exit code {exitcode}) — the file is damaged "
+                             f"or not supported")
+
+
+def _end(proc) -> None:
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5)
+
+
+def call(path: str | Path, fn: Callable, *args, progress: ProgressFn = no_progress,
+         cancel: Optional[CancelToken] = None, on_first_slice=None, **kwargs):
+    """``fn(*args, progress=..., [on_first_slice=...], **kwargs)`` in a child process.
+
+    ``fn`` is a module-level function; its result comes back (a Volume's or LabelMap's array
+    without a second copy). Its DelineateErrors are re-raised here; a crash, a hang (no word for
+    $DELINEATE_DECODE_TIMEOUT_S seconds) or running out of its memory is a FormatError naming
+    ``path``. ``cancel`` ends the child at once."""
+    global last_peak_rss
+    path = str(path)
+    ctx = _context()
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, daemon=True, name="delineate-decode",
+                       args=(child, os.getcwd(), dict(os.environ), fn, args, kwargs, on_first_slice is not None))
+    proc.start()
+    child.close()
+    stall = _stall_limit()
+    heard = time.monotonic()
+    try:
+        while True:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("cancelled by the user")
+            if parent.poll(0.05):
+                try:
+                    msg = parent.recv()
+                except (EOFError, OSError):
+                    proc.join(5)
+                    raise _died(path, proc.exitcode) from None
+                heard = time.monotonic()
+                kind = msg[0]
+                if kind == "progress":
+                    progress(msg[1], msg[2])
+                elif kind == "first":
+                    on_first_slice(msg[1], msg[2], msg[3])
+                elif kind == "result":
+                    last_peak_rss = msg[2]
+                    return msg[1]
+                elif kind == "array":
+                    last_peak_rss = msg[5]
+                    try:
+                        return _receive_array(parent, *msg[1:5])
+                    except (EOFError, OSError):
+                        proc.join(5)
+                        raise _died(path, proc.exitcode) from None
+                elif kind == "error":
+                    _, cls, epath, problem, text, last_peak_rss = msg
+                    if issubclass(cls, FormatError):
+                        raise cls(path if epath is None else epath, problem) from None
+                    raise cls(text) from None
+            elif not proc.is_alive() and not parent.poll(0):
+                raise _died(path, proc.exitcode)
+            elif time.monotonic() - heard > stall:
+                raise FormatError(path, f"the reader made no progress for {stall:.0f} s and was stopped — "
+                                        f"the file is damaged or not supported")
+    finally:
+        _end(proc)
+        parent.close()
