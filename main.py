@@ -266,8 +266,28 @@ def cmd_export_dataset(args) -> int:
     return 0
 
 
+def cmd_check_store(args) -> int:
+    from pathlib import Path
+
+    from store.corrections import CorrectionsStore
+
+    store = CorrectionsStore(Path(args.store) if args.store else None)
+    try:
+        for path in store.repair() if args.repair else []:
+            print(f"removed {path}")
+        problems = store.check()
+        n = len(store.cases())
+    finally:
+        store.close()
+    for p in problems:
+        print(p)
+    print(f"{store.root}: {n} cases, " + (f"{len(problems)} problems" if problems else "healthy"))
+    return 1 if problems else 0
+
+
 def _export_case(args):
-    """(volume, corrected, ai, model card, reviewer, state, case id) from an image path or a store case."""
+    """(volume, corrected, ai, model ref, stored card snapshot, reviewer, state, case id) from an image
+    path or a store case."""
     from pathlib import Path
 
     from core.errors import DelineateError
@@ -280,7 +300,7 @@ def _export_case(args):
         vol = read_image(_resolve(args.case), _progress_bar, series=args.series)
         fixed = read_labelmap(args.labels, vol)
         ai = read_labelmap(args.ai, vol) if args.ai else None
-        return vol, fixed, ai, args.model, args.reviewer or "", "", ""
+        return vol, fixed, ai, args.model, None, args.reviewer or "", "", ""
     store = CorrectionsStore(Path(args.store) if args.store else None)
     try:
         matches = [c for c in store.cases() if c.id.startswith(args.case)]
@@ -298,7 +318,8 @@ def _export_case(args):
         fixed.geometry = ai.geometry = original.geometry
         vol = original
     model = args.model or (f"{latest['model_id']}/{latest['model_version']}" if latest.get("model_id") else None)
-    return vol, fixed, ai, model, args.reviewer or latest.get("reviewer") or "", case.state, case.id
+    snapshot = None if args.model else latest.get("card")  # the card as it was when the correction was saved
+    return vol, fixed, ai, model, snapshot, args.reviewer or latest.get("reviewer") or "", case.state, case.id
 
 
 def cmd_export(args) -> int:
@@ -306,23 +327,31 @@ def cmd_export(args) -> int:
 
     from export.case import ExportRequest, export
 
-    vol, fixed, ai, model_ref, reviewer, state, case_id = _export_case(args)
-    card = None
-    if model_ref:
+    from core.errors import DelineateError
+
+    vol, fixed, ai, model_ref, snapshot, reviewer, state, case_id = _export_case(args)
+    card, model = None, snapshot
+    if model_ref and (snapshot is None or args.fractional):
         from inference.registry import Registry
 
         model_id, _, version = model_ref.partition("/")
-        card = Registry().get(model_id, version or None)
+        try:
+            card = Registry().get(model_id, version or None)
+            model = card.report_dict()
+        except DelineateError:
+            if args.model or args.fractional:
+                raise
+            # a store case from before card snapshots, whose model is gone: what the store knows
+            model = {"id": model_id, "version": version, "name": f"{model_id} (no longer registered)"}
     probs = None
     if args.fractional:
-        from core.errors import DelineateError
         from inference.runner import segment
 
         if card is None:
             raise DelineateError("a fractional SEG holds a model's probabilities: name the model with --model")
         probs = segment(vol, card, _progress_bar).probabilities[1:]
     req = ExportRequest(args.format, vol, fixed, Path(args.output), ai=ai, probabilities=probs,
-                        deidentify=args.deidentify, compress=args.compress, model=card.report_dict() if card else None,
+                        deidentify=args.deidentify, compress=args.compress, model=model,
                         reviewer=reviewer, state=state, case_id=case_id)
     written = export(req, _progress_bar)
     print(f"wrote {written[0]}" + (f" (+{len(written) - 1} files)" if len(written) > 1 else ""))
@@ -412,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--name", default="Dataset500_Delineate", help="nnU-Net dataset name (DatasetNNN_Name)")
     x.add_argument("--store", help="corrections store folder (default: the user's)")
     x.set_defaults(func=cmd_export_dataset)
+    cs = sub.add_parser("check-store", help="check the corrections store: index integrity, missing files, and the "
+                                            "litter of interrupted saves (--repair removes that litter)")
+    cs.add_argument("--repair", action="store_true", help="remove unreferenced files and temp folders first")
+    cs.add_argument("--store", help="corrections store folder (default: the user's)")
+    cs.set_defaults(func=cmd_check_store)
     ex = sub.add_parser("export", help="export a reviewed case: DICOM SEG / RTSTRUCT, NIfTI / NRRD label map, "
                                        "STL / OBJ / glTF surfaces, statistics or the review report")
     ex.add_argument("case", help="an image (file, DICOM folder or sample name; give --labels) or a store case id")

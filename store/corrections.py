@@ -7,17 +7,22 @@ Layout (default under the user data dir, or $DELINEATE_STORE)::
     cases/<case>/ai-<n>.seg.nrrd  the model's mask as saved with correction n
     cases/<case>/fix-<n>.seg.nrrd the corrected mask n
 
-A save writes its files first (atomically: temp, fsync, rename, under names never reused), then
-commits one transaction that points to them; a process killed at any moment leaves the previous
-version intact and the index readable. Only content hashes, model ids, label tables, metrics,
-states, reviewer names and times are indexed - no names, IDs, dates of birth or accession numbers.
+A save holds the index's write lock (BEGIN IMMEDIATE) while it writes its files (atomically: temp,
+fsync, rename, under names never reused) and commits the one transaction that points to them; a
+process killed at any moment leaves the previous version intact and the index readable, plus at
+most some unreferenced files, which check() reports and repair() removes (under the same lock, so
+never the files of a save in progress). Only content hashes, model ids and card snapshots, label
+tables, metrics, states, reviewer names, times and the source's identity-free metadata
+(store.source_meta) are indexed - no names, IDs, dates of birth or accession numbers.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -29,7 +34,7 @@ import numpy as np
 from core.errors import DelineateError
 from core.labels import LabelMap
 from core.metrics import compare_labelmaps, finite_or_none
-from core.volume import Volume
+from core.volume import Volume, WindowPreset
 
 STATES = ("ai_draft", "in_review", "approved", "rejected")
 _SCHEMA = """
@@ -42,6 +47,15 @@ CREATE TABLE IF NOT EXISTS corrections (
     ai_file TEXT NOT NULL, fixed_file TEXT NOT NULL, reviewer TEXT, saved TEXT NOT NULL,
     model_id TEXT, model_version TEXT, edits TEXT, metrics TEXT, state TEXT NOT NULL);
 """
+# schema version -> statements that bring the previous version up to it (PRAGMA user_version)
+_MIGRATIONS = {
+    2: ("ALTER TABLE cases ADD COLUMN source_meta TEXT",  # store.source_meta.identity_free
+        "ALTER TABLE corrections ADD COLUMN card TEXT"),  # the model card as it was at the save
+}
+SCHEMA_VERSION = max(_MIGRATIONS)
+_CASE_COLUMNS = ("id, image_hash, modality, size, spacing, state, reason, model_id, model_version, uncertainty, "
+                 "split, created, updated, source_meta")
+_TEMP_PREFIX = ".delineate-"  # formats.atomic's temp folders
 
 
 def default_root() -> Path:
@@ -83,6 +97,7 @@ class Case:
     split: str
     created: str
     updated: str
+    source_meta: dict
 
 
 class CorrectionsStore:
@@ -90,10 +105,37 @@ class CorrectionsStore:
         self.root = Path(root) if root is not None else default_root()
         (self.root / "cases").mkdir(parents=True, exist_ok=True)
         self.holdout_fraction = holdout_fraction
-        self.db = sqlite3.connect(self.root / "index.sqlite", timeout=30)
+        # autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) where they matter
+        self.db = sqlite3.connect(self.root / "index.sqlite", timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
+        with self._writing():
+            for statement in _SCHEMA.split(";"):  # not executescript: it would commit the transaction
+                self.db.execute(statement)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:  # version 1 had no user_version; a fresh store has just been given its tables
+            version = 1
+        if version > SCHEMA_VERSION:
+            raise DelineateError(f"{self.root}: this store was written by a newer Delineate (schema {version})")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target]:
+                self.db.execute(statement)
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """One write transaction holding the index's write lock from the start: other savers and
+        repair() wait for it, readers (WAL) do not."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -106,9 +148,14 @@ class CorrectionsStore:
 
     def save(self, volume: Volume, ai: LabelMap, corrected: LabelMap, *, reviewer: str = "",
              model_id: str = "", model_version: str = "", edits: Optional[dict] = None,
-             state: str = "in_review", reason: str = "", uncertainty: Optional[float] = None) -> tuple[str, int]:
-        """Save a correction (files first, then one transaction). Returns (case id, correction n)."""
+             state: str = "in_review", reason: str = "", uncertainty: Optional[float] = None,
+             card: Optional[dict] = None, source_meta: Optional[dict] = None) -> tuple[str, int]:
+        """Save a correction: its files, then the one transaction pointing to them, all under the
+        write lock. ``card``: the model card as plain data (kept so the case exports after the
+        model is gone); ``source_meta``: store.source_meta.identity_free(volume) when the caller
+        has it (else it is derived here for a new case). Returns (case id, correction n)."""
         from formats.io import write_image, write_labelmap
+        from store.source_meta import identity_free
 
         if state not in STATES:
             raise DelineateError(f"state must be one of {STATES}")
@@ -116,71 +163,95 @@ class CorrectionsStore:
             if not lm.geometry.same_grid(volume.geometry, tol=1e-4):
                 raise DelineateError("masks must share the image's grid")
         h = image_hash(volume)
-        row = self.db.execute("SELECT id FROM cases WHERE image_hash = ?", (h,)).fetchone()
-        case_id = row[0] if row else uuid.uuid4().hex[:16]
-        folder = self.root / "cases" / case_id
-        folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / "image.nii.gz").exists():
-            write_image(deidentified(volume), folder / "image.nii.gz")
-        n = (self.db.execute("SELECT COALESCE(MAX(n), 0) FROM corrections WHERE case_id = ?", (case_id,))
-             .fetchone()[0]) + 1
-        token = uuid.uuid4().hex[:8]  # names are never reused, even by a save that was killed
-        ai_file, fixed_file = f"ai-{n}-{token}.seg.nrrd", f"fix-{n}-{token}.seg.nrrd"
-        write_labelmap(ai, folder / ai_file)
-        write_labelmap(corrected, folder / fixed_file)
+        known = self.db.execute("SELECT id FROM cases WHERE image_hash = ?", (h,)).fetchone()
+        if known is None and source_meta is None:  # the slow parts before taking the lock
+            source_meta = identity_free(volume)
         metrics = {str(c.value): {"name": c.name, "dice": c.dice, "hd95_mm": finite_or_none(c.hausdorff95_mm),
                                   "ai_ml": c.volume_a_ml, "corrected_ml": c.volume_b_ml}
                    for c in compare_labelmaps(ai, corrected)}
-        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        with self.db:  # one transaction: the case row and the correction row, or neither
+        with self._writing():  # one transaction: the case row and the correction row, or neither
+            row = self.db.execute("SELECT id FROM cases WHERE image_hash = ?", (h,)).fetchone()
+            case_id = row[0] if row else uuid.uuid4().hex[:16]
+            folder = self.root / "cases" / case_id
+            folder.mkdir(parents=True, exist_ok=True)
+            if not (folder / "image.nii.gz").exists():
+                write_image(deidentified(volume), folder / "image.nii.gz")
+            n = (self.db.execute("SELECT COALESCE(MAX(n), 0) FROM corrections WHERE case_id = ?", (case_id,))
+                 .fetchone()[0]) + 1
+            token = uuid.uuid4().hex[:8]  # names are never reused, even by a save that was killed
+            ai_file, fixed_file = f"ai-{n}-{token}.seg.nrrd", f"fix-{n}-{token}.seg.nrrd"
+            write_labelmap(ai, folder / ai_file)
+            write_labelmap(corrected, folder / fixed_file)
+            now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             if row is None:
                 g = volume.geometry
-                self.db.execute("INSERT INTO cases VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                meta = source_meta if source_meta is not None else identity_free(volume)
+                self.db.execute(f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                 (case_id, h, volume.modality, json.dumps(list(g.size)),
                                  json.dumps(g.spacing.round(6).tolist()), state, reason, model_id, model_version,
-                                 uncertainty, self._split(h), now, now))
+                                 uncertainty, self._split(h), now, now, json.dumps(meta)))
             else:
                 self.db.execute("UPDATE cases SET state=?, reason=?, model_id=?, model_version=?, "
                                 "uncertainty=COALESCE(?, uncertainty), updated=? WHERE id=?",
                                 (state, reason, model_id, model_version, uncertainty, now, case_id))
             self.db.execute("INSERT INTO corrections (case_id, n, ai_file, fixed_file, reviewer, saved, model_id, "
-                            "model_version, edits, metrics, state) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            "model_version, edits, metrics, state, card) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                             (case_id, n, ai_file, fixed_file, reviewer, now, model_id, model_version,
-                             json.dumps(edits or {}), json.dumps(metrics), state))
+                             json.dumps(edits or {}), json.dumps(metrics), state,
+                             json.dumps(card) if card else None))
         return case_id, n
 
     def set_state(self, case_id: str, state: str, reason: str = "") -> None:
         if state not in STATES:
             raise DelineateError(f"state must be one of {STATES}")
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        with self.db:
+        with self._writing():
             self.db.execute("UPDATE cases SET state=?, reason=?, updated=? WHERE id=?", (state, reason, now, case_id))
 
     # -- reading -------------------------------------------------------------------------------
     def cases(self, state: Optional[str] = None) -> list[Case]:
-        q = "SELECT * FROM cases" + (" WHERE state = ?" if state else "") + " ORDER BY updated DESC"
-        return [Case(*r) for r in self.db.execute(q, (state,) if state else ())]
+        q = f"SELECT {_CASE_COLUMNS} FROM cases" + (" WHERE state = ?" if state else "") + " ORDER BY updated DESC"
+        return [Case(*r[:-1], json.loads(r[-1]) if r[-1] else {})
+                for r in self.db.execute(q, (state,) if state else ())]
+
+    def case(self, case_id: str) -> Case:
+        r = self.db.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)).fetchone()
+        if r is None:
+            raise DelineateError(f"no case {case_id} in the store")
+        return Case(*r[:-1], json.loads(r[-1]) if r[-1] else {})
 
     def latest(self, case_id: str) -> dict:
         r = self.db.execute("SELECT n, ai_file, fixed_file, reviewer, saved, model_id, model_version, edits, "
-                            "metrics, state FROM corrections WHERE case_id = ? ORDER BY n DESC LIMIT 1",
+                            "metrics, state, card FROM corrections WHERE case_id = ? ORDER BY n DESC LIMIT 1",
                             (case_id,)).fetchone()
         if r is None:
             raise DelineateError(f"no correction saved for case {case_id}")
         keys = ("n", "ai_file", "fixed_file", "reviewer", "saved", "model_id", "model_version", "edits", "metrics",
-                "state")
+                "state", "card")
         d = dict(zip(keys, r))
         d["edits"], d["metrics"] = json.loads(d["edits"]), json.loads(d["metrics"])
+        d["card"] = json.loads(d["card"]) if d["card"] else None
         return d
 
     def load(self, case_id: str, n: Optional[int] = None):
-        """(image Volume, AI LabelMap, corrected LabelMap) of a case's correction n (default latest)."""
+        """(image Volume, AI LabelMap, corrected LabelMap) of a case's correction n (default latest).
+        The image comes back with its stored modality, window presets and identity-free source
+        metadata (``metadata["source_meta"]``), not what the NIfTI file can say."""
         from formats.io import read_image, read_labelmap
 
+        case = self.case(case_id)
         info = self.latest(case_id) if n is None else self._correction(case_id, n)
         folder = self.root / "cases" / case_id
-        image = read_image(folder / "image.nii.gz")
-        return image, read_labelmap(folder / info["ai_file"], image), read_labelmap(folder / info["fixed_file"], image)
+        # the store's own files, written by save(): trusted, decoded in this process
+        raw = read_image(folder / "image.nii.gz", isolate=False)
+        meta = case.source_meta
+        presets = [WindowPreset(str(p[0]), float(p[1]), float(p[2])) for p in meta.get("window_presets", [])]
+        image = Volume(raw.array, raw.geometry, modality=case.modality or raw.modality,
+                       description=meta.get("series_description") or f"store case {case_id}", source=raw.source,
+                       window_presets=presets or raw.window_presets, warnings=list(raw.warnings),
+                       metadata={"store_case": case_id, "source_meta": meta})
+        return (image, read_labelmap(folder / info["ai_file"], image, isolate=False),
+                read_labelmap(folder / info["fixed_file"], image, isolate=False))
 
     def _correction(self, case_id: str, n: int) -> dict:
         r = self.db.execute("SELECT ai_file, fixed_file FROM corrections WHERE case_id = ? AND n = ?",
@@ -189,11 +260,50 @@ class CorrectionsStore:
             raise DelineateError(f"case {case_id} has no correction {n}")
         return {"ai_file": r[0], "fixed_file": r[1]}
 
+    # -- health --------------------------------------------------------------------------------
     def check(self) -> list[str]:
-        """Problems found (empty: healthy): SQLite integrity and every indexed file present."""
-        problems = [r[0] for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        """Problems found (empty: healthy): SQLite integrity, every indexed file present, and the
+        litter of killed saves (unreferenced files and folders, temp folders) that repair() removes."""
+        problems = [f"index: {r[0]}" for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
         for case_id, ai_file, fixed_file in self.db.execute("SELECT case_id, ai_file, fixed_file FROM corrections"):
             for f in (ai_file, fixed_file):
                 if not (self.root / "cases" / case_id / f).is_file():
-                    problems.append(f"missing {case_id}/{f}")
+                    problems.append(f"missing cases/{case_id}/{f}")
+        for (case_id,) in self.db.execute("SELECT id FROM cases"):
+            if not (self.root / "cases" / case_id / "image.nii.gz").is_file():
+                problems.append(f"missing cases/{case_id}/image.nii.gz")
+        for path, what in self._litter():
+            problems.append(f"{what} {path.relative_to(self.root)}")
         return problems
+
+    def repair(self) -> list[str]:
+        """Remove the litter check() reports (files no committed correction points to, temp
+        folders); returns what was removed. Missing files cannot be repaired and stay reported.
+        Holds the write lock, so a save in progress (which holds it too) is never touched."""
+        removed = []
+        with self._writing():
+            for path, _what in self._litter():
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(str(path.relative_to(self.root)))
+        return removed
+
+    def _litter(self) -> list[tuple[Path, str]]:
+        referenced: dict[str, set[str]] = {cid: {"image.nii.gz"} for (cid,) in self.db.execute("SELECT id FROM cases")}
+        for case_id, ai_file, fixed_file in self.db.execute("SELECT case_id, ai_file, fixed_file FROM corrections"):
+            referenced.setdefault(case_id, {"image.nii.gz"}).update((ai_file, fixed_file))
+        out = [(p, "temp folder") for p in sorted(self.root.glob(_TEMP_PREFIX + "*"))]
+        for entry in sorted((self.root / "cases").iterdir()):
+            if entry.name.startswith(_TEMP_PREFIX):
+                out.append((entry, "temp folder"))
+            elif entry.name not in referenced:
+                out.append((entry, "unreferenced folder" if entry.is_dir() else "unreferenced file"))
+            else:
+                for f in sorted(entry.iterdir()):
+                    if f.name.startswith(_TEMP_PREFIX):
+                        out.append((f, "temp folder"))
+                    elif f.name not in referenced[entry.name]:
+                        out.append((f, "unreferenced file"))
+        return out

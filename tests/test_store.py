@@ -1,9 +1,4 @@
 """The corrections store: provenance round-trip, no patient identifiers, survives SIGKILL."""
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pydicom
@@ -15,7 +10,6 @@ from core.volume import Volume
 from formats.dicom.write import write_series
 from formats.io import read_image
 from store.corrections import CorrectionsStore, image_hash
-from tests.conftest import ROOT
 
 TABLE = LabelTable((Label(1, "liver", (200, 100, 60)), Label(2, "tumour", (250, 250, 0))))
 
@@ -75,44 +69,6 @@ def test_patient_identifiers_never_enter_the_store(tmp_path):
                 assert secret not in data, (path, secret)
 
 
-_SAVER = r"""
-import sys, numpy as np
-sys.path.insert(0, {root!r})
-from tests.test_store import _case
-from store.corrections import CorrectionsStore
-store = CorrectionsStore({store!r})
-vol, ai, fixed, _h = _case(2)
-i = 0
-print("ready", flush=True)
-while True:
-    i += 1
-    fixed.array[0, 0, 0] = i % 2
-    store.save(vol, ai, fixed, reviewer="r{{}}".format(i))
-"""
-
-
-def test_sigkill_during_saves_leaves_the_store_readable(tmp_path):
-    store_dir = tmp_path / "store"
-    first = CorrectionsStore(store_dir)
-    vol, ai, fixed, _h = _case(2)
-    case_id, _n = first.save(vol, ai, fixed, reviewer="first")
-    first.close()
-    rng = np.random.default_rng(0)
-    for attempt in range(8):
-        proc = subprocess.Popen([sys.executable, "-c", _SAVER.format(root=str(ROOT), store=str(store_dir))],
-                                stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.6))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        store = CorrectionsStore(store_dir)
-        assert store.check() == [], attempt
-        img, ai2, fixed2 = store.load(case_id)  # the latest committed version loads
-        assert fixed2.array.shape == fixed.array.shape
-        np.testing.assert_array_equal(store.load(case_id, 1)[2].array, fixed.array)  # the first is intact
-        store.close()
-
-
 def test_export_approved_corrections_as_nnunet_and_monai(tmp_path):
     import json
 
@@ -139,3 +95,118 @@ def test_export_approved_corrections_as_nnunet_and_monai(tmp_path):
     assert main.main(["export-dataset", str(tmp_path / "mo"), "--format", "monai", "--store", str(tmp_path / "store")]) == 0
     dl = json.loads((tmp_path / "mo" / "datalist.json").read_text())
     assert len(dl["training"]) + len(dl["validation"]) == 4 and (tmp_path / "mo" / dl["training"][0]["image"]).is_file()
+
+
+def _dicom_ct(tmp_path, vol):
+    """``vol`` as a CT series whose headers carry identifiers, also inside the descriptions."""
+    folder = tmp_path / "dicom"
+    write_series(vol, folder, patient_name="Doe^Jane", patient_id="PID-98765")
+    for p in folder.glob("*.dcm"):
+        ds = pydicom.dcmread(p)
+        ds.SeriesDescription = "CT ABDOMEN DOE JANE 20240117 PORTAL"
+        ds.StudyDescription = "Follow-up PID-98765 Referrer"
+        ds.ReferringPhysicianName = "Referrer^Robert"
+        ds.BodyPartExamined, ds.ManufacturerModelName, ds.ConvolutionKernel = "ABDOMEN", "Phantom 9000", "B30f"
+        ds.save_as(p)
+    return read_image(folder)
+
+
+def test_ct_stays_ct_with_its_identity_free_metadata(tmp_path):
+    import main
+
+    vol, ai, fixed, _h = _case(3)
+    loaded = _dicom_ct(tmp_path, vol)
+    store = CorrectionsStore(tmp_path / "store")
+    case_id, _ = store.save(loaded, ai, fixed, reviewer="r")
+    img, _ai, _fixed = store.load(case_id)
+    meta = img.metadata["source_meta"]
+    assert img.modality == "CT" and store.case(case_id).modality == "CT"
+    assert meta["dicom"]["BodyPartExamined"] == "ABDOMEN" and meta["dicom"]["ManufacturerModelName"] == "Phantom 9000"
+    assert meta["dicom"]["SOPClassUID"] == "1.2.840.10008.5.1.4.1.1.2" and meta["dicom"]["ConvolutionKernel"] == "B30f"
+    assert meta["series_description"] == "CT ABDOMEN PORTAL" == img.description  # names and the date gone
+    assert meta["study_description"] == "Follow-up"
+    store.close()
+    for path in (tmp_path / "store").rglob("*"):
+        if path.is_file():
+            for secret in (b"Doe", b"DOE", b"Jane", b"JANE", b"98765", b"Referrer", b"20240117"):
+                assert secret not in path.read_bytes(), (path, secret)
+    # exported without its source DICOM: a CT series and a CT report
+    assert main.main(["export", case_id, str(tmp_path / "seg.dcm"), "--format", "seg",
+                      "--store", str(tmp_path / "store")]) == 0
+    images = sorted((tmp_path / "seg-images").glob("*.dcm"))
+    assert images and pydicom.dcmread(images[0]).SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+    assert pydicom.dcmread(tmp_path / "seg.dcm").Modality == "SEG"
+
+
+def test_case_exports_after_its_model_is_gone(tmp_path):
+    import main
+
+    vol, ai, fixed, _h = _case(4)
+    store = CorrectionsStore(tmp_path / "store")
+    snapshot = {"id": "retired-model", "version": "7", "name": "Retired model", "architecture": "UNet 3D",
+                "trained_on": "synthetic phantoms", "metrics": {"Dice liver": 0.91}, "synthetic": True}
+    case_id, _ = store.save(vol, ai, fixed, reviewer="r", model_id="retired-model", model_version="7", card=snapshot)
+    old_id, _ = store.save(_case(5)[0], ai, fixed, reviewer="r", model_id="gone", model_version="1")  # no card
+    assert store.latest(case_id)["card"] == snapshot
+    store.close()
+    for cid, name in ((case_id, "a"), (old_id, "b")):
+        assert main.main(["export", cid, str(tmp_path / f"{name}.dcm"), "--format", "seg",
+                          "--store", str(tmp_path / "store")]) == 0
+        assert main.main(["export", cid, str(tmp_path / f"{name}.png"), "--format", "report",
+                          "--store", str(tmp_path / "store")]) == 0
+    seg = pydicom.dcmread(tmp_path / "a.dcm")
+    ident = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+    assert (ident.AlgorithmName, ident.AlgorithmVersion) == ("retired-model", "7")
+    assert pydicom.dcmread(tmp_path / "b.dcm").SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+
+
+def test_a_version_1_store_is_migrated(tmp_path):
+    import sqlite3
+
+    from store.corrections import SCHEMA_VERSION
+
+    vol, ai, fixed, _h = _case(6)
+    store = CorrectionsStore(tmp_path / "store")
+    case_id, _ = store.save(vol, ai, fixed, reviewer="r")
+    store.close()
+    db = sqlite3.connect(tmp_path / "store" / "index.sqlite")  # back to the schema before card snapshots
+    db.execute("ALTER TABLE cases DROP COLUMN source_meta")
+    db.execute("ALTER TABLE corrections DROP COLUMN card")
+    db.execute("PRAGMA user_version = 0")
+    db.commit()
+    db.close()
+    store = CorrectionsStore(tmp_path / "store")
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    img, _a, _f = store.load(case_id)
+    assert img.modality == "CT" and store.latest(case_id)["card"] is None and store.check() == []
+    assert store.save(vol, ai, fixed, card={"id": "x", "version": "1"}) == (case_id, 2)
+    store.close()
+
+
+def test_check_reports_and_repair_removes_litter(tmp_path, capsys):
+    import main
+
+    vol, ai, fixed, _h = _case(7)
+    store = CorrectionsStore(tmp_path / "store")
+    case_id, _ = store.save(vol, ai, fixed, reviewer="r")
+    cases = tmp_path / "store" / "cases"
+    (cases / case_id / "fix-9-deadbeef.seg.nrrd").write_bytes(b"half a file")  # a killed save's files
+    (cases / case_id / ".delineate-abc123").mkdir()
+    (cases / case_id / ".delineate-abc123" / "ai-9.seg.nrrd").write_bytes(b"x")
+    (cases / "0123456789abcdef").mkdir()  # a new case whose transaction never committed
+    (cases / "0123456789abcdef" / "image.nii.gz").write_bytes(b"y")
+    (cases / ".delineate-zz").mkdir()
+    problems = store.check()
+    assert sorted(problems) == sorted([
+        f"unreferenced file cases/{case_id}/fix-9-deadbeef.seg.nrrd", f"temp folder cases/{case_id}/.delineate-abc123",
+        "unreferenced folder cases/0123456789abcdef", "temp folder cases/.delineate-zz"])
+    assert [c.id for c in store.cases()] == [case_id]
+    store.close()
+    assert main.main(["check-store", "--store", str(tmp_path / "store")]) == 1
+    assert main.main(["check-store", "--repair", "--store", str(tmp_path / "store")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("removed ") == 4 and "1 cases, healthy" in out
+    store = CorrectionsStore(tmp_path / "store")
+    assert store.check() == [] and store.load(case_id)[2].array.shape == fixed.array.shape
+    store.close()
