@@ -1,10 +1,17 @@
-"""Export one reviewed case in any of the formats, the one path the GUI and the CLI share."""
+"""Export one reviewed case in any of the formats, the one path the GUI and the CLI share.
+
+Everything an export writes goes into a hidden staging folder beside the target and is moved into
+place only when all of it is written: a failed or cancelled export leaves nothing behind."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -75,6 +82,7 @@ def dicom_sources(req: ExportRequest, progress: ProgressFn, cancel: Optional[Can
         if not req.deidentify:
             return source_datasets(req.volume), []
         from formats.dicom.deid import Deidentifier
+        from formats.dicom.seg import with_type2
 
         deid = Deidentifier()
         out, written = [], []
@@ -82,7 +90,7 @@ def dicom_sources(req: ExportRequest, progress: ProgressFn, cancel: Optional[Can
         folder.mkdir(parents=True, exist_ok=True)
         for n, ds in enumerate(originals):
             check(cancel)
-            clean = deid(ds)
+            clean = with_type2(deid(ds))  # anonymised sources often lack Type 2 attributes altogether
             path = folder / f"IM{n + 1:05d}.dcm"
             with atomic_output(path) as tmp:
                 clean.save_as(tmp, enforce_file_format=True)
@@ -110,14 +118,45 @@ def statistics_text(rows: list[dict], suffix: str) -> str:
 
 
 def export(req: ExportRequest, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> list[Path]:
-    """Write the case in ``req.fmt``; returns every file written (the main one first)."""
+    """Write the case in ``req.fmt``; returns every file written (the main one first). All or
+    nothing: on any failure (or cancel) no file of this export remains."""
     if req.fmt not in FORMATS:
         raise DelineateError(f"unknown export format {req.fmt!r}; choose from {', '.join(FORMATS)}")
     if not req.volume.geometry.same_grid(req.labelmap.geometry, tol=1e-4):
         raise DelineateError("the label map is not on the image's grid")
     out = _with_suffix(Path(req.out), req.fmt)
-    req.out = out
-    fmt = req.fmt
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".delineate-export-", dir=out.parent))
+    try:
+        req.out = staging / out.name
+        written = _export(req, progress, cancel)
+        check(cancel)
+        _move_into_place(staging, out.parent, main=out.name)
+        return [out.parent / p.relative_to(staging) for p in written]
+    finally:
+        req.out = out
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(staging: Path, folder: Path, main: str) -> None:
+    """Move the staged files and folders into ``folder``, the main file last; a folder of the same
+    name (an earlier export's images or surfaces) is replaced as a whole, not merged."""
+    for item in sorted(staging.iterdir(), key=lambda p: p.name == main):
+        target = folder / item.name
+        if item.is_dir() and target.is_dir():
+            old = staging / f".old-{item.name}"
+            os.replace(target, old)
+            os.replace(item, target)
+        else:
+            os.replace(item, target)
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+
+
+def _export(req: ExportRequest, progress: ProgressFn, cancel: Optional[CancelToken]) -> list[Path]:
+    out, fmt = req.out, req.fmt
     algorithm_type = "SEMIAUTOMATIC" if req.model else "MANUAL"
     algorithm = ((req.model or {}).get("id", "Delineate"), str((req.model or {}).get("version", "1")))
     if fmt in ("seg", "rtstruct"):

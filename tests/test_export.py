@@ -321,3 +321,86 @@ def test_gltf_scene_holds_every_segment_in_patient_mm(tmp_path):
     want_lo = np.min([r["bbox_lps_min_mm"] for r in rows], axis=0)
     want_hi = np.max([r["bbox_lps_max_mm"] for r in rows], axis=0)
     assert np.allclose(lo, want_lo, atol=0.5 * 3.0) and np.allclose(hi, want_hi, atol=0.5 * 3.0)
+
+
+_TYPE2_DROPPED = ("StudyID", "AccessionNumber", "ReferringPhysicianName", "PatientBirthDate", "PatientSex",
+                  "StudyDate", "StudyTime", "SeriesNumber", "InstanceNumber", "PatientName", "PatientID")
+
+
+@pytest.fixture
+def bare_ct(dicom_ct, tmp_path):
+    """The CT with its Type 2 attributes deleted, as anonymisers often leave series."""
+    for p in sorted((tmp_path / "src").glob("*.dcm")):
+        ds = pydicom.dcmread(p)
+        for kw in _TYPE2_DROPPED:
+            delattr(ds, kw)
+        ds.save_as(p)
+    return read_image(tmp_path / "src")
+
+
+@pytest.mark.parametrize("fmt", ["seg", "rtstruct"])
+@pytest.mark.parametrize("deidentify", [False, True])
+def test_export_from_a_series_without_type2_attributes_is_valid(bare_ct, labels, tmp_path, fmt, deidentify):
+    labels = LabelMap(labels.array, bare_ct.geometry, labels.table)
+    written = export(ExportRequest(fmt, bare_ct, labels, tmp_path / "out" / "case.dcm", deidentify=deidentify))
+    assert len(written) == 1 + (8 if deidentify else 0)
+    for path in written[:2]:  # the SEG/RTSTRUCT and a de-identified source image
+        assert _dciodvfy_errors(path) == [], path.name
+    ds = pydicom.dcmread(written[0])
+    assert ds.StudyID == "" and ds.AccessionNumber == "" and ds.PatientID == ""
+    back = read_seg(written[0], bare_ct.geometry) if fmt == "seg" else read_rtstruct(written[0], bare_ct.geometry)
+    assert np.array_equal(back.array > 0, labels.array > 0)
+
+
+def _files_under(folder) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_a_failed_export_leaves_no_files(dicom_ct, labels, tmp_path, monkeypatch):
+    import formats.dicom.seg
+    from core.errors import Cancelled
+    from core.progress import CancelToken
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("the user's own file")
+
+    def broken(*args, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(formats.dicom.seg, "write_seg", broken)  # after the 8 de-identified images were written
+    with pytest.raises(OSError, match="No space"):
+        export(ExportRequest("seg", dicom_ct, labels, out / "case.dcm", deidentify=True))
+    assert _files_under(out) == ["keep.txt"]
+    monkeypatch.undo()
+
+    import export.mesh as mesh
+
+    calls = []
+    real = mesh.write_surface
+
+    def second_fails(*args, **kw):  # the second of three surfaces cannot be written
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(mesh, "write_surface", second_fails)
+    with pytest.raises(OSError):
+        export(ExportRequest("stl", dicom_ct, labels, out / "surfaces"))
+    assert _files_under(out) == ["keep.txt"]
+    monkeypatch.undo()
+
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        export(ExportRequest("seg", dicom_ct, labels, out / "case.dcm", deidentify=True), cancel=token)
+    assert _files_under(out) == ["keep.txt"]
+
+
+def test_export_again_replaces_the_image_folder(oblique_ct, labels_on, tmp_path):
+    first = export(ExportRequest("seg", oblique_ct, labels_on, tmp_path / "seg.dcm"))
+    (first[1].parent / "IM09999.dcm").write_bytes(b"an earlier export's extra image")
+    second = export(ExportRequest("seg", oblique_ct, labels_on, tmp_path / "seg.dcm"))
+    assert sorted(p.name for p in second[1].parent.iterdir()) == sorted(p.name for p in second[1:])
+    assert _files_under(tmp_path) == sorted(["seg.dcm", "seg-images"] + [f"seg-images/{p.name}" for p in second[1:]])

@@ -14,6 +14,8 @@ import pydicom
 from dicomanonymizer import simpledicomanonymizer as _sda
 
 TABLES = "dicomfields_2026c"
+_LIBRARY_DUMMY_DATE = "00010101"  # what dicom-anonymizer writes for a dummy date
+DUMMY_DATE = "19000101"  # year 1 is not a valid DA for validators (dciodvfy); this one is
 METHOD = f"PS3.15 E basic profile (dicom-anonymizer {TABLES[-5:]})"
 
 
@@ -30,6 +32,9 @@ class Deidentifier:
                                    base_rules_gen=lambda: _sda.initialize_actions(TABLES))
         finally:
             _sda.dictionary = saved
+        for elem in out.iterall():
+            if elem.VR in ("DA", "DT") and isinstance(elem.value, str) and elem.value.startswith(_LIBRARY_DUMMY_DATE):
+                elem.value = DUMMY_DATE + elem.value[len(_LIBRARY_DUMMY_DATE):]
         meta = getattr(out, "file_meta", None)
         if meta is not None and "SOPInstanceUID" in out:
             meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID

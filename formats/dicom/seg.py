@@ -8,6 +8,7 @@ keeps its name, colour (CIELab) and coded category/type.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -25,7 +26,23 @@ from formats.atomic import atomic_output
 SOFTWARE = "Delineate"
 JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"  # ~30x smaller SEGs; not every viewer decodes it
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
+# Type 2 attributes (present, possibly empty) of the Patient, General Study and General Series
+# modules that derived objects copy from their source; anonymised sources often drop them
+TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+         "ReferringPhysicianName", "StudyID", "AccessionNumber", "SeriesNumber", "InstanceNumber")
 _ABNORMAL_WORDS = ("lesion", "tumor", "tumour", "mass", "nodule", "neoplasm", "metastasis", "cyst")
+
+
+def with_type2(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """``ds`` with every missing TYPE2 attribute present and empty, as the standard allows (a copy
+    when one was missing: the caller's dataset is left as it was)."""
+    missing = [kw for kw in TYPE2 if kw not in ds]
+    if not missing:
+        return ds
+    out = copy.deepcopy(ds)
+    for kw in missing:
+        setattr(out, kw, None)
+    return out
 
 
 def _sct(name: str):
@@ -93,6 +110,7 @@ def write_seg(labelmap: LabelMap, sources: Sequence[pydicom.Dataset], path: str 
     label of the table in order: FRACTIONAL) as a SEG referencing ``sources`` (headers suffice)."""
     if not sources:
         raise FormatError(path, "a DICOM SEG needs the source images it segments")
+    sources = [with_type2(ds) for ds in sources]
     frame_uid = sources[0].FrameOfReferenceUID
     present = set(labelmap.present_values())  # one pass over the voxels, not one per label
     values = [v for v in labelmap.table.values() if v in present] if probabilities is None \
