@@ -190,33 +190,25 @@ def cmd_import(args) -> int:
         lo, hi = _floats(args.window) or (-1000.0, 1000.0)
         norm.update(low=lo, high=hi)
     src = Path(args.path)
-
-    def dest(model_id, version="1.0.0"):
-        return user_models_dir() / model_id / version
+    root = user_models_dir()  # every import writes inside it, under a sanitised <id>/<version>
 
     if args.kind == "torchscript":
         if not (args.id and args.patch and args.modality):
             raise SystemExit("torchscript import needs --id, --patch and --modality")
         patch = _ints(args.patch)
-        card = importers.import_torchscript(src, dest(args.id), model_id=args.id, spatial_dims=len(patch),
+        card = importers.import_torchscript(src, root, model_id=args.id, spatial_dims=len(patch),
                                             patch_size=patch, modality=args.modality, normalisation=norm,
-                                            labels=labels, spacing=_floats(args.spacing))
+                                            labels=labels, spacing=_floats(args.spacing), trust_code=args.trust_code)
     elif args.kind == "onnx":
         if not (args.id and args.modality):
             raise SystemExit("onnx import needs --id and --modality")
-        card = importers.import_onnx(src, dest(args.id), model_id=args.id, modality=args.modality,
+        card = importers.import_onnx(src, root, model_id=args.id, modality=args.modality,
                                      normalisation=norm, labels=labels, patch_size=_ints(args.patch),
                                      spacing=_floats(args.spacing))
     elif args.kind == "monai-bundle":
-        import json
-
-        meta = json.loads((src / "configs" / "metadata.json").read_text())
-        model_id = args.id or str(meta.get("name", src.name)).lower().replace(" ", "-")
-        card = importers.import_monai_bundle(src, dest(model_id, str(meta.get("version", "1.0.0"))),
-                                             model_id=model_id, modality=args.modality)
+        card = importers.import_monai_bundle(src, root, model_id=args.id, modality=args.modality)
     else:
-        model_id = args.id or f"nnunet-{src.parent.name.lower()}-{src.name.split('__')[-1]}"
-        card = importers.import_nnunet(src, dest(model_id), model_id=model_id, modality=args.modality, fold=args.fold)
+        card = importers.import_nnunet(src, root, model_id=args.id, modality=args.modality, fold=args.fold)
     print(card.summary())
     print(f"    {card.folder}")
     return 0
@@ -488,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--norm", default="zscore", choices=("zscore", "ct_window", "percentile", "minmax", "none"))
     im.add_argument("--window", help="for --norm ct_window: low,high in HU")
     im.add_argument("--fold", default="0", help="nnU-Net fold")
+    im.add_argument("--trust-code", action="store_true",
+                    help="TorchScript only: the model is a program; run its code (in a confined child process). "
+                         "Without this it is refused; prefer ONNX, which holds no code")
     im.set_defaults(func=cmd_import)
     return p
 
@@ -502,7 +497,7 @@ def main(argv=None) -> int:
         return args.func(args)
     except DelineateError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # 3: a model refused as unsafe (import-model)
     except KeyboardInterrupt:
         return 130
 

@@ -2,9 +2,13 @@
 (imported and retrained models), ``<root>/<id>/<version>/card.json``."""
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from core.errors import DelineateError
 from inference.card import CardError, ModelCard
@@ -68,8 +72,83 @@ class Registry:
         raise DelineateError(f"no model for {modality} {spatial_dims}D images; see `main.py models`")
 
     def new_folder(self, model_id: str, version: str) -> Path:
-        folder = user_models_dir() / model_id / version
+        folder = inside(user_models_dir(), safe_id(model_id), safe_version(version))
         if folder.exists():
             raise DelineateError(f"model {model_id} version {version} already exists at {folder}")
         folder.mkdir(parents=True)
         return folder
+
+
+# -- names are data: ids and versions from model files never become paths as they are ------------------
+_PATHLIKE = re.compile(r"[/\\\x00]|\.\.|^\.|^~|^[A-Za-z]:")
+
+
+def _refuse_pathlike(text: str, what: str) -> None:
+    from inference.weights import UnsafeModelError
+
+    if _PATHLIKE.search(text) or text.strip() in ("", ".", ".."):
+        raise UnsafeModelError(f"refused: the model's {what} {text!r} looks like a path, not a name")
+
+
+def safe_id(name: str, what: str = "name") -> str:
+    """A registry id from a model's name: lower case, [a-z0-9._-], no leading dot, no '..'. A name
+    that looks like a path (separators, '..', a leading dot or drive) is refused, not repaired."""
+    text = str(name).strip()
+    _refuse_pathlike(text, what)
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    out = re.sub(r"[^a-z0-9._-]+", "-", ascii_text.lower())[:100].strip("-.")
+    if not out:
+        from inference.weights import UnsafeModelError
+
+        raise UnsafeModelError(f"refused: the model's {what} {text!r} has no usable characters for an id")
+    return out
+
+
+def safe_version(version: str) -> str:
+    """A version is used as a folder name only when it is one: [0-9A-Za-z._+-], no '..', no leading dot."""
+    text = str(version).strip()
+    _refuse_pathlike(text, "version")
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,63}", text):
+        from inference.weights import UnsafeModelError
+
+        raise UnsafeModelError(f"refused: the model's version {text!r} is not a version (use e.g. 1.0.0)")
+    return text
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """root/parts..., resolved, and refused unless it stays inside root."""
+    from inference.weights import UnsafeModelError
+
+    base = Path(root).resolve()
+    path = base.joinpath(*parts).resolve()
+    if path == base or base not in path.parents:
+        raise UnsafeModelError(f"refused: {'/'.join(parts)!r} would be written outside the model folder {base}")
+    return path
+
+
+@contextlib.contextmanager
+def staged(root: Path, model_id: str, version: str) -> Iterator[Path]:
+    """A temporary folder inside the registry for an import's files, renamed to <root>/<id>/<version>
+    only when the import succeeds; on any failure it is removed and the registry is as it was."""
+    root = Path(root)
+    final = inside(root, safe_id(model_id), safe_version(version))
+    if final.exists():
+        raise DelineateError(f"model {final.parent.name} version {final.name} already exists at {final}")
+    made_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".importing-", dir=root.resolve()))
+    made_parent = False
+    try:
+        yield tmp
+        made_parent = not final.parent.exists()
+        final.parent.mkdir(exist_ok=True)
+        os.rename(tmp, final)  # atomic; fails rather than merging into a folder that appeared meanwhile
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder, made in ((final.parent, made_parent), (root, made_root)):
+            if made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise

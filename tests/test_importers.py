@@ -43,7 +43,7 @@ def test_torchscript(tmp_path, image):
     net = _tiny_unet()
     path = tmp_path / "m.pt"
     torch.jit.trace(net, torch.zeros(1, 1, 16, 16, 16)).save(str(path))
-    card = import_torchscript(path, tmp_path / "reg" / "ts" / "1.0.0", model_id="ts", spatial_dims=3,
+    card = import_torchscript(path, tmp_path / "reg", model_id="ts", spatial_dims=3, trust_code=True,
                               patch_size=[16, 16, 16], modality="MR", normalisation={"kind": "zscore"},
                               labels={1: "tumour", 2: "oedema"}, spacing=[2.0, 2.0, 2.0])
     assert card.labels.get(2).name == "oedema" and card.architecture == "TorchScript"
@@ -56,7 +56,7 @@ def test_onnx(tmp_path, image):
     path = tmp_path / "m.onnx"
     torch.onnx.export(net, (torch.zeros(1, 1, 16, 16, 16),), str(path), input_names=["image"],
                       output_names=["logits"], dynamo=False, dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
-    card = import_onnx(path, tmp_path / "reg" / "onnx" / "1.0.0", model_id="onnx", modality="MR",
+    card = import_onnx(path, tmp_path / "reg", model_id="onnx", modality="MR",
                        normalisation={"kind": "zscore"}, spacing=[2.0, 2.0, 2.0])
     assert card.patch_size == [16, 16, 16] and len(card.labels) == 2
     _same_as_original(card, net, image)
@@ -83,7 +83,7 @@ def test_monai_bundle(tmp_path, image):
         "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [16, 16, 16], "sw_batch_size": 1}}))
     net = _tiny_unet()
     torch.save(net.state_dict(), bundle / "models" / "model.pt")
-    card = import_monai_bundle(bundle, tmp_path / "reg" / "tiny-bundle" / "0.2.0")
+    card = import_monai_bundle(bundle, tmp_path / "reg")
     assert (card.id, card.version, card.modality, card.orientation) == ("tiny-bundle", "0.2.0", "CT", "RAS")
     assert card.normalisation == {"kind": "ct_window", "low": -2.0, "high": 4.0}
     assert [lab.name for lab in card.labels] == ["spleen", "liver"]
@@ -129,7 +129,7 @@ def _nnunet_folder(root):
 
 def test_nnunet_v2_folder(tmp_path, image):
     folder, net = _nnunet_folder(tmp_path)
-    card = import_nnunet(folder, tmp_path / "reg" / "nn" / "1.0.0")
+    card = import_nnunet(folder, tmp_path / "reg", model_id="nn")
     assert card.modality == "CT" and card.orientation == "image" and card.spacing == [1.5, 1.5, 2.5]
     assert card.normalisation["kind"] == "ct_clip_zscore"
     assert [lab.name for lab in card.labels] == ["liver", "tumour"]
