@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
+from core.errors import Cancelled
 from export.case import FORMATS, SUFFIXES
 from gui.dialogs import path_row, standard_buttons
 
@@ -60,3 +61,20 @@ class ExportDialog(QtWidgets.QDialog):
         return {"fmt": self.fmt(), "path": self.path.text(), "deidentify": self.deidentify.isChecked(),
                 "fractional": self.fractional.isChecked() and self.fmt() == "seg",
                 "compress": self.compress.isChecked() and self.fmt() == "seg"}
+
+
+def export_failed(window, path: str, exc) -> None:
+    """An export stopped: say so and why (nothing was written - exports are all or nothing); a
+    cancelled one only in the status bar."""
+    if isinstance(exc, Cancelled):
+        window.statusBar().showMessage(f"Export to {path} cancelled; nothing was written", 8000)
+        return
+    problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
+    box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, "Delineate — export failed",
+                                f"Export failed:\n{path}\n\n{problem}\n\nNo file was written.",
+                                QtWidgets.QMessageBox.StandardButton.Ok, window)
+    if getattr(exc, "trace", None) and not hasattr(exc, "problem"):
+        box.setDetailedText(exc.trace)
+    box.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
+    box.open()
+    window._last_error = box  # kept for tests and so it is not garbage-collected while shown

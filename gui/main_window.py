@@ -568,6 +568,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     compress: bool = False) -> None:
         """Export what is on screen (a copy: editing may go on meanwhile) in a worker."""
         from export.case import ExportRequest, export
+        from gui.export_dialog import export_failed
 
         seg, lm, vol = self.segmentation, self.model.labelmap, self.model.volume
         ai = self.ai_draft()
@@ -580,7 +581,7 @@ class MainWindow(QtWidgets.QMainWindow):
                          lambda written: (setattr(self, "last_export", written), self.statusBar().showMessage(
                              f"Exported {written[0]}" + (f" and {len(written) - 1} more files" if len(written) > 1
                                                          else ""), 15000)),
-                         lambda exc: self._failed(path, exc))
+                         lambda exc: export_failed(self, path, exc))
 
     def save_correction(self, state: str, reason: str = "", root=None) -> None:
         """Save the AI mask and the corrected one, with provenance, to the corrections store."""
@@ -597,6 +598,8 @@ class MainWindow(QtWidgets.QMainWindow):
         ai = self.ai_draft()
         history = self.edit_panel.history
         uncertainty = self.case_uncertainty
+        # the card as it is now, so the case exports with it even after the model is removed
+        card = dict(seg.card.report_dict(), card=seg.card.to_dict()) if seg else None
 
         def fn(_p, _c, _part):
             st = CorrectionsStore(root)  # opened in the worker: SQLite connections stay in their thread
@@ -604,7 +607,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 return st.save(vol, ai if ai is not lm else lm.copy(), lm.copy(), reviewer=reviewer,
                                model_id=seg.card.id if seg else "", model_version=seg.card.version if seg else "",
                                edits=history.summary() if history else {}, state=state, reason=reason,
-                               uncertainty=uncertainty)
+                               uncertainty=uncertainty, card=card)
             finally:
                 st.close()
 

@@ -1,5 +1,13 @@
 """Long work off the UI thread: a task runs ``fn(progress, cancel, partial)`` in a QThread while the
-status bar shows a progress bar and a Cancel button. Results come back on the UI thread."""
+status bar shows a progress bar and a Cancel button. Results come back on the UI thread.
+
+Each task carries its own callbacks (a relay object living on the UI thread), so whatever a task
+emits reaches that task's callbacks and no other's. Starting a task while one runs supersedes the
+running one: it is asked to cancel and left to wind down in the background - the UI thread never
+waits for a worker. A superseded task's progress and partial results are dropped, and so is the
+Cancelled its supersession caused; its result or real error still reaches its own callbacks
+(work such as a save that finished anyway is reported).
+"""
 from __future__ import annotations
 
 import traceback
@@ -33,10 +41,48 @@ class _Task(QtCore.QObject):
             self.failed.emit(exc)
         else:
             self.done.emit(result)
+        finally:
+            self.thread().quit()  # the thread's event loop ends; its finished signal cleans up
+
+
+class _Relay(QtCore.QObject):
+    """One task's callbacks, on the UI thread: the task's signals arrive here queued."""
+
+    def __init__(self, bar: "TaskBar", on_done: Callable, on_error: Callable,
+                 on_partial: Optional[Callable]) -> None:
+        super().__init__(bar)
+        self.bar, self.on_done, self.on_error, self.on_partial = bar, on_done, on_error, on_partial
+        self.superseded = False
+
+    @QtCore.Slot(float, str)
+    def progressed(self, fraction: float, message: str) -> None:
+        if not self.superseded:
+            self.bar._progress(fraction, message)
+
+    @QtCore.Slot(object)
+    def partial(self, value) -> None:
+        if not self.superseded and self.on_partial is not None:
+            self.on_partial(value)
+
+    @QtCore.Slot(object)
+    def done(self, value) -> None:
+        self._finish(self.on_done, value)
+
+    @QtCore.Slot(object)
+    def failed(self, exc) -> None:
+        if self.superseded and isinstance(exc, Cancelled):
+            self._finish(None, exc)  # the cancel its supersession asked for: nobody is waiting for it
+        else:
+            self._finish(self.on_error, exc)
+
+    def _finish(self, callback: Optional[Callable], value) -> None:
+        self.bar._finished(self)
+        if callback is not None:
+            callback(value)
 
 
 class TaskBar(QtWidgets.QWidget):
-    """Progress bar + Cancel for the status bar; runs one task at a time."""
+    """Progress bar + Cancel for the status bar; shows one task at a time (the latest)."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -50,35 +96,51 @@ class TaskBar(QtWidgets.QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         for w in (self.label, self.bar, self.cancel_button):
             lay.addWidget(w)
-        self._callbacks: tuple = (None, None, None)
-        self._thread: Optional[QtCore.QThread] = None
-        self._task: Optional[_Task] = None
+        self._current: Optional[_Relay] = None
+        self._tasks: dict[_Relay, tuple[_Task, QtCore.QThread]] = {}
+        self._threads: dict[QtCore.QThread, _Task] = {}  # kept alive until each thread has finished
         self.setVisible(False)
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None
+        """The latest task has not delivered its outcome yet."""
+        return self._current is not None
+
+    @property
+    def running(self) -> int:
+        """Worker threads still running, superseded ones included."""
+        return sum(not t.isFinished() for t in self._threads)
 
     def start(self, title: str, fn: Callable, on_done: Callable, on_error: Callable,
               on_partial: Optional[Callable] = None) -> None:
-        if self.busy:
-            self.cancel()
-            self.wait()
+        if self._current is not None:
+            self._supersede(self._current)
         task = _Task(fn)
         thread = QtCore.QThread()
         task.moveToThread(thread)
+        relay = _Relay(self, on_done, on_error, on_partial)
         thread.started.connect(task.run)
-        task.progressed.connect(self._progress)
-        # bound slots of this UI-thread object: Qt queues the calls onto the UI thread
-        task.partial.connect(self._partial)
-        task.done.connect(self._done)
-        task.failed.connect(self._failed)
-        self._callbacks = (on_done, on_error, on_partial)
-        self._thread, self._task = thread, task
+        # the relay lives on the UI thread: Qt queues each emission onto it, in order
+        task.progressed.connect(relay.progressed)
+        task.partial.connect(relay.partial)
+        task.done.connect(relay.done)
+        task.failed.connect(relay.failed)
+        thread.finished.connect(self._reap)  # queued onto the UI thread: this bar lives there
+        self._current = relay
+        self._tasks[relay] = (task, thread)
+        self._threads[thread] = task
         self.label.setText(title)
         self.bar.setValue(0)
+        self.bar.setFormat("%p%")
         self.setVisible(True)
         thread.start()
+
+    def _supersede(self, relay: _Relay) -> None:
+        relay.superseded = True
+        task, _thread = self._tasks.get(relay, (None, None))
+        if task is not None:
+            task.cancel.cancel()
+        self._current = None
 
     @QtCore.Slot(float, str)
     def _progress(self, fraction: float, message: str) -> None:
@@ -86,30 +148,34 @@ class TaskBar(QtWidgets.QWidget):
         if message:
             self.bar.setFormat(f"{message}  %p%")
 
-    @QtCore.Slot(object)
-    def _partial(self, value) -> None:
-        if self._callbacks[2] is not None:
-            self._callbacks[2](value)
+    def _finished(self, relay: _Relay) -> None:
+        self._tasks.pop(relay, None)
+        relay.deleteLater()
+        if relay is self._current:
+            self._current = None
+            self.setVisible(False)
 
-    @QtCore.Slot(object)
-    def _done(self, value) -> None:
-        self._finish(self._callbacks[0], value)
-
-    @QtCore.Slot(object)
-    def _failed(self, exc) -> None:
-        self._finish(self._callbacks[1], exc)
-
-    def _finish(self, callback: Callable, value) -> None:
-        self.wait()
-        self.setVisible(False)
-        callback(value)
+    @QtCore.Slot()
+    def _reap(self) -> None:
+        for thread in [t for t in self._threads if t.isFinished()]:
+            del self._threads[thread]  # finished: Python's reference was the last one
 
     def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel.cancel()
+        """Ask the latest task to stop; its Cancelled reaches its own error callback."""
+        if self._current is not None:
+            task, _thread = self._tasks.get(self._current, (None, None))
+            if task is not None:
+                task.cancel.cancel()
 
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._thread, self._task = None, None
+    def wait(self, timeout_ms: int = 10000) -> bool:
+        """At shutdown only: cancel every task and wait for the threads (never during use - the UI
+        thread does not wait on workers). True when all have stopped."""
+        for relay in list(self._tasks):
+            self._tasks[relay][0].cancel.cancel()
+        deadline = QtCore.QDeadlineTimer(timeout_ms)
+        stopped = all(thread.wait(deadline) for thread in list(self._threads))
+        if stopped:
+            self._threads.clear()
+            self._tasks.clear()
+            self._current = None
+        return stopped
