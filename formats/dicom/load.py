@@ -97,10 +97,43 @@ def _flat_geometry(info: SeriesInfo, n: int) -> tuple[Geometry, list[str]]:
     return Geometry((f0.columns, f0.rows, n), (spacing[1], spacing[0], 1.0)), warnings
 
 
+class _BadMembers(Exception):
+    """Some images of a multi-file series could not be read: (path, reason) for each."""
+
+    def __init__(self, bad: dict[Path, str]):
+        super().__init__(bad)
+        self.bad = bad
+
+
+#: a series loses at most this share of its files to unreadable members before it is refused
+_MAX_BAD_SHARE = 0.2
+
+
 def load_series(info: SeriesInfo, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
                 on_first_slice: Optional[FirstSliceFn] = None, workers: int = 4) -> Volume:
+    """Decode a scanned series. An unreadable image in a multi-file series is skipped (named in the
+    warnings) and its place filled like a missing slice; one file's own error is that file's."""
     source = str(info.files[0].parent if len(info.files) > 1 else info.files[0])
-    frames = info.frames
+    frames, bad = info.frames, {}
+    notes = [f"skipped {Path(p).name}: {why}" for p, why in info.skipped]
+    while True:
+        try:
+            vol = _load_frames(info, frames, source, progress, cancel, on_first_slice, workers)
+        except _BadMembers as exc:
+            bad.update(exc.bad)
+            n_files = len(info.files)
+            if len(bad) > max(1, _MAX_BAD_SHARE * n_files):
+                first, why = next(iter(bad.items()))
+                raise FormatError(source, f"{len(bad)} of {n_files} images cannot be read (first: {first.name}: "
+                                          f"{why}); refused rather than interpolating over them") from None
+            frames = [f for f in frames if f.path not in bad]
+            on_first_slice = None  # the grid may change: the final volume shows the slice
+            continue
+        vol.warnings[:0] = notes + [f"skipped {p.name}: {why}" for p, why in bad.items()]
+        return vol
+
+
+def _load_frames(info, frames, source, progress, cancel, on_first_slice, workers) -> Volume:
     if info.has_geometry:
         plan = plan_stack(frames, source)
         frames, geometry, warnings = plan.frames, plan.geometry, list(plan.warnings)
@@ -108,7 +141,6 @@ def load_series(info: SeriesInfo, progress: ProgressFn = no_progress, cancel: Op
         plan = None
         frames = sorted(frames, key=lambda f: (f.instance, str(f.path), f.frame or 0))
         geometry, warnings = _flat_geometry(info, len(frames))
-    fmt = frames[0].format
     try:
         return _load(info, frames, plan, geometry, warnings, source, _output_dtype(frames),
                      progress, cancel, on_first_slice, workers)
@@ -127,9 +159,18 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
     stack = np.empty(stack_shape, dtype=dtype)
     pixels = PixelSource()
 
+    several_files = len({f.path for f in frames}) > 1
+    bad: dict[Path, str] = {}
+
     def read(k: int) -> None:
         check(cancel)
-        raw = pixels.frame(frames[k])
+        try:
+            raw = pixels.frame(frames[k])
+        except FormatError as exc:
+            if not several_files:
+                raise
+            bad[frames[k].path] = exc.problem
+            return
         if colour and raw.ndim == 2:
             raise FormatError(frames[k].path, "a grey image inside a colour series")
         if raw.ndim == 3 and raw.shape[-1] == 4:
@@ -144,7 +185,7 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
 
     middle = len(frames) // 2
     read(middle)
-    if on_first_slice is not None and (plan is None or plan.targets is None):
+    if on_first_slice is not None and not bad and (plan is None or plan.targets is None):
         on_first_slice(middle, stack[middle], geometry)  # resampled stacks have no final slice until the end
     rest = [k for k in range(len(frames)) if k != middle]
     done = 1
@@ -153,6 +194,8 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
             done += 1
             if done % 8 == 0:
                 progress(done / len(frames), f"reading images {done}/{len(frames)}")
+    if bad:
+        raise _BadMembers(bad)
     if plan is not None and plan.targets is not None:
         stack = resample_positions(stack, plan.positions, plan.targets)
     progress(1.0, "loaded")

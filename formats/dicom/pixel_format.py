@@ -8,6 +8,7 @@ import numpy as np
 import pydicom
 
 from core.errors import FormatError
+from formats.dicom.validate import check_pixel_description, native_bytes
 from formats.limits import check_allocation
 
 
@@ -22,14 +23,18 @@ class PixelFormat:
             self.signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
             self.spp = int(ds.get("SamplesPerPixel", 1) or 1)
             self.frames = int(float(ds.get("NumberOfFrames", 1) or 1))
-        except (TypeError, ValueError, AttributeError) as exc:
+            self.planar = int(ds.get("PlanarConfiguration", 0) or 0)
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise FormatError(path, f"pixel description in the header is malformed ({exc})") from None
         self.photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
-        self.planar = int(ds.get("PlanarConfiguration", 0) or 0)
         if self.rows <= 0 or self.cols <= 0 or self.frames <= 0:
             raise FormatError(path, f"header declares an empty image ({self.rows}x{self.cols}, {self.frames} frames)")
         if self.bits not in (1, 8, 16, 32, 64):
             raise FormatError(path, f"BitsAllocated {self.bits} is not a supported pixel size")
+        check_pixel_description(path, self)
+
+    def check_allocation(self, path: Path) -> None:
+        """Refuse a decoded size beyond the memory budget (formats.limits)."""
         out_dtype = np.uint8 if self.bits <= 8 and not self.signed else np.float64 if self.bits == 64 else np.int32
         shape = (self.frames, self.rows, self.cols) + ((self.spp,) if self.spp > 1 else ())
         check_allocation(path, shape, out_dtype, "DICOM pixel data")
@@ -43,6 +48,11 @@ class PixelFormat:
     @property
     def frame_bytes(self) -> int:
         return self.rows * self.cols * self.spp * self.bits // 8
+
+    @property
+    def stored_bytes(self) -> int:
+        """All frames as stored uncompressed (YBR_FULL_422 subsampled, 1-bit packed)."""
+        return native_bytes(self)
 
     def direct_ok(self, has_location: bool) -> bool:
         return (has_location and self.native_dtype is not None

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.uid import JPEG2000TransferSyntaxes
 
 from core.errors import FormatError, TooLargeError
+from formats.dicom.deflated import inflate, is_deflated
 from formats.dicom.frames import FrameRef
 from formats.dicom.pixel_format import PixelFormat
 from formats.limits import check_file_holds
@@ -24,7 +27,7 @@ class PixelSource:
         fmt = ref.format
         index = ref.frame or 0
         if fmt.direct_ok(ref.location is not None):
-            check_file_holds(ref.path, fmt.frame_bytes * fmt.frames, ref.location.length)
+            check_file_holds(ref.path, fmt.stored_bytes, ref.location.length)
             arr = np.fromfile(ref.path, dtype=fmt.native_dtype, count=fmt.rows * fmt.cols * fmt.spp,
                               offset=ref.location.offset + index * fmt.frame_bytes)
             if fmt.stored < fmt.bits:
@@ -45,7 +48,7 @@ class PixelSource:
     @staticmethod
     def _decode(path: Path, fmt: PixelFormat) -> np.ndarray:
         try:
-            ds = pydicom.dcmread(path, force=True)
+            ds = _read(path)
             if "TransferSyntaxUID" not in ds.file_meta:
                 implicit, little = ds.original_encoding
                 ds.file_meta.TransferSyntaxUID = (pydicom.uid.ImplicitVRLittleEndian if implicit else
@@ -55,9 +58,8 @@ class PixelSource:
                 raise FormatError(path, "header describes an image but the file has no pixel data")
             data = ds.PixelData if "PixelData" in ds else None
             if data is not None and not ds.file_meta.TransferSyntaxUID.is_compressed:
-                check_file_holds(path, fmt.frame_bytes * fmt.frames if fmt.bits >= 8
-                                 else (fmt.rows * fmt.cols * fmt.frames * fmt.spp + 7) // 8, len(data))
-            arr = ds.pixel_array
+                check_file_holds(path, fmt.stored_bytes, len(data))
+            arr = _pixel_array(ds)
             if fmt.photometric == "PALETTE COLOR":
                 arr = pydicom.pixels.apply_color_lut(arr, ds)
                 if arr.dtype != np.uint8:
@@ -70,7 +72,39 @@ class PixelSource:
         except Exception as exc:  # pydicom's decoders raise many types on corrupt or unsupported data
             ts = ""
             try:
-                ts = f" ({pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID.name})"
+                ts = f" ({pydicom.filereader.read_file_meta_info(path).TransferSyntaxUID.name})"
             except Exception:
                 pass
             raise FormatError(path, f"pixel data cannot be decoded{ts}: {type(exc).__name__}: {exc}") from None
+
+
+def _read(path: Path) -> pydicom.Dataset:
+    with open(path, "rb") as fp:
+        if is_deflated(fp):
+            return pydicom.dcmread(inflate(path).file)
+    return pydicom.dcmread(path, force=True)
+
+
+def _pixel_array(ds: pydicom.Dataset) -> np.ndarray:
+    """Decode with the plugins that fail with an exception before GDCM, which aborts the process on
+    data its checks reject (a JPEG 2000 stream whose components disagree with the header); for
+    JPEG 2000, GDCM is not tried at all when pylibjpeg (OpenJPEG) is there."""
+    ts = ds.file_meta.TransferSyntaxUID
+    if not ts.is_compressed:
+        return ds.pixel_array
+    available = list(get_decoder(ts).available_plugins)
+    plugins = [p for p in available if p != "gdcm"]
+    if "gdcm" in available and not (ts in JPEG2000TransferSyntaxes and "pylibjpeg" in plugins):
+        plugins.append("gdcm")
+    if not plugins:
+        return ds.pixel_array  # pydicom says which package would decode it
+    failures = []
+    for plugin in plugins:
+        try:
+            ds.pixel_array_options(decoding_plugin=plugin)
+            return ds.pixel_array
+        except MemoryError:
+            raise
+        except Exception as exc:
+            failures.append(f"{plugin}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    raise ValueError("; ".join(failures))

@@ -11,7 +11,7 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from core.errors import FormatError
+from core.errors import Cancelled, FormatError
 from core.progress import CancelToken, ProgressFn, check, no_progress
 from formats.dicom.frames import FrameRef, frames_of, read_header
 
@@ -31,6 +31,8 @@ class SeriesInfo:
     frames: list[FrameRef]
     header: pydicom.Dataset = field(repr=False)
     note: str = ""
+    #: (file, reason) for each file of the scan that looked like DICOM but could not be used
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def files(self) -> list[Path]:
@@ -134,6 +136,7 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
     paths = list(paths)
     by_series: dict[tuple, list[FrameRef]] = defaultdict(list)
     headers: dict[tuple, pydicom.Dataset] = {}
+    skipped: list[tuple[str, str]] = []
     for i, path in enumerate(paths):
         check(cancel)
         if i % 16 == 0:
@@ -142,28 +145,42 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
             check_dicomdir(path)
             continue
         try:
-            ds, loc = read_header(path)
-        except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError,
-                IndexError, OverflowError) as exc:
+            ds, loc, extent = read_header(path)
+        except (InvalidDicomError, EOFError) as exc:
             if strict:
-                raise FormatError(path, f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+                raise FormatError(path, f"not a readable DICOM file ({_reason(path, exc)})") from None
+            continue  # not DICOM: notes, thumbnails... in a folder
+        except Cancelled:
+            raise
+        except FormatError as exc:
+            if strict:
+                raise
+            skipped.append((str(path), exc.problem))
+            continue
+        except Exception as exc:  # pydicom and zlib raise many types on a corrupt header
+            if strict:
+                raise FormatError(path, f"DICOM header is unreadable ({_reason(path, exc)})") from None
+            skipped.append((str(path), f"DICOM header is unreadable ({_reason(path, exc)})"))
             continue
         modality = _text(ds, "Modality").upper()
         if "Rows" not in ds or "Columns" not in ds or modality in _NOT_IMAGES:
             if strict:
-                sop = ds.get("SOPClassUID")
+                sop = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID") or ds.get("SOPClassUID")
                 raise FormatError(path, f"holds no image pixel data ({modality or 'unknown modality'}"
-                                        f"{', ' + sop.name if sop is not None else ''}); nothing to display")
+                                        f"{', ' + sop.name if sop is not None else ''})"
+                                        f"{_ends_early(path, ds) or '; nothing to display'}")
             continue
         try:
-            frames = frames_of(path, ds, loc)
-        except FormatError:
+            frames = frames_of(path, ds, loc, extent)
+        except FormatError as exc:
             if strict:
                 raise
+            skipped.append((str(path), exc.problem))
             continue
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
             if strict:
                 raise FormatError(path, f"DICOM header is malformed ({type(exc).__name__}: {exc})") from None
+            skipped.append((str(path), f"DICOM header is malformed ({type(exc).__name__}: {exc})"))
             continue
         uid = str(ds.get("SeriesInstanceUID", "") or path)
         key = (uid,) if frames[0].frame is None else (uid, str(path))
@@ -186,9 +203,29 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
                 modality=_text(ds, "Modality").upper() or "OT", patient_name=_text(ds, "PatientName"),
                 patient_id=_text(ds, "PatientID"), study_description=_text(ds, "StudyDescription"),
                 series_description=_text(ds, "SeriesDescription"), series_number=_text(ds, "SeriesNumber"),
-                frames=stack, header=ds, note=note))
+                frames=stack, header=ds, note=note, skipped=skipped))
     out.sort(key=lambda s: (s.study_description, _num(s.series_number), s.key))
+    if not out and skipped:
+        raise FormatError(None, "no usable DICOM image: " + "; ".join(f"{p}: {why}" for p, why in skipped[:5])
+                          + (f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""))
     return out
+
+
+def _reason(path: Path, exc: Exception) -> str:
+    """One line for a header pydicom could not read: how far the file goes, not pydicom's advice."""
+    size = path.stat().st_size if path.exists() else 0
+    if size < 132:
+        return f"the file is only {size} bytes, shorter than a DICOM preamble and header"
+    text = str(exc).split(". Use force=True")[0].strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _ends_early(path: Path, ds) -> str:
+    """Why an image instance lacks its image attributes: the file stops short."""
+    sop = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID") or ds.get("SOPClassUID")
+    if sop is not None and "Image" in getattr(sop, "name", "") and "Rows" not in ds:
+        return f"; the file ends after {path.stat().st_size} bytes, before its image attributes: truncated"
+    return ""
 
 
 def _num(text: str) -> float:
@@ -203,7 +240,18 @@ def list_series(folder: str | Path, progress: ProgressFn = no_progress,
     folder = Path(folder)
     if not folder.is_dir():
         raise FormatError(folder, "is not a folder")
-    series = scan_files(_iter_files(folder), progress, cancel)
+    try:
+        series = scan_files(_iter_files(folder), progress, cancel)
+    except FormatError as exc:
+        if exc.path is not None:
+            raise
+        raise FormatError(folder, exc.problem) from None
     if not series:
         raise FormatError(folder, "no DICOM images found in this folder")
     return series
+
+
+def skipped_note(series: list[SeriesInfo]) -> list[str]:
+    """One warning line per file the scan skipped, with its reason."""
+    skipped = series[0].skipped if series else []
+    return [f"skipped {Path(p).name}: {why}" for p, why in skipped]
