@@ -53,6 +53,8 @@ def cmd_info(args) -> int:
             d = s.summary()
             print(f"  [{d['key']}] {d['modality']:3s} {d['images']:4d} images {d['size']:>9s}  "
                   f"{d['study']} / {d['series']} {d['note']}")
+        for path, why in series[0].skipped if series else []:
+            print(f"  skipped {path}: {why}")
     vol = read_image(target, _progress_bar, series=args.series)
     d = vol.describe()
     if args.json:
