@@ -1,5 +1,7 @@
 """Import a model (TorchScript, ONNX, MONAI bundle, nnU-Net v2 folder), asking for what its files
-cannot say. The import runs in the window's worker; the model appears in Segment → Run a model."""
+cannot say. The import runs in the window's worker; the model appears in Segment → Run a model.
+A TorchScript file is a program: it is imported only when the user ticks "run its code" (the
+CLI's --trust-code); without it the import is refused with a one-line reason."""
 from __future__ import annotations
 
 from PySide6 import QtWidgets
@@ -30,6 +32,13 @@ class ImportDialog(QtWidgets.QDialog):
         self.norm = QtWidgets.QComboBox()
         self.norm.addItems(["zscore", "ct_window", "percentile", "minmax", "none"])
         self.window = QtWidgets.QLineEdit("-1000,1000")
+        self.trust_code = QtWidgets.QCheckBox("This model contains code (TorchScript). Run it? "
+                                              "Only for a model from a source you trust.")
+        self.trust_code.setToolTip("TorchScript is a program, not only weights: it runs in a separate, confined "
+                                   "process, but with your account's rights where confinement is unavailable. "
+                                   "ONNX holds no code: prefer it.")
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self._kind_changed()
         form = QtWidgets.QFormLayout()
         form.addRow("Kind", self.kind)
         form.addRow("File / folder", path_row(self.path, self._browse))
@@ -40,10 +49,19 @@ class ImportDialog(QtWidgets.QDialog):
         form.addRow("Spacing", self.spacing)
         form.addRow("Intensity", self.norm)
         form.addRow("CT window (HU)", self.window)
+        form.addRow("Code", self.trust_code)
         note = QtWidgets.QLabel("Bundles and nnU-Net folders carry their labels, spacing, patch and intensity "
-                                "handling; TorchScript and ONNX files do not, so give them here.")
+                                "handling; TorchScript and ONNX files do not, so give them here. Model files are "
+                                "read as data and never run, except TorchScript when you tick 'Run it'; prefer "
+                                "ONNX, which holds no code.")
         note.setWordWrap(True)
         standard_buttons(self, QtWidgets.QDialogButtonBox.StandardButton.Ok, form, note)
+
+    def _kind_changed(self, *_args) -> None:
+        torchscript = self.kind.currentIndex() == 0
+        self.trust_code.setEnabled(torchscript)
+        if not torchscript:
+            self.trust_code.setChecked(False)
 
     def _browse(self) -> None:
         if self.kind.currentIndex() < 2:
@@ -64,4 +82,6 @@ class ImportDialog(QtWidgets.QDialog):
         out += ["--modality", self.modality.currentText().strip(), "--norm", self.norm.currentText()]
         if self.norm.currentText() == "ct_window":
             out += [f"--window={self.window.text().strip()}"]  # "=": the value starts with "-"
+        if kind == "torchscript" and self.trust_code.isChecked():
+            out.append("--trust-code")  # the user's recorded decision to run the model's code
         return out

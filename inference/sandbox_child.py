@@ -190,9 +190,8 @@ def main(model: str, device: str) -> None:  # pragma: no cover - runs in the chi
             if not isinstance(y, torch.Tensor):
                 raise TypeError(f"the model returned {type(y).__name__}, not a tensor")
             write_frame(channel_out, pack("result", y.detach().float().cpu().numpy()))
-        except BaseException as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the model's own error; the process is fine
             write_frame(channel_out, pack("error", message=_line(exc)))
-            return
 
 
 def _line(exc: BaseException) -> str:

@@ -37,7 +37,8 @@ def _ended(code: Optional[int]) -> str:
 
 class TorchScriptProcess(torch.nn.Module):
     """A TorchScript model behind the nn.Module interface the sliding window calls, run by a child
-    interpreter started on first use. Any failure is a one-line DelineateError; the child is then stopped."""
+    interpreter started on first use. Any failure is a one-line DelineateError: after a crash or a hang
+    the child is stopped (the next call starts a fresh one); an error the model raises leaves it running."""
 
     def __init__(self, path, device="cpu", timeout: Optional[float] = None) -> None:
         super().__init__()
@@ -55,7 +56,11 @@ class TorchScriptProcess(torch.nn.Module):
         self.replies = queue.Queue()
         threading.Thread(target=self._read, args=(self.proc, self.replies), daemon=True,
                          name="torchscript-replies").start()
-        head, _ = self._receive("loading", START_TIMEOUT)
+        try:
+            head, _ = self._receive("loading", START_TIMEOUT)
+        except DelineateError:
+            self.close()
+            raise
         self.confinement = str(head.get("confinement", ""))
         return self
 
@@ -85,8 +90,7 @@ class TorchScriptProcess(torch.nn.Module):
         except ValueError as exc:
             self.close()
             raise DelineateError(f"{self.path}: the TorchScript model's process sent a {exc}") from None
-        if head["kind"] == "error":
-            self.close()
+        if head["kind"] == "error":  # the model raised: the child reported it and carries on
             raise DelineateError(f"{self.path}: the TorchScript model failed while {what}: {head.get('message')}")
         return head, array
 

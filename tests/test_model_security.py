@@ -300,3 +300,120 @@ def test_the_command_line_refuses_in_one_line(crafted, registry):
         assert name.split("_")[0] in run.stderr or "refused" in run.stderr
     assert _listing(registry) == before
     assert sorted((base / "marks").iterdir()) == []
+
+
+# -- TorchScript, trusted on request --------------------------------------------------------------------
+class _Tricky(torch.nn.Module):
+    """A real segmenter on ordinary input; on input of mean < -100 it writes a file, on mean > 100 it
+    never returns -- what a malicious or broken TorchScript model can do."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv3d(1, 2, 3, padding=1)
+        self.marker = marker
+
+    def forward(self, x):
+        m = float(x.mean())
+        if m < -100.0:
+            t = torch.from_file(self.marker, shared=True, size=64)
+            return x + t.sum()
+        if m > 100.0:
+            i = 0
+            while i >= 0:
+                i = i + 1
+        return self.conv(x)
+
+
+@pytest.fixture
+def tricky(tmp_path, monkeypatch):
+    from inference.registry import Registry
+
+    monkeypatch.setenv("DELINEATE_MODELS", str(tmp_path / "registry"))
+    module = _Tricky(str(tmp_path / "marker"))
+    path = tmp_path / "tricky.pt"
+    torch.jit.script(module).save(str(path))
+    argv = ["import-model", "torchscript", str(path), "--id", "tricky", "--patch", "8,8,8", "--modality", "CT",
+            "--labels", "1=organ"]
+    assert main.main(argv) == REFUSED  # no decision, no import
+    assert not (tmp_path / "registry" / "tricky").exists()
+    assert main.main(argv + ["--trust-code"]) == 0
+    card = Registry([tmp_path / "registry"]).get("tricky")
+    return card, module, tmp_path / "marker"
+
+
+def test_trusted_torchscript_segments_in_a_confined_child_that_may_crash_or_hang(tricky, capsys):
+    import threading
+    import time
+
+    from core.errors import DelineateError
+    from core.volume import Volume
+    from inference.runner import load_model, segment
+
+    card, module, marker = tricky
+    assert card.parameters["trusted_code"]["sha256"] == card.weights_sha256 and "Contains code" in card.notes
+    net = load_model(card, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    image = Volume.from_array(rng.normal(0, 1, (10, 12, 11)).astype(np.float32), spacing=(1, 1, 2), modality="CT")
+    confined = segment(image, card, device="cpu", net=net)
+    direct = segment(image, card, device="cpu", net=module.eval())
+    np.testing.assert_allclose(confined.probabilities.astype(np.float32), direct.probabilities.astype(np.float32),
+                               atol=1e-3)
+    assert np.array_equal(confined.labels.array, direct.labels.array)
+
+    with pytest.raises(DelineateError, match="failed while running") as err:  # the file write is refused
+        net.run(np.full((1, 1, 8, 8, 8), -1000, np.float32))
+    if net.confinement.startswith("confined"):
+        assert not marker.exists(), "the child wrote a file despite its confinement"
+    assert len(str(err.value).splitlines()) == 1
+
+    child = net.proc
+    assert child.poll() is None  # the model's error did not end its process
+    net.timeout = 2.0
+    t0 = time.perf_counter()
+    with pytest.raises(DelineateError, match="did not finish running within 2 s"):
+        net.run(np.full((1, 1, 8, 8, 8), 1000, np.float32))
+    assert time.perf_counter() - t0 < 30 and net.proc is None and child.poll() is not None  # stopped, not spinning
+
+    net.timeout = 120.0
+    net.start()
+    child = net.proc
+    threading.Timer(1.0, child.kill).start()  # a crash (the OOM killer, a segfault) mid-call
+    with pytest.raises(DelineateError, match="process ended while running"):
+        net.run(np.full((1, 1, 8, 8, 8), 1000, np.float32))
+    assert child.poll() is not None
+    again = net.run(np.zeros((1, 1, 8, 8, 8), np.float32))  # a fresh child after a crash
+    assert again.shape == (1, 2, 8, 8, 8)
+    net.close()
+
+
+def test_a_card_without_the_decision_or_with_code_in_it_is_refused_at_load(tricky):
+    from inference.card import ModelCard
+    from inference.runner import load_model
+
+    card, _module, _marker = tricky
+    card.parameters.pop("trusted_code")
+    with pytest.raises(UnsafeModelError, match="no decision"):
+        load_model(card, torch.device("cpu"))
+    bundle_card = ModelCard.from_dict({**card.to_dict(), "architecture": "MONAIBundle", "parameters": {
+        "network_def": {**NET_DEF, "_requires_": "$__import__('os').system('true')"}}})
+    bundle_card.folder = card.folder
+    bundle_card.weights_sha256 = ""
+    with pytest.raises(UnsafeModelError, match="_requires_"):
+        load_model(bundle_card, torch.device("cpu"))
+
+
+def test_the_import_dialog_asks_before_running_code(qtbot):
+    from gui.import_dialog import ImportDialog
+
+    dlg = ImportDialog()
+    qtbot.addWidget(dlg)
+    dlg.path.setText("/x/model.pt")
+    dlg.model_id.setText("ts")
+    assert dlg.kind.currentIndex() == 0 and dlg.trust_code.isEnabled() and not dlg.trust_code.isChecked()
+    assert "--trust-code" not in dlg.argv()
+    dlg.trust_code.setChecked(True)
+    assert dlg.argv()[-1] == "--trust-code"
+    assert main.build_parser().parse_args(["import-model", *dlg.argv()]).trust_code
+    dlg.kind.setCurrentIndex(1)  # ONNX holds no code: nothing to decide
+    assert not dlg.trust_code.isEnabled() and "--trust-code" not in dlg.argv()
