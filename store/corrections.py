@@ -4,11 +4,12 @@ Layout (default under the user data dir, or $DELINEATE_STORE)::
 
     index.sqlite                  SQLite in WAL mode: cases and their saved corrections
     cases/<case>/image.nii.gz     the image, de-identified (voxels and geometry only)
-    cases/<case>/ai-<n>.seg.nrrd  the model's mask as saved with correction n
-    cases/<case>/fix-<n>.seg.nrrd the corrected mask n
+    cases/<case>/ai-<n>-<token>.seg.nrrd  the model's mask as saved with correction n
+    cases/<case>/fix-<n>-<token>.seg.nrrd the corrected mask n
 
 A save holds the index's write lock (BEGIN IMMEDIATE) while it writes its files (atomically: temp,
-fsync, rename, under names never reused) and commits the one transaction that points to them; a
+fsync, rename, under names never reused; a new case's image just before, checked again under the
+lock) and commits the one transaction that points to them; a
 process killed at any moment leaves the previous version intact and the index readable, plus at
 most some unreferenced files, which check() reports and repair() removes (under the same lock, so
 never the files of a save in progress). Only content hashes, model ids and card snapshots, label
@@ -109,10 +110,11 @@ class CorrectionsStore:
         self.db = sqlite3.connect(self.root / "index.sqlite", timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        with self._writing():
-            for statement in _SCHEMA.split(";"):  # not executescript: it would commit the transaction
-                self.db.execute(statement)
-            self._migrate()
+        if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # opening to read takes no lock
+            with self._writing():
+                for statement in _SCHEMA.split(";"):  # not executescript: it would commit the transaction
+                    self.db.execute(statement)
+                self._migrate()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -150,8 +152,8 @@ class CorrectionsStore:
              model_id: str = "", model_version: str = "", edits: Optional[dict] = None,
              state: str = "in_review", reason: str = "", uncertainty: Optional[float] = None,
              card: Optional[dict] = None, source_meta: Optional[dict] = None) -> tuple[str, int]:
-        """Save a correction: its files, then the one transaction pointing to them, all under the
-        write lock. ``card``: the model card as plain data (kept so the case exports after the
+        """Save a correction: its files, then the one transaction pointing to them, under the write
+        lock (a new case's image is written just before). ``card``: the model card as plain data (kept so the case exports after the
         model is gone); ``source_meta``: store.source_meta.identity_free(volume) when the caller
         has it (else it is derived here for a new case). Returns (case id, correction n)."""
         from formats.io import write_image, write_labelmap
@@ -164,17 +166,21 @@ class CorrectionsStore:
                 raise DelineateError("masks must share the image's grid")
         h = image_hash(volume)
         known = self.db.execute("SELECT id FROM cases WHERE image_hash = ?", (h,)).fetchone()
-        if known is None and source_meta is None:  # the slow parts before taking the lock
-            source_meta = identity_free(volume)
+        if known is None:  # the slow parts of a new case before taking the lock: a big image takes seconds
+            if source_meta is None:
+                source_meta = identity_free(volume)
+            new_id = uuid.uuid4().hex[:16]
+            with contextlib.suppress(OSError):  # a repair() removing it meanwhile: written again under the lock
+                write_image(deidentified(volume), self.root / "cases" / new_id / "image.nii.gz")
         metrics = {str(c.value): {"name": c.name, "dice": c.dice, "hd95_mm": finite_or_none(c.hausdorff95_mm),
                                   "ai_ml": c.volume_a_ml, "corrected_ml": c.volume_b_ml}
                    for c in compare_labelmaps(ai, corrected)}
         with self._writing():  # one transaction: the case row and the correction row, or neither
             row = self.db.execute("SELECT id FROM cases WHERE image_hash = ?", (h,)).fetchone()
-            case_id = row[0] if row else uuid.uuid4().hex[:16]
+            case_id = row[0] if row else (new_id if known is None else uuid.uuid4().hex[:16])
             folder = self.root / "cases" / case_id
             folder.mkdir(parents=True, exist_ok=True)
-            if not (folder / "image.nii.gz").exists():
+            if not (folder / "image.nii.gz").exists():  # written above unless a repair() came between
                 write_image(deidentified(volume), folder / "image.nii.gz")
             n = (self.db.execute("SELECT COALESCE(MAX(n), 0) FROM corrections WHERE case_id = ?", (case_id,))
                  .fetchone()[0]) + 1

@@ -29,11 +29,11 @@ import nibabel, SimpleITK, scipy.ndimage  # noqa
 
 TABLE = LabelTable((Label(1, "organ", (200, 100, 60)), Label(2, "lesion", (250, 250, 0))))
 
-def saver(store_dir, seed):
+def saver(store_dir, seed, images=12):
     rng = np.random.default_rng(seed)
     store = CorrectionsStore(store_dir)
     while True:
-        image_seed = int(rng.integers(0, 12))  # a few images: new cases and new versions of old ones
+        image_seed = int(rng.integers(0, images))  # a few images: new cases and new versions of old ones
         arr = np.random.default_rng(image_seed).integers(-100, 200, (16, 16, 16)).astype(np.int16)
         vol = Volume.from_array(arr, spacing=(1.0, 1.0, 2.0), modality="CT")
         ai = LabelMap((arr > 100).astype(np.uint8), vol.geometry, TABLE)
@@ -41,6 +41,9 @@ def saver(store_dir, seed):
         fixed.array[rng.integers(0, 16, 3).tolist()[0]] = 2
         store.save(vol, ai, fixed, reviewer="r", model_id="m", model_version="1")
 
+if {kills} == 0:  # save until killed: repair() runs meanwhile in the test
+    print("saving", flush=True)
+    saver({store!r}, 0, images=1000)
 random.seed({seed})
 store_dir, stats = {store!r}, {{"kills": 0, "corrections_after_kill": []}}
 for k in range({kills}):
@@ -98,4 +101,30 @@ def test_hundred_sigkills_during_saves(tmp_path):
     assert len(store.cases()) == len(cases)
     print(f"{KILLS} kills in {killed_s:.1f} s, checked in {time.perf_counter() - started - killed_s:.1f} s: {len(cases)} cases, {n_corrections} corrections committed, "
           f"{len(litter)} litter items removed by repair ({len(orphan_folders)} orphan case folders)")
+    store.close()
+
+
+def test_repair_never_touches_a_save_in_progress(tmp_path):
+    """repair() in a loop while another process saves: no committed correction ever points to a
+    file that repair removed."""
+    store_dir = tmp_path / "store"
+    store = CorrectionsStore(store_dir)
+    code = _KILLER.format(root=str(ROOT), store=str(store_dir), seed=0, kills=0, max_delay=0)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "saving"
+        end, repairs = time.perf_counter() + 4.0, 0
+        while time.perf_counter() < end:
+            store.repair()
+            repairs += 1
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    store.repair()  # the killed saver's litter
+    assert store.check() == [] and repairs > 20
+    cases = store.cases()
+    assert len(cases) > 5
+    for case in cases:
+        store.load(case.id)
     store.close()
