@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from core.errors import TooLargeError
+from core.errors import FormatError, TooLargeError
 
 _ENV = "DELINEATE_MAX_IMAGE_BYTES"
 
@@ -83,6 +84,55 @@ def check_file_holds(path: str | Path, declared: int, available: int, what: str 
         raise TooLargeError(
             path, f"header declares {_human(declared)} of {what} but the file holds only "
                   f"{_human(available)}: truncated or corrupt")
+
+
+def check_rescale(path: str | Path, slope: float, intercept: float, slope_field: str, intercept_field: str,
+                  stored_dtype) -> None:
+    """Refuse a value rescale that is not finite or would carry stored integers past float32's range."""
+    for name, v in ((slope_field, slope), (intercept_field, intercept)):
+        if not np.isfinite(v):
+            raise FormatError(path, f"{name} is {v}: not a finite number; refused")
+    dt = np.dtype(stored_dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        reach = abs(slope) * max(abs(float(info.min)), float(info.max)) + abs(intercept)
+        if reach > float(np.finfo(np.float32).max):
+            raise FormatError(path, f"{slope_field} {slope:g} / {intercept_field} {intercept:g} would put {dt.name} "
+                                    f"values beyond float32's range (infinite intensities); refused")
+
+
+def read_into(path: str | Path, offset: int, out: memoryview, gz: bool, chunk: int = 8 << 20) -> int:
+    """Fill ``out`` with the bytes at ``offset`` of the file (of its gunzipped stream when ``gz``)
+    without a second copy of the whole; never inflates more than ``out`` holds. Returns the count
+    filled (less than ``len(out)`` if the data end early)."""
+    got = 0
+    with open(path, "rb") as fh:
+        if not gz:
+            fh.seek(offset)
+            while got < len(out):
+                n = fh.readinto(out[got:got + chunk])
+                if not n:
+                    break
+                got += n
+            return got
+        inflate, pending, skip = zlib.decompressobj(47), b"", offset
+        while got < len(out):
+            if not pending:
+                pending = fh.read(1 << 20)
+                if not pending:
+                    break
+            data = inflate.decompress(pending, chunk)
+            pending = inflate.unconsumed_tail
+            if inflate.eof:  # a multi-member gzip: the next member starts in what is left
+                pending = inflate.unused_data + pending
+                inflate = zlib.decompressobj(47)
+            if skip:
+                k = min(skip, len(data))
+                data, skip = data[k:], skip - k
+            n = min(len(data), len(out) - got)
+            out[got:got + n] = data[:n]
+            got += n
+    return got
 
 
 def gzip_isize(path: str | Path) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -13,7 +14,9 @@ from core.labels import LabelMap, LabelTable
 from core.volume import Volume
 from formats import labeltable_io
 from formats.atomic import atomic_output
-from formats.limits import check_allocation, check_file_holds, gzip_isize, declared_bytes
+from formats.sandbox import output_array
+from formats.limits import (check_allocation, check_file_holds, check_rescale, declared_bytes, gzip_isize,
+                            read_into)
 
 _LPS_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _EXT_PREFIX = labeltable_io.KEY + ":"
@@ -63,10 +66,6 @@ def _geometry(img, shape3) -> tuple[Geometry, list[str], str]:
     return Geometry(shape3, spacing, lps[:3, 3], ortho), warnings, which
 
 
-def _to_zyx(data: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.moveaxis(data, (0, 1, 2), (2, 1, 0)))
-
-
 def _labels_from_extensions(img) -> LabelTable | None:
     for ext in img.header.extensions:
         content = ext.get_content()
@@ -76,32 +75,61 @@ def _labels_from_extensions(img) -> LabelTable | None:
     return None
 
 
+def _scaling(path: Path, hdr) -> tuple[float, float]:
+    """(slope, intercept); NaN or 0 slope means none (nibabel writes NaN), infinity is refused."""
+    slope, inter = float(hdr["scl_slope"]), float(hdr["scl_inter"])
+    if np.isnan(slope) or slope == 0:
+        return 1.0, 0.0
+    check_rescale(path, slope, inter, "scl_slope", "scl_inter", hdr.get_data_dtype())
+    return slope, inter
+
+
+def _stream_first_volume(path: Path, img) -> np.ndarray:
+    """The first 3D volume, [z, y, x], read straight into its array (no second copy, gzip
+    decompressed in chunks, never past the declared size)."""
+    hdr = img.header
+    shape = tuple(int(s) for s in hdr.get_data_shape())
+    shape3 = shape[:3] + (1,) * (3 - len(shape[:3]))
+    dtype = hdr.get_data_dtype()
+    out = output_array(shape3[::-1], dtype)
+    buf = memoryview(out.reshape(-1).view(np.uint8))
+    try:
+        got = read_into(path, int(img.dataobj.offset), buf, str(path).lower().endswith(".gz"))
+    except (OSError, zlib.error) as exc:
+        raise FormatError(path, f"NIfTI data cannot be read ({exc})") from None
+    if got < len(buf):
+        raise FormatError(path, f"NIfTI data ends after {got} of {len(buf)} bytes: truncated")
+    if not dtype.isnative:
+        out = out.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return out
+
+
 def _read_array(path: Path, img) -> tuple[np.ndarray, list[str]]:
     warnings = []
     shape = img.header.get_data_shape()
     dtype = img.header.get_data_dtype()
-    try:
-        if dtype.fields is not None:  # RGB24 / RGBA32 structured voxels
+    if dtype.fields is not None:  # RGB24 / RGBA32 structured voxels
+        try:
             raw = np.asanyarray(img.dataobj)
-            data = np.stack([raw[name] for name in dtype.names], axis=-1).astype(np.uint8)
-        elif img.dataobj.slope != 1 or img.dataobj.inter != 0:
-            data = np.asarray(img.get_fdata(dtype=np.float32))
-        else:
-            data = np.asanyarray(img.dataobj)
-    except (EOFError, OSError, ValueError, gzip.BadGzipFile) as exc:
-        raise FormatError(path, f"NIfTI data cannot be read ({exc})") from None
-    colour = data.ndim == 4 and dtype.fields is not None
-    if data.ndim == 2:
-        data = data[:, :, np.newaxis]
-    if data.ndim > 3 and not colour:
-        extra = int(np.prod(data.shape[3:]))
-        if extra > 1:
-            warnings.append(f"NIfTI has {extra} volumes (4D); showing the first")
-        data = data.reshape(data.shape[:3] + (-1,))[..., 0]
-    if colour:
-        data = np.ascontiguousarray(np.transpose(data, (2, 1, 0, 3)))
-    else:
-        data = _to_zyx(data)
+        except (EOFError, OSError, ValueError, gzip.BadGzipFile) as exc:
+            raise FormatError(path, f"NIfTI data cannot be read ({exc})") from None
+        data = np.stack([raw[name] for name in dtype.names], axis=-1).astype(np.uint8)
+        if data.ndim == 3:
+            data = data[:, :, np.newaxis]
+        if data.ndim > 4:
+            data = data.reshape(data.shape[:3] + (-1, data.shape[-1]))[..., 0, :]
+            warnings.append("NIfTI has several colour volumes (4D); showing the first")
+        return np.ascontiguousarray(np.transpose(data, (2, 1, 0, 3))), warnings
+    extra = int(np.prod(shape[3:])) if len(shape) > 3 else 1
+    if extra > 1:
+        warnings.append(f"NIfTI has {extra} volumes (4D); showing the first")
+    slope, inter = _scaling(path, img.header)
+    data = _stream_first_volume(path, img)
+    if slope != 1 or inter != 0:
+        scaled = output_array(data.shape, np.float32)
+        np.multiply(data, np.float32(slope), out=scaled, casting="unsafe")
+        scaled += np.float32(inter)
+        data = scaled
     return data, warnings
 
 
