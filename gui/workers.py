@@ -167,9 +167,10 @@ class TaskBar(QtWidgets.QWidget):
             if task is not None:
                 task.cancel.cancel()
 
-    def wait(self, timeout_ms: int = 10000) -> bool:
+    def wait(self, timeout_ms: int = -1) -> bool:
         """At shutdown only: cancel every task and wait for the threads (never during use - the UI
-        thread does not wait on workers). True when all have stopped."""
+        thread does not wait on workers); -1: as long as it takes (a running QThread must not be
+        destroyed). True when all have stopped."""
         for relay in list(self._tasks):
             self._tasks[relay][0].cancel.cancel()
         deadline = QtCore.QDeadlineTimer(timeout_ms)
