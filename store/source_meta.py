@@ -10,6 +10,7 @@ anywhere in the header is removed, and long digit runs (dates, IDs) go too.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Optional
 
 from core.volume import Volume
@@ -82,14 +83,19 @@ def identity_free(volume: Volume, header=None) -> dict:
 
 
 def _first_header(volume: Volume) -> Optional[object]:
-    """One header of the volume's DICOM series, or None (not DICOM, or the files are gone)."""
-    if not volume.metadata.get("series_uid") or not volume.source:
+    """One header of the volume's DICOM series, or None (not DICOM, or the files are gone). The
+    first file of the folder that belongs to the series: no scan of the whole folder."""
+    uid, src = volume.metadata.get("series_uid"), Path(volume.source or "")
+    if not uid or not volume.source or not src.exists():
         return None
-    try:
-        import pydicom
+    import pydicom
 
-        from formats.dicom.sources import source_files
-
-        return pydicom.dcmread(source_files(volume)[0], stop_before_pixels=True)
-    except Exception:  # noqa: BLE001 - the metadata is a convenience; the voxels are what matter
-        return None
+    candidates = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+    for path in candidates[:5000]:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not DICOM or damaged: the next file
+            continue
+        if str(ds.get("SeriesInstanceUID", "")) == uid:
+            return ds
+    return None
