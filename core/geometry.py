@@ -16,6 +16,8 @@ import numpy as np
 from core.errors import GeometryError
 
 _TOL = 1e-4  # direction cosines from DICOM strings and float32 NIfTI headers agree to this
+MAX_SPACING_MM = 1e5  # 100 m voxels: no scanner makes them; a header saying so is corrupt
+MAX_ORIGIN_MM = 1e7  # 10 km from the scanner's origin
 
 
 def _vec3(values, name: str) -> np.ndarray:
@@ -39,14 +41,19 @@ class Geometry:
         if len(size) != 3 or min(size) < 1:
             raise GeometryError(f"grid size must be 3 positive integers, got {self.size!r}")
         spacing = _vec3(self.spacing, "spacing")
-        if np.any(spacing <= 0):
-            raise GeometryError(f"spacing must be positive, got {spacing.tolist()}")
+        if np.any(spacing <= 0) or np.any(spacing > MAX_SPACING_MM):
+            raise GeometryError(f"spacing must be positive and at most {MAX_SPACING_MM:g} mm, got {spacing.tolist()}")
+        origin = _vec3(self.origin, "origin")
+        if np.any(np.abs(origin) > MAX_ORIGIN_MM):
+            raise GeometryError(f"origin must lie within {MAX_ORIGIN_MM:g} mm of the scanner's, got {origin.tolist()}")
         direction = np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
+        if not np.all(np.isfinite(direction)):
+            raise GeometryError(f"direction must be finite numbers, got {direction.tolist()}")
         if not np.allclose(direction.T @ direction, np.eye(3), atol=_TOL):
             raise GeometryError(f"direction is not orthonormal: {direction.tolist()}")
         object.__setattr__(self, "size", size)
         object.__setattr__(self, "spacing", spacing)
-        object.__setattr__(self, "origin", _vec3(self.origin, "origin"))
+        object.__setattr__(self, "origin", origin)
         object.__setattr__(self, "direction", direction)
 
     @classmethod
@@ -70,6 +77,8 @@ class Geometry:
     def from_affine(cls, size, affine) -> "Geometry":
         """Factor an LPS index-to-world affine into spacing and an orthonormal direction."""
         m = np.asarray(affine, dtype=np.float64)[:3, :3]
+        if not np.all(np.isfinite(affine)):
+            raise GeometryError("affine (direction, spacing, origin) must be finite numbers")
         spacing = np.linalg.norm(m, axis=0)
         if np.any(spacing <= 0):
             raise GeometryError("affine has a zero-length axis")

@@ -13,7 +13,7 @@ from core.labels import LabelMap, LabelTable
 from core.volume import Volume
 from formats import labeltable_io
 from formats.atomic import atomic_output
-from formats.limits import check_allocation, check_file_holds, gzip_isize
+from formats.limits import check_allocation, check_file_holds, inflated_size
 
 _META_TYPES = {
     "MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": "u2", "MET_INT": "i4",
@@ -30,6 +30,7 @@ _NRRD_TYPES = {
     "uint64_t": "u8", "float": "f4", "double": "f8",
 }
 _HEADER_LIMIT = 1 << 20
+_MAX_DIMS = 4  # 2D, 3D, 3D + time/channels; more is refused before ITK parses it
 
 
 def _read_header_text(path: Path) -> tuple[str, int]:
@@ -38,12 +39,33 @@ def _read_header_text(path: Path) -> tuple[str, int]:
     return head.decode("latin-1"), len(head)
 
 
+def _inside(path: Path, name: str, field: str) -> Path:
+    """A detached data file named in a header, refused unless it lies inside the header's folder."""
+    folder = path.parent.resolve()
+    target = (folder / name).resolve()
+    if Path(name).is_absolute() or not target.is_relative_to(folder):
+        raise FormatError(path, f"{field} {name!r} points outside the header's folder; refused")
+    return target
+
+
+def _numbers(path: Path, field: str, text: str, count: int) -> None:
+    try:
+        values = [float(v) for v in text.split()]
+    except ValueError:
+        raise FormatError(path, f"{field} {text[:60]!r} is not a list of numbers") from None
+    if not all(np.isfinite(values)):
+        raise FormatError(path, f"{field} holds non-finite numbers ({text[:60]}); refused")
+    if len(values) != count:
+        raise FormatError(path, f"{field} has {len(values)} values; NDims {int(count ** 0.5) if count > 4 else count} "
+                                f"needs {count}")
+
 
 def _check_meta(path: Path) -> None:
     text, _ = _read_header_text(path)
     fields, header_len = {}, None
     pos = 0
-    for line in text.splitlines(keepends=True):
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
         pos += len(line)
         if "=" in line:
             k, v = line.split("=", 1)
@@ -54,24 +76,49 @@ def _check_meta(path: Path) -> None:
     if "DimSize" not in fields or "ElementType" not in fields:
         raise FormatError(path, "not a MetaImage header (DimSize/ElementType missing)")
     try:
+        ndims = int(fields.get("NDims", "0"))
+    except ValueError:
+        raise FormatError(path, f"NDims {fields['NDims'][:20]!r} is not a number") from None
+    if not 2 <= ndims <= _MAX_DIMS:  # ITK corrupts its heap on NDims = 99
+        raise FormatError(path, f"NDims = {ndims}: only 2 to {_MAX_DIMS} dimensions are images; refused")
+    try:
         dims = [int(v) for v in fields["DimSize"].split()]
         channels = int(fields.get("ElementNumberOfChannels", "1"))
         dtype = np.dtype(_META_TYPES[fields["ElementType"]])
     except (ValueError, KeyError) as exc:
         raise FormatError(path, f"invalid MetaImage header field ({exc})") from None
+    if len(dims) != ndims or min(dims) < 1:
+        raise FormatError(path, f"DimSize {fields['DimSize'][:60]!r} does not give {ndims} positive sizes (NDims)")
+    if not 1 <= channels <= 4:
+        raise FormatError(path, f"ElementNumberOfChannels = {channels}: 1 to 4 expected; refused")
+    for field in ("ElementSpacing", "ElementSize", "Offset", "Position", "Origin", "CenterOfRotation"):
+        if field in fields:
+            _numbers(path, field, fields[field], ndims)
+    for field in ("TransformMatrix", "Rotation", "Orientation"):
+        if field in fields:
+            _numbers(path, field, fields[field], ndims * ndims)
     shape = dims + ([channels] if channels > 1 else [])
     declared = check_allocation(path, shape, dtype, "MetaImage")
     datafile = fields.get("ElementDataFile", "LOCAL")
     compressed = fields.get("CompressedData", "False").lower() == "true"
-    if compressed:
-        return
     if datafile == "LOCAL":
-        check_file_holds(path, declared, path.stat().st_size - (header_len or 0))
-    elif not any(c in datafile for c in "% ") and datafile != "LIST":
-        raw = path.parent / datafile
-        if not raw.is_file():
+        source, offset = path, header_len or 0
+    elif datafile.split()[0] == "LIST":
+        for name in (ln.strip() for ln in lines[i + 1:] if ln.strip()):
+            _inside(path, name, "ElementDataFile LIST entry")
+        return
+    elif "%" in datafile:  # a printf pattern with its range: the pattern's folder must be inside
+        _inside(path, datafile.split()[0], "ElementDataFile pattern")
+        return
+    else:
+        source, offset = _inside(path, datafile, "ElementDataFile"), 0
+        if not source.is_file():
             raise FormatError(path, f"data file {datafile} named in the header does not exist")
-        check_file_holds(path, declared, raw.stat().st_size)
+    if compressed:
+        check_file_holds(path, declared, inflated_size(source, offset, declared, zlib_wbits=15),
+                         "uncompressed MetaImage data")
+    else:
+        check_file_holds(path, declared, source.stat().st_size - offset)
 
 
 def _check_nrrd(path: Path) -> None:
@@ -79,7 +126,8 @@ def _check_nrrd(path: Path) -> None:
     if not text.startswith("NRRD"):
         raise FormatError(path, "not a NRRD file (no NRRD magic)")
     fields, header_len, pos = {}, None, 0
-    for line in text.splitlines(keepends=True):
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
         pos += len(line)
         if not line.strip():
             header_len = pos
@@ -88,23 +136,33 @@ def _check_nrrd(path: Path) -> None:
         if m and not line.startswith("#"):
             fields[m.group(1).strip().lower()] = m.group(2).strip()
     try:
+        ndims = int(fields.get("dimension", "0"))
         dims = [int(v) for v in fields["sizes"].split()]
         dtype = np.dtype(_NRRD_TYPES[fields["type"].lower()])
     except (ValueError, KeyError) as exc:
-        raise FormatError(path, f"invalid NRRD header (sizes/type: {exc})") from None
+        raise FormatError(path, f"invalid NRRD header (dimension/sizes/type: {exc})") from None
+    if not 1 <= ndims <= _MAX_DIMS:
+        raise FormatError(path, f"dimension: {ndims}: only 1 to {_MAX_DIMS} are images; refused")
+    if len(dims) != ndims or min(dims) < 1:
+        raise FormatError(path, f"sizes {fields['sizes'][:60]!r} does not give {ndims} positive sizes (dimension)")
     declared = check_allocation(path, dims, dtype, "NRRD image")
     encoding = fields.get("encoding", "raw").lower()
     datafile = fields.get("data file") or fields.get("datafile")
-    target = path if not datafile else path.parent / datafile
-    if datafile and ("%" in datafile or datafile.startswith("LIST")):
+    if datafile and datafile.split()[0] == "LIST":
+        for name in (ln.strip() for ln in lines[i + 1:] if ln.strip()):
+            _inside(path, name, "data file LIST entry")
         return
+    if datafile and "%" in datafile:
+        _inside(path, datafile.split()[0], "data file pattern")
+        return
+    target = path if not datafile else _inside(path, datafile, "data file")
     if not target.is_file():
         raise FormatError(path, f"data file {datafile} named in the header does not exist")
-    available = target.stat().st_size - (header_len or 0 if not datafile else 0)
+    offset = 0 if datafile else (header_len or 0)
     if encoding == "raw":
-        check_file_holds(path, declared, available)
-    elif encoding in ("gzip", "gz") and declared < 2**32 and available > 4:
-        check_file_holds(path, declared, gzip_isize(target), "uncompressed NRRD data")
+        check_file_holds(path, declared, target.stat().st_size - offset)
+    elif encoding in ("gzip", "gz"):
+        check_file_holds(path, declared, inflated_size(target, offset, declared), "uncompressed NRRD data")
 
 
 def _read_image(path: Path) -> sitk.Image:

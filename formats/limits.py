@@ -135,6 +135,31 @@ def read_into(path: str | Path, offset: int, out: memoryview, gz: bool, chunk: i
     return got
 
 
+def inflated_size(path: str | Path, offset: int, cap: int, zlib_wbits: int = 47) -> int:
+    """Bytes the zlib/gzip stream at ``offset`` inflates to, counted in chunks and never past
+    ``cap`` (a bomb costs its cap in CPU, not memory). Unreadable streams count what inflated."""
+    total, inflate = 0, zlib.decompressobj(zlib_wbits)
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        pending = b""
+        while total < cap:
+            if not pending:
+                pending = fh.read(1 << 20)
+                if not pending:
+                    break
+            try:
+                total += len(inflate.decompress(pending, min(8 << 20, cap - total)))
+            except zlib.error:
+                break
+            pending = inflate.unconsumed_tail
+            if inflate.eof:
+                if not inflate.unused_data:
+                    break
+                pending = inflate.unused_data + pending
+                inflate = zlib.decompressobj(zlib_wbits)
+    return total
+
+
 def gzip_isize(path: str | Path) -> int:
     """Uncompressed size (mod 2**32) a single-member gzip file declares in its trailer."""
     with open(path, "rb") as fh:

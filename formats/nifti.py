@@ -6,6 +6,7 @@ import zlib
 from pathlib import Path
 
 import nibabel as nib
+from nibabel.openers import ImageOpener
 import numpy as np
 
 from core.errors import FormatError
@@ -44,7 +45,7 @@ def _load_checked(path: Path):
     return img
 
 
-def _geometry(img, shape3) -> tuple[Geometry, list[str], str]:
+def _geometry(path: Path, img, shape3) -> tuple[Geometry, list[str], str]:
     hdr = img.header
     warnings = []
     sform_code, qform_code = int(hdr["sform_code"]), int(hdr["qform_code"])
@@ -55,6 +56,10 @@ def _geometry(img, shape3) -> tuple[Geometry, list[str], str]:
     else:
         affine, which = img.affine, "pixdim"
         warnings.append("NIfTI has neither sform nor qform: orientation is unknown, axes assumed RAS")
+    if not np.all(np.isfinite(affine)):
+        field = {"sform": "srow_x/y/z", "qform": "quatern_b/c/d, qoffset_x/y/z or pixdim",
+                 "pixdim": "pixdim"}[which]
+        raise FormatError(path, f"NIfTI {which} ({field}) holds non-finite numbers; refused")
     lps = _LPS_RAS @ affine
     m = lps[:3, :3]
     spacing = np.linalg.norm(m, axis=0)
@@ -75,9 +80,16 @@ def _labels_from_extensions(img) -> LabelTable | None:
     return None
 
 
-def _scaling(path: Path, hdr) -> tuple[float, float]:
-    """(slope, intercept); NaN or 0 slope means none (nibabel writes NaN), infinity is refused."""
-    slope, inter = float(hdr["scl_slope"]), float(hdr["scl_inter"])
+def _scaling(path: Path, img) -> tuple[float, float]:
+    """(slope, intercept); NaN or 0 slope means none (nibabel writes NaN), infinity is refused.
+    Read from the file's own header: nibabel's loaded header hides an infinite slope as 'none'."""
+    hdr = img.header
+    try:
+        with ImageOpener(str(path)) as fh:
+            raw = type(hdr).from_fileobj(fh, check=False)
+        slope, inter = float(raw["scl_slope"]), float(raw["scl_inter"])
+    except Exception:  # noqa: BLE001 - nibabel read it a moment ago; fall back to its view
+        slope, inter = float(img.dataobj.slope), float(img.dataobj.inter)
     if np.isnan(slope) or slope == 0:
         return 1.0, 0.0
     check_rescale(path, slope, inter, "scl_slope", "scl_inter", hdr.get_data_dtype())
@@ -123,7 +135,7 @@ def _read_array(path: Path, img) -> tuple[np.ndarray, list[str]]:
     extra = int(np.prod(shape[3:])) if len(shape) > 3 else 1
     if extra > 1:
         warnings.append(f"NIfTI has {extra} volumes (4D); showing the first")
-    slope, inter = _scaling(path, img.header)
+    slope, inter = _scaling(path, img)
     data = _stream_first_volume(path, img)
     if slope != 1 or inter != 0:
         scaled = output_array(data.shape, np.float32)
@@ -137,7 +149,7 @@ def read_volume(path: str | Path) -> Volume:
     path = Path(path)
     img = _load_checked(path)
     data, warnings = _read_array(path, img)
-    geom, gw, which = _geometry(img, (data.shape[2], data.shape[1], data.shape[0]))
+    geom, gw, which = _geometry(path, img, (data.shape[2], data.shape[1], data.shape[0]))
     return Volume(data, geom, modality="MR", description=path.name, source=str(path),
                   metadata={"nifti_affine_from": which}, warnings=warnings + gw)
 
@@ -152,7 +164,7 @@ def read_labelmap(path: str | Path) -> LabelMap:
         if not np.all(np.mod(data, 1) == 0):
             raise FormatError(path, "label map holds non-integer values; is this an image, not labels?")
         data = data.astype(np.uint16 if data.max() > 255 else np.uint8)
-    geom, _, _ = _geometry(img, (data.shape[2], data.shape[1], data.shape[0]))
+    geom, _, _ = _geometry(path, img, (data.shape[2], data.shape[1], data.shape[0]))
     return LabelMap(data, geom, _labels_from_extensions(img) or LabelTable())
 
 

@@ -14,7 +14,7 @@ import tifffile
 from PIL import Image, PngImagePlugin
 
 from core.errors import FormatError
-from core.geometry import Geometry
+from core.geometry import MAX_SPACING_MM, Geometry
 from core.labels import LabelMap, LabelTable
 from core.volume import Volume
 from formats import labeltable_io
@@ -38,6 +38,8 @@ def _geometry(shape_zyx, text: str | None, spacing_xy=None) -> Geometry:
         except (ValueError, KeyError, TypeError):
             pass
     sx, sy = spacing_xy or (1.0, 1.0)
+    if not (0 < sx <= MAX_SPACING_MM and 0 < sy <= MAX_SPACING_MM):  # an absurd dpi: ignore it
+        sx, sy = 1.0, 1.0
     return Geometry.for_array_shape(shape_zyx, (sx, sy, 1.0))
 
 
