@@ -45,7 +45,7 @@ def cmd_info(args) -> int:
         return 0
     target = _resolve(args.path)
     if kind_of(target) == "dicom" and Path(target).is_dir():
-        from formats.dicom.scan import list_series
+        from formats.io import list_series
 
         series = list_series(target, _progress_bar)
         print(f"{len(series)} series/stacks in {target}:")

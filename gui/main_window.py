@@ -324,7 +324,7 @@ class MainWindow(QtWidgets.QMainWindow):
             show_error(self, path, exc)
             return
         if kind == "dicom" and Path(path).is_dir() and series is None:
-            from formats.dicom.scan import list_series
+            from formats.io import list_series  # scanned in a child process (formats.sandbox)
 
             self.tasks.start(f"Scanning {Path(path).name}", lambda p, c, _part: list_series(path, p, c),
                              lambda found: self._series_found(path, found),
@@ -357,7 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.load_series_info(path, info)
 
     def load_series_info(self, path: str, info) -> None:
-        from formats.dicom.load import load_series
+        from formats.io import load_series  # decoded in a child process (formats.sandbox)
 
         def fn(progress, cancel, partial):
             return load_series(info, progress, cancel, lambda k, plane, geo: partial((k, plane, geo)))
