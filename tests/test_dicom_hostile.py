@@ -16,7 +16,9 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.filewriter import write_dataset
 from pydicom.uid import RLELossless
 
 from core.errors import FormatError, TooLargeError
@@ -33,13 +35,15 @@ warnings.simplefilter("ignore")
 from core.errors import DelineateError
 from formats.dicom.load import load_dicom
 out = []
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 for path in sys.argv[1:]:
     try:
         v = load_dicom(path)
         out.append({"path": path, "shape": list(v.array.shape), "warnings": v.warnings})
     except DelineateError as exc:
         out.append({"path": path, "error": type(exc).__name__, "message": str(exc)})
-print(json.dumps({"results": out, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"results": out, "base_mb": base,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -55,6 +59,7 @@ def load_in_child(*paths, timeout=30):
                           timeout=timeout, cwd=ROOT, env=env, preexec_fn=_limit_memory)
     assert proc.returncode == 0, f"child died (rc {proc.returncode}): {proc.stderr[-2000:]}"
     report = json.loads(proc.stdout.strip().splitlines()[-1])
+    load_in_child.base_mb = report["base_mb"]
     return report["results"], report["peak_mb"]
 
 
@@ -86,18 +91,25 @@ def _deflated_parts(name="image_dfl.dcm") -> tuple[bytes, bytes]:
     return raw[:offset], zlib.decompress(raw[offset:], -zlib.MAX_WBITS)
 
 
-def _deflate_bomb(path: Path, inflated: int = 3 * 10 ** 9) -> Path:
-    """A 512x512 8-bit image whose deflated PixelData element inflates to ``inflated`` bytes of zeros;
-    built from one repeated full-flush block, so 3 GB of zeros take a few MB and no time to make."""
-    head, body = _deflated_parts()
-    at = body.find(b"\xe0\x7f\x10\x00")
+def _deflated(path: Path, inflated: int, frames: int = 1, fill: bytes = b"\x00") -> Path:
+    """A 512x512 8-bit image (``frames`` frames) whose deflated PixelData element inflates to
+    ``inflated`` bytes of ``fill``; built from one repeated full-flush block, so 3 GB of zeros take
+    a few MB and no time to make."""
+    head, _ = _deflated_parts()
+    ds = pydicom.dcmread(get_testdata_file("image_dfl.dcm"))
+    del ds.PixelData
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    header = DicomBytesIO()
+    header.is_little_endian, header.is_implicit_VR = True, False
+    write_dataset(header, ds)
     z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     block = 1 << 24
-    parts = [head, z.compress(body[:at] + b"\xe0\x7f\x10\x00OB\x00\x00" + struct.pack("<I", inflated)),
+    parts = [head, z.compress(header.getvalue() + b"\xe0\x7f\x10\x00OB\x00\x00" + struct.pack("<I", inflated)),
              z.flush(zlib.Z_FULL_FLUSH)]
-    repeated = z.compress(b"\x00" * block) + z.flush(zlib.Z_FULL_FLUSH)  # independent of what precedes it
+    repeated = z.compress(fill * block) + z.flush(zlib.Z_FULL_FLUSH)  # independent of what precedes it
     parts += [repeated] * (inflated // block)
-    parts.append(z.compress(b"\x00" * (inflated % block)) + z.flush())
+    parts.append(z.compress(fill * (inflated % block)) + z.flush())
     path.write_bytes(b"".join(parts))
     return path
 
@@ -159,7 +171,7 @@ def test_ybr_full_422_uncompressed_loads_in_colour():
 def test_deflate_bomb_refused_before_memory_grows(tmp_path):
     """3 GB of zeros in 3 MB: refused after inflating little more than the header declares
     (the whole stream was inflated before: 5.96 GB peak)."""
-    bomb = _deflate_bomb(tmp_path / "bomb.dcm")
+    bomb = _deflated(tmp_path / "bomb.dcm", 3 * 10 ** 9)
     assert bomb.stat().st_size < 4 << 20
     (res,), peak = load_in_child(bomb)
     assert res["error"] == "TooLargeError" and "bomb.dcm" in res["message"]
@@ -167,8 +179,18 @@ def test_deflate_bomb_refused_before_memory_grows(tmp_path):
     assert peak < 400, f"peak RSS {peak:.0f} MiB"
 
 
+def test_large_deflated_file_loads_within_its_own_size(tmp_path):
+    """An honest 64 MiB deflated multi-frame image: inflated to a temporary file and read frame by
+    frame, so memory grows by about the image, not by two or three copies of it."""
+    path = _deflated(tmp_path / "cine.dcm", 256 * 512 * 512, frames=256, fill=b"\x07")
+    (res,), peak = load_in_child(path)
+    assert res["shape"] == [256, 512, 512], res
+    grown = peak - load_in_child.base_mb
+    assert grown <= 1.2 * 64, f"memory grew by {grown:.0f} MiB for a 64 MiB image"
+
+
 def test_deflated_file_inflating_to_its_declared_size_loads(tmp_path):
-    exact = _deflate_bomb(tmp_path / "zeros.dcm", inflated=512 * 512)
+    exact = _deflated(tmp_path / "zeros.dcm", 512 * 512)
     v = load_dicom(exact)
     assert v.array.shape == (1, 512, 512) and not v.array.any()
     np.testing.assert_array_equal(load_dicom(get_testdata_file("image_dfl.dcm")).array[0],

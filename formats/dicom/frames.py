@@ -48,6 +48,7 @@ class FrameRef:
     thickness: Optional[float] = None
     location: Optional[PixelLocation] = field(default=None, repr=False)
     format: Optional[PixelFormat] = field(default=None, repr=False)
+    deflated: bool = False  # Deflated Explicit VR Little Endian: pixels are read from the inflated copy
 
 
 def _float(value, default=None):
@@ -128,6 +129,8 @@ def read_header(path: Path):
             inflated = inflate(path, header_only=True)
             ds = pydicom.dcmread(inflated.file, stop_before_pixels=True)
             extent, _ = pixel_extent(inflated.file, ds, inflated.data_offset + inflated.size)
+            if extent is not None:
+                extent.deflated = True
             return ds, None, extent
         try:
             ds = pydicom.dcmread(fp, stop_before_pixels=True)
@@ -188,7 +191,7 @@ def frames_of(path: Path, ds, loc: Optional[PixelLocation], extent: Optional[Pix
                                 f"(at most {MAX_FRAMES}); refused")
     frames = _frames(path, ds, loc, fmt)
     for f in frames:
-        f.format = fmt
+        f.format, f.deflated = fmt, extent.deflated
     return frames
 
 

@@ -184,16 +184,19 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
         stack[k] = img
 
     middle = len(frames) // 2
-    read(middle)
-    if on_first_slice is not None and not bad and (plan is None or plan.targets is None):
-        on_first_slice(middle, stack[middle], geometry)  # resampled stacks have no final slice until the end
-    rest = [k for k in range(len(frames)) if k != middle]
-    done = 1
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for _ in pool.map(read, rest):
-            done += 1
-            if done % 8 == 0:
-                progress(done / len(frames), f"reading images {done}/{len(frames)}")
+    try:
+        read(middle)
+        if on_first_slice is not None and not bad and (plan is None or plan.targets is None):
+            on_first_slice(middle, stack[middle], geometry)  # resampled stacks have no final slice until the end
+        rest = [k for k in range(len(frames)) if k != middle]
+        done = 1
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for _ in pool.map(read, rest):
+                done += 1
+                if done % 8 == 0:
+                    progress(done / len(frames), f"reading images {done}/{len(frames)}")
+    finally:
+        pixels.close()
     if bad:
         raise _BadMembers(bad)
     if plan is not None and plan.targets is not None:

@@ -11,7 +11,7 @@ from pydicom.uid import JPEG2000TransferSyntaxes
 
 from core.errors import FormatError, TooLargeError
 from formats.dicom.deflated import inflate, is_deflated
-from formats.dicom.frames import FrameRef
+from formats.dicom.frames import FrameRef, pixel_extent
 from formats.dicom.pixel_format import PixelFormat
 from formats.limits import check_file_holds
 
@@ -21,20 +21,43 @@ class PixelSource:
 
     def __init__(self) -> None:
         self._decoded: dict[Path, np.ndarray] = {}
+        self._inflated: dict[Path, tuple] = {}
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Drop the inflated copies of deflated files (temporary files once large)."""
+        with self._lock:
+            for fh, _ in self._inflated.values():
+                fh.close()
+            self._inflated.clear()
 
     def frame(self, ref: FrameRef) -> np.ndarray:
         fmt = ref.format
         index = ref.frame or 0
+        if ref.deflated and fmt.direct_ok(True):
+            return self._inflated_frame(ref, fmt, index)
         if fmt.direct_ok(ref.location is not None):
             check_file_holds(ref.path, fmt.stored_bytes, ref.location.length)
             arr = np.fromfile(ref.path, dtype=fmt.native_dtype, count=fmt.rows * fmt.cols * fmt.spp,
                               offset=ref.location.offset + index * fmt.frame_bytes)
-            if fmt.stored < fmt.bits:
-                arr &= (1 << fmt.stored) - 1
-            shape = (fmt.rows, fmt.cols) + ((fmt.spp,) if fmt.spp > 1 else ())
-            return arr.reshape(shape)
+            return _shaped(arr, fmt)
         return self._decoded_frame(ref, fmt, index)
+
+    def _inflated_frame(self, ref: FrameRef, fmt: PixelFormat, index: int) -> np.ndarray:
+        """A frame read from the file's inflated copy: never the whole pixel data in memory at once."""
+        with self._lock:
+            if ref.path not in self._inflated:
+                inflated = inflate(ref.path)
+                ds = pydicom.dcmread(inflated.file, stop_before_pixels=True)
+                _, loc = pixel_extent(inflated.file, ds, inflated.data_offset + inflated.size)
+                if loc is None:
+                    raise FormatError(ref.path, "the inflated data set holds no pixel data")
+                check_file_holds(ref.path, fmt.stored_bytes, loc.length)
+                self._inflated[ref.path] = (inflated.file, loc)
+            fh, loc = self._inflated[ref.path]
+            fh.seek(loc.offset + index * fmt.frame_bytes)
+            data = fh.read(fmt.frame_bytes)
+        return _shaped(np.frombuffer(data, dtype=fmt.native_dtype).copy(), fmt)
 
     def _decoded_frame(self, ref: FrameRef, fmt: PixelFormat, index: int) -> np.ndarray:
         with self._lock:
@@ -76,6 +99,12 @@ class PixelSource:
             except Exception:
                 pass
             raise FormatError(path, f"pixel data cannot be decoded{ts}: {type(exc).__name__}: {exc}") from None
+
+
+def _shaped(arr: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    if fmt.stored < fmt.bits:
+        arr &= (1 << fmt.stored) - 1
+    return arr.reshape((fmt.rows, fmt.cols) + ((fmt.spp,) if fmt.spp > 1 else ()))
 
 
 def _read(path: Path) -> pydicom.Dataset:

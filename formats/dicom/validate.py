@@ -32,6 +32,7 @@ class PixelExtent:
     declared: Optional[int]  # the element's length; None when undefined (encapsulated)
     available: int  # bytes after the element header up to the end of the file (or the length)
     fragments: Optional[int] = None  # compressed fragments (encapsulated data only)
+    deflated: bool = False  # measured in the inflated data set of a deflated file
 
 
 def human(n: float) -> str:
