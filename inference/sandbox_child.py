@@ -3,12 +3,12 @@
 It imports nothing of the app and no torch until it has confined itself.
 
 TorchScript is a program, so a TorchScript model runs in a child process (a new interpreter, never a
-fork of the app):
-a crash or a hang ends that process, not the app. On Linux with Landlock (5.13+) the child confines
-itself before it imports torch -- and so before any thread exists: it may read only the Python and
-system libraries and the model file, write no file, and (kernel 6.7+) open no TCP connection nor
-signal processes outside itself. Images go in and probabilities come out over its stdin/stdout as
-length-prefixed frames (a JSON line, then raw float32 bytes): the parent never unpickles what the
+fork of the app): a crash or a hang ends that process, not the app. On Linux with Landlock (5.13+)
+the child confines itself before it imports torch -- and so before any thread exists: it may read
+only the Python and system libraries and the model file, write no file (on CUDA: the GPU devices
+and /proc, which the driver needs; measured on an H200), and (kernel 6.7+) open no TCP connection
+nor signal processes outside itself. Images go in and probabilities come out over its stdin/stdout
+as length-prefixed frames (a JSON line, then raw float32 bytes): the parent never unpickles what the
 child sends.
 
 What it can still do: compute for as long as the time limit allows, use memory and CPU, and, where
@@ -107,7 +107,7 @@ def _landlock(read: list[str], device_rw: list[str]) -> str:
     ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_long(size), ctypes.c_long(0))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
-    rw = _FS_READ | (1 << 1) | (1 << 15 if abi >= 5 else 0)  # + WRITE_FILE, IOCTL_DEV
+    rw = _FS_READ | (1 << 1) | (1 << 14) | (1 << 15)  # + WRITE_FILE, TRUNCATE (opening with "w"), IOCTL_DEV
     for paths, rights in ((read, _FS_READ), (device_rw, rw)):
         for path in paths:
             try:
@@ -125,7 +125,8 @@ def _landlock(read: list[str], device_rw: list[str]) -> str:
     if libc.syscall(restrict, ctypes.c_long(ruleset), ctypes.c_long(0)) < 0:
         raise OSError(ctypes.get_errno(), "landlock_restrict_self")
     os.close(ruleset)
-    return f"confined process (Landlock ABI {abi}: reads libraries and the model only, writes no file" + \
+    writes = "writes only the GPU devices and /proc" if device_rw else "writes no file"
+    return f"confined process (Landlock ABI {abi}: reads libraries and the model only, {writes}" + \
         (", no TCP" if abi >= 4 else "") + ")"
 
 
@@ -143,9 +144,9 @@ def _readable(model: str, device: str) -> tuple[list[str], list[str]]:
         if spec and spec.origin:
             read.add(str(Path(spec.origin).parent.parent))  # the site-packages folder holding it
     devices = []
-    if device.startswith("cuda"):
+    if device.startswith("cuda"):  # the driver writes to /proc entries (other processes stay out of reach)
         read.update(("/proc", "/sys", "/usr/local", "/opt"))
-        devices = ["/dev"]
+        devices = ["/dev", "/proc"]
     return sorted(read), devices
 
 
