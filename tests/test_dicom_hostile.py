@@ -136,11 +136,19 @@ def test_frames_checked_against_the_bytes_the_file_holds(tmp_path, monkeypatch):
 
 
 def test_jpeg2000_ct_claiming_ybr_is_refused_not_aborted(tmp_path):
-    """GDCM aborted the process (gdcm::Exception) on this file."""
-    path = _copy_with(tmp_path, "693_J2KR.dcm", "ybr.dcm", PhotometricInterpretation="YBR_FULL")
-    (res,), _ = load_in_child(path)
-    assert res["error"] == "FormatError" and "ybr.dcm" in res["message"]
-    assert "PhotometricInterpretation YBR_FULL" in res["message"] and "SamplesPerPixel is 1" in res["message"]
+    """GDCM aborted the process (gdcm::Exception) when the components disagreed with the header."""
+    ybr = _copy_with(tmp_path, "693_J2KR.dcm", "ybr.dcm", PhotometricInterpretation="YBR_FULL")
+    ict = _copy_with(tmp_path, "693_J2KR.dcm", "ict.dcm", PhotometricInterpretation="YBR_ICT", SamplesPerPixel=3,
+                     PlanarConfiguration=0)
+    small = _copy_with(tmp_path, "693_J2KR.dcm", "small.dcm", Rows=256)
+    (r_ybr, r_ict, r_small), _ = load_in_child(ybr, ict, small)
+    assert r_ybr["error"] == "FormatError" and r_ybr["message"].startswith(f"{ybr}: PhotometricInterpretation "
+                                                                           f"YBR_FULL needs 3 sample(s)")
+    assert "SamplesPerPixel is 1" in r_ybr["message"]
+    assert r_ict["error"] == "FormatError" and r_ict["message"].startswith(
+        f"{ict}: JPEG 2000 frame 1 is 512x512 with 1 component(s) but the header says Rows 512, Columns 512, "
+        f"SamplesPerPixel 3")
+    assert r_small["error"] == "FormatError" and "header says Rows 256" in r_small["message"]
 
 
 def test_jpeg2000_decoded_without_gdcm(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.encaps import generate_frames
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import JPEG2000TransferSyntaxes
 
@@ -13,6 +14,7 @@ from core.errors import FormatError, TooLargeError
 from formats.dicom.deflated import inflate, is_deflated
 from formats.dicom.frames import FrameRef, pixel_extent
 from formats.dicom.pixel_format import PixelFormat
+from formats.dicom.validate import check_j2k_frames
 from formats.limits import check_file_holds
 
 
@@ -82,6 +84,8 @@ class PixelSource:
             data = ds.PixelData if "PixelData" in ds else None
             if data is not None and not ds.file_meta.TransferSyntaxUID.is_compressed:
                 check_file_holds(path, fmt.stored_bytes, len(data))
+            if ds.file_meta.TransferSyntaxUID in JPEG2000TransferSyntaxes and data is not None:
+                check_j2k_frames(path, fmt, generate_frames(data, number_of_frames=fmt.frames))
             arr = _pixel_array(ds)
             if fmt.photometric == "PALETTE COLOR":
                 arr = pydicom.pixels.apply_color_lut(arr, ds)

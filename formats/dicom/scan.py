@@ -224,7 +224,8 @@ def _ends_early(path: Path, ds) -> str:
     """Why an image instance lacks its image attributes: the file stops short."""
     sop = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID") or ds.get("SOPClassUID")
     if sop is not None and "Image" in getattr(sop, "name", "") and "Rows" not in ds:
-        return f"; the file ends after {path.stat().st_size} bytes, before its image attributes: truncated"
+        return (f"; the file ends after {path.stat().st_size} bytes without its image attributes "
+                f"(Rows, Columns): truncated or header-only")
     return ""
 
 

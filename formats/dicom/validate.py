@@ -116,3 +116,32 @@ def check_rescale(path: Path, slope: float, intercept: float, fmt, where: str = 
         kw, v = ("RescaleIntercept", intercept) if abs(intercept) > abs(slope) * top else ("RescaleSlope", slope)
         raise FormatError(path, f"{kw}{where} is {v:g}: {fmt.stored}-bit values would reach {reach:.3g}, "
                                 f"not a measurement; refused")
+
+
+def j2k_size(codestream: bytes) -> Optional[tuple[int, int, int]]:
+    """(rows, columns, components) from a JPEG 2000 codestream's SIZ marker (JP2 boxes skipped);
+    None when it cannot be parsed (the decoder then says why)."""
+    at = 0
+    if codestream[4:8] == b"jP  ":
+        while at + 8 <= len(codestream) and codestream[at + 4:at + 8] != b"jp2c":
+            length = int.from_bytes(codestream[at:at + 4], "big")
+            if length < 8:
+                return None
+            at += length
+        at += 8
+    siz = codestream[at:at + 42]
+    if len(siz) < 42 or siz[0:4] != b"\xff\x4f\xff\x51":
+        return None
+    x, y, x0, y0 = (int.from_bytes(siz[8 + 4 * i:12 + 4 * i], "big") for i in range(4))
+    return y - y0, x - x0, int.from_bytes(siz[40:42], "big")
+
+
+def check_j2k_frames(path: Path, fmt, frames) -> None:
+    """Each JPEG 2000 frame's own size and components against Rows, Columns and SamplesPerPixel,
+    before OpenJPEG allocates what the codestream says."""
+    for k, codestream in enumerate(frames, start=1):
+        found = j2k_size(codestream)
+        if found is not None and found != (fmt.rows, fmt.cols, fmt.spp):
+            rows, cols, comps = found
+            raise FormatError(path, f"JPEG 2000 frame {k} is {rows}x{cols} with {comps} component(s) but the header "
+                                    f"says Rows {fmt.rows}, Columns {fmt.cols}, SamplesPerPixel {fmt.spp}; refused")
