@@ -161,6 +161,21 @@ def _onnx(path: Path) -> Path:
     return path
 
 
+def _onnx_external(path: Path, location: str) -> Path:
+    """An ONNX model whose weights point to a file elsewhere (a path an attacker chooses)."""
+    import onnx
+
+    model = onnx.load(str(_onnx(path)))
+    onnx.save_model(model, str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
+    model = onnx.load(str(path), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = location
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
 # -- the corpus ---------------------------------------------------------------------------------------
 def corpus(src: Path, marks: Path) -> list[tuple[str, list[str]]]:
     """(case name, import-model arguments); the case's payload creates marks/<case name>."""
@@ -230,6 +245,8 @@ def corpus(src: Path, marks: Path) -> list[tuple[str, list[str]]]:
     bundle("backslash_name", meta={"name": "..\\..\\escaped_backslash"})
     bundle("dot_version", meta={"version": ".."})
     add("traversal_cli_id", ["onnx", _onnx(src / "fine.onnx"), "--id", "../../escaped_cli", "--modality", "CT"])
+    add("onnx_external_data_traversal", ["onnx", _onnx_external(src / "external.onnx", "../../../escaped_secret"),
+                                         "--id", "ext", "--modality", "CT"])
     # nnU-Net plans
     add("plans_nonlin_os_system", ["nnunet", _nnunet(src, "nonlin", kwargs={
         "nonlin": "os.system", "nonlin_kwargs": {"command": f"touch {marks / 'plans_nonlin_os_system'}"}})])
