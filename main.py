@@ -186,11 +186,19 @@ def cmd_import(args) -> int:
     from inference import importers
     from inference.registry import user_models_dir
 
-    labels = dict((int(k), v) for k, v in (item.split("=", 1) for item in args.labels.split(","))) if args.labels else None
-    norm = {"kind": args.norm}
-    if args.norm == "ct_window":
-        lo, hi = _floats(args.window) or (-1000.0, 1000.0)
-        norm.update(low=lo, high=hi)
+    from core.errors import DelineateError
+
+    try:
+        labels = dict((int(k), v) for k, v in (item.split("=", 1) for item in args.labels.split(","))) \
+            if args.labels else None
+        norm = {"kind": args.norm}
+        if args.norm == "ct_window":
+            lo, hi = _floats(args.window) or (-1000.0, 1000.0)
+            norm.update(low=lo, high=hi)
+        _ints(args.patch), _floats(args.spacing)
+    except ValueError:
+        raise DelineateError("--labels is VALUE=NAME,..., --window LOW,HIGH, --patch and --spacing are "
+                             "comma-separated numbers") from None
     src = Path(args.path)
     root = user_models_dir()  # every import writes inside it, under a sanitised <id>/<version>
 

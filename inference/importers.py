@@ -76,7 +76,7 @@ def import_torchscript(path: Path, root: Path, *, model_id: str, spatial_dims: i
         if not trust_code:
             raise UnsafeModelError(
                 f"{path}: refused: a TorchScript model is a program that runs its own code; import it only if you "
-                f"trust where it came from ({TRUST_FLAG}, or 'Run its code' in the import dialog), or ask for ONNX")
+                f"trust where it came from ({TRUST_FLAG}, or the import dialog's 'Run it?' box), or ask for ONNX")
         from inference.weights import check_torchscript_archive
 
         check_torchscript_archive(path)
