@@ -389,3 +389,46 @@ def test_enhanced_per_frame_geometry_names_the_frame(tmp_path):
     ds.save_as(tmp_path / "emr.dcm")
     with pytest.raises(FormatError, match=r"emr\.dcm: ImagePositionPatient \(frame 5\) is \[0\.0, nan, 0\.0\]"):
         load_dicom(tmp_path / "emr.dcm")
+
+
+def test_corrupt_value_representation_skipped_in_a_folder(series20):
+    """pydicom converts values on first use: a garbled VR raised NotImplementedError past the scan."""
+    vol, folder = series20
+    raw = bytearray(Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    at = raw.find(b"\x28\x00\x04\x00CS")  # PhotometricInterpretation
+    raw[at + 4:at + 6] = b"C\xaa"
+    (folder / "zz_vr.dcm").write_bytes(bytes(raw))
+    v = load_dicom(folder)
+    np.testing.assert_array_equal(v.array, vol.array)
+    assert any(w.startswith("skipped zz_vr.dcm: DICOM header is malformed (NotImplementedError") for w in v.warnings)
+    with pytest.raises(FormatError, match=r"zz_vr\.dcm: DICOM header is malformed"):
+        load_dicom(folder / "zz_vr.dcm")
+
+
+def test_zero_samples_per_pixel_is_refused_not_taken_for_one(tmp_path):
+    path = _copy_with(tmp_path, "emri_small_jpeg_2k_lossless.dcm", "spp0.dcm", SamplesPerPixel=0)
+    with pytest.raises(FormatError, match=r"spp0\.dcm: PhotometricInterpretation MONOCHROME2 needs 1 .*SamplesPerPixel is 0"):
+        load_dicom(path)
+
+
+def test_decoded_shape_must_match_the_header(tmp_path):
+    """Big-endian pixels are decoded by pydicom: a header claiming 1 row gave (64, 1, 64) arrays."""
+    path = _copy_with(tmp_path, "MR_small_bigendian.dcm", "rows.dcm", Rows=1)
+    with pytest.raises(FormatError, match=r"rows\.dcm: decoded pixel data is .* but the header says 1x64"):
+        load_dicom(path)
+
+
+def test_corrupt_jpeg_never_reaches_gdcm(tmp_path):
+    """GDCM aborted the process (gdcmJPEGCodec.cxx:149) on JPEG data the other decoders had refused:
+    it is not tried where another plugin exists, and BitsAllocated 64 on integer pixels is refused first."""
+    ds = pydicom.dcmread(get_testdata_file("JPEG-LL.dcm"))
+    ds.BitsAllocated = 64
+    ds.save_as(tmp_path / "bits64.dcm")
+    raw = bytearray(Path(get_testdata_file("JPEG-LL.dcm")).read_bytes())
+    sos = raw.find(b"\xff\xda")  # JPEG start of scan: garble the entropy-coded data after it
+    raw[sos + 40:sos + 4000] = bytes(range(256)) * 15 + bytes(range(120))
+    (tmp_path / "garbled.dcm").write_bytes(bytes(raw))
+    (bits64, garbled), _ = load_in_child(tmp_path / "bits64.dcm", tmp_path / "garbled.dcm")
+    assert bits64.get("error") == "FormatError" and "BitsAllocated 64 is only for DoubleFloatPixelData" in bits64["message"]
+    if "error" in garbled:  # OpenJPEG/libjpeg may decode garbage into an image; either way no abort
+        assert garbled["message"].startswith(f"{tmp_path / 'garbled.dcm'}: ") and "gdcm" not in garbled["message"]

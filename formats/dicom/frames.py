@@ -109,10 +109,12 @@ def pixel_extent(fp, ds, file_size: int) -> tuple[Optional[PixelExtent], Optiona
         return None, None
     tag, length, size = found
     data = start + size
+    floats = tag != (0x7FE0, 0x0010)
     if length is None:
-        return PixelExtent(None, max(file_size - data, 0), _count_fragments(fp, little, file_size)), None
-    extent = PixelExtent(length, max(min(length, file_size - data), 0))
-    native = tag == (0x7FE0, 0x0010) and ds.file_meta.get("TransferSyntaxUID") in _NATIVE_LE
+        return PixelExtent(None, max(file_size - data, 0), _count_fragments(fp, little, file_size),
+                           float_data=floats), None
+    extent = PixelExtent(length, max(min(length, file_size - data), 0), float_data=floats)
+    native = tag == (0x7FE0, 0x0010) and getattr(ds, "file_meta", {}).get("TransferSyntaxUID") in _NATIVE_LE
     return extent, PixelLocation(data, extent.available) if native else None
 
 

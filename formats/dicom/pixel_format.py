@@ -21,7 +21,8 @@ class PixelFormat:
             self.bits = int(ds.get("BitsAllocated", 16))
             self.stored = int(ds.get("BitsStored", self.bits) or self.bits)
             self.signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-            self.spp = int(ds.get("SamplesPerPixel", 1) or 1)
+            spp = ds.get("SamplesPerPixel")
+            self.spp = 1 if spp is None or spp == "" else int(spp)  # 0 is a lie, not "absent"
             self.frames = int(float(ds.get("NumberOfFrames", 1) or 1))
             self.planar = int(ds.get("PlanarConfiguration", 0) or 0)
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:

@@ -66,6 +66,7 @@ class PixelSource:
             arr = self._decoded.get(ref.path)
             if arr is None:
                 arr = self._decode(ref.path, fmt)
+                _check_shape(ref.path, arr, fmt)
                 if fmt.frames > 1:
                     self._decoded[ref.path] = arr
         return arr[index] if fmt.frames > 1 else arr
@@ -105,6 +106,15 @@ class PixelSource:
             raise FormatError(path, f"pixel data cannot be decoded{ts}: {type(exc).__name__}: {exc}") from None
 
 
+def _check_shape(path: Path, arr: np.ndarray, fmt: PixelFormat) -> None:
+    """The decoded array must be what the header said, or frames would be cut or mixed."""
+    channels = 3 if fmt.photometric == "PALETTE COLOR" else fmt.spp
+    want = ((fmt.frames,) if fmt.frames > 1 else ()) + (fmt.rows, fmt.cols) + ((channels,) if channels > 1 else ())
+    if arr.shape != want:
+        raise FormatError(path, f"decoded pixel data is {'x'.join(map(str, arr.shape))} but the header says "
+                                f"{'x'.join(map(str, want))} (NumberOfFrames, Rows, Columns, SamplesPerPixel); refused")
+
+
 def _shaped(arr: np.ndarray, fmt: PixelFormat) -> np.ndarray:
     if fmt.stored < fmt.bits:
         arr &= (1 << fmt.stored) - 1
@@ -119,16 +129,14 @@ def _read(path: Path) -> pydicom.Dataset:
 
 
 def _pixel_array(ds: pydicom.Dataset) -> np.ndarray:
-    """Decode with the plugins that fail with an exception before GDCM, which aborts the process on
-    data its checks reject (a JPEG 2000 stream whose components disagree with the header); for
-    JPEG 2000, GDCM is not tried at all when pylibjpeg (OpenJPEG) is there."""
+    """Decode with the plugins that fail with an exception; GDCM only where nothing else can, as it
+    aborts the process on data its checks reject (a JPEG 2000 stream whose components disagree with
+    the header, a corrupt JPEG)."""
     ts = ds.file_meta.TransferSyntaxUID
     if not ts.is_compressed:
         return ds.pixel_array
     available = list(get_decoder(ts).available_plugins)
-    plugins = [p for p in available if p != "gdcm"]
-    if "gdcm" in available and not (ts in JPEG2000TransferSyntaxes and "pylibjpeg" in plugins):
-        plugins.append("gdcm")
+    plugins = [p for p in available if p != "gdcm"] or available
     if not plugins:
         return ds.pixel_array  # pydicom says which package would decode it
     failures = []

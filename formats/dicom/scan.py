@@ -130,12 +130,49 @@ def _stacks(frames: list[FrameRef]) -> list[list[FrameRef]]:
     return out
 
 
+_TEXTS = ("Modality", "PatientName", "PatientID", "StudyDescription", "SeriesDescription", "SeriesNumber")
+
+
+def _scan_one(path: Path, strict: bool):
+    """(series key, frames, header, its texts) of one file; None for a file that is not a DICOM
+    image (skipped quietly in a folder); FormatError with the reason for a DICOM file that is unusable."""
+    try:
+        ds, loc, extent = read_header(path)
+    except (InvalidDicomError, EOFError) as exc:
+        if strict:
+            raise FormatError(path, f"not a readable DICOM file ({_reason(path, exc)})") from None
+        return None  # not DICOM: notes, thumbnails... in a folder
+    except (FormatError, Cancelled):
+        raise
+    except Exception as exc:  # pydicom and zlib raise many types on a corrupt header
+        raise FormatError(path, f"DICOM header is unreadable ({_reason(path, exc)})") from None
+    try:
+        texts = {kw: _text(ds, kw) for kw in _TEXTS}  # pydicom converts values lazily: a corrupt one raises here
+        modality = texts["Modality"].upper()
+        if "Rows" not in ds or "Columns" not in ds or modality in _NOT_IMAGES:
+            if strict:
+                sop = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID") or ds.get("SOPClassUID")
+                raise FormatError(path, f"holds no image pixel data ({modality or 'unknown modality'}"
+                                        f"{', ' + sop.name if sop is not None else ''})"
+                                        f"{_ends_early(path, ds) or '; nothing to display'}")
+            return None
+        frames = frames_of(path, ds, loc, extent)
+        uid = str(ds.get("SeriesInstanceUID", "") or path)
+    except FormatError:
+        raise
+    except Exception as exc:
+        raise FormatError(path, f"DICOM header is malformed ({type(exc).__name__}: {exc})") from None
+    key = (uid,) if frames[0].frame is None else (uid, str(path))
+    return key, frames, ds, texts
+
+
 def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
                cancel: Optional[CancelToken] = None, strict: bool = False) -> list[SeriesInfo]:
-    """Headers of ``paths`` -> series/stacks. Non-DICOM files are skipped (or refused if strict)."""
+    """Headers of ``paths`` -> series/stacks. Non-DICOM files are ignored and unusable DICOM files
+    skipped with their reason (``SeriesInfo.skipped``), or refused if strict."""
     paths = list(paths)
     by_series: dict[tuple, list[FrameRef]] = defaultdict(list)
-    headers: dict[tuple, pydicom.Dataset] = {}
+    headers: dict[tuple, tuple[pydicom.Dataset, dict]] = {}
     skipped: list[tuple[str, str]] = []
     for i, path in enumerate(paths):
         check(cancel)
@@ -145,51 +182,20 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
             check_dicomdir(path)
             continue
         try:
-            ds, loc, extent = read_header(path)
-        except (InvalidDicomError, EOFError) as exc:
-            if strict:
-                raise FormatError(path, f"not a readable DICOM file ({_reason(path, exc)})") from None
-            continue  # not DICOM: notes, thumbnails... in a folder
-        except Cancelled:
-            raise
+            found = _scan_one(path, strict)
         except FormatError as exc:
             if strict:
                 raise
             skipped.append((str(path), exc.problem))
             continue
-        except Exception as exc:  # pydicom and zlib raise many types on a corrupt header
-            if strict:
-                raise FormatError(path, f"DICOM header is unreadable ({_reason(path, exc)})") from None
-            skipped.append((str(path), f"DICOM header is unreadable ({_reason(path, exc)})"))
-            continue
-        modality = _text(ds, "Modality").upper()
-        if "Rows" not in ds or "Columns" not in ds or modality in _NOT_IMAGES:
-            if strict:
-                sop = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID") or ds.get("SOPClassUID")
-                raise FormatError(path, f"holds no image pixel data ({modality or 'unknown modality'}"
-                                        f"{', ' + sop.name if sop is not None else ''})"
-                                        f"{_ends_early(path, ds) or '; nothing to display'}")
-            continue
-        try:
-            frames = frames_of(path, ds, loc, extent)
-        except FormatError as exc:
-            if strict:
-                raise
-            skipped.append((str(path), exc.problem))
-            continue
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
-            if strict:
-                raise FormatError(path, f"DICOM header is malformed ({type(exc).__name__}: {exc})") from None
-            skipped.append((str(path), f"DICOM header is malformed ({type(exc).__name__}: {exc})"))
-            continue
-        uid = str(ds.get("SeriesInstanceUID", "") or path)
-        key = (uid,) if frames[0].frame is None else (uid, str(path))
-        by_series[key].extend(frames)
-        headers.setdefault(key, ds)
+        if found is not None:
+            key, frames, ds, texts = found
+            by_series[key].extend(frames)
+            headers.setdefault(key, (ds, texts))
     progress(1.0, "headers read")
     out = []
     for key, frames in by_series.items():
-        ds = headers[key]
+        ds, texts = headers[key]
         stacks = _stacks(frames)
         for n, stack in enumerate(stacks, start=1):
             note = ""
@@ -200,9 +206,9 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
                     note += f" ({plane})"
             out.append(SeriesInfo(
                 key=f"{key[0]}#{n}" if len(stacks) > 1 else key[-1], series_uid=key[0],
-                modality=_text(ds, "Modality").upper() or "OT", patient_name=_text(ds, "PatientName"),
-                patient_id=_text(ds, "PatientID"), study_description=_text(ds, "StudyDescription"),
-                series_description=_text(ds, "SeriesDescription"), series_number=_text(ds, "SeriesNumber"),
+                modality=texts["Modality"].upper() or "OT", patient_name=texts["PatientName"],
+                patient_id=texts["PatientID"], study_description=texts["StudyDescription"],
+                series_description=texts["SeriesDescription"], series_number=texts["SeriesNumber"],
                 frames=stack, header=ds, note=note, skipped=skipped))
     out.sort(key=lambda s: (s.study_description, _num(s.series_number), s.key))
     if not out and skipped:

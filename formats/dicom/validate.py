@@ -33,6 +33,7 @@ class PixelExtent:
     available: int  # bytes after the element header up to the end of the file (or the length)
     fragments: Optional[int] = None  # compressed fragments (encapsulated data only)
     deflated: bool = False  # measured in the inflated data set of a deflated file
+    float_data: bool = False  # FloatPixelData / DoubleFloatPixelData rather than PixelData
 
 
 def human(n: float) -> str:
@@ -74,6 +75,8 @@ def check_extent(path: Path, fmt, extent: Optional[PixelExtent], encapsulated: b
     if extent is None:
         raise FormatError(path, "header describes an image but the file holds no pixel data "
                                 "(a header-only or truncated file)")
+    if fmt.bits == 64 and not extent.float_data:
+        raise FormatError(path, "BitsAllocated 64 is only for DoubleFloatPixelData, not integer PixelData; refused")
     if encapsulated:
         if extent.fragments is not None and fmt.frames > extent.fragments:
             raise TooLargeError(path, f"NumberOfFrames is {fmt.frames} but the compressed pixel data "
