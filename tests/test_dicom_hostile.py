@@ -335,6 +335,7 @@ def test_truncated_pixel_data_names_the_file(series20):
     ("PixelSpacing", ["inf", "0.5"], "PixelSpacing"),
     ("ImagePositionPatient", ["1e308", "0", "0"], "ImagePositionPatient"),
     ("ImageOrientationPatient", ["nan"] * 6, "ImageOrientationPatient"),
+    ("SliceThickness", "1e308", "SliceThickness"),
 ])
 def test_absurd_rescale_and_geometry_refused_with_the_field_named(tmp_path, attr, value, field):
     path = tmp_path / "odd.dcm"
@@ -407,7 +408,8 @@ def test_corrupt_value_representation_skipped_in_a_folder(series20):
 
 def test_zero_samples_per_pixel_is_refused_not_taken_for_one(tmp_path):
     path = _copy_with(tmp_path, "emri_small_jpeg_2k_lossless.dcm", "spp0.dcm", SamplesPerPixel=0)
-    with pytest.raises(FormatError, match=r"spp0\.dcm: PhotometricInterpretation MONOCHROME2 needs 1 .*SamplesPerPixel is 0"):
+    with pytest.raises(FormatError, match=r"spp0\.dcm: PhotometricInterpretation MONOCHROME2 needs 1 .*"
+                                          r"SamplesPerPixel is 0"):
         load_dicom(path)
 
 
@@ -429,6 +431,15 @@ def test_corrupt_jpeg_never_reaches_gdcm(tmp_path):
     raw[sos + 40:sos + 4000] = bytes(range(256)) * 15 + bytes(range(120))
     (tmp_path / "garbled.dcm").write_bytes(bytes(raw))
     (bits64, garbled), _ = load_in_child(tmp_path / "bits64.dcm", tmp_path / "garbled.dcm")
-    assert bits64.get("error") == "FormatError" and "BitsAllocated 64 is only for DoubleFloatPixelData" in bits64["message"]
+    assert bits64.get("error") == "FormatError"
+    assert "BitsAllocated 64 is only for DoubleFloatPixelData" in bits64["message"]
     if "error" in garbled:  # OpenJPEG/libjpeg may decode garbage into an image; either way no abort
         assert garbled["message"].startswith(f"{tmp_path / 'garbled.dcm'}: ") and "gdcm" not in garbled["message"]
+
+
+def test_absurd_ultrasound_region_spacing_refused(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("color3d_jpeg_baseline.dcm"))
+    ds.SequenceOfUltrasoundRegions[0].PhysicalDeltaX = 1e308
+    ds.save_as(tmp_path / "us.dcm")
+    with pytest.raises(FormatError, match=r"us\.dcm: PhysicalDeltaY/X \(SequenceOfUltrasoundRegions\) is .*1e\+308"):
+        load_dicom(tmp_path / "us.dcm")

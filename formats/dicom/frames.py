@@ -160,6 +160,12 @@ def _geometry(path: Path, item, where: str = "") -> tuple[Optional[np.ndarray], 
     return pos, ori
 
 
+def _thickness(path: Path, item, where: str = "") -> Optional[float]:
+    """SliceThickness (the slice spacing of a lone slice): absent when not positive, refused when absurd."""
+    v = validate.finite(path, item.get("SliceThickness"), "SliceThickness", 1, SPACING_LIMIT, where)
+    return float(v[0]) if v is not None and v[0] > 0 else None
+
+
 def _rescale(path: Path, item, fmt: PixelFormat, where: str = "") -> tuple[float, float]:
     """RescaleSlope/Intercept (a slope of 0 or an unreadable value counts as absent); refused when
     not finite or absurd."""
@@ -203,7 +209,7 @@ def _frames(path: Path, ds, loc: Optional[PixelLocation], fmt: PixelFormat) -> l
     if n <= 1 and "PerFrameFunctionalGroupsSequence" not in ds:
         key = tuple(str(ds.get(k, "")) for k in ("AcquisitionNumber", "EchoNumbers", "TemporalPositionIdentifier"))
         return [FrameRef(path, None, rows, cols, *_geometry(path, ds), _spacing(path, ds),
-                         *_rescale(path, ds, fmt), key, instance, _float(ds.get("SliceThickness")), loc)]
+                         *_rescale(path, ds, fmt), key, instance, _thickness(path, ds), loc)]
     shared = _first(ds, "SharedFunctionalGroupsSequence")
     per = ds.get("PerFrameFunctionalGroupsSequence") or []
     top_pos, top_ori = _geometry(path, ds)
@@ -230,5 +236,5 @@ def _frames(path: Path, ds, loc: Optional[PixelLocation], fmt: PixelFormat) -> l
             _geometry(path, ori, where)[1] if ori else top_ori,
             (_spacing(path, meas, where) if meas else None) or _spacing(path, ds),
             *_rescale(path, trans if trans else ds, fmt, where),
-            key, instance, _float(meas.get("SliceThickness")) if meas else _float(ds.get("SliceThickness")), loc))
+            key, instance, _thickness(path, meas, where) if meas else _thickness(path, ds), loc))
     return out

@@ -11,10 +11,12 @@ from core.errors import FormatError
 from core.geometry import Geometry
 from core.progress import CancelToken, ProgressFn, check, no_progress
 from core.volume import Volume, WindowPreset
+from formats.dicom import validate
 from formats.dicom.assemble import apply_shift, plan_stack, resample_positions
 from formats.dicom.frames import FrameRef
 from formats.dicom.pixels import PixelSource
 from formats.dicom.scan import SeriesInfo, list_series, scan_files
+from formats.dicom.validate import SPACING_LIMIT
 from formats.limits import check_allocation
 
 #: on_first_slice(k, slice_array, geometry): the middle slice of the stack as soon as it is ready,
@@ -84,9 +86,10 @@ def _flat_geometry(info: SeriesInfo, n: int) -> tuple[Geometry, list[str]]:
     spacing = f0.pixel_spacing
     if spacing is None:
         for region in ds.get("SequenceOfUltrasoundRegions", []) or []:
-            dx, dy = region.get("PhysicalDeltaX"), region.get("PhysicalDeltaY")
-            if dx and dy and int(region.get("PhysicalUnitsXDirection", 0)) == 3:  # 3 = cm
-                spacing = (abs(float(dy)) * 10.0, abs(float(dx)) * 10.0)
+            delta = validate.finite(f0.path, [region.get("PhysicalDeltaY"), region.get("PhysicalDeltaX")],
+                                    "PhysicalDeltaY/X (SequenceOfUltrasoundRegions)", 2, SPACING_LIMIT / 10)
+            if delta is not None and np.all(delta != 0) and int(region.get("PhysicalUnitsXDirection", 0)) == 3:
+                spacing = tuple(float(v) for v in np.abs(delta) * 10.0)  # cm -> mm
                 break
     if spacing is None:
         spacing = (1.0, 1.0)
