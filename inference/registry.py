@@ -138,6 +138,12 @@ def staged(root: Path, model_id: str, version: str) -> Iterator[Path]:
         raise DelineateError(f"model {final.parent.name} version {final.name} already exists at {final}")
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
+    import time
+
+    for stale in root.glob(".importing-*"):  # left by an import the machine did not survive
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > 86400:
+                shutil.rmtree(stale)
     tmp = Path(tempfile.mkdtemp(prefix=".importing-", dir=root.resolve()))
     made_parent = False
     try:

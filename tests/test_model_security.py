@@ -434,3 +434,44 @@ def test_the_import_dialog_asks_before_running_code(qtbot):
     assert main.build_parser().parse_args(["import-model", *dlg.argv()]).trust_code
     dlg.kind.setCurrentIndex(1)  # ONNX holds no code: nothing to decide
     assert not dlg.trust_code.isEnabled() and "--trust-code" not in dlg.argv()
+
+
+def test_a_real_world_bundle_imports_and_its_unused_expressions_never_run(tmp_path):
+    """Real bundles carry `$` expressions in sections Delineate does not use (device, datalists,
+    handlers): those are never evaluated; plain `@` references, `_desc_` and full class paths are data."""
+    from core.volume import Volume
+    from inference.importers import import_monai_bundle
+    from inference.runner import segment
+
+    marker = tmp_path / "marker"
+    config = {"dims": 3, "roi": [16, 16, 16], "chans": [4, 8],
+              "device": f"$__import__('os').system('touch {marker}') or torch.device('cpu')",
+              "network": "$@network_def.to(@device)",
+              "inferer": {"_target_": "SlidingWindowInferer", "roi_size": "@roi", "sw_batch_size": 4},
+              "postprocessing": {"_target_": "Compose", "transforms": [{"_target_": "Activationsd", "keys": "pred",
+                                                                      "softmax": True}]}}
+    net_def = {**NET_DEF, "_target_": "monai.networks.nets.unet.UNet", "_desc_": "a tiny U-Net",
+               "spatial_dims": "@dims", "channels": "@chans"}
+    bundle = _bundle(tmp_path, "Real World", net_def=net_def, config=config, meta={"version": "0.3.1"})
+    card = import_monai_bundle(bundle, tmp_path / "registry")
+    assert (card.id, card.version, card.parameters["network_def"]["channels"]) == ("real-world", "0.3.1", [4, 8])
+    rng = np.random.default_rng(1)
+    image = Volume.from_array(rng.normal(0, 1, (12, 14, 13)).astype(np.float32), spacing=(1, 1, 1.5), modality="CT")
+    ours, original = segment(image, card, device="cpu"), segment(image, card, device="cpu", net=_tiny_unet())
+    np.testing.assert_allclose(ours.probabilities.astype(np.float32), original.probabilities.astype(np.float32),
+                               atol=1e-3)
+    assert not marker.exists()
+    assert not [p for p in (tmp_path / "registry").iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_a_yaml_bundle_is_read_with_safe_load(tmp_path):
+    yaml = pytest.importorskip("yaml")
+    from inference.importers import import_monai_bundle
+
+    marker = tmp_path / "marker"
+    bundle = _bundle(tmp_path, "yaml-bundle", config_name="inference.yaml",
+                     config=f"network_def: !!python/object/apply:os.system ['touch {marker}']\n")
+    (bundle / "configs" / "inference.json").unlink(missing_ok=True)
+    with pytest.raises(UnsafeModelError, match="YAML tag"):
+        import_monai_bundle(bundle, tmp_path / "registry")
+    assert not marker.exists() and yaml
