@@ -649,9 +649,11 @@ class MainWindow(QtWidgets.QMainWindow):
             m = {x.name: x.value for x in card.metrics}
             QtWidgets.QMessageBox.information(
                 self, "Retrained", f"{card.id} v{card.version} (from v{card.parent_version}): held-out Dice "
-                f"{m['Dice mean before (parent)']:.3f} -> {m['Dice mean after']:.3f}.\n"
+                f"{m['Dice mean before (parent)']:.3f} -> {m['Dice mean after']:.3f} (change "
+                f"{m['Dice change (paired mean)']:+.3f}, 95 % CI {m['Dice change 95% CI low']:+.3f} to "
+                f"{m['Dice change 95% CI high']:+.3f} over {m['Held-out cases']:.0f} held-out cases).\n"
                 + ("It is now the default model." if card.promoted else
-                   "It is kept but NOT the default: it is not better than its parent on the held-out corrections."))
+                   "It is kept but NOT the default: " + card.notes.rsplit("NOT promoted: ", 1)[-1]))
             self.loaded.emit()
 
         self.tasks.start(f"Retraining {base.id}", fn, done, lambda exc: self._failed("retraining", exc))

@@ -5,7 +5,8 @@ is the summed logit of the label inside the region (Seg-Grad-CAM). Volumes large
 are handled window by window as in inference: only windows touching the region are explained, and
 their maps are blended with the same Gaussian weights.
 
-- gradcam: gradient-weighted activations of one layer (default: a decoder layer at 1/2 resolution)
+- gradcam: gradient x activation of one layer, summed over channels (HiResCAM; default layer: a
+  decoder layer at 1/2 resolution)
 - occlusion: drop in the target when a block of the input is replaced by the window's mean
 - ig: integrated gradients (captum) from a flat baseline, |attribution| summed over channels
 - uncertainty: predictive entropy (and mutual information) over test-time augmentation
@@ -29,8 +30,8 @@ from inference.runner import from_model_axes, load_model, model_grid, model_inpu
 
 METHODS = ("gradcam", "occlusion", "ig", "uncertainty")
 DESCRIPTIONS = {
-    "gradcam": "Grad-CAM: where the chosen layer's features, weighted by how much they raise the label's "
-               "score in the region, are active. Coarse (the layer's resolution); shows what the network "
+    "gradcam": "Grad-CAM (HiResCAM variant): where the chosen layer's features raise the label's score in the "
+               "region, position by position. Coarse (the layer's resolution); shows what the network "
                "attends to, not a causal proof.",
     "occlusion": "Occlusion: how much the label's score in the region drops when each block of the image is "
                  "hidden. Model-agnostic and causal for that block size; blurred by the block size, slow.",
@@ -111,8 +112,12 @@ def _gradcam_window(net, xw, label, roiw, layer):
     finally:
         handle.remove()
     a, g = held["a"].detach().float(), g.float()
-    weights = g.mean(dim=tuple(range(2, g.ndim)), keepdim=True)
-    cam = torch.relu((weights * a).sum(1, keepdim=True))
+    # HiResCAM (Draelos & Carin 2020): gradient x activation per position, then summed over channels.
+    # Classic Grad-CAM first averages each channel's gradient over the whole window; for a pixel-wise
+    # target those averages nearly cancel, and whether the sum survives the ReLU then depends on
+    # rounding (fp32 and bf16 gave different maps). Element-wise, the map is the layer's first-order
+    # contribution to the score at each position: it stays where the evidence is.
+    cam = torch.relu((g * a).sum(1, keepdim=True))
     mode = "trilinear" if cam.ndim == 5 else "bilinear"
     return torch.nn.functional.interpolate(cam, size=xw.shape[2:], mode=mode, align_corners=False)[0, 0].numpy()
 

@@ -59,3 +59,31 @@ def oblique_mr():
     arr[3:6, 5:15, 5:20] += 200
     return Volume.from_array(arr, spacing=(1.1, 0.9, 3.0), origin=(-20.5, 13.25, 40.0),
                              direction=rotation(0.25, -0.15, 0.4), modality="MR")
+
+
+# Tests whose outcome depends on model numerics: `make test` runs them a second time with
+# DELINEATE_CPU_BF16=0, the fp32 path that CPUs without bf16 units (AMD, older Intel, Apple) take.
+PRECISION_SENSITIVE = {"test_inference.py", "test_xai.py", "test_architectures.py", "test_importers.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in PRECISION_SENSITIVE:
+            item.add_marker(pytest.mark.precision)
+
+
+@pytest.fixture
+def fp32(monkeypatch):
+    """Pin what a threshold on a trained model depends on: fp32 (whatever the CPU has), deterministic
+    algorithms, one thread (reductions are summed in one order)."""
+    import torch
+
+    from inference import device
+
+    monkeypatch.setattr(device, "_FAST_BF16", False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.set_num_threads(threads)

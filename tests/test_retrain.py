@@ -1,58 +1,72 @@
-"""The loop, end to end on generated data: the default ultrasound model makes systematic errors on
-a shifted domain (hyperechoic lesions only) -> scripted "physician" corrections are approved into
-the store -> retrain -> held-out Dice rises, the new version is registered and promoted. A run on
-corrupted corrections is registered but not promoted."""
+"""The loop, end to end: the default ultrasound model misses nodules it never saw (isoechoic, only a
+thin dark halo, made by tests/halo_nodules.py, which shares no code with its generator) ->
+scripted "physician" corrections are approved into the store -> retrain -> held-out Dice rises by
+far more than noise, the new version is registered and promoted. A run on corrupted corrections
+is registered but not promoted. The promotion rule itself is tested exactly in test_promotion.py.
+
+Numerics are pinned (fp32, deterministic, one thread: the ``fp32`` fixture), so the figures are
+those of a CPU without bf16 units. Measured over three data/training seed pairs (30 iterations,
+8 held-out cases): Dice 0.237 -> 0.901, 0.155 -> 0.878, 0.195 -> 0.915; change +0.66 / +0.72 /
++0.72 (mean 0.70, SD 0.03), lowest 95 % CI bound +0.59. The bar below (+0.3) is more than ten
+SDs under the mean."""
 import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from core.labels import LabelMap
+from core.promotion import MIN_CASES
 from core.volume import Volume
 from inference.registry import SHIPPED, Registry
-from inference.runner import segment
+from inference.runner import load_model, segment
 from inference.training.from_store import retrain
-from inference.training.synth_us import image
 from store.corrections import CorrectionsStore
+from tests.halo_nodules import halo_nodule
 
 
-@pytest.fixture
-def shifted_store(tmp_path):
-    models = tmp_path / "models"
-    shutil.copytree(SHIPPED / "us-lesion-2d", models / "us-lesion-2d")
-    reg = Registry([models])
-    base = reg.get("us-lesion-2d")
-    store = CorrectionsStore(tmp_path / "store")
-    rng = np.random.default_rng(7)
-    n_train = n_hold = 0
-    while n_train < 10 or n_hold < 6:
-        img, truth = image(rng, hyperechoic=True)
+@pytest.fixture(scope="module")
+def halo_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retrain")
+    base = Registry().get("us-lesion-2d")
+    net = load_model(base, torch.device("cpu"))
+    store = CorrectionsStore(root / "store", holdout_fraction=0.5)
+    rng = np.random.default_rng(11)
+    n = {"train": 0, "holdout": 0}
+    while min(n.values()) < MIN_CASES:
+        img, truth = halo_nodule(rng)
         vol = Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US")
-        ai = segment(vol, base, device="cpu").labels
-        fixed = LabelMap(truth[None].astype(np.uint8), vol.geometry, base.labels)  # the physician's correction
+        ai = segment(vol, base, net=net, device="cpu").labels
+        fixed = LabelMap(truth[None], vol.geometry, base.labels)  # the physician's correction
         case_id, _n = store.save(vol, ai, fixed, reviewer="scripted", model_id=base.id, model_version=base.version,
                                  state="approved")
-        split = next(c.split for c in store.cases() if c.id == case_id)
-        n_train, n_hold = n_train + (split == "train"), n_hold + (split == "holdout")
-    yield store, reg, base, models
+        n[next(c.split for c in store.cases() if c.id == case_id)] += 1
+    yield store
     store.close()
 
 
-def test_corrections_retrain_improve_and_promote(shifted_store):
-    store, reg, base, models = shifted_store
-    card = retrain(store, base, models, iterations=300, versions=[c.version for c in reg.versions(base.id)],
-                   log=lambda m: None)
-    metrics = {m.name: m.value for m in card.metrics}
-    assert metrics["Dice mean after"] > metrics["Dice mean before (parent)"] + 0.01, metrics
+@pytest.fixture
+def models(tmp_path):
+    shutil.copytree(SHIPPED / "us-lesion-2d", tmp_path / "us-lesion-2d")
+    return tmp_path
+
+
+def test_corrections_retrain_improve_and_promote(halo_store, models, fp32):
+    base = Registry([models]).get("us-lesion-2d")
+    card = retrain(halo_store, base, models, iterations=30, versions=["1.0.0"], log=lambda m: None)
+    m = {x.name: x.value for x in card.metrics}
+    assert m["Dice mean before (parent)"] < 0.4, m  # the shipped model misses these nodules
+    assert m["Dice change (paired mean)"] > 0.3 and m["Dice change 95% CI low"] > 0.2, m
+    assert m["Held-out cases"] >= MIN_CASES
     assert card.promoted and card.parent_version == base.version and card.version == "1.1.0"
     assert Registry([models]).get("us-lesion-2d").version == "1.1.0"  # the new default
     assert "approved physician corrections" in card.training_data
 
 
-def test_a_worse_run_is_kept_but_not_promoted(shifted_store):
-    store, reg, base, models = shifted_store
-    card = retrain(store, base, models, iterations=60, versions=[c.version for c in reg.versions(base.id)],
-                   log=lambda m: None, corrupt=lambda x, y: (x, np.zeros_like(y)))  # labels wiped: a broken run
+def test_a_worse_run_is_kept_but_not_promoted(halo_store, models, fp32):
+    base = Registry([models]).get("us-lesion-2d")
+    card = retrain(halo_store, base, models, iterations=10, versions=["1.0.0"], log=lambda m: None,
+                   corrupt=lambda x, y: (x, np.zeros_like(y)))  # labels wiped: a broken run
     assert not card.promoted and "NOT promoted" in card.notes
     assert Registry([models]).get("us-lesion-2d").version == base.version
     assert Registry([models]).get("us-lesion-2d", card.version).version == card.version  # kept

@@ -33,27 +33,29 @@ def test_maps_share_the_image_geometry(method, tmp_path, oblique_mr):  # noqa: F
     assert 0 <= out.values.min() and out.values.max() <= 1
 
 
-def test_saliency_mass_lies_on_the_structure_that_drives_the_label(us_model):
+@pytest.mark.parametrize("method, block, reach, judged", [("gradcam", None, 10, "each"), ("ig", None, 10, "each"),
+                                                          ("occlusion", 16, 16, "median")])
+def test_saliency_mass_lies_on_the_structure_that_drives_the_label(us_model, method, block, reach, judged):
     """Generated ultrasound without posterior enhancement or shadowing: the lesion is the only
     structure behind the label. Of each map's salient mass (values above 10 % of its peak, the
-    display's default floor), most must lie within 3 mm (10 px) of the lesion: Grad-CAM's layer is
-    at half resolution and occlusion blocks are 8 px, so both blur it by about that much.
-    Judged per method over five cases (median): single cases can fail - a lesion the model barely
-    detects gives Grad-CAM little to weight, and occlusion blocks near a small lesion change its
-    context."""
+    display's default floor), most must lie near the lesion: within 3 mm (10 px) for Grad-CAM (its
+    layer is at half resolution) and integrated gradients, within one occlusion block (16 px) for
+    occlusion. Grad-CAM and IG are judged on every case; occlusion by the median, because hiding a
+    block beside a small lesion changes its context too (seed 101: 0.38 of the mass near it).
+    Measured in fp32 and bf16 (this test runs both ways): Grad-CAM 1.00 on every case in both;
+    IG 0.91-0.99; occlusion 0.38, 1.00, 0.99, 0.89, 1.00."""
     card, net = us_model
-    results = {"gradcam": [], "occlusion": [], "ig": []}
+    cases = []
     for seed in (101, 102, 103, 104, 105):
         vol, lesion = _us_case(seed, posterior=False)
-        near = ndimage.binary_dilation(lesion[0], iterations=10)
-        for method in results:
-            m = explain(vol, card, 1, method, roi=lesion, net=net, device="cpu", occlusion_block=8).values[0]
-            salient = np.where(m > 0.1, m, 0)
-            results[method].append((float(salient[near].sum() / salient.sum()), float(near.mean())))
-    for method, cases in results.items():
-        mass = np.median([c[0] for c in cases])
-        area = np.median([c[1] for c in cases])
-        assert mass > 0.6 and mass > 3 * area, (method, cases)
+        near = ndimage.binary_dilation(lesion[0], iterations=reach)
+        m = explain(vol, card, 1, method, roi=lesion, net=net, device="cpu", occlusion_block=block, ig_steps=8).values[0]
+        salient = np.where(m > 0.1, m, 0)
+        cases.append((float(salient[near].sum() / salient.sum()), float(near.mean())))
+    mass, area = np.array(cases).T
+    if judged == "median":
+        mass, area = np.median(mass), np.median(area)
+    assert np.all(mass > 0.6) and np.all(mass > 3 * area), (method, cases)
 
 
 def test_model_randomisation_changes_gradcam(us_model):

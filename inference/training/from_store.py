@@ -4,7 +4,8 @@ Fine-tunes from the current model on the store's training-side cases, mixed with
 generated data when its recipe is known (so it does not forget), evaluates before and after on the
 store's held-out side (a split fixed per case, so rounds compare), and registers a new version
 whose card records the parent, the data and both figures. It is promoted - becomes the default -
-only if it beats its parent on the held-out corrections."""
+only if it beats its parent on the held-out corrections by more than noise can explain (a paired
+bootstrap interval of the per-case Dice change lies above zero, over enough cases: core.promotion)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,11 +15,12 @@ import numpy as np
 import torch
 
 from core.errors import DelineateError
+from core.promotion import MIN_CASES, decide
 from core.progress import CancelToken, ProgressFn, no_progress
 from core.resample import resample
 from inference.card import Metric, ModelCard
 from inference.runner import load_model, model_grid, model_input, to_model_axes
-from inference.training.train import Recipe, evaluate, train
+from inference.training.train import Recipe, case_dice, train
 
 RECIPE_OF = {"brain-tissue": "brain", "ct-torso-phantom": "ct", "us-lesion-2d": "us"}
 
@@ -78,32 +80,36 @@ def corrections_recipe(store, base: ModelCard, mix_generated: float = 0.5) -> tu
 
 def retrain(store, base: ModelCard, out_root: Path, iterations: int = 200, progress: ProgressFn = no_progress,
             cancel: Optional[CancelToken] = None, log: Callable[[str], None] = print,
-            corrupt: Optional[Callable] = None, versions: Optional[list[str]] = None) -> ModelCard:
+            corrupt: Optional[Callable] = None, versions: Optional[list[str]] = None,
+            min_cases: int = MIN_CASES, seed: int = 1) -> ModelCard:
     """Fine-tune ``base`` on the store's approved corrections; returns the new (maybe unpromoted) card.
     ``corrupt`` (tests) may alter training samples to simulate a bad run."""
     recipe, train_cases, hold_cases = corrections_recipe(store, base)
     if corrupt is not None:
         inner = recipe.sample
         recipe.sample = lambda rng: corrupt(*inner(rng))
-    net = load_model(base, torch.device("cpu"))
     held = recipe.heldout(len(hold_cases), 0)
-    before = evaluate(net, base, held)
-    before_mean = float(np.mean(list(before.values())))
+    before = case_dice(load_model(base, torch.device("cpu")), base, held)
     version = _next_version(base, versions or [])
-    card = train(recipe, out_root, iterations, seed=1, heldout_cases=len(hold_cases), progress=progress,
+    card = train(recipe, out_root, iterations, seed=seed, heldout_cases=0, progress=progress,
                  cancel=cancel, log=log, parent=base, version=version, lr=recipe.lr)
-    after_mean = next(m.value for m in card.metrics if m.name == "Dice mean")
+    after = case_dice(load_model(card, torch.device("cpu")), card, held)
+    decision = decide(before.mean(axis=1), after.mean(axis=1), min_cases=min_cases)
     data = f"{len(hold_cases)} held-out approved corrections in the store (fixed split)"
-    card.metrics = [Metric("Dice mean before (parent)", before_mean, data),
-                    Metric("Dice mean after", after_mean, data)] + [
-        m for m in card.metrics if m.name != "Dice mean"]
+    card.metrics = [Metric("Dice mean before (parent)", decision.before, data),
+                    Metric("Dice mean after", decision.after, data),
+                    Metric("Dice change (paired mean)", decision.difference, data),
+                    Metric("Dice change 95% CI low", decision.ci_low, data + ", paired bootstrap"),
+                    Metric("Dice change 95% CI high", decision.ci_high, data + ", paired bootstrap"),
+                    Metric("Held-out cases", float(decision.n), data)] + [
+        Metric(f"Dice {lab.name}", float(after[:, i].mean()), data) for i, lab in enumerate(base.labels)]
     card.training_data = (f"{base.training_data} Fine-tuned on {len(train_cases)} approved physician corrections "
                           f"from the Delineate store" + (" mixed 1:1 with the generated data above." if
                                                         base.id in RECIPE_OF else "."))
-    card.promoted = after_mean > before_mean
-    card.notes += (f" Retrained from v{base.version}: held-out Dice {before_mean:.3f} -> {after_mean:.3f}; "
-                   + ("promoted to default." if card.promoted else "NOT promoted (not better than its parent)."))
+    card.promoted = decision.promote
+    card.notes += (f" Retrained from v{base.version}: {decision.summary()}; "
+                   + ("promoted to default." if card.promoted else f"NOT promoted: {decision.reason}."))
     card.save(card.folder)
-    log(f"[{card.id}] v{card.version}: held-out Dice {before_mean:.3f} -> {after_mean:.3f}; "
-        f"{'promoted' if card.promoted else 'not promoted'}")
+    log(f"[{card.id}] v{card.version}: {decision.summary()}; "
+        f"{'promoted' if card.promoted else 'not promoted: ' + decision.reason}")
     return card

@@ -77,14 +77,20 @@ def _batch(r: Recipe, rng: torch.Generator):
     return torch.stack(xs).float(), torch.stack(ys)
 
 
-def evaluate(net, card: ModelCard, cases) -> dict[int, float]:
-    """Mean Dice per label over held-out cases, each run through the runner like a user's image."""
-    per = {lab.value: [] for lab in card.labels}
-    for vol, truth in cases:
+def case_dice(net, card: ModelCard, cases) -> np.ndarray:
+    """Dice [case, label] (labels in card order), each case run through the runner like a user's image."""
+    values = [lab.value for lab in card.labels]
+    out = np.zeros((len(cases), len(values)))
+    for i, (vol, truth) in enumerate(cases):
         seg = segment(vol, card, net=net, device="cpu")
-        for v in per:
-            per[v].append(dice(seg.labels.array == v, truth.array == v))
-    return {v: float(np.mean(d)) for v, d in per.items()}
+        out[i] = [dice(seg.labels.array == v, truth.array == v) for v in values]
+    return out
+
+
+def evaluate(net, card: ModelCard, cases) -> dict[int, float]:
+    """Mean Dice per label over held-out cases."""
+    scores = case_dice(net, card, cases)
+    return {lab.value: float(scores[:, i].mean()) for i, lab in enumerate(card.labels)}
 
 
 def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int = 0, heldout_cases: int = 4,
