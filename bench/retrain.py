@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main(iterations: int = 200) -> None:
     from core.labels import LabelMap
+    from core.promotion import MIN_CASES
     from core.volume import Volume
     from inference.registry import SHIPPED, Registry
     from inference.runner import segment
@@ -32,11 +33,11 @@ def main(iterations: int = 200) -> None:
         store = CorrectionsStore(tmp / "store")
         rng = np.random.default_rng(11)
         counts = {"train": 0, "holdout": 0}
-        while counts["train"] < 10 or counts["holdout"] < 5:
+        while counts["train"] < 10 or counts["holdout"] < MIN_CASES:
             img, truth = image(rng, hyperechoic=True)
             vol = Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US")
             side = store._split(image_hash(vol))
-            if counts[side] >= (10 if side == "train" else 5):
+            if counts[side] >= (10 if side == "train" else MIN_CASES):
                 continue
             ai = segment(vol, base, device="cpu").labels
             store.save(vol, ai, LabelMap(truth[None].astype(np.uint8), vol.geometry, base.labels),
@@ -50,7 +51,8 @@ def main(iterations: int = 200) -> None:
         print(f"fine-tuning {base.id} v{base.version} on {counts['train']} corrected cases "
               f"({iterations} iterations, CPU): {t:.1f} s   (goal <= 600 s)")
         print(f"held-out Dice on {counts['holdout']} corrected cases: {m['Dice mean before (parent)']:.3f} -> "
-              f"{m['Dice mean after']:.3f}; promoted: {card.promoted}")
+              f"{m['Dice mean after']:.3f} (95 % CI of the change {m['Dice change 95% CI low']:+.3f} to "
+              f"{m['Dice change 95% CI high']:+.3f}); promoted: {card.promoted}")
         store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
