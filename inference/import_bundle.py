@@ -122,11 +122,12 @@ def build_network(net_def, config: Optional[dict] = None, where: str = "network_
     try:
         with torch.device("meta"):  # count first: a crafted def must not exhaust memory
             n = sum(p.numel() for p in cls(**kwargs).parameters())
-        if n > MAX_PARAMETERS:
-            _refuse(where, f"{cls.__name__} would have {n:,} parameters")
+    except Exception:  # noqa: BLE001 - the real build below reports bad arguments
+        n = 0
+    if n > MAX_PARAMETERS:
+        _refuse(where, f"{cls.__name__} would have {n:,} parameters")
+    try:
         return cls(**kwargs), plain
-    except UnsafeModelError:
-        raise
     except Exception as exc:  # noqa: BLE001 - a constructor rejecting its arguments raises anything
         raise DelineateError(f"{where}: {cls.__name__} rejected its arguments ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
