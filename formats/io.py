@@ -85,7 +85,7 @@ def read_image(path: str | Path, progress: ProgressFn = no_progress, cancel: Opt
     from formats import sandbox
 
     return sandbox.call(path, _read_image_here, str(Path(path).absolute()), series,
-                        progress=progress, cancel=cancel, on_first_slice=on_first_slice)
+                        progress=progress, cancel=cancel, on_first_slice=on_first_slice, preload=_readers_for(path))
 
 
 def read_labelmap(path: str | Path, reference: Optional[Volume] = None, isolate: Optional[bool] = None) -> LabelMap:
@@ -94,7 +94,7 @@ def read_labelmap(path: str | Path, reference: Optional[Volume] = None, isolate:
     if _isolated(isolate):
         from formats import sandbox
 
-        lm = sandbox.call(path, _read_labelmap_here, str(Path(path).absolute()))
+        lm = sandbox.call(path, _read_labelmap_here, str(Path(path).absolute()), preload=_readers_for(path))
     else:
         lm = _read_labelmap_here(path)
     if reference is not None and not lm.geometry.same_grid(reference.geometry, tol=1e-4):
@@ -112,7 +112,7 @@ def list_series(folder: str | Path, progress: ProgressFn = no_progress, cancel: 
     from formats import sandbox
 
     return sandbox.call(folder, _guard, str(Path(folder).absolute()), scan, str(Path(folder).absolute()),
-                        progress=progress, cancel=cancel)
+                        progress=progress, cancel=cancel, preload=("formats.dicom.scan",))
 
 
 def load_series(info, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
@@ -126,7 +126,15 @@ def load_series(info, progress: ProgressFn = no_progress, cancel: Optional[Cance
     from formats import sandbox
 
     return sandbox.call(source, _load_series_here, info, progress=progress, cancel=cancel,
-                        on_first_slice=on_first_slice)
+                        on_first_slice=on_first_slice, preload=("formats.dicom.load",))
+
+
+def _readers_for(path) -> tuple[str, ...]:
+    name = Path(path).name.lower()
+    for kind, suffixes in IMAGE_SUFFIXES.items():
+        if name.endswith(suffixes):
+            return ("formats.dicom.load",) if kind == "dicom" else (_module(kind).__name__,)
+    return ("formats.dicom.load",)
 
 
 def _isolated(isolate: Optional[bool]) -> bool:

@@ -14,6 +14,7 @@ from core.volume import Volume
 from formats import labeltable_io
 from formats.atomic import atomic_output
 from formats.limits import check_allocation, check_file_holds, inflated_size
+from formats.sandbox import output_array
 
 _META_TYPES = {
     "MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": "u2", "MET_INT": "i4",
@@ -193,7 +194,10 @@ def _geometry_of(img: sitk.Image) -> Geometry:
 
 
 def _array_of(img: sitk.Image) -> np.ndarray:
-    arr = sitk.GetArrayFromImage(img)
+    view = sitk.GetArrayViewFromImage(img)
+    arr = output_array(view.shape, view.dtype)  # one copy, into the array a sandbox hands back
+    arr[...] = view
+    del view
     if img.GetDimension() == 2:
         arr = arr[np.newaxis]
     return arr

@@ -36,12 +36,13 @@ def memory_budget() -> int:
 
 
 def decode_address_limit() -> int:
-    """Address space a decoding child may reserve (formats.sandbox): room for the largest image the
-    budget allows decoded twice, plus the libraries; $DELINEATE_DECODE_MAX_BYTES overrides."""
+    """Address space a decoding child may reserve beyond what it starts with (formats.sandbox):
+    room for the largest image the budget allows decoded twice, plus the decoders' working
+    memory; $DELINEATE_DECODE_MAX_BYTES overrides."""
     env = os.environ.get("DELINEATE_DECODE_MAX_BYTES")
     if env:
         return int(env)
-    return 2 * memory_budget() + (2 << 30)
+    return 2 * memory_budget() + (1 << 30)
 
 
 def declared_bytes(shape, dtype) -> int:

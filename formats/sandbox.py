@@ -1,8 +1,9 @@
 """Decode untrusted files in a child process, so a native crash (SIGABRT in ITK or GDCM), a hang
 or a memory bomb becomes a FormatError naming the file while the caller and its open case live on.
 
-Each read forks a fresh child from a forkserver that has already imported the readers (a few
-tens of milliseconds, no import cost, no Qt threads inherited). The child runs under an
+Each read forks a fresh child: from the caller itself when it is single-threaded (CLI, tests),
+else from a forkserver that has already imported the readers (no import cost per read, no Qt
+threads inherited). The child runs under an
 address-space limit and reports progress, the first slice and the result over a pipe. A large
 array crosses as a file in /dev/shm that the caller maps, not copies (a multiprocessing pipe moves
 only ~110 MB/s here); readers that allocate their output with ``output_array`` decode straight
@@ -46,9 +47,25 @@ def in_process() -> bool:
     return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0")
 
 
-def _context():
+def _fork_safe() -> bool:
+    """No other Python thread and no Qt (whose threads Python cannot see); BLAS pools are fork-aware."""
+    import sys
+
+    return threading.active_count() == 1 and not any(m.startswith("PySide6") for m in sys.modules)
+
+
+def _context(preload: tuple[str, ...]):
+    """Plain fork from a single-threaded caller (the CLI, tests: no second interpreter to start),
+    after importing the reader it will need here, once; a forkserver that preloaded every reader
+    from a threaded caller (the GUI: forking its threads' locks is unsafe)."""
     global _ctx
     with _lock:
+        if _fork_safe():
+            import importlib
+
+            for name in preload:
+                importlib.import_module(name)
+            return mp.get_context("fork")
         if _ctx is None:
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(_PRELOAD)
@@ -77,7 +94,7 @@ def output_array(shape, dtype) -> np.ndarray:
     fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.posix_fallocate(fd, 0, nbytes)  # ENOSPC now, not SIGBUS on a write into a full tmpfs
-        mm = mmap.mmap(fd, nbytes)
+        mm = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
     except OSError:
         os.close(fd)
         os.unlink(name)
@@ -104,11 +121,19 @@ def _limit_memory() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
-    limit = decode_address_limit()
+    limit = _address_space() + decode_address_limit()  # a forked child inherits the caller's mappings
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _address_space() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
 
 
 def _peak_rss() -> int:
@@ -199,16 +224,16 @@ def _end(proc) -> None:
 
 
 def call(path: str | Path, fn: Callable, *args, progress: ProgressFn = no_progress,
-         cancel: Optional[CancelToken] = None, on_first_slice=None, **kwargs):
+         cancel: Optional[CancelToken] = None, on_first_slice=None, preload: tuple[str, ...] = (), **kwargs):
     """``fn(*args, progress=..., [on_first_slice=...], **kwargs)`` in a child process.
 
     ``fn`` is a module-level function; its result comes back (a Volume's or LabelMap's array
     without a second copy). Its DelineateErrors are re-raised here; a crash, a hang (no word for
     $DELINEATE_DECODE_TIMEOUT_S seconds) or running out of its memory is a FormatError naming
-    ``path``. ``cancel`` ends the child at once."""
+    ``path``. ``cancel`` ends the child at once. ``preload`` names the modules ``fn`` will import."""
     global last_peak_rss
     path = str(path)
-    ctx = _context()
+    ctx = _context(preload)
     parent, child = ctx.Pipe(duplex=False)
     scratch = _scratch_prefix()
     proc = ctx.Process(target=_child, daemon=True, name="delineate-decode",
