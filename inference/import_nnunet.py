@@ -10,6 +10,7 @@ from core.errors import DelineateError
 from inference.weights import UnsafeModelError, UnsafeWeightsError, unpickling_detail
 
 NETWORK = "dynamic_network_architectures.architectures.unet.PlainConvUNet"
+MAX_PARAMETERS = 2_000_000_000
 #: arch_kwargs that name a class, and the torch.nn classes each may name
 CLASSES = {
     "conv_op": ("Conv1d", "Conv2d", "Conv3d"),
@@ -55,6 +56,14 @@ def network(plans: dict, configuration: str, n_in: int, n_out: int, where: str =
                                    "expects numbers")
     from dynamic_network_architectures.architectures.unet import PlainConvUNet
 
+    try:
+        with torch.device("meta"):  # count first: crafted plans must not exhaust memory
+            n = sum(p.numel() for p in PlainConvUNet(input_channels=n_in, num_classes=n_out, deep_supervision=False,
+                                                     **kwargs).parameters())
+    except Exception:  # noqa: BLE001 - the real build below reports bad arguments
+        n = 0
+    if n > MAX_PARAMETERS:
+        raise UnsafeModelError(f"{at}.arch_kwargs: refused: the network would have {n:,} parameters")
     try:
         return PlainConvUNet(input_channels=n_in, num_classes=n_out, deep_supervision=False, **kwargs)
     except (TypeError, ValueError, RuntimeError, AssertionError, IndexError) as exc:

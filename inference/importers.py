@@ -38,9 +38,14 @@ def _labels(names: Optional[dict[int, str]], n_classes: int) -> LabelTable:
 
 @contextlib.contextmanager
 def _one_line(src) -> Iterator[None]:
-    """Whatever goes wrong while importing ``src`` is reported as one line, never a traceback."""
+    """Whatever goes wrong while importing ``src`` is reported as one line, never a traceback (the
+    libraries' own warnings about a model's odd arguments are not printed either)."""
+    import warnings
+
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     except DelineateError as exc:
         text = " ".join(str(exc).split())
         if str(src) not in text:  # every message names the model it is about
@@ -61,6 +66,7 @@ def _register(root: Path, card: ModelCard, write: Callable[[Path], str]) -> Mode
     with staged(root, card.id, card.version) as tmp:
         card.weights_sha256 = write(tmp)
         card.save(tmp)
+        ModelCard.load(tmp / "card.json")  # a card that would not validate is not registered
     return ModelCard.load(inside(root, card.id, card.version) / "card.json")
 
 

@@ -475,3 +475,66 @@ def test_a_yaml_bundle_is_read_with_safe_load(tmp_path):
     with pytest.raises(UnsafeModelError, match="YAML tag"):
         import_monai_bundle(bundle, tmp_path / "registry")
     assert not marker.exists() and yaml
+
+
+def test_mutated_bundles_and_plans_never_run_code_nor_leave_files(tmp_path, monkeypatch, capsys):
+    """Seeded fuzzing: random leaves of a good bundle's inference.json / metadata.json and of good
+    nnU-Net plans replaced by payloads, references, macros, odd types and huge numbers. Whatever the
+    outcome (imported, invalid, refused): nothing runs, one line, and a failure leaves no file."""
+    import copy
+    import random
+    import shutil
+
+    rng = random.Random(0)
+    reg, marks, src = tmp_path / "registry", tmp_path / "marks", tmp_path / "src"
+    marks.mkdir()
+    src.mkdir()
+    monkeypatch.setenv("DELINEATE_MODELS", str(reg))
+
+    def nasty(i):
+        m = marks / f"m{i}"
+        return rng.choice([_shell(m), f"%{tmp_path}/x.json#a", "@nowhere", "@network_def", None, -1, 1e308, "", [],
+                           {}, "../..", [1, [2]], True, "os.system", 10 ** 12, {"_target_": "os.system", "command":
+                                                                                 f"touch {m}"}])
+
+    def mutate(d, i):
+        d = copy.deepcopy(d)
+        for _ in range(rng.randint(1, 3)):
+            paths, stack = [], [((), d)]
+            while stack:
+                path, node = stack.pop()
+                items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+                for k, v in items:
+                    paths.append((path + (k,), node))
+                    stack.append((path + (k,), v))
+            path, parent = rng.choice(paths)
+            if rng.random() < 0.2 and isinstance(parent, dict):
+                parent[rng.choice(["_target_", "_requires_", "_disabled_", "_mode_", "$x", "@y"])] = nasty(i)
+            else:
+                parent[path[-1]] = nasty(i)
+        return d
+
+    outcomes = {}
+    for i in range(60):
+        kind = rng.choice(["config", "metadata", "plans"])
+        if kind == "plans":
+            folder = _nnunet(src, f"n{i}")
+            (folder / "plans.json").write_text(json.dumps(mutate(json.loads((folder / "plans.json").read_text()), i)))
+            argv = ["nnunet", folder]
+        else:
+            folder = _bundle(src, f"b{i}")
+            name = "inference.json" if kind == "config" else "metadata.json"
+            path = folder / "configs" / name
+            path.write_text(json.dumps(mutate(json.loads(path.read_text()), i)))
+            argv = ["monai-bundle", folder] + (["--id", f"fz{i}"] if kind == "config" else [])
+        before = _listing(reg) if reg.exists() else []
+        code = main.main(["import-model", *map(str, argv)])
+        text = capsys.readouterr().err.strip()
+        outcomes[code] = outcomes.get(code, 0) + 1
+        if code:
+            assert len(text.splitlines()) == 1 and "Traceback" not in text, text
+            assert (_listing(reg) if reg.exists() else []) == before, text
+        else:
+            shutil.rmtree(reg)
+    assert sorted(p.name for p in marks.iterdir()) == []
+    assert set(outcomes) <= {0, 2, REFUSED} and outcomes.get(REFUSED, 0) > 5
