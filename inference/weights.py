@@ -33,14 +33,17 @@ _TORCHSCRIPT_GLOBALS = {
     "torch.jit._pickle": {"restore_type_tag", "build_intlist", "build_floatlist", "build_boollist",
                           "build_tensorlist", "build_doublelist", "build_complexlist"},
     "collections": {"OrderedDict"},
+    "torch._tensor": {"_rebuild_from_type_v2"},  # its callable is itself a global, checked like the others
 }
 
 
 def _allowed_torchscript_global(module: str, name: str) -> bool:
     if module == "__torch__" or module.startswith("__torch__."):
         return True
-    if module == "torch":
-        return name.endswith("Storage") or name in ("device", "Size", "dtype")
+    if module == "torch":  # storages, and dtype / qscheme / layout / memory-format constants
+        value = getattr(torch, name, None)
+        return name.endswith("Storage") or name in ("device", "Size") or isinstance(
+            value, (torch.dtype, torch.qscheme, torch.layout, torch.memory_format))
     return name in _TORCHSCRIPT_GLOBALS.get(module, ())
 
 
