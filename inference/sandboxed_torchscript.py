@@ -107,6 +107,9 @@ class TorchScriptProcess(torch.nn.Module):
         return self._receive("running", self.timeout)[1]
 
     def forward(self, x):
+        if x.requires_grad and torch.is_grad_enabled():
+            raise DelineateError(f"{self.path}: gradients do not cross into the TorchScript model's separate process; "
+                                 "explain it by occlusion")
         return torch.from_numpy(self.run(x.detach().float().cpu().numpy()).copy()).to(x.device)
 
     def close(self) -> None:
