@@ -43,7 +43,10 @@ def _read_header_text(path: Path) -> tuple[str, int]:
 def _inside(path: Path, name: str, field: str) -> Path:
     """A detached data file named in a header, refused unless it lies inside the header's folder."""
     folder = path.parent.resolve()
-    target = (folder / name).resolve()
+    try:
+        target = (folder / name).resolve()
+    except (ValueError, OSError):
+        raise FormatError(path, f"{field} {name[:60]!r} is not a file name; refused") from None
     if Path(name).is_absolute() or not target.is_relative_to(folder):
         raise FormatError(path, f"{field} {name!r} points outside the header's folder; refused")
     return target
@@ -204,7 +207,13 @@ def _array_of(img: sitk.Image) -> np.ndarray:
 
 
 def _meta(img: sitk.Image) -> dict[str, str]:
-    return {k: img.GetMetaData(k) for k in img.GetMetaDataKeys()}
+    out = {}
+    for k in img.GetMetaDataKeys():
+        try:
+            out[k] = img.GetMetaData(k)
+        except (TypeError, RuntimeError, UnicodeError):  # a key or value that is not text: not ours
+            pass
+    return out
 
 
 def read_volume(path: str | Path) -> Volume:

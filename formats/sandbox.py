@@ -38,8 +38,10 @@ _PRELOAD = ["formats.sandbox", "formats.io", "formats.nifti", "formats.itk_forma
 _lock = threading.Lock()
 _ctx = None
 
-#: the last child's peak resident memory in bytes (measurements and the fuzz test read it)
+#: the last child's peak resident memory and its resident memory when it started, in bytes
+#: (a forked child starts with its caller's pages; measurements and the fuzz test read these)
 last_peak_rss = 0
+last_start_rss = 0
 _scratch = {"prefix": None, "count": 0, "arrays": []}  # set in a decoding child only
 
 
@@ -136,6 +138,14 @@ def _address_space() -> int:
         return 0
 
 
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
 def _peak_rss() -> int:
     import resource
 
@@ -144,6 +154,7 @@ def _peak_rss() -> int:
 
 def _child(conn, cwd: str, env: dict, scratch: str, fn: Callable, args: tuple, kwargs: dict,
            wants_first: bool) -> None:
+    conn.send(("start", _rss()))
     _scratch["prefix"] = scratch
     os.chdir(cwd)
     os.environ.clear()
@@ -231,7 +242,7 @@ def call(path: str | Path, fn: Callable, *args, progress: ProgressFn = no_progre
     without a second copy). Its DelineateErrors are re-raised here; a crash, a hang (no word for
     $DELINEATE_DECODE_TIMEOUT_S seconds) or running out of its memory is a FormatError naming
     ``path``. ``cancel`` ends the child at once. ``preload`` names the modules ``fn`` will import."""
-    global last_peak_rss
+    global last_peak_rss, last_start_rss
     path = str(path)
     ctx = _context(preload)
     parent, child = ctx.Pipe(duplex=False)
@@ -260,7 +271,9 @@ def call(path: str | Path, fn: Callable, *args, progress: ProgressFn = no_progre
                     raise _died(path, proc.exitcode) from None
                 heard = time.monotonic()
                 kind = msg[0]
-                if kind == "progress":
+                if kind == "start":
+                    last_start_rss = msg[1]
+                elif kind == "progress":
                     progress(msg[1], msg[2])
                 elif kind == "first":
                     on_first_slice(msg[1], msg[2], msg[3])
