@@ -76,11 +76,11 @@ def _guard(path, fn, *args, **kw):
 def read_image(path: str | Path, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
                series: Optional[str] = None, on_first_slice=None, isolate: Optional[bool] = None) -> Volume:
     """A file or DICOM folder -> Volume, decoded in a child process (formats.sandbox) unless
-    ``isolate`` is False or $DELINEATE_DECODE_IN_PROCESS is set: a reader that crashes or hangs
-    on a hostile file then costs a FormatError, not the caller."""
+    ``isolate`` is False, $DELINEATE_DECODE_IN_PROCESS is set or it is a bundled sample: a reader
+    that crashes or hangs on a hostile file then costs a FormatError, not the caller."""
     if not Path(path).exists():
         raise FormatError(path, "does not exist")
-    if not _isolated(isolate):
+    if not _isolated(isolate, path):
         return _read_image_here(path, series, progress, cancel, on_first_slice)
     from formats import sandbox
 
@@ -91,7 +91,7 @@ def read_image(path: str | Path, progress: ProgressFn = no_progress, cancel: Opt
 def read_labelmap(path: str | Path, reference: Optional[Volume] = None, isolate: Optional[bool] = None) -> LabelMap:
     if not Path(path).exists():
         raise FormatError(path, "does not exist")
-    if _isolated(isolate):
+    if _isolated(isolate, path):
         from formats import sandbox
 
         lm = sandbox.call(path, _read_labelmap_here, str(Path(path).absolute()), preload=_readers_for(path))
@@ -137,10 +137,34 @@ def _readers_for(path) -> tuple[str, ...]:
     return ("formats.dicom.load",)
 
 
-def _isolated(isolate: Optional[bool]) -> bool:
+def _isolated(isolate: Optional[bool], path=None) -> bool:
+    """Decode in a child unless told otherwise, or the file is one of the bundled samples."""
     from formats.sandbox import in_process
 
-    return not in_process() if isolate is None else isolate
+    if isolate is not None:
+        return isolate
+    return not in_process() and not (path is not None and _is_sample(path))
+
+
+def _is_sample(path) -> bool:
+    global _SAMPLE_FILES
+    if _SAMPLE_FILES is None:
+        from formats import samples
+
+        found = set()
+        for name in samples.names():
+            try:
+                found.add(samples.path(name).resolve())
+            except DelineateError:
+                pass
+        _SAMPLE_FILES = frozenset(found)
+    try:
+        return Path(path).resolve() in _SAMPLE_FILES
+    except (OSError, ValueError):
+        return False
+
+
+_SAMPLE_FILES: Optional[frozenset] = None
 
 
 def _read_image_here(path, series=None, progress: ProgressFn = no_progress, cancel=None,
