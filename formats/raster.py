@@ -23,6 +23,7 @@ from formats.limits import check_allocation
 
 _GEOM_KEY = "DelineateGeometry"
 Image.MAX_IMAGE_PIXELS = None  # our own budget check (formats.limits) replaces Pillow's fixed cap
+Image.init()  # every plugin now, once: the decode sandbox preloads this module, so its children don't
 
 
 def _geometry_json(g: Geometry) -> str:

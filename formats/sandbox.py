@@ -154,7 +154,10 @@ def _peak_rss() -> int:
 
 def _child(conn, cwd: str, env: dict, scratch: str, fn: Callable, args: tuple, kwargs: dict,
            wants_first: bool) -> None:
+    import sys
+
     conn.send(("start", _rss()))
+    before = set(sys.modules)
     _scratch["prefix"] = scratch
     os.chdir(cwd)
     os.environ.clear()
@@ -171,18 +174,22 @@ def _child(conn, cwd: str, env: dict, scratch: str, fn: Callable, args: tuple, k
     kwargs = dict(kwargs, progress=lambda f, m="": send("progress", float(f), str(m)))
     if wants_first:
         kwargs["on_first_slice"] = lambda k, plane, geo: send("first", k, np.array(plane), geo)
+
+    def finish(*msg) -> None:  # the caller imports what decoding needed, so its next forks start with it
+        send("imported", [m for m in sys.modules if m not in before and not m.startswith(("_", "__mp"))])
+        send(*msg)
+
     try:
         result = fn(*args, **kwargs)
     except DelineateError as exc:
-        conn.send(("error", type(exc), getattr(exc, "path", None), getattr(exc, "problem", None), str(exc), _peak_rss()))
+        finish("error", type(exc), getattr(exc, "path", None), getattr(exc, "problem", None), str(exc), _peak_rss())
         return
     except MemoryError:
-        conn.send(("error", FormatError, None,
-                   "needs more memory than a decoder may use (DELINEATE_MAX_IMAGE_BYTES); refused", "", _peak_rss()))
+        finish("error", FormatError, None,
+               "needs more memory than a decoder may use (DELINEATE_MAX_IMAGE_BYTES); refused", "", _peak_rss())
         return
     except BaseException as exc:  # noqa: BLE001 - a reader's own failure, reported against the file
-        conn.send(("error", FormatError, None,
-                   f"cannot be read ({type(exc).__name__}: {exc})", "", _peak_rss()))
+        finish("error", FormatError, None, f"cannot be read ({type(exc).__name__}: {exc})", "", _peak_rss())
         return
     arr = getattr(result, "array", None)
     if isinstance(arr, np.ndarray) and arr.nbytes >= _SHARE_ABOVE:
@@ -192,9 +199,9 @@ def _child(conn, cwd: str, env: dict, scratch: str, fn: Callable, args: tuple, k
             shared[...] = arr
             name = _shared_file(shared)
         state = {k: v for k, v in vars(result).items() if k != "array"}
-        conn.send(("array", type(result), state, name, arr.shape, arr.dtype.str, _peak_rss()))
+        finish("array", type(result), state, name, arr.shape, arr.dtype.str, _peak_rss())
     else:
-        conn.send(("result", result, _peak_rss()))
+        finish("result", result, _peak_rss())
 
 
 # ---------------------------------------------------------------- caller side
@@ -209,6 +216,18 @@ def _receive_array(cls, state, name, shape, dtype) -> object:
     vars(obj).update(state)
     obj.array = arr  # validated by the child's constructor
     return obj
+
+
+def _import_quietly(names) -> None:
+    import importlib
+    import sys
+
+    for name in names:
+        if name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a speed-up only
+                pass
 
 
 def _scratch_prefix() -> str:
@@ -273,6 +292,9 @@ def call(path: str | Path, fn: Callable, *args, progress: ProgressFn = no_progre
                 kind = msg[0]
                 if kind == "start":
                     last_start_rss = msg[1]
+                elif kind == "imported":
+                    if ctx.get_start_method() == "fork":
+                        _import_quietly(msg[1])
                 elif kind == "progress":
                     progress(msg[1], msg[2])
                 elif kind == "first":
