@@ -90,41 +90,57 @@ def pick_layer(net: torch.nn.Module, x: torch.Tensor) -> str:
     return list(shapes)[-1]
 
 
-def _target(logits: torch.Tensor, label: int, roi: torch.Tensor) -> torch.Tensor:
+def _target(logits: torch.Tensor, label: int, weights: torch.Tensor) -> torch.Tensor:
     out = logits[0] if isinstance(logits, (list, tuple)) else logits
-    return (out[:, label] * roi).flatten(1).sum(1)
+    return (out[:, label].float() * weights).flatten(1).sum(1)
 
 
-def _gradcam_window(net, xw, label, roiw, layer):
-    """Gradients of the target with respect to the layer's output only: the forward hook cuts the
-    graph there, so the backward pass runs through the network's tail, not all of it."""
-    held = {}
-
+def _cut_at(net, layer, held):
+    """Forward hook that detaches the layer's output: the backward pass then runs through the
+    network's tail only, not all of it."""
     def cut(_module, _inputs, output):
         held["a"] = output.detach().requires_grad_(True)
         return held["a"]
 
-    handle = dict(net.named_modules())[layer].register_forward_hook(cut)
+    return dict(net.named_modules())[layer].register_forward_hook(cut)
+
+
+def _activation(net, x, layer) -> torch.Tensor:
+    held = {}
+    handle = _cut_at(net, layer, held)
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        handle.remove()
+    return held["a"].detach().float()
+
+
+def _gradcam_window(net, xw, label, tw, layer, a_ref):
+    held = {}
+    handle = _cut_at(net, layer, held)
     try:
         with torch.enable_grad():
-            score = _target(net(xw), label, roiw).float().sum()
-            (g,) = torch.autograd.grad(score, held["a"])
+            (g,) = torch.autograd.grad(_target(net(xw), label, tw).sum(), held["a"])
     finally:
         handle.remove()
     a, g = held["a"].detach().float(), g.float()
-    # HiResCAM (Draelos & Carin 2020): gradient x activation per position, then summed over channels.
-    # Classic Grad-CAM first averages each channel's gradient over the whole window; for a pixel-wise
+    # HiResCAM (Draelos & Carin 2020): gradient x activation per position, summed over channels.
+    # Classic Grad-CAM first averages each channel's gradient over the whole window; for a voxel-wise
     # target those averages nearly cancel, and whether the sum survives the ReLU then depends on
-    # rounding (fp32 and bf16 gave different maps). Element-wise, the map is the layer's first-order
-    # contribution to the score at each position: it stays where the evidence is.
-    cam = torch.relu((g * a).sum(1, keepdim=True))
+    # rounding (fp32 and bf16 gave different maps). The activation is taken relative to that of a
+    # signal-free image (the reference): features the empty background produces anyway carry no
+    # evidence, so background the network sees as empty gets no mass.
+    cam = (g * (a - a_ref)).sum(1, keepdim=True)
     mode = "trilinear" if cam.ndim == 5 else "bilinear"
     return torch.nn.functional.interpolate(cam, size=xw.shape[2:], mode=mode, align_corners=False)[0, 0].numpy()
 
 
-def _occlusion_window(net, xw, label, roiw, block, batch=8):
+def _occlusion_window(net, xw, label, tw, block, batch=8):
     with torch.no_grad():
-        base = float(_target(net(xw), label, roiw).float())
+        base = float(_target(net(xw), label, tw))
+        # the window's mean, not the no-signal value: in ultrasound black is anechoic fluid, which
+        # looks like a lesion (hiding blocks beside it with black moved the map off it: 0.19 near)
         fill = float(xw.mean())
         size = xw.shape[2:]
         starts = [range(0, s, b) for s, b in zip(size, block)]
@@ -136,46 +152,54 @@ def _occlusion_window(net, xw, label, roiw, block, batch=8):
             for j, p in enumerate(chunk):
                 sl = tuple(slice(int(a), int(a) + b) for a, b in zip(p, block))
                 xs[(j, slice(None)) + sl] = fill
-            drops = base - _target(net(xs), label, roiw).float().cpu().numpy()
+            drops = base - _target(net(xs), label, tw).cpu().numpy()
             for p, d in zip(chunk, drops):
                 sl = tuple(slice(int(a), int(a) + b) for a, b in zip(p, block))
-                out[sl] = max(float(d), 0.0)
+                out[sl] = float(d)
     return out
 
 
-def _ig_window(net, xw, label, roiw, steps, internal_batch):
+def _ig_window(net, xw, label, tw, steps, internal_batch, fill):
     from captum.attr import IntegratedGradients
 
-    ig = IntegratedGradients(lambda inp: _target(net(inp), label, roiw.expand(inp.shape[0], *roiw.shape[1:])))
-    attr = ig.attribute(xw, baselines=torch.zeros_like(xw), n_steps=steps, internal_batch_size=internal_batch)
-    return attr.abs().sum(1)[0].detach().numpy()
+    ig = IntegratedGradients(lambda inp: _target(net(inp), label, tw.expand(inp.shape[0], *tw.shape[1:])))
+    attr = ig.attribute(xw, baselines=torch.full_like(xw, fill), n_steps=steps, internal_batch_size=internal_batch)
+    return attr.sum(1)[0].detach().numpy()
 
 
-def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam",
-            roi: Optional[np.ndarray] = None, progress: ProgressFn = no_progress,
-            cancel: Optional[CancelToken] = None, device: Optional[str] = None,
-            net: Optional[torch.nn.Module] = None, layer: Optional[str] = None,
-            occlusion_block: Optional[int] = None, ig_steps: int = 16, labels: Optional[np.ndarray] = None
-            ) -> Explanation:
-    """A saliency map for ``label`` on ``volume``'s grid. ``roi``: boolean [z, y, x] on the image grid
-    (default: where the model predicts ``label``; pass ``labels`` to reuse a segmentation)."""
-    if method == "uncertainty":
-        return uncertainty(volume, card, progress, cancel, device, net)
-    if method not in METHODS:
-        raise DelineateError(f"unknown method '{method}'; one of {', '.join(METHODS)}")
-    if card.labels.get(label) is None:
-        raise DelineateError(f"{card.id} has no label {label}")
-    dev = devices.pick(device)
-    net = net if net is not None else load_model(card, dev)
-    net.eval()
+def reference_value(x: np.ndarray) -> float:
+    """The model-input value of 'no signal' (air, background outside the body): the 0.5th
+    percentile of the normalised input. Occlusion fills with it and integrated gradients start from
+    it, so a voxel that already looks empty gets no attribution."""
+    return float(np.percentile(x, 0.5))
+
+
+@dataclass
+class Plan:
+    """How a region is explained on the model grid: the padded input, every window of the sliding
+    layout (as inference lays them out), the windows that touch the region, and per window the
+    target weights roi * g_w / sum_w' g_w' - the share of each region voxel's blended logit that the
+    window contributes, so the windows' targets sum to exactly the region's blended logit."""
+    x: np.ndarray
+    roi: np.ndarray
+    shape: tuple
+    patch: list
+    windows: list
+    norm: np.ndarray
+    gauss: np.ndarray
+    fill: float
+
+    def slices(self, w):
+        return tuple(slice(a, a + p) for a, p in zip(w, self.patch))
+
+    def weights(self, w) -> np.ndarray:
+        sl = self.slices(w)
+        return self.roi[sl] * self.gauss / self.norm[sl]
+
+
+def plan(volume: Volume, card: ModelCard, roi: np.ndarray) -> Plan:
     grid = model_grid(volume, card)
     x = to_model_axes(model_input(volume, card, grid), card)
-    if roi is None:
-        if labels is None:
-            labels = segment(volume, card, net=net, device=str(dev)).labels.array
-        roi = labels == label
-    if not roi.any():
-        raise DelineateError(f"the region of interest is empty: the model found no '{card.labels.get(label).name}'")
     roi_m = resample(roi.astype(np.uint8), volume.geometry, grid, order=0)
     roi_m = roi_m[0] if card.spatial_dims == 2 else roi_m
     roi_m = to_model_axes(roi_m[None].astype(np.float32), card)[0]
@@ -186,47 +210,88 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
         widths = [(0, 0)] + [(0, p) for p in pad]
         x = np.pad(x, widths, mode="edge")
         roi_m = np.pad(roi_m, widths[1:])
-    acc = np.zeros(x.shape[1:], np.float32)
-    weight = np.zeros(x.shape[1:], np.float32)
     gauss = _gaussian(patch)
-    wins = [w for w in _windows(x.shape[1:], patch, card.overlap)
-            if roi_m[tuple(slice(a, a + p) for a, p in zip(w, patch))].any()]
-    xt = torch.from_numpy(np.ascontiguousarray(x))[None].to(dev)
+    every = _windows(x.shape[1:], patch, card.overlap)
+    norm = np.zeros(x.shape[1:], np.float32)
+    for w in every:
+        norm[tuple(slice(a, a + p) for a, p in zip(w, patch))] += gauss
+    wins = [w for w in every if roi_m[tuple(slice(a, a + p) for a, p in zip(w, patch))].any()]
+    return Plan(x, roi_m, tuple(shape), patch, wins, norm, gauss, reference_value(x))
+
+
+def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam",
+            roi: Optional[np.ndarray] = None, progress: ProgressFn = no_progress,
+            cancel: Optional[CancelToken] = None, device: Optional[str] = None,
+            net: Optional[torch.nn.Module] = None, layer: Optional[str] = None,
+            occlusion_block: Optional[int] = None, ig_steps: int = 16, labels: Optional[np.ndarray] = None
+            ) -> Explanation:
+    """A saliency map for ``label`` on ``volume``'s grid. ``roi``: boolean [z, y, x] on the image grid
+    (default: where the model predicts ``label``; pass ``labels`` to reuse a segmentation).
+
+    Always computed in fp32, whatever precision the segmentation ran in: a map must not depend on the
+    machine. The target is the region's summed logit as sliding-window inference blends it; each
+    window explains its share of it and the windows' maps are added, so the map is the sum of the
+    contributions to that one number (no averaging seams) and is zero wherever no window that sees
+    the region reaches."""
+    if method == "uncertainty":
+        return uncertainty(volume, card, progress, cancel, device, net)
+    if method not in METHODS:
+        raise DelineateError(f"unknown method '{method}'; one of {', '.join(METHODS)}")
+    if card.labels.get(label) is None:
+        raise DelineateError(f"{card.id} has no label {label}")
+    dev = devices.pick(device)
+    net = net if net is not None else load_model(card, dev)
+    net.eval()
+    if roi is None:
+        if labels is None:
+            labels = segment(volume, card, net=net, device=str(dev)).labels.array
+        roi = labels == label
+    if not roi.any():
+        raise DelineateError(f"the region of interest is empty: the model found no '{card.labels.get(label).name}'")
+    pl = plan(volume, card, roi)
+    patch, wins = pl.patch, pl.windows
+    acc = np.zeros(pl.x.shape[1:], np.float32)
+    xt = torch.from_numpy(np.ascontiguousarray(pl.x))[None].to(dev)
     # default blocks keep occlusion within about 10 inferences for 3D (8 blocks per window); 2D is cheap
     block = [occlusion_block or max(4, p // (8 if card.spatial_dims == 2 else 2)) for p in patch]
-    if method == "gradcam" and layer is None:
-        layer = pick_layer(net, xt[(slice(None), slice(None)) + tuple(slice(a, a + p) for a, p in zip(wins[0], patch))])
-    amp = devices.autocast_dtype(dev) if method != "ig" else None  # IG sums many small gradients: fp32
     trainable = [p for p in net.parameters() if p.requires_grad]
     for p in trainable:  # no parameter gradients: explanations need input/feature gradients only
         p.requires_grad_(False)
     try:
-        for n, w in enumerate(wins):
-            check(cancel)
-            sl = tuple(slice(a, a + p) for a, p in zip(w, patch))
-            xw = xt[(slice(None), slice(None)) + sl]
-            rw = torch.from_numpy(np.ascontiguousarray(roi_m[sl]))[None].to(dev)
-            with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with torch.autocast(dev.type, enabled=False):  # fp32 even inside a caller's autocast
+            a_ref = None
+            if method == "gradcam":
+                first = xt[(slice(None), slice(None)) + pl.slices(wins[0])]
+                layer = layer or pick_layer(net, first)
+                a_ref = _activation(net, torch.full_like(first, pl.fill), layer)
+            for n, w in enumerate(wins):
+                check(cancel)
+                sl = pl.slices(w)
+                xw = xt[(slice(None), slice(None)) + sl]
+                tw = torch.from_numpy(np.ascontiguousarray(pl.weights(w)))[None].to(dev)
                 if method == "gradcam":
-                    m = _gradcam_window(net, xw, label, rw, layer)
+                    m = _gradcam_window(net, xw, label, tw, layer, a_ref)
                 elif method == "occlusion":
-                    m = _occlusion_window(net, xw, label, rw, block)
+                    m = _occlusion_window(net, xw, label, tw, block)
                 else:
-                    m = _ig_window(net, xw, label, rw, ig_steps, 4)
-            acc[sl] += m * gauss
-            weight[sl] += gauss
-            progress((n + 1) / len(wins), f"{method}: window {n + 1}/{len(wins)}")
+                    m = _ig_window(net, xw, label, tw, ig_steps, 4, pl.fill)
+                acc[sl] += m
+                progress((n + 1) / len(wins), f"{method}: window {n + 1}/{len(wins)}")
     finally:
         for p in trainable:
             p.requires_grad_(True)
-    acc = np.where(weight > 0, acc / np.maximum(weight, 1e-6), 0)[tuple(slice(0, s) for s in shape)]
-    acc = from_model_axes(acc[None], card)[0]
+    # positive evidence for the label only: what raises its score in the region
+    model_map = np.maximum(acc, 0)[tuple(slice(0, s) for s in pl.shape)]
+    grid = model_grid(volume, card)
+    acc = from_model_axes(model_map[None], card)[0]
     if card.spatial_dims == 2:
         acc = acc[None]
     values = resample(acc.astype(np.float32), grid, volume.geometry, order=1)
     top = float(np.percentile(values[values > 0], 99.5)) if np.any(values > 0) else 1.0
     values = np.clip(values / max(top, 1e-12), 0, 1).astype(np.float32)
-    return Explanation(values, method, label, {"layer": layer, "windows": len(wins), "block": block})
+    return Explanation(values, method, label, {"layer": layer, "windows": len(wins), "block": block,
+                                               "window_starts": wins, "model_map": model_map,
+                                               "reference": pl.fill})
 
 
 # -- uncertainty ------------------------------------------------------------------------------------------
@@ -267,7 +332,7 @@ def uncertainty(volume: Volume, card: ModelCard, progress: ProgressFn = no_progr
         else:
             xa, back = _tta(x, k, rng)
         p = back(predict(net, xa, card, dev, lambda f, m="", k=k: progress((k + f) / passes, f"pass {k + 1}/{passes}"),
-                         cancel))
+                         cancel, amp=False))  # fp32 like every map: it must not depend on the machine
         ent = -(p * np.log(np.clip(p, 1e-6, 1))).sum(0)
         total = p if total is None else total + p
         sum_ent = ent if sum_ent is None else sum_ent + ent

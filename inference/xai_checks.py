@@ -1,0 +1,155 @@
+"""Measures that can prove a saliency map wrong: where its mass lies, whether window borders show,
+and whether it ranks the voxels the model really depends on (deletion curves).
+
+Each takes an ``Explanation`` from ``inference.xai.explain`` and returns a plain number, so the
+same verdicts are printed by ``bench/xai.py`` on the MNI152 sample and asserted by the tests.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from core.volume import Volume
+from inference.card import ModelCard
+from inference.xai import Explanation, plan
+
+DELETION_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+
+
+def brain_mask(volume: Volume) -> np.ndarray:
+    """Where a skull-stripped template (the MNI152 sample) has signal, holes filled."""
+    from scipy import ndimage
+
+    a = volume.array
+    return ndimage.binary_fill_holes(a > float(a.min()))
+
+
+def mass_inside(values: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the map's total mass (sum of its values) inside ``mask``."""
+    total = float(values.sum())
+    return float(values[mask].sum()) / total if total > 0 else 0.0
+
+
+def mass_near(values: np.ndarray, region: np.ndarray, spacing_xyz: Sequence[float], mm: float = 5.0) -> float:
+    """Share of the map's mass within ``mm`` millimetres of ``region`` (anisotropic spacing honoured)."""
+    from scipy import ndimage
+
+    dist = ndimage.distance_transform_edt(~region, sampling=list(spacing_xyz)[::-1])
+    return mass_inside(values, dist <= mm)
+
+
+def seam_ratio(explanation: Explanation, card: ModelCard, floor: float = 0.05) -> float:
+    """Mean step of the map (on the model grid, where the windows are laid) across window borders,
+    over the mean step everywhere else; 1 means the borders cannot be seen. Steps are counted where
+    the map shows something (either side above ``floor`` x its peak), so empty background does
+    not dilute the ratio."""
+    m = explanation.extra["model_map"]
+    starts = explanation.extra["window_starts"]
+    patch = list(card.patch_size)
+    peak = float(m.max())
+    if peak <= 0:
+        return 1.0
+    border_sum = inside_sum = 0.0
+    border_n = inside_n = 0
+    for axis in range(m.ndim):
+        n = m.shape[axis]
+        cuts = {s[axis] for s in starts} | {s[axis] + patch[axis] for s in starts}
+        is_border = np.zeros(n - 1, bool)  # step i is between i and i + 1
+        for c in cuts:
+            if 0 < c < n:
+                is_border[c - 1] = True
+        a = np.moveaxis(m, axis, 0)
+        step = np.abs(np.diff(a, axis=0))
+        shown = np.maximum(a[1:], a[:-1]) > floor * peak
+        b = shown & is_border.reshape((-1,) + (1,) * (m.ndim - 1))
+        i = shown & ~is_border.reshape((-1,) + (1,) * (m.ndim - 1))
+        border_sum += float(step[b].sum())
+        border_n += int(b.sum())
+        inside_sum += float(step[i].sum())
+        inside_n += int(i.sum())
+    if border_n == 0 or inside_n == 0 or inside_sum == 0:
+        return 1.0
+    return (border_sum / border_n) / (inside_sum / inside_n)
+
+
+def _score(net, pl, x: np.ndarray, label: int, device) -> float:
+    """Mean probability of ``label`` over the region, from logits blended as inference blends them
+    (every window covering a region voxel touches the region, so ``pl.windows`` suffice there)."""
+    acc = None
+    with torch.no_grad(), torch.autocast(torch.device(device).type, enabled=False):
+        for w in pl.windows:
+            sl = pl.slices(w)
+            xw = torch.from_numpy(np.ascontiguousarray(x[(slice(None),) + sl]))[None].to(device)
+            out = net(xw)
+            out = (out[0] if isinstance(out, (list, tuple)) else out)[0].float().cpu().numpy()
+            acc = np.zeros((out.shape[0],) + x.shape[1:], np.float32) if acc is None else acc
+            acc[(slice(None),) + sl] += out * pl.gauss
+    inside = pl.roi > 0
+    logits = acc[:, inside] / pl.norm[inside]
+    p = np.exp(logits - logits.max(0))
+    return float((p[label] / p.sum(0)).mean())
+
+
+def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, explanation: Explanation,
+                    roi: np.ndarray, fractions: Sequence[float] = DELETION_FRACTIONS, seed: int = 0,
+                    device: str = "cpu", unit: int = 4) -> dict:
+    """Delete (set to the no-signal reference) a growing share of the voxels that carry signal, most
+    salient first and in random order, and follow the label's mean probability over the region (as
+    inference blends it; Petsiuk et al. 2018). A faithful map drops it faster than chance:
+    ``ratio`` = area under the salient curve / area under the random one (lower is better)."""
+    pl = plan(volume, card, roi)
+    net.eval()
+    covered = np.zeros(pl.x.shape[1:], bool)
+    for w in pl.windows:
+        covered[pl.slices(w)] = True
+    sal = np.zeros(pl.x.shape[1:], np.float32)
+    m = explanation.extra["model_map"]
+    sal[tuple(slice(0, s) for s in m.shape)] = m
+    # delete in blocks of ``unit`` model voxels, in either order: scattered single voxels are noise the
+    # network never saw, and would test its robustness to noise rather than the map
+    signal = covered & (np.abs(pl.x - pl.fill).max(0) > 1e-3)  # deleting an empty voxel deletes nothing
+    blocks = np.zeros(signal.shape, np.int64)
+    for axis, n in enumerate(signal.shape):
+        shape = [1] * signal.ndim
+        shape[axis] = n
+        blocks = blocks * (-(-n // unit)) + (np.arange(n) // unit).reshape(shape)
+    ids, inverse = np.unique(blocks[signal], return_inverse=True)
+    block_sal = np.bincount(inverse, weights=sal[signal]) / np.bincount(inverse)
+    rng = np.random.default_rng(seed)
+    jitter = rng.random(ids.size)
+    orders = {"salient": np.lexsort((jitter, -block_sal)), "random": rng.permutation(ids.size)}
+    where = np.flatnonzero(signal)
+    curves, ends = {}, {}  # nothing and everything deleted: the same image in either order
+    for name, order in orders.items():
+        ys = []
+        for f in fractions:
+            if f in (0, 1) and f in ends:
+                ys.append(ends[f])
+                continue
+            x = pl.x.copy()
+            gone = np.zeros(ids.size, bool)
+            gone[order[:int(round(f * ids.size))]] = True
+            x.reshape(x.shape[0], -1)[:, where[gone[inverse]]] = pl.fill
+            ys.append(_score(net, pl, x, explanation.label, device))
+            if f in (0, 1):
+                ends[f] = ys[-1]
+        curves[name] = ys
+    area = {k: float(np.trapezoid(v, fractions)) for k, v in curves.items()}
+    return {"fractions": list(fractions), **{f"{k}_curve": v for k, v in curves.items()},
+            "salient_area": area["salient"], "random_area": area["random"],
+            "ratio": area["salient"] / area["random"] if area["random"] > 0 else float("inf"),
+            "blocks": int(ids.size)}
+
+
+def verdicts(volume: Volume, card: ModelCard, net: torch.nn.Module, explanation: Explanation,
+             roi: np.ndarray, inside: Optional[np.ndarray] = None, device: str = "cpu",
+             fractions: Sequence[float] = DELETION_FRACTIONS) -> dict:
+    """Every measure at once: mass inside ``inside`` (default: the image's signal), mass within 5 mm
+    of the region, seam ratio and the deletion ratio."""
+    inside = brain_mask(volume) if inside is None else inside
+    v = explanation.values
+    return {"inside": mass_inside(v, inside), "near_5mm": mass_near(v, roi, volume.geometry.spacing),
+            "seam": seam_ratio(explanation, card),
+            "deletion": deletion_curves(volume, card, net, explanation, roi, fractions, device=device)["ratio"]}
