@@ -30,12 +30,19 @@ from formats.dicom.write import write_series
 ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = r"""
-import json, resource, sys, warnings
+import json, sys, warnings
+
+
+def hwm_mb():  # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's across exec)
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+
+
 warnings.simplefilter("ignore")
 from core.errors import DelineateError
 from formats.dicom.load import load_dicom
 out = []
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+base = hwm_mb()
 for path in sys.argv[1:]:
     try:
         v = load_dicom(path)
@@ -43,7 +50,7 @@ for path in sys.argv[1:]:
     except DelineateError as exc:
         out.append({"path": path, "error": type(exc).__name__, "message": str(exc)})
 print(json.dumps({"results": out, "base_mb": base,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": hwm_mb()}))
 """
 
 
