@@ -50,6 +50,8 @@ class HeatMap:
     colormap: str = "inferno"
     opacity: float = 0.6
     threshold: float = field(default=None)  # values below are transparent; None = vmin
+    visible: bool = True
+    meaning: str = ""  # the legend line: what the values mean and what they do not
 
     def __post_init__(self) -> None:
         if self.codes.dtype != np.uint8 or tuple(self.codes.shape) != self.geometry.shape_zyx:
@@ -84,6 +86,8 @@ class HeatMap:
         """RGBA table for codes 0..255 from a (256, 3) colour map: transparent below threshold."""
         lut = np.zeros((256, 4), dtype=np.uint8)
         lut[:, :3] = colors[:, :3]
+        if not self.visible:
+            return lut
         first = int(np.ceil((self.threshold - self.vmin) * 255.0 / (self.vmax - self.vmin) - 1e-9))
         lut[max(first, 0):, 3] = int(round(np.clip(self.opacity, 0, 1) * 255))
         if self.threshold <= self.vmin:

@@ -46,6 +46,8 @@ class ViewerModel(Observable):
         self.outline = False
         self.heatmaps: list[HeatMap] = []
         self._heat_display: dict[int, np.ndarray] = {}
+        self.active_heat: Optional[str] = None  # the layer the heat-map controls act on
+        self.one_heatmap = True  # stacked maps hide the anatomy: by default only the active one shows
         self.changed_box = None
 
     # -- image -------------------------------------------------------------------------------
@@ -56,6 +58,7 @@ class ViewerModel(Observable):
         self.image = self.display.to_display(volume.array, order=1,
                                              fill=float(volume.array.min()) if volume.array.size else 0)
         self.labelmap, self.labels, self.heatmaps, self._heat_display = None, None, [], {}
+        self.active_heat = None
         self.hidden = set()
         w = volume.default_window()
         self.window = WindowPreset("Auto", w.center, w.width)
@@ -68,6 +71,7 @@ class ViewerModel(Observable):
         """Nothing open (a load failed before anything else was shown)."""
         self.volume = self.display = self.image = self.labelmap = self.labels = None
         self.heatmaps, self._heat_display, self.hidden = [], {}, set()
+        self.active_heat = None
         self.notify("image")
 
     def presets(self) -> list[WindowPreset]:
@@ -175,17 +179,51 @@ class ViewerModel(Observable):
 
     # -- heat maps -----------------------------------------------------------------------------
     def add_heatmap(self, heat: HeatMap) -> None:
+        """The new map becomes the active layer (and, one map at a time, the only one shown)."""
         if not heat.geometry.same_grid(self.volume.geometry, tol=1e-4):
             raise GeometryError(f"heat map '{heat.name}' is not on the image's grid")
         self.heatmaps = [h for h in self.heatmaps if h.name != heat.name] + [heat]
         self._heat_display = {id(h): self._heat_display.get(id(h)) for h in self.heatmaps}
         self._heat_display[id(heat)] = self.display.to_display(heat.codes, order=0)
+        self._activate(heat.name)
         self.notify("heatmaps")
 
     def remove_heatmap(self, name: str) -> None:
         self.heatmaps = [h for h in self.heatmaps if h.name != name]
         self._heat_display = {id(h): self._heat_display[id(h)] for h in self.heatmaps}
+        if self.active_heat == name:
+            self._activate(self.heatmaps[-1].name if self.heatmaps else None)
         self.notify("heatmaps")
+
+    def active_heatmap(self) -> Optional[HeatMap]:
+        return next((h for h in self.heatmaps if h.name == self.active_heat), None)
+
+    def set_active_heatmap(self, name: str) -> None:
+        if name != self.active_heat and any(h.name == name for h in self.heatmaps):
+            self._activate(name)
+            self.notify("heatmaps")
+
+    def set_heatmap_visible(self, name: str, visible: bool) -> None:
+        for h in self.heatmaps:
+            if h.name == name and h.visible != visible:
+                h.visible = visible
+                self.notify("heatmaps")
+
+    def set_one_heatmap(self, on: bool) -> None:
+        """One map at a time (the active one) or all maps stacked."""
+        if on != self.one_heatmap:
+            self.one_heatmap = on
+            for h in self.heatmaps:
+                h.visible = h.name == self.active_heat or not on
+            self.notify("heatmaps")
+
+    def _activate(self, name: Optional[str]) -> None:
+        self.active_heat = name
+        for h in self.heatmaps:
+            if h.name == name:
+                h.visible = True
+            elif self.one_heatmap:
+                h.visible = False
 
     def heat_display(self, heat: HeatMap) -> np.ndarray:
         return self._heat_display[id(heat)]

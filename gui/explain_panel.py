@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtWidgets
 
 from core.overlay import HeatMap
 from core.viewer_model import ViewerModel
-from inference.xai import DESCRIPTIONS, METHODS
+from inference.xai import DESCRIPTIONS, LEGENDS, METHODS
 
 NAMES = {"gradcam": "Grad-CAM", "occlusion": "Occlusion", "ig": "Integrated gradients", "uncertainty": "Uncertainty"}
 
@@ -93,7 +93,8 @@ class ExplainPanel(QtWidgets.QWidget):
         name = NAMES[result.method] + ("" if result.method == "uncertainty" else f" ({self._name(result.label)})")
         heat = HeatMap.from_values(name, result.values, self.model.volume.geometry, vmin=0.0, vmax=1.0,
                                    colormap="viridis" if result.method == "uncertainty" else "inferno",
-                                   threshold=0.1 if result.method != "uncertainty" else 0.3)
+                                   threshold=0.1 if result.method != "uncertainty" else 0.3,
+                                   meaning=LEGENDS[result.method])
         self.model.add_heatmap(heat)
         if result.method == "uncertainty":
             from inference.xai import uncertain_regions

@@ -1,11 +1,29 @@
-"""Heat-map layers (saliency, uncertainty, probability maps): colour map, opacity, threshold."""
+"""Heat-map layers (saliency, uncertainty, probability maps): which one is shown, its colour bar and
+legend, colour map, opacity, threshold. The panel always acts on the model's active layer, which is
+the newest one until the user picks another."""
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.viewer_model import ViewerModel
 
 COLORMAPS = ("inferno", "viridis", "magma", "plasma", "CET-L3", "CET-R4")
+
+
+def colorbar_image(heat, width: int = 256, height: int = 14) -> QtGui.QImage:
+    """The map's colour scale from its minimum (left) to its maximum (right), dimmed below the
+    threshold where the views show nothing."""
+    from gui.slice_view import _colormap
+
+    colors = _colormap(heat.colormap)[:, :3].astype(np.float32)
+    codes = np.linspace(0, 255, width).round().astype(int)
+    row = colors[codes]
+    hidden = np.array([heat.value_of(c) < heat.threshold for c in codes])
+    row[hidden] = row[hidden] * 0.25 + 96
+    rgb = np.ascontiguousarray(np.repeat(row[None].clip(0, 255).astype(np.uint8), height, axis=0))
+    image = QtGui.QImage(rgb.data, width, height, 3 * width, QtGui.QImage.Format.Format_RGB888)
+    return image.copy()  # own the pixels: rgb is freed when this returns
 
 
 class HeatPanel(QtWidgets.QWidget):
@@ -13,6 +31,15 @@ class HeatPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.model = model
         self.layer = QtWidgets.QComboBox()
+        self.one = QtWidgets.QCheckBox("One map at a time")
+        self.one.setChecked(model.one_heatmap)
+        self.one.setToolTip("Stacked maps hide the anatomy and each other; untick to overlay them all.")
+        self.colorbar = QtWidgets.QLabel()
+        self.colorbar.setScaledContents(True)
+        self.colorbar.setMinimumHeight(14)
+        self.scale = QtWidgets.QLabel()
+        self.legend = QtWidgets.QLabel()
+        self.legend.setWordWrap(True)
         self.colormap = QtWidgets.QComboBox()
         self.colormap.addItems(COLORMAPS)
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -23,13 +50,18 @@ class HeatPanel(QtWidgets.QWidget):
         self.remove = QtWidgets.QPushButton("Remove")
         form = QtWidgets.QFormLayout(self)
         form.addRow("Layer", self.layer)
+        form.addRow("", self.one)
+        form.addRow("Scale", self.colorbar)
+        form.addRow("", self.scale)
+        form.addRow(self.legend)
         form.addRow("Colours", self.colormap)
         form.addRow("Opacity", self.opacity)
         form.addRow("Threshold", self.threshold)
         form.addRow("", self.threshold_text)
         form.addRow("", self.remove)
         self._filling = False
-        self.layer.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.layer.currentIndexChanged.connect(self._picked)
+        self.one.toggled.connect(model.set_one_heatmap)
         self.colormap.currentTextChanged.connect(self._changed)
         self.opacity.valueChanged.connect(self._changed)
         self.threshold.valueChanged.connect(self._changed)
@@ -39,27 +71,31 @@ class HeatPanel(QtWidgets.QWidget):
         self._layers_changed()
 
     def current(self):
-        i = self.layer.currentIndex()
-        return self.model.heatmaps[i] if 0 <= i < len(self.model.heatmaps) else None
+        return self.model.active_heatmap()
+
+    def _picked(self, index: int) -> None:
+        if not self._filling and 0 <= index < len(self.model.heatmaps):
+            self.model.set_active_heatmap(self.model.heatmaps[index].name)
 
     def _layers_changed(self) -> None:
         names = [h.name for h in self.model.heatmaps]
+        self._filling = True
         if [self.layer.itemText(i) for i in range(self.layer.count())] != names:
-            self._filling = True
-            keep = self.layer.currentText()
             self.layer.clear()
             self.layer.addItems(names)
-            if keep in names:
-                self.layer.setCurrentIndex(names.index(keep))
-            elif names:
-                self.layer.setCurrentIndex(len(names) - 1)
-            self._filling = False
+        if self.model.active_heat in names:
+            self.layer.setCurrentIndex(names.index(self.model.active_heat))
+        self.one.setChecked(self.model.one_heatmap)
+        self._filling = False
         self.setEnabled(bool(names))
         self.refresh()
 
     def refresh(self) -> None:
         heat = self.current()
         if heat is None:
+            self.colorbar.clear()
+            self.scale.clear()
+            self.legend.clear()
             return
         self._filling = True
         if self.colormap.findText(heat.colormap) < 0:
@@ -67,8 +103,14 @@ class HeatPanel(QtWidgets.QWidget):
         self.colormap.setCurrentText(heat.colormap)
         self.opacity.setValue(int(round(heat.opacity * 100)))
         self.threshold.setValue(int(round((heat.threshold - heat.vmin) * 255 / (heat.vmax - heat.vmin))))
-        self.threshold_text.setText(f"shown from {heat.threshold:.4g}  (range {heat.vmin:.4g} … {heat.vmax:.4g})")
         self._filling = False
+        self._describe(heat)
+
+    def _describe(self, heat) -> None:
+        self.colorbar.setPixmap(QtGui.QPixmap.fromImage(colorbar_image(heat)))
+        self.scale.setText(f"{heat.vmin:.3g}  …  {heat.vmax:.3g}   (shown from {heat.threshold:.3g})")
+        self.legend.setText(f"<b>{heat.name}</b>: {heat.meaning}" if heat.meaning else f"<b>{heat.name}</b>")
+        self.threshold_text.setText(f"shown from {heat.threshold:.4g}  (range {heat.vmin:.4g} … {heat.vmax:.4g})")
 
     def _changed(self, *_args) -> None:
         heat = self.current()
@@ -77,7 +119,7 @@ class HeatPanel(QtWidgets.QWidget):
         heat.colormap = self.colormap.currentText()
         heat.opacity = self.opacity.value() / 100.0
         heat.threshold = heat.value_of(self.threshold.value())
-        self.threshold_text.setText(f"shown from {heat.threshold:.4g}  (range {heat.vmin:.4g} … {heat.vmax:.4g})")
+        self._describe(heat)
         self.model.heatmap_changed()
 
     def _remove(self) -> None:

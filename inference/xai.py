@@ -41,6 +41,18 @@ DESCRIPTIONS = {
                    "model's answer changes or is undecided. Not a probability of error.",
 }
 
+_RELATIVE = " Colour scale: 0 = no contribution, 1 = this map's strongest 0.5 % (relative to this map alone)."
+LEGENDS = {  # one line under the colour bar: what the map means and what it does not
+    "gradcam": "Where the network's features raised the label's score in the region." + _RELATIVE +
+               " What the model used, not whether it is right.",
+    "occlusion": "How much hiding each block lowered the label's score in the region." + _RELATIVE +
+                 " Block-sized; not whether the model is right.",
+    "ig": "Voxels that raised the label's score, from an empty image to this one." + _RELATIVE +
+          " What the model used, not whether it is right.",
+    "uncertainty": "Normalised predictive entropy over augmented copies: 0 = certain and consistent, 1 = "
+                   "undecided. High means review here; it is not a probability of error.",
+}
+
 
 @dataclass(eq=False)
 class Explanation:
