@@ -12,6 +12,7 @@ caller (trusted internal use).
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import mmap
 import multiprocessing as mp
@@ -69,9 +70,11 @@ def _context(preload: tuple[str, ...]):
                 importlib.import_module(name)
             return mp.get_context("fork")
         if _ctx is None:
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(_PRELOAD)
-            _ctx = ctx
+            if "forkserver" in mp.get_all_start_methods():
+                _ctx = mp.get_context("forkserver")
+                _ctx.set_forkserver_preload(_PRELOAD)
+            else:  # Windows: a fresh interpreter per read
+                _ctx = mp.get_context("spawn")
         return _ctx
 
 
@@ -95,7 +98,10 @@ def output_array(shape, dtype) -> np.ndarray:
     name = f"{_scratch['prefix']}-{_scratch['count']}"
     fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.posix_fallocate(fd, 0, nbytes)  # ENOSPC now, not SIGBUS on a write into a full tmpfs
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, nbytes)  # ENOSPC now, not SIGBUS on a write into a full tmpfs
+        else:
+            os.ftruncate(fd, nbytes)
         mm = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
     except OSError:
         os.close(fd)
@@ -115,9 +121,13 @@ def _shared_file(arr: np.ndarray) -> Optional[str]:
 
 def _limit_memory() -> None:
     import ctypes
-    import resource
 
     from formats.limits import decode_address_limit
+
+    try:
+        import resource
+    except ImportError:  # Windows: no address-space limit; the header checks still apply
+        return
 
     try:  # one malloc arena per thread would reserve 64 MiB of address space each
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
@@ -147,8 +157,10 @@ def _rss() -> int:
 
 
 def _peak_rss() -> int:
-    import resource
-
+    try:
+        import resource
+    except ImportError:
+        return 0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -230,8 +242,23 @@ def _import_quietly(names) -> None:
                 pass
 
 
+_swept = False
+
+
 def _scratch_prefix() -> str:
+    global _swept
     folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    if not _swept:  # images left by a caller that died mid-read would hold memory until reboot
+        _swept = True
+        for name in glob.glob(os.path.join(folder, "delineate-decode-*")):
+            try:
+                pid = int(os.path.basename(name).split("-")[2])
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
+            except (ValueError, IndexError, OSError):
+                pass
     return os.path.join(folder, f"delineate-decode-{os.getpid()}-{uuid.uuid4().hex[:12]}")
 
 
@@ -319,4 +346,5 @@ def call(path: str | Path, fn: Callable, *args, progress: ProgressFn = no_progre
         _end(proc)
         parent.close()
         for name in glob.glob(glob.escape(scratch) + "-*"):
-            os.unlink(name)
+            with contextlib.suppress(OSError):
+                os.unlink(name)
