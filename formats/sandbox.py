@@ -47,7 +47,8 @@ _scratch = {"prefix": None, "count": 0, "arrays": []}  # set in a decoding child
 
 
 def in_process() -> bool:
-    return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0")
+    """Decode here: asked to, or a daemon process (a DataLoader worker), which may not have children."""
+    return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0") or mp.current_process().daemon
 
 
 def _fork_safe() -> bool:
