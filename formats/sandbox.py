@@ -96,22 +96,33 @@ def output_array(shape, dtype) -> np.ndarray:
     if _scratch["prefix"] is None or nbytes < _SHARE_ABOVE:
         return np.empty(shape, dtype)
     _scratch["count"] += 1
-    name = f"{_scratch['prefix']}-{_scratch['count']}"
-    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        if hasattr(os, "posix_fallocate"):
-            os.posix_fallocate(fd, 0, nbytes)  # ENOSPC now, not SIGBUS on a write into a full tmpfs
-        else:
-            os.ftruncate(fd, nbytes)
-        mm = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
-    except OSError:
-        os.close(fd)
-        os.unlink(name)
-        raise MemoryError("no room in the shared-memory folder") from None
+    for prefix in _scratch_places(_scratch["prefix"]):  # /dev/shm can be tiny (64 MiB in Docker)
+        name = f"{prefix}-{_scratch['count']}"
+        try:
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            continue
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, nbytes)  # ENOSPC now, not SIGBUS on a write into a full tmpfs
+            else:
+                os.ftruncate(fd, nbytes)
+            mm = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+            break
+        except OSError:
+            os.close(fd)
+            os.unlink(name)
+    else:
+        raise MemoryError("no room for the image in the shared-memory or temporary folder")
     os.close(fd)
     arr = np.frombuffer(mm, dtype=dtype).reshape(shape)
     _scratch["arrays"].append((arr, name))
     return arr
+
+
+def _scratch_places(prefix: str) -> list[str]:
+    fallback = os.path.join(tempfile.gettempdir(), os.path.basename(prefix))
+    return [prefix] if fallback == prefix else [prefix, fallback]
 
 
 def _shared_file(arr: np.ndarray) -> Optional[str]:
@@ -346,6 +357,7 @@ def call(path: str | Path, fn: Callable, *args, progress: ProgressFn = no_progre
     finally:
         _end(proc)
         parent.close()
-        for name in glob.glob(glob.escape(scratch) + "-*"):
-            with contextlib.suppress(OSError):
-                os.unlink(name)
+        for prefix in _scratch_places(scratch):
+            for name in glob.glob(glob.escape(prefix) + "-*"):
+                with contextlib.suppress(OSError):
+                    os.unlink(name)

@@ -305,3 +305,18 @@ def test_nifti_scaling_and_no_scaling_markers(tmp_path):
     assert v.array.dtype == np.float32 and v.value_range() == (10.0, 10.0 + 63 * 0.5)
     v = read_image(_nifti_with(tmp_path, "u.nii", scl_slope=np.nan))  # nibabel writes NaN for "none"
     assert v.array.dtype == np.int16 and v.value_range() == (0.0, 63.0)
+
+
+def test_shared_output_falls_back_to_the_temporary_folder(tmp_path, monkeypatch):
+    """/dev/shm may be missing or tiny (64 MiB in Docker): the image then crosses through $TMPDIR."""
+    import tempfile
+
+    from formats import sandbox
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setitem(sandbox._scratch, "prefix", str(tmp_path / "no-such-folder" / "delineate-decode-1-x"))
+    monkeypatch.setitem(sandbox._scratch, "arrays", [])
+    arr = sandbox.output_array((64, 64, 512), np.int16)
+    arr[...] = 7
+    (name,) = [n for _, n in sandbox._scratch["arrays"]]
+    assert name.startswith(str(tmp_path / "delineate-decode-1-x")) and np.all(arr == 7)
