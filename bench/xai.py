@@ -5,6 +5,7 @@ Goals: Grad-CAM <= 1.5x, TTA uncertainty <= 4x (default settings), occlusion (de
 Integrated gradients has no goal (it is many backward passes by design). Everything in fp32 (the
 explanations always are; the inference is pinned to it for a like-for-like ratio).
 
+--only NAMES: run only these of gradcam,uncertainty,occlusion,ig (default: all).
 --faithfulness [METHODS]: also the issue-19 measures per method and tissue label on the whole
 template (mass inside the brain, within 5 mm of the segment, seam ratio, deletion / random
 deletion area); slow on a CPU (occlusion and integrated gradients especially)."""
@@ -70,6 +71,9 @@ def main() -> None:
                                                                device="cpu")),
             ("integrated gradients (16 steps)", None, lambda: explain(vol, card, 2, "ig", roi=gm, net=net,
                                                                       device="cpu"))]
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+    keys = ("gradcam", "uncertainty", "occlusion", "ig")
+    runs = [r for k, r in zip(keys, runs) if only is None or k in only]
     for name, goal, fn in runs:
         t0 = time.perf_counter()
         fn()

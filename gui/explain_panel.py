@@ -101,7 +101,8 @@ class ExplainPanel(QtWidgets.QWidget):
 
             self.window.case_uncertainty = result.extra["case"]  # saved with the correction, shown in the worklist
 
-            self.regions = uncertain_regions(result.values, 0.5, min_voxels=27 if result.values.shape[0] > 1 else 9)
+            self.regions = uncertain_regions(result.values, 0.5, min_voxels=27 if result.values.shape[0] > 1 else 9,
+                                             spacing_xyz=self.model.volume.geometry.spacing)
             self._region = -1
             self.next.setEnabled(bool(self.regions))
             scores = ", ".join(f"{self._name(v)} {s:.2f}" for v, s in result.extra["per_segment"].items())
@@ -122,5 +123,5 @@ class ExplainPanel(QtWidgets.QWidget):
         r = self.regions[self._region]
         z, y, x = r["centre_zyx"]
         self.model.set_cursor_world(self.model.volume.geometry.index_to_world([x, y, z]))
-        self.info.setText(f"Region {self._region + 1}/{len(self.regions)}: mean uncertainty {r['mean']:.2f}, "
-                          f"{r['size']} voxels")
+        self.info.setText(f"Region {r['rank']}/{len(self.regions)} (ranked by volume x mean uncertainty): "
+                          f"{r['volume_ml']:.2f} mL, mean uncertainty {r['mean']:.2f}, score {r['score']:.3g}")

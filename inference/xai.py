@@ -292,6 +292,14 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
     finally:
         for p in trainable:
             p.requires_grad_(True)
+    if method == "gradcam":
+        # the layer's features cannot place evidence finer than its stride: smoothing by half of it
+        # removes the one-plane steps where a window's upsampled map starts or ends (seam ratio on
+        # grey matter 1.56 -> 1.03) without blurring below the map's own resolution
+        from scipy import ndimage
+
+        stride = [p / s for p, s in zip(patch, a_ref.shape[2:])]
+        acc = ndimage.gaussian_filter(acc, [max(st / 2, 0.0) for st in stride])
     # positive evidence for the label only: what raises its score in the region
     model_map = np.maximum(acc, 0)[tuple(slice(0, s) for s in pl.shape)]
     grid = model_grid(volume, card)
@@ -391,18 +399,40 @@ def calibration(probabilities: np.ndarray, truth: np.ndarray, bins: int = 10) ->
             "counts": counts.tolist()}
 
 
-def uncertain_regions(values: np.ndarray, threshold: float = 0.5, min_voxels: int = 5) -> list[dict]:
-    """Connected regions above ``threshold``, most uncertain (mean x size^(1/3)) first, with centres
-    (index z, y, x) for a reviewer to walk."""
+def uncertain_regions(values: np.ndarray, threshold: float = 0.5, min_voxels: int = 5,
+                      spacing_xyz=(1.0, 1.0, 1.0), merge_mm: Optional[float] = None,
+                      keep_fraction: float = 0.02) -> list[dict]:
+    """Regions above ``threshold`` for a reviewer to walk, most important first.
+
+    Pieces closer than ``merge_mm`` (default: two voxels along the coarsest axis) are one region:
+    a ragged rim of doubt is one place to look, not dozens. A region's score is its volume (mL) x
+    its mean uncertainty; regions under ``min_voxels`` or scoring under ``keep_fraction`` of the
+    top one are dropped. Each has its rank, volume, mean, score, centre and bounding box (index
+    z, y, x; the box is inclusive-exclusive) so a viewer can outline and zoom to it."""
     from scipy import ndimage
 
-    comp, n = ndimage.label(values >= threshold)
-    if n == 0:
+    above = values >= threshold
+    if not above.any():
         return []
+    spacing_zyx = np.asarray(spacing_xyz, float)[::-1]
+    merge_mm = 2 * float(spacing_zyx.max()) if merge_mm is None else merge_mm
+    reach = np.maximum(np.round(merge_mm / 2 / spacing_zyx).astype(int), 0)  # half the gap from each side
+    joined = ndimage.binary_dilation(above, np.ones(tuple(2 * reach + 1), bool)) if reach.any() else above
+    comp, n = ndimage.label(joined)
+    comp = np.where(above, comp, 0)  # statistics over the doubtful voxels only
     idx = np.arange(1, n + 1)
-    sizes = ndimage.sum_labels(np.ones_like(values), comp, idx)
+    sizes = ndimage.sum_labels(above, comp, idx)
     means = ndimage.mean(values, comp, idx)
     centres = ndimage.center_of_mass(values, comp, idx)
-    regions = [{"size": int(s), "mean": float(m), "centre_zyx": [float(c) for c in ctr]}
-               for s, m, ctr in zip(sizes, means, centres) if s >= min_voxels]
-    return sorted(regions, key=lambda r: -r["mean"] * r["size"] ** (1 / 3))
+    boxes = ndimage.find_objects(comp, n)
+    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
+    regions = [{"size": int(sz), "volume_ml": float(sz * voxel_ml), "mean": float(m), "score": float(sz * voxel_ml * m),
+                "centre_zyx": [float(c) for c in ctr], "bbox_zyx": [[b.start, b.stop] for b in box]}
+               for sz, m, ctr, box in zip(sizes, means, centres, boxes) if box is not None and sz >= min_voxels]
+    regions.sort(key=lambda r: -r["score"])
+    if regions:
+        top = regions[0]["score"]
+        regions = [r for r in regions if r["score"] >= keep_fraction * top]
+    for rank, r in enumerate(regions, 1):
+        r["rank"] = rank
+    return regions

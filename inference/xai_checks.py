@@ -40,38 +40,39 @@ def mass_near(values: np.ndarray, region: np.ndarray, spacing_xyz: Sequence[floa
     return mass_inside(values, dist <= mm)
 
 
-def seam_ratio(explanation: Explanation, card: ModelCard, floor: float = 0.05) -> float:
-    """Mean step of the map (on the model grid, where the windows are laid) across window borders,
-    over the mean step everywhere else; 1 means the borders cannot be seen. Steps are counted where
-    the map shows something (either side above ``floor`` x its peak), so empty background does
-    not dilute the ratio."""
+def seam_ratio(explanation: Explanation, card: ModelCard, floor: float = 0.05, near: int = 3) -> float:
+    """Mean step of the map (on the model grid, where the windows are laid) across window borders
+    over the mean step across the planes parallel to them 1..``near`` voxels either side, at the
+    same positions: 1 means a border looks like any other place nearby (anatomy included), a seam
+    shows as > 1. Steps are counted where the map shows something (either side above ``floor`` x
+    its peak), so empty background does not dilute the ratio."""
     m = explanation.extra["model_map"]
     starts = explanation.extra["window_starts"]
     patch = list(card.patch_size)
     peak = float(m.max())
     if peak <= 0:
         return 1.0
-    border_sum = inside_sum = 0.0
-    border_n = inside_n = 0
+    border, beside = [], []
     for axis in range(m.ndim):
-        n = m.shape[axis]
-        cuts = {s[axis] for s in starts} | {s[axis] + patch[axis] for s in starts}
-        is_border = np.zeros(n - 1, bool)  # step i is between i and i + 1
-        for c in cuts:
-            if 0 < c < n:
-                is_border[c - 1] = True
         a = np.moveaxis(m, axis, 0)
-        step = np.abs(np.diff(a, axis=0))
+        n = a.shape[0]
+        step = np.abs(np.diff(a, axis=0))  # step i lies between planes i and i + 1
         shown = np.maximum(a[1:], a[:-1]) > floor * peak
-        b = shown & is_border.reshape((-1,) + (1,) * (m.ndim - 1))
-        i = shown & ~is_border.reshape((-1,) + (1,) * (m.ndim - 1))
-        border_sum += float(step[b].sum())
-        border_n += int(b.sum())
-        inside_sum += float(step[i].sum())
-        inside_n += int(i.sum())
-    if border_n == 0 or inside_n == 0 or inside_sum == 0:
+        cuts = sorted({s[axis] for s in starts} | {s[axis] + patch[axis] for s in starts})
+        for c in cuts:
+            if not near < c < n - near:
+                continue
+            at = shown[c - 1]
+            border.append(step[c - 1][at])
+            for d in range(1, near + 1):
+                for i in (c - 1 - d, c - 1 + d):
+                    beside.append(step[i][at & shown[i]])
+    if not border:
         return 1.0
-    return (border_sum / border_n) / (inside_sum / inside_n)
+    b, o = np.concatenate(border), np.concatenate(beside)
+    if not b.size or not o.size or b.mean() == 0:
+        return 1.0
+    return float(b.mean() / o.mean()) if o.mean() > 0 else float("inf")  # flat beside, a step at the border
 
 
 def _score(net, pl, x: np.ndarray, label: int, device) -> float:

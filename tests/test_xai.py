@@ -115,3 +115,18 @@ def test_cli_explain_writes_a_map_with_the_input_geometry(tmp_path, capsys):
     m = read_image(out)
     assert m.geometry.same_grid(read_image(src).geometry, tol=1e-6) and 0 <= m.array.min() <= m.array.max() <= 1
     assert "case uncertainty" in capsys.readouterr().out
+
+
+def test_uncertain_regions_are_merged_ranked_by_volume_times_mean_and_trimmed():
+    values = np.zeros((10, 40, 40), np.float32)
+    values[2:6, 2:10, 2:6] = 0.6
+    values[2:6, 2:10, 7:11] = 0.6  # one voxel apart from the piece before: one place to look
+    values[4, 30, 30] = 1.0  # a single very uncertain voxel: below min_voxels
+    values[5:7, 25:27, 5:7] = 0.95  # small and very uncertain: ranked below the large moderate one
+    values[8, 35:37, 35:37] = 0.51  # 4 voxels at 0.51: under 2 % of the top score, dropped
+    regions = uncertain_regions(values, 0.5, min_voxels=3, spacing_xyz=(1.0, 1.0, 2.0))
+    assert [r["rank"] for r in regions] == [1, 2]
+    big, small = regions
+    assert big["size"] == 2 * 4 * 8 * 4 and big["volume_ml"] == pytest.approx(256 * 2 / 1000)
+    assert big["bbox_zyx"] == [[2, 6], [2, 10], [2, 11]] and big["mean"] == pytest.approx(0.6)
+    assert small["score"] == pytest.approx(8 * 2 / 1000 * 0.95) and small["score"] < big["score"]
