@@ -55,7 +55,8 @@ def declared_bytes(shape, dtype) -> int:
     return n * np.dtype(dtype).itemsize
 
 
-def _human(n: int) -> str:
+def human(n: float) -> str:
+    """A byte count for messages: 1.5 GiB."""
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -75,7 +76,7 @@ def check_allocation(path: str | Path, shape, dtype, what: str = "image") -> int
     if nbytes > budget:
         raise TooLargeError(
             path, f"header declares a {what} of {tuple(int(s) for s in shape)} {np.dtype(dtype).name} "
-                  f"= {_human(nbytes)}, more than the {_human(budget)} this machine can spare; refused")
+                  f"= {human(nbytes)}, more than the {human(budget)} this machine can spare; refused")
     return nbytes
 
 
@@ -83,8 +84,8 @@ def check_file_holds(path: str | Path, declared: int, available: int, what: str 
     """Raise TooLargeError if a header declares more uncompressed bytes than the file holds."""
     if declared > available:
         raise TooLargeError(
-            path, f"header declares {_human(declared)} of {what} but the file holds only "
-                  f"{_human(available)}: truncated or corrupt")
+            path, f"header declares {human(declared)} of {what} but the file holds only "
+                  f"{human(available)}: truncated or corrupt")
 
 
 def check_rescale(path: str | Path, slope: float, intercept: float, slope_field: str, intercept_field: str,

@@ -21,7 +21,7 @@ from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from core.errors import FormatError, TooLargeError
-from formats.dicom.validate import human
+from formats.limits import human
 from formats.limits import memory_budget
 
 _STEP = 1 << 20

@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from core.errors import FormatError, TooLargeError
+from formats.limits import human
 
 #: samples per pixel each PhotometricInterpretation needs (PS3.3 C.7.6.3.1.2)
 COMPONENTS = {"MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3, "HSV": 3, "YBR_FULL": 3,
@@ -34,14 +35,6 @@ class PixelExtent:
     fragments: Optional[int] = None  # compressed fragments (encapsulated data only)
     deflated: bool = False  # measured in the inflated data set of a deflated file
     float_data: bool = False  # FloatPixelData / DoubleFloatPixelData rather than PixelData
-
-
-def human(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def check_pixel_description(path: Path, fmt) -> None:
