@@ -45,14 +45,15 @@ def test_a_worse_model_is_not_promoted_and_the_decision_is_reproducible():
 
 def test_false_promotions_under_no_change_stay_near_the_nominal_rate():
     """Under the null (true mean change 0, per-case SD 0.02, 10 cases), the one-sided false-promotion
-    rate of a 95 % two-sided interval is nominally 2.5 %; the percentile bootstrap is a little
-    liberal at small n. 400 seeded rounds, bound 6 %: binomial SE at 3 % is 0.85 %."""
+    rate of a 95 % two-sided interval is nominally 2.5 %. Measured: 2.5 % (the percentile bootstrap
+    alone gave 5.0 %, the old rule `after > before` 53 %). 400 seeded rounds, bound 5 %: the
+    binomial SE at 2.5 % is 0.8 %, so the bound is three SEs above the nominal rate."""
     rng = np.random.default_rng(2)
     promoted = 0
     for i in range(400):
         before = rng.uniform(0.6, 0.9, 10)
         promoted += decide(before, before + rng.normal(0, 0.02, 10), resamples=2000, seed=i).promote
-    assert promoted / 400 < 0.06, promoted
+    assert promoted / 400 < 0.05, promoted
 
 
 # -- retrain()'s version and promotion logic, with training and scoring stubbed -----------------------
@@ -107,7 +108,7 @@ def test_retrain_promotes_a_significant_gain_as_the_next_version(stubbed):
     assert card.promoted and card.version == "1.1.0" and card.parent_version == "1.0.0"
     assert m["Held-out cases"] == 10 and 0.08 < m["Dice change 95% CI low"] < m["Dice change (paired mean)"]
     assert m["Dice mean after"] - m["Dice mean before (parent)"] == pytest.approx(m["Dice change (paired mean)"])
-    assert "paired bootstrap over 10 cases" in card.notes and "promoted to default" in card.notes
+    assert "paired bootstrap/t over 10 cases" in card.notes and "promoted to default" in card.notes
     assert Registry([models]).get("us-lesion-2d").version == "1.1.0"
     assert ModelCard.load(models / "us-lesion-2d" / "1.1.0" / "card.json").promoted  # what was saved, not just returned
 
