@@ -7,7 +7,7 @@ is registered but not promoted. The promotion rule itself is tested exactly in t
 Numerics are pinned (fp32, deterministic, one thread: the ``fp32`` fixture), so the figures are
 those of a CPU without bf16 units. Measured over three data/training seed pairs (30 iterations,
 8 held-out cases): Dice 0.237 -> 0.901, 0.155 -> 0.878, 0.195 -> 0.915; change +0.66 / +0.72 /
-+0.72 (mean 0.70, SD 0.03), lowest 95 % CI bound +0.59. The bar below (+0.3) is more than ten
++0.72 (mean 0.70, SD 0.03), lowest 95 % bootstrap bound +0.59. The bar below (+0.3) is more than ten
 SDs under the mean."""
 import shutil
 
