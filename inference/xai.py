@@ -81,25 +81,41 @@ def _gaussian(roi) -> np.ndarray:
     return compute_importance_map(list(roi), mode="gaussian", sigma_scale=0.125).numpy().astype(np.float32)
 
 
-def pick_layer(net: torch.nn.Module, x: torch.Tensor) -> str:
+def pick_layer(net: torch.nn.Module, x: torch.Tensor, outputs: Optional[dict] = None) -> str:
     """The last convolution whose output is at 1/2 of the input resolution (a decoder layer with
-    semantic features and usable resolution); else the last one at 1/4, else the last conv."""
+    semantic features and usable resolution); else the last one at 1/4, else the last conv.
+    ``outputs`` (a dict) receives the chosen layer's output for ``x``: the same forward pass."""
     shapes: dict[str, tuple] = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[2:])))
-             for n, m in net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d,
-                                                               torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d))]
-    with torch.no_grad():
-        net(x)
-    for h in hooks:
-        h.remove()
-    size = x.shape[2:]
+    kept: dict[str, torch.Tensor] = {}
+    size = tuple(x.shape[2:])
+    wanted = {tuple(d // f for d in size) for f in (2, 4)}
+
+    def record(mod, i, o, n):
+        shapes[n] = tuple(o.shape[2:])
+        if outputs is not None and (shapes[n] in wanted or n == last):  # candidates only: memory
+            kept[n] = o.detach().float()
+
+    convs = [(n, m) for n, m in net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d,
+                                                                        torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d))]
+    last = convs[-1][0] if convs else None
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: record(mod, i, o, n)) for n, m in convs]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not shapes:
+        raise DelineateError("the network has no convolution layer for Grad-CAM")
+    name = list(shapes)[-1]
     for factor in (2, 4):
         names = [n for n, s in shapes.items() if tuple(s) == tuple(d // factor for d in size)]
         if names:
-            return names[-1]
-    if not shapes:
-        raise DelineateError("the network has no convolution layer for Grad-CAM")
-    return list(shapes)[-1]
+            name = names[-1]
+            break
+    if outputs is not None and name in kept:
+        outputs["a"] = kept[name]
+    return name
 
 
 def _target(logits: torch.Tensor, label: int, weights: torch.Tensor) -> torch.Tensor:
@@ -145,7 +161,7 @@ def _gradcam_window(net, xw, label, tw, layer, a_ref):
     # evidence, so background the network sees as empty gets no mass.
     cam = (g * (a - a_ref)).sum(1, keepdim=True)
     mode = "trilinear" if cam.ndim == 5 else "bilinear"
-    return torch.nn.functional.interpolate(cam, size=xw.shape[2:], mode=mode, align_corners=False)[0, 0].numpy()
+    return torch.nn.functional.interpolate(cam, size=xw.shape[2:], mode=mode, align_corners=False)[:, 0].numpy()
 
 
 def _occlusion_window(net, xw, label, tw, block, batch=8):
@@ -273,22 +289,30 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
         with torch.autocast(dev.type, enabled=False):  # fp32 even inside a caller's autocast
             a_ref = None
             if method == "gradcam":
-                first = xt[(slice(None), slice(None)) + pl.slices(wins[0])]
-                layer = layer or pick_layer(net, first)
-                a_ref = _activation(net, torch.full_like(first, pl.fill), layer)
-            for n, w in enumerate(wins):
+                ref = torch.full_like(xt[(slice(None), slice(None)) + pl.slices(wins[0])], pl.fill)
+                held = {}
+                if layer is None:  # one forward pass of the reference picks the layer and records it
+                    layer = pick_layer(net, ref, held)
+                a_ref = held["a"] if "a" in held else _activation(net, ref, layer)
+            # Grad-CAM in pairs of windows, as the runner batches them (each window's target depends on
+            # its own input only, so one backward pass gives both gradients): on a CPU a batch of
+            # two ran a 3D U-Net 2.5-3x faster per window than one at a time
+            per_call = 2 if method == "gradcam" else 1
+            for n in range(0, len(wins), per_call):
                 check(cancel)
-                sl = pl.slices(w)
-                xw = xt[(slice(None), slice(None)) + sl]
-                tw = torch.from_numpy(np.ascontiguousarray(pl.weights(w)))[None].to(dev)
+                group = wins[n:n + per_call]
+                xw = torch.cat([xt[(slice(None), slice(None)) + pl.slices(w)] for w in group])
+                tw = torch.from_numpy(np.stack([pl.weights(w) for w in group])).to(dev)
                 if method == "gradcam":
-                    m = _gradcam_window(net, xw, label, tw, layer, a_ref)
+                    maps = _gradcam_window(net, xw, label, tw, layer, a_ref)
                 elif method == "occlusion":
-                    m = _occlusion_window(net, xw, label, tw, block)
+                    maps = [_occlusion_window(net, xw, label, tw, block)]
                 else:
-                    m = _ig_window(net, xw, label, tw, ig_steps, 4, pl.fill)
-                acc[sl] += m
-                progress((n + 1) / len(wins), f"{method}: window {n + 1}/{len(wins)}")
+                    maps = [_ig_window(net, xw, label, tw, ig_steps, 4, pl.fill)]
+                for w, m in zip(group, maps):
+                    acc[pl.slices(w)] += m
+                done = n + len(group)
+                progress(done / len(wins), f"{method}: window {done}/{len(wins)}")
     finally:
         for p in trainable:
             p.requires_grad_(True)
