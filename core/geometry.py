@@ -17,6 +17,7 @@ from core.errors import GeometryError
 
 _TOL = 1e-4  # direction cosines from DICOM strings and float32 NIfTI headers agree to this
 MAX_SPACING_MM = 1e5  # 100 m voxels: no scanner makes them; a header saying so is corrupt
+MIN_SPACING_MM = 1e-5  # 10 nm: finer than any microscope's pixels (whole-slide images are ~2.5e-4 mm)
 MAX_ORIGIN_MM = 1e7  # 10 km from the scanner's origin
 
 
@@ -41,8 +42,9 @@ class Geometry:
         if len(size) != 3 or min(size) < 1:
             raise GeometryError(f"grid size must be 3 positive integers, got {self.size!r}")
         spacing = _vec3(self.spacing, "spacing")
-        if np.any(spacing <= 0) or np.any(spacing > MAX_SPACING_MM):
-            raise GeometryError(f"spacing must be positive and at most {MAX_SPACING_MM:g} mm, got {spacing.tolist()}")
+        if np.any(spacing < MIN_SPACING_MM) or np.any(spacing > MAX_SPACING_MM):
+            raise GeometryError(f"spacing must be between {MIN_SPACING_MM:g} and {MAX_SPACING_MM:g} mm, "
+                                f"got {spacing.tolist()}")
         origin = _vec3(self.origin, "origin")
         if np.any(np.abs(origin) > MAX_ORIGIN_MM):
             raise GeometryError(f"origin must lie within {MAX_ORIGIN_MM:g} mm of the scanner's, got {origin.tolist()}")

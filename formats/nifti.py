@@ -178,7 +178,9 @@ def _nifti_image(array: np.ndarray, geometry: Geometry):
     else:
         data = np.transpose(array, (2, 1, 0))
     affine = _LPS_RAS @ geometry.affine
-    img = nib.Nifti1Image(data, affine)
+    # NIfTI-1 stores sizes as int16: wider images (long ultrasound strips, slide scans) need NIfTI-2
+    kind = nib.Nifti2Image if max(data.shape[:3]) > 32767 else nib.Nifti1Image
+    img = kind(data, affine)
     img.header.set_xyzt_units("mm")
     img.set_sform(affine, code=1)
     img.set_qform(affine, code=1)

@@ -320,3 +320,32 @@ def test_shared_output_falls_back_to_the_temporary_folder(tmp_path, monkeypatch)
     arr[...] = 7
     (name,) = [n for _, n in sandbox._scratch["arrays"]]
     assert name.startswith(str(tmp_path / "delineate-decode-1-x")) and np.all(arr == 7)
+
+
+@pytest.mark.parametrize("spacing, refused", [(["1e-300", "1e-300"], True), (["-1", "-1"], True),
+                                              (["0", "0"], False)])
+def test_dicom_pixel_spacing_that_is_no_size_is_refused_with_the_field_named(tmp_path, spacing, refused):
+    """1e-300 mm passed every check and broke the NIfTI writer (traceback); -1 loaded as 1 mm with a
+    'no PixelSpacing' warning. All zeros is how some secondary captures say 'unknown'."""
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PixelSpacing = spacing
+    ds.save_as(tmp_path / "s.dcm")
+    if refused:
+        with pytest.raises(FormatError, match=r"s\.dcm: PixelSpacing is .*not a pixel size"):
+            read_image(tmp_path / "s.dcm")
+    else:
+        assert any("no PixelSpacing" in w for w in read_image(tmp_path / "s.dcm").warnings)
+
+
+def test_images_wider_than_nifti1_allows_round_trip_as_nifti2(tmp_path):
+    """NIfTI-1 sizes are int16: a 40000-pixel-wide strip gave a traceback on convert (and on store save)."""
+    arr = (np.arange(2 * 40000) % 3000).astype(np.int16).reshape(1, 2, 40000)
+    vol = Volume.from_array(arr, spacing=(0.1, 0.2, 1.0), origin=(3.0, -4.0, 5.0), modality="US")
+    from formats.io import write_image
+
+    write_image(vol, tmp_path / "wide.nii.gz")
+    back = read_image(tmp_path / "wide.nii.gz")
+    assert np.array_equal(back.array, arr) and back.geometry.same_grid(vol.geometry, tol=1e-5)
+    assert nib.load(str(tmp_path / "wide.nii.gz")).header.sizeof_hdr == 540  # NIfTI-2

@@ -11,6 +11,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from core.errors import FormatError, TooLargeError
+from core.geometry import MIN_SPACING_MM
 from formats.dicom import validate
 from formats.dicom.deflated import inflate, is_deflated
 from formats.dicom.pixel_format import PixelFormat
@@ -148,8 +149,11 @@ def read_header(path: Path):
 def _spacing(path: Path, item, where: str = "") -> Optional[tuple[float, float]]:
     for kw in ("PixelSpacing", "ImagerPixelSpacing"):
         v = validate.finite(path, item.get(kw), kw, 2, SPACING_LIMIT, where) if kw in item else None
-        if v is not None and np.all(v > 0):
+        if v is not None and np.all(v > 0) and np.all(v >= MIN_SPACING_MM):
             return float(v[0]), float(v[1])
+        if v is not None and np.any(v != 0):  # all zeros: "unknown", as some secondary captures write it
+            raise FormatError(path, f"{kw}{where} is {v.tolist()}: not a pixel size "
+                                    f"(at least {MIN_SPACING_MM:g} mm); refused")
     return None
 
 
