@@ -289,11 +289,12 @@ class CorrectionsStore:
         removed = []
         with self._writing():
             for path, _what in self._litter():
-                if path.is_dir():
+                if path.is_dir() and not path.is_symlink():  # a link is removed, never followed
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
-                removed.append(str(path.relative_to(self.root)))
+                if not os.path.lexists(path):
+                    removed.append(str(path.relative_to(self.root)))
         return removed
 
     def _litter(self) -> list[tuple[Path, str]]:

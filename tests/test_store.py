@@ -210,3 +210,20 @@ def test_check_reports_and_repair_removes_litter(tmp_path, capsys):
     store = CorrectionsStore(tmp_path / "store")
     assert store.check() == [] and store.load(case_id)[2].array.shape == fixed.array.shape
     store.close()
+
+
+def test_repair_removes_links_without_following_them(tmp_path):
+    """A link in the store (to a folder or a file outside it) is litter: repair removes the link and
+    never what it points to; it reported such links as removed while they stayed."""
+    vol, ai, fixed, _h = _case(8)
+    store = CorrectionsStore(tmp_path / "store")
+    case_id, _ = store.save(vol, ai, fixed, reviewer="r")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    (tmp_path / "store" / "cases" / case_id / "dir_link").symlink_to(victim)
+    (tmp_path / "store" / "cases" / case_id / "file_link").symlink_to(victim / "keep.txt")
+    assert len(store.check()) == 2
+    assert sorted(store.repair()) == sorted([f"cases/{case_id}/dir_link", f"cases/{case_id}/file_link"])
+    assert store.check() == [] and (victim / "keep.txt").read_text() == "mine"
+    store.close()
