@@ -43,8 +43,17 @@ def _lookup(config: dict, ref: str, where: str):
     return node
 
 
-def literal(value, config: dict, where: str, depth: int = 0):
-    """``value`` as plain data, following plain ``@`` references; refuses whatever would be evaluated."""
+MAX_VALUES = 100_000  # a network's arguments are a few dozen values; references can multiply them
+
+
+def literal(value, config: dict, where: str, depth: int = 0, budget: Optional[list] = None):
+    """``value`` as plain data, following plain ``@`` references; refuses whatever would be evaluated,
+    and a value whose references expand past MAX_VALUES (ten lists of ten references eight levels
+    deep are a 1 KB file that expands to 10^9 values)."""
+    budget = [MAX_VALUES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        _refuse(where, f"references expand to more than {MAX_VALUES:,} values")
     if depth > 16:
         _refuse(where, "references nest too deeply (a cycle?)")
     if isinstance(value, _PLAIN):
@@ -58,10 +67,10 @@ def literal(value, config: dict, where: str, depth: int = 0):
             target = _lookup(config, value[1:], where)
             if isinstance(target, dict) and "_target_" in target:
                 _refuse(where, f"'{value}' refers to a component, not a plain value")
-            return literal(target, config, f"{where} -> {value}", depth + 1)
+            return literal(target, config, f"{where} -> {value}", depth + 1, budget)
         return value
     if isinstance(value, list):
-        return [literal(v, config, f"{where}[{i}]", depth) for i, v in enumerate(value)]
+        return [literal(v, config, f"{where}[{i}]", depth, budget) for i, v in enumerate(value)]
     if isinstance(value, dict):
         out = {}
         for key, v in value.items():
@@ -72,7 +81,7 @@ def literal(value, config: dict, where: str, depth: int = 0):
             if key.startswith("_") and key.endswith("_"):
                 _refuse(f"{where}.{key}", f"'{key}' would be evaluated by MONAI's config parser "
                                           "(components and expressions are not read)")
-            out[key] = literal(v, config, f"{where}.{key}", depth)
+            out[key] = literal(v, config, f"{where}.{key}", depth, budget)
         return out
     _refuse(where, f"a {type(value).__name__} is not plain data")
 
@@ -122,8 +131,8 @@ def build_network(net_def, config: Optional[dict] = None, where: str = "network_
     try:
         with torch.device("meta"):  # count first: a crafted def must not exhaust memory
             n = sum(p.numel() for p in cls(**kwargs).parameters())
-    except Exception:  # noqa: BLE001 - the real build below reports bad arguments
-        n = 0
+    except Exception:  # noqa: BLE001 - e.g. SwinUNETR reads a tensor's value while it is built
+        n = _count_in_child(net_def["_target_"], kwargs, where)
     if n > MAX_PARAMETERS:
         _refuse(where, f"{cls.__name__} would have {n:,} parameters")
     try:
@@ -131,6 +140,35 @@ def build_network(net_def, config: Optional[dict] = None, where: str = "network_
     except Exception as exc:  # noqa: BLE001 - a constructor rejecting its arguments raises anything
         raise DelineateError(f"{where}: {cls.__name__} rejected its arguments ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _count_parameters(target: str, kwargs: dict, progress=None) -> int:
+    try:
+        net = network_class(target, "network_def")(**kwargs)
+    except MemoryError:
+        raise
+    except RuntimeError as exc:
+        if "alloc" in str(exc):  # torch's own out-of-memory
+            raise MemoryError(str(exc)) from None
+        return 0
+    except Exception:  # noqa: BLE001 - rejected arguments: the real build says which
+        return 0
+    return sum(p.numel() for p in net.parameters())
+
+
+def _count_in_child(target: str, kwargs: dict, where: str) -> int:
+    """Build in a child under the decode memory limit and count there: a network too big to build
+    kills the child, not the app (the meta device could not count it). 0 when the arguments are
+    rejected, so the real build reports them."""
+    from core.errors import FormatError
+    from formats import sandbox
+
+    try:
+        return sandbox.call(where, _count_parameters, target, kwargs, preload=("torch", "monai.networks.nets"))
+    except FormatError as exc:
+        _refuse(where, f"{target} is too big to build within this machine's memory limit")
+    except DelineateError:
+        return 0
 
 
 def read_config(path: Path) -> dict:

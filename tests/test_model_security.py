@@ -538,3 +538,27 @@ def test_mutated_bundles_and_plans_never_run_code_nor_leave_files(tmp_path, monk
             shutil.rmtree(reg)
     assert sorted(p.name for p in marks.iterdir()) == []
     assert set(outcomes) <= {0, 2, REFUSED} and outcomes.get(REFUSED, 0) > 5
+
+
+def test_reference_bombs_and_networks_too_big_to_build_are_refused_in_one_line(tmp_path, monkeypatch):
+    """A 1 KB config whose @ references nest ten lists of ten eight levels deep grew past 1.2 GB;
+    SwinUNETR cannot be counted on the meta device, so a huge one was built for real (6e9
+    parameters). Now: the expansion is capped, and such networks are counted in a child under the
+    decode memory limit (set low here so the test is quick)."""
+    from core.errors import DelineateError
+    from inference.importers import import_monai_bundle
+
+    laughs = {"l0": [1] * 10, **{f"l{i}": [f"@l{i - 1}"] * 10 for i in range(1, 9)}}
+    bomb = _bundle(tmp_path, "laughs", net_def={**NET_DEF, "kernel_size": "@l8"}, config=laughs)
+    with pytest.raises(UnsafeModelError, match="references expand to more than 100,000 values"):
+        import_monai_bundle(bomb, tmp_path / "registry")
+    monkeypatch.setenv("DELINEATE_DECODE_MAX_BYTES", str(300 << 20))
+    swin = {"_target_": "SwinUNETR", "in_channels": 1, "out_channels": 2, "spatial_dims": 3}
+    big = _bundle(tmp_path, "big-swin", net_def={**swin, "feature_size": 96})  # ~250 M parameters, ~1 GB
+    with pytest.raises(UnsafeModelError, match="SwinUNETR is too big to build within this machine's memory limit"):
+        import_monai_bundle(big, tmp_path / "registry")
+    small = _bundle(tmp_path, "small-swin", net_def={**swin, "feature_size": 12})  # counted in the child, built
+    with pytest.raises(DelineateError, match="weights do not fit") as info:  # the bundle carries U-Net weights
+        import_monai_bundle(small, tmp_path / "registry")
+    assert not isinstance(info.value, UnsafeModelError)
+    assert not (tmp_path / "registry").exists() or not any((tmp_path / "registry").iterdir())
