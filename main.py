@@ -273,6 +273,8 @@ def cmd_check_store(args) -> int:
 
     from store.corrections import CorrectionsStore
 
+    if args.store and not (Path(args.store) / "index.sqlite").is_file():
+        raise SystemExit(f"error: {args.store}: not a Delineate store (no index.sqlite)")
     store = CorrectionsStore(Path(args.store) if args.store else None)
     try:
         for path in store.repair() if args.repair else []:
