@@ -1,13 +1,14 @@
 """Assemble a Volume from a scanned series: geometry first, the slice the user sees first, then the rest."""
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
-from core.errors import FormatError
+from core.errors import FormatError, TooLargeError
 from core.geometry import Geometry
 from core.progress import CancelToken, ProgressFn, check, no_progress
 from core.volume import Volume, WindowPreset
@@ -17,7 +18,8 @@ from formats.dicom.frames import FrameRef
 from formats.dicom.pixels import PixelSource
 from formats.dicom.scan import SeriesInfo, list_series, scan_files
 from formats.dicom.validate import SPACING_LIMIT
-from formats.limits import check_allocation
+from formats.limits import check_allocation, declared_bytes, human
+from formats.sandbox import output_array
 
 #: on_first_slice(k, slice_array, geometry): the middle slice of the stack as soon as it is ready,
 #: with the whole stack's grid, so a viewer can place it before the rest arrives
@@ -69,8 +71,14 @@ class _Overflow(Exception):
 
 def _rescaled(raw: np.ndarray, ref: FrameRef, dtype: np.dtype) -> np.ndarray:
     if not np.issubdtype(dtype, np.integer):
-        return (raw.astype(np.float32) * np.float32(ref.slope) + np.float32(ref.intercept)).astype(dtype)
-    value = raw if ref.intercept == 0.0 else raw.astype(np.int32) + int(ref.intercept)
+        value = raw.astype(np.float32)
+        value *= np.float32(ref.slope)
+        value += np.float32(ref.intercept)
+        return value.astype(dtype, copy=False)
+    value = raw
+    if ref.intercept != 0.0:
+        value = raw.astype(np.int32)
+        value += int(ref.intercept)
     if value.dtype != dtype and value.size:
         info = np.iinfo(dtype)
         if value.min() < info.min or value.max() > info.max:
@@ -98,6 +106,44 @@ def _flat_geometry(info: SeriesInfo, n: int) -> tuple[Geometry, list[str]]:
         warnings.append(f"{n} frames without patient positions (cine or projection images): "
                         f"stacked as slices 1 mm apart for scrolling; distances across frames are not mm")
     return Geometry((f0.columns, f0.rows, n), (spacing[1], spacing[0], 1.0)), warnings
+
+
+#: address space a decode needs beyond its output: read blocks per worker, thread stacks, decoders' buffers
+_WORKING_BYTES = 256 << 20
+
+
+def _address_room() -> Optional[int]:
+    """Bytes this process may still map under its address-space limit (a decoding child's, set by
+    formats.sandbox), or None when unlimited."""
+    try:
+        import resource
+    except ImportError:  # Windows: no limit to consult
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/statm") as fh:
+            used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
+    return soft - used
+
+
+def check_room(source, frames: list[FrameRef], out_bytes: int) -> None:
+    """Refuse before reading any pixel (or inflating a deflated file) when the decoded stack cannot
+    fit the memory limit: a too-large image then costs its header, not a failed decode. Native
+    frames are read into the output in blocks; other frames are decoded whole first."""
+    room = _address_room()
+    if room is None:
+        return
+    fmt = frames[0].format
+    native = all(f.format.direct_ok(True) if f.deflated else f.format.direct_ok(f.location is not None)
+                 for f in frames)
+    need = out_bytes + _WORKING_BYTES + (0 if native else out_bytes)
+    if need > room:
+        raise TooLargeError(source, f"{len(frames)} image(s) of {fmt.rows}x{fmt.cols} need {human(need)} to decode, "
+                                    f"more than the {human(max(room, 0))} a reader may use here; refused")
 
 
 class _BadMembers(Exception):
@@ -159,21 +205,15 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
     check_allocation(source, stack_shape, dtype, "DICOM series")
     if any(f.rows != fmt.rows or f.columns != fmt.cols for f in frames):
         raise FormatError(source, "images of different sizes in one stack")
-    stack = np.empty(stack_shape, dtype=dtype)
+    check_room(source, frames, declared_bytes(stack_shape, dtype))
+    stack = output_array(stack_shape, dtype)  # in a decoding child: the shared file the caller maps
     pixels = PixelSource()
 
     several_files = len({f.path for f in frames}) > 1
+    shifted = plan is not None and plan.shifts is not None
     bad: dict[Path, str] = {}
 
-    def read(k: int) -> None:
-        check(cancel)
-        try:
-            raw = pixels.frame(frames[k])
-        except FormatError as exc:
-            if not several_files:
-                raise
-            bad[frames[k].path] = exc.problem
-            return
+    def put(k: int, r0: int, raw: np.ndarray) -> None:
         if colour and raw.ndim == 2:
             raise FormatError(frames[k].path, "a grey image inside a colour series")
         if raw.ndim == 3 and raw.shape[-1] == 4:
@@ -182,14 +222,31 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
             top = float((1 << min(fmt.stored, 32)) - 1)
             raw = np.clip(np.round(raw.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
         img = _rescaled(raw, frames[k], dtype)
-        if plan is not None and plan.shifts is not None:
+        if shifted:
             img = apply_shift(img, plan.shifts[k])
-        stack[k] = img
+        stack[k, r0:r0 + img.shape[0]] = img
+
+    def read(k: int) -> None:
+        check(cancel)
+        blocks = pixels.blocks(frames[k], whole=shifted)  # a tilt shift needs the whole slice
+        while True:
+            try:
+                r0, raw = next(blocks)
+            except StopIteration:
+                return
+            except FormatError as exc:
+                if not several_files:
+                    raise
+                bad[frames[k].path] = exc.problem
+                return
+            put(k, r0, raw)
 
     middle = len(frames) // 2
     try:
         read(middle)
-        if on_first_slice is not None and not bad and (plan is None or plan.targets is None):
+        # one frame is the whole image: sending it early would only copy it once more
+        if (on_first_slice is not None and len(frames) > 1 and not bad
+                and (plan is None or plan.targets is None)):
             on_first_slice(middle, stack[middle], geometry)  # resampled stacks have no final slice until the end
         rest = [k for k in range(len(frames)) if k != middle]
         done = 1

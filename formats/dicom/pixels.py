@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pydicom
@@ -16,6 +17,9 @@ from formats.dicom.frames import FrameRef, pixel_extent
 from formats.dicom.pixel_format import PixelFormat
 from formats.dicom.validate import check_j2k_frames
 from formats.limits import check_file_holds
+
+#: native frames are read this many bytes at a time, so a huge frame is never held twice
+BLOCK_BYTES = 2 << 20
 
 
 class PixelSource:
@@ -45,8 +49,35 @@ class PixelSource:
             return _shaped(arr, fmt)
         return self._decoded_frame(ref, fmt, index)
 
+    def blocks(self, ref: FrameRef, whole: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """The frame as (first row, rows) blocks: native data is read straight from the file (or the
+        inflated copy) at most BLOCK_BYTES at a time, so the caller can rescale each into its
+        output and a 1 GB frame costs 1 GB, not three; decoded data and ``whole`` come in one block."""
+        fmt = ref.format
+        direct = fmt.direct_ok(True) if ref.deflated else fmt.direct_ok(ref.location is not None)
+        if whole or not direct:
+            yield 0, self.frame(ref)
+            return
+        index = ref.frame or 0
+        row_bytes = fmt.frame_bytes // fmt.rows
+        step = max(1, BLOCK_BYTES // max(row_bytes, 1))
+        if not ref.deflated:
+            check_file_holds(ref.path, fmt.stored_bytes, ref.location.length)
+        for r0 in range(0, fmt.rows, step):
+            n = min(step, fmt.rows - r0)
+            at = index * fmt.frame_bytes + r0 * row_bytes
+            if ref.deflated:
+                arr = self._inflated_bytes(ref, fmt, at, n * row_bytes)
+            else:
+                arr = np.fromfile(ref.path, dtype=fmt.native_dtype, count=n * fmt.cols * fmt.spp,
+                                  offset=ref.location.offset + at)
+            yield r0, _shaped(arr, fmt, n)
+
     def _inflated_frame(self, ref: FrameRef, fmt: PixelFormat, index: int) -> np.ndarray:
         """A frame read from the file's inflated copy: never the whole pixel data in memory at once."""
+        return _shaped(self._inflated_bytes(ref, fmt, index * fmt.frame_bytes, fmt.frame_bytes), fmt)
+
+    def _inflated_bytes(self, ref: FrameRef, fmt: PixelFormat, at: int, size: int) -> np.ndarray:
         with self._lock:
             if ref.path not in self._inflated:
                 inflated = inflate(ref.path)
@@ -57,9 +88,9 @@ class PixelSource:
                 check_file_holds(ref.path, fmt.stored_bytes, loc.length)
                 self._inflated[ref.path] = (inflated.file, loc)
             fh, loc = self._inflated[ref.path]
-            fh.seek(loc.offset + index * fmt.frame_bytes)
-            data = fh.read(fmt.frame_bytes)
-        return _shaped(np.frombuffer(data, dtype=fmt.native_dtype).copy(), fmt)
+            fh.seek(loc.offset + at)
+            data = fh.read(size)
+        return np.frombuffer(data, dtype=fmt.native_dtype).copy()
 
     def _decoded_frame(self, ref: FrameRef, fmt: PixelFormat, index: int) -> np.ndarray:
         with self._lock:
@@ -115,10 +146,10 @@ def _check_shape(path: Path, arr: np.ndarray, fmt: PixelFormat) -> None:
                                 f"{'x'.join(map(str, want))} (NumberOfFrames, Rows, Columns, SamplesPerPixel); refused")
 
 
-def _shaped(arr: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+def _shaped(arr: np.ndarray, fmt: PixelFormat, rows: int | None = None) -> np.ndarray:
     if fmt.stored < fmt.bits:
         arr &= (1 << fmt.stored) - 1
-    return arr.reshape((fmt.rows, fmt.cols) + ((fmt.spp,) if fmt.spp > 1 else ()))
+    return arr.reshape((fmt.rows if rows is None else rows, fmt.cols) + ((fmt.spp,) if fmt.spp > 1 else ()))
 
 
 def _read(path: Path) -> pydicom.Dataset:
