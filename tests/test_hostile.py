@@ -261,7 +261,7 @@ def test_detached_data_files_stay_in_the_headers_folder(tmp_path, datafile):
 # ---------------------------------------------------------------- geometry and rescale sanity
 
 @pytest.mark.parametrize("field, value, message", [
-    (b"ElementSpacing", b"1e308 1 1", "spacing must be positive and at most"),
+    (b"ElementSpacing", b"1e308 1 1", "spacing must be between 1e-05 and 100000 mm"),
     (b"ElementSpacing", b"0 1 1", "ElementSpacing|spacing"),
     (b"ElementSpacing", b"nan 1 1", "ElementSpacing holds non-finite"),
     (b"Offset", b"1e300 0 0", "origin must lie within"),
@@ -292,7 +292,7 @@ def _nifti_with(tmp_path, name, **fields):
     ({"scl_slope": 2.0, "scl_inter": np.nan}, "(scl_inter is nan|invalid intercept nan)"),
     ({"scl_slope": 1e35}, "scl_slope 1e\\+35 .* beyond float32"),
     ({"srow_x": [np.nan, 0, 0, 0]}, "sform .* non-finite"),
-    ({"srow_x": [1e9, 0, 0, 0]}, "spacing must be positive and at most"),
+    ({"srow_x": [1e9, 0, 0, 0]}, "spacing must be between 1e-05 and 100000 mm"),
     ({"srow_x": [1, 0, 0, 1e20]}, "origin must lie within"),
 ])
 def test_nifti_nonsense_geometry_and_rescale_are_refused(tmp_path, fields, message):
