@@ -72,7 +72,10 @@ def test_model_randomisation_changes_gradcam(us_model):
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
     randomised = explain(vol, card, 1, "gradcam", roi=lesion, net=random_net, device="cpu", layer=trained.extra["layer"])
-    rho = stats.spearmanr(trained.values.ravel(), randomised.values.ravel()).statistic
+    # over the voxels either map lights: beyond the region's receptive field both are zero by
+    # construction, and counting those ties as agreement measured the mask, not the model
+    shown = (trained.values > 0) | (randomised.values > 0)
+    rho = stats.spearmanr(trained.values[shown], randomised.values[shown]).statistic
     assert rho < 0.5, rho
 
 
