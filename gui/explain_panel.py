@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtWidgets
 
 from core.overlay import HeatMap
 from core.viewer_model import ViewerModel
-from inference.xai import DESCRIPTIONS, LEGENDS, METHODS
+from inference.xai_text import DESCRIPTIONS, LEGENDS, METHODS
 
 NAMES = {"gradcam": "Grad-CAM", "occlusion": "Occlusion", "ig": "Integrated gradients", "uncertainty": "Uncertainty"}
 

@@ -28,30 +28,7 @@ from inference import device as devices
 from inference.card import ModelCard
 from inference.runner import from_model_axes, load_model, model_grid, model_input, segment, to_model_axes
 
-METHODS = ("gradcam", "occlusion", "ig", "uncertainty")
-DESCRIPTIONS = {
-    "gradcam": "Grad-CAM (HiResCAM variant): where the chosen layer's features raise the label's score in the "
-               "region, position by position. Coarse (the layer's resolution); shows what the network "
-               "attends to, not a causal proof.",
-    "occlusion": "Occlusion: how much the label's score in the region drops when each block of the image is "
-                 "hidden. Model-agnostic and causal for that block size; blurred by the block size, slow.",
-    "ig": "Integrated gradients: per-voxel attribution of the label's score, integrated from a flat image. "
-          "Fine-grained but noisy; sums to the score difference.",
-    "uncertainty": "Predictive entropy over flipped / intensity-jittered copies of the image: high where the "
-                   "model's answer changes or is undecided. Not a probability of error.",
-}
-
-_RELATIVE = " Colour scale: 0 = no contribution, 1 = this map's strongest 0.5 % (relative to this map alone)."
-LEGENDS = {  # one line under the colour bar: what the map means and what it does not
-    "gradcam": "Where the network's features raised the label's score in the region." + _RELATIVE +
-               " What the model used, not whether it is right.",
-    "occlusion": "How much hiding each block lowered the label's score in the region." + _RELATIVE +
-                 " Block-sized; not whether the model is right.",
-    "ig": "Voxels that raised the label's score, from an empty image to this one." + _RELATIVE +
-          " What the model used, not whether it is right.",
-    "uncertainty": "Normalised predictive entropy over augmented copies: 0 = certain and consistent, 1 = "
-                   "undecided. High means review here; it is not a probability of error.",
-}
+from inference.xai_text import DESCRIPTIONS, LEGENDS, METHODS  # noqa: E402,F401 - torch-free, for the GUI
 
 
 @dataclass(eq=False)
