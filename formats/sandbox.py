@@ -152,20 +152,21 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _address_space() -> int:
+def _statm(field: int) -> int:
+    """Bytes of /proc/self/statm's ``field`` (0: address space, 1: resident); 0 where there is none."""
     try:
         with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            return int(fh.read().split()[field]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):
         return 0
+
+
+def _address_space() -> int:
+    return _statm(0)
 
 
 def _rss() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return 0
+    return _statm(1)
 
 
 def _peak_rss() -> int:

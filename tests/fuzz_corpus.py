@@ -86,14 +86,7 @@ def write_meta(folder: Path, name: str, fields: dict | None = None, data: bytes 
         f.setdefault("CompressedDataSize", str(len(raw)))
     datafile = f.pop("ElementDataFile", name + ".raw" if detached else "LOCAL")
     f["ElementDataFile"] = datafile  # MetaIO reads data right after this last field
-    if detached:
-        (folder / (name + ".raw")).write_bytes(raw)
-        p = folder / (name + ".mhd")
-        p.write_bytes(_meta_header(f))
-        return p
-    p = folder / (name + ".mha")
-    p.write_bytes(_meta_header(f) + raw)
-    return p
+    return _write(folder, name, _meta_header(f), raw, ".mhd" if detached else ".mha", detached)
 
 
 def write_nrrd(folder: Path, name: str, fields: dict | None = None, data: bytes | None = None,
@@ -105,12 +98,15 @@ def write_nrrd(folder: Path, name: str, fields: dict | None = None, data: bytes 
         raw = gzip.compress(raw)
     if detached:
         f.setdefault("data file", name + ".raw")
+    return _write(folder, name, _nrrd_header(f), raw, ".nhdr" if detached else ".nrrd", detached)
+
+
+def _write(folder: Path, name: str, header: bytes, raw: bytes, suffix: str, detached: bool) -> Path:
+    """The header file, with the data after it or beside it in ``name``.raw."""
+    if detached:
         (folder / (name + ".raw")).write_bytes(raw)
-        p = folder / (name + ".nhdr")
-        p.write_bytes(_nrrd_header(f))
-        return p
-    p = folder / (name + ".nrrd")
-    p.write_bytes(_nrrd_header(f) + raw)
+    p = folder / (name + suffix)
+    p.write_bytes(header if detached else header + raw)
     return p
 
 
