@@ -149,7 +149,7 @@ def read_header(path: Path):
 def _spacing(path: Path, item, where: str = "") -> Optional[tuple[float, float]]:
     for kw in ("PixelSpacing", "ImagerPixelSpacing"):
         v = validate.finite(path, item.get(kw), kw, 2, SPACING_LIMIT, where) if kw in item else None
-        if v is not None and np.all(v > 0) and np.all(v >= MIN_SPACING_MM):
+        if v is not None and np.all(v >= MIN_SPACING_MM):
             return float(v[0]), float(v[1])
         if v is not None and np.any(v != 0):  # all zeros: "unknown", as some secondary captures write it
             raise FormatError(path, f"{kw}{where} is {v.tolist()}: not a pixel size "
