@@ -213,7 +213,8 @@ def _export(req: ExportRequest, progress: ProgressFn, cancel: Optional[CancelTok
 def _meshes(req: ExportRequest, folder: Path, fmt: str, progress, cancel) -> list[Path]:
     from scipy import ndimage
 
-    from export.mesh import segment_surface, to_world, write_surface
+    from export.mesh import write_surface
+    from surfaces.mesh import segment_surface, to_world
 
     folder = folder.with_suffix("") if folder.suffix.lower() in (".stl", ".obj") else folder
     folder.mkdir(parents=True, exist_ok=True)

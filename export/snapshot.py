@@ -12,7 +12,7 @@ import numpy as np
 
 from core.errors import DelineateError
 from core.labels import LabelMap
-from export.mesh import segment_surface, to_world
+from surfaces.mesh import segment_surface, to_world
 
 log = logging.getLogger(__name__)
 PICTURE_MAX_VOXELS = 2_000_000  # per segment box: a picture, not a measurement

@@ -16,7 +16,7 @@ from core.display import VIEWS
 from core.labels import LabelMap
 from core.viewer_model import ViewerModel
 from core.volume import Volume
-from export.mesh import image_data, placement_matrix, segment_surface
+from surfaces.mesh import image_data, placement_matrix, segment_surface
 
 VOLUME_RENDER_MAX_VOXELS = 16_000_000  # above this the rendered copy is strided (interactive on a CPU)
 TRANSFER_PRESETS = ("CT bone", "CT soft tissue", "MR default")
