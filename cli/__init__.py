@@ -1,0 +1,1 @@
+"""Command line: argparse only; each command calls app.actions."""
