@@ -15,6 +15,10 @@ most some unreferenced files, which check() reports and repair() removes (under 
 never the files of a save in progress). Only content hashes, model ids and card snapshots, label
 tables, metrics, states, reviewer names, times and the source's identity-free metadata
 (store.source_meta) are indexed - no names, IDs, dates of birth or accession numbers.
+
+Open it as a context manager (``with CorrectionsStore(root) as st:``): the connection closes
+however the block ends. Rows are read by column name, and the schema carries its version
+(PRAGMA user_version); a store written by an earlier release is migrated when it is opened.
 """
 from __future__ import annotations
 
@@ -54,8 +58,11 @@ _MIGRATIONS = {
         "ALTER TABLE corrections ADD COLUMN card TEXT"),  # the model card as it was at the save
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
-_CASE_COLUMNS = ("id, image_hash, modality, size, spacing, state, reason, model_id, model_version, uncertainty, "
-                 "split, created, updated, source_meta")
+_CASE_FIELDS = ("id", "image_hash", "modality", "size", "spacing", "state", "reason", "model_id", "model_version",
+                "uncertainty", "split", "created", "updated", "source_meta")
+_CASE_COLUMNS = ", ".join(_CASE_FIELDS)
+_CORRECTION_FIELDS = ("n", "ai_file", "fixed_file", "reviewer", "saved", "model_id", "model_version", "edits",
+                      "metrics", "state", "card")
 _TEMP_PREFIX = ".delineate-"  # formats.atomic's temp folders
 
 
@@ -100,6 +107,12 @@ class Case:
     updated: str
     source_meta: dict
 
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Case":
+        fields = {name: row[name] for name in _CASE_FIELDS}
+        fields["source_meta"] = json.loads(fields["source_meta"]) if fields["source_meta"] else {}
+        return cls(**fields)
+
 
 class CorrectionsStore:
     def __init__(self, root: Optional[Path] = None, holdout_fraction: float = 0.2) -> None:
@@ -108,13 +121,21 @@ class CorrectionsStore:
         self.holdout_fraction = holdout_fraction
         # autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) where they matter
         self.db = sqlite3.connect(self.root / "index.sqlite", timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # opening to read takes no lock
-            with self._writing():
-                for statement in _SCHEMA.split(";"):  # not executescript: it would commit the transaction
-                    self.db.execute(statement)
-                self._migrate()
+        self.db.row_factory = sqlite3.Row  # rows read by column name, whatever order the table has
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # reading takes no lock
+                with self._writing():
+                    for statement in _SCHEMA.split(";"):  # not executescript: it would commit the transaction
+                        self.db.execute(statement)
+                    self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise DelineateError(f"{self.root / 'index.sqlite'}: cannot open the store's index ({exc})") from None
+        except BaseException:
+            self.db.close()
+            raise
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -141,6 +162,12 @@ class CorrectionsStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> "CorrectionsStore":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
     # -- saving --------------------------------------------------------------------------------
     def _split(self, h: str) -> str:
@@ -177,7 +204,7 @@ class CorrectionsStore:
                    for c in compare_labelmaps(ai, corrected)}
         with self._writing():  # one transaction: the case row and the correction row, or neither
             row = self.db.execute("SELECT id FROM cases WHERE image_hash = ?", (h,)).fetchone()
-            case_id = row[0] if row else (new_id if known is None else uuid.uuid4().hex[:16])
+            case_id = row["id"] if row else (new_id if known is None else uuid.uuid4().hex[:16])
             folder = self.root / "cases" / case_id
             folder.mkdir(parents=True, exist_ok=True)
             if not (folder / "image.nii.gz").exists():  # written above unless a repair() came between
@@ -217,24 +244,20 @@ class CorrectionsStore:
     # -- reading -------------------------------------------------------------------------------
     def cases(self, state: Optional[str] = None) -> list[Case]:
         q = f"SELECT {_CASE_COLUMNS} FROM cases" + (" WHERE state = ?" if state else "") + " ORDER BY updated DESC"
-        return [Case(*r[:-1], json.loads(r[-1]) if r[-1] else {})
-                for r in self.db.execute(q, (state,) if state else ())]
+        return [Case.from_row(r) for r in self.db.execute(q, (state,) if state else ())]
 
     def case(self, case_id: str) -> Case:
         r = self.db.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)).fetchone()
         if r is None:
             raise DelineateError(f"no case {case_id} in the store")
-        return Case(*r[:-1], json.loads(r[-1]) if r[-1] else {})
+        return Case.from_row(r)
 
     def latest(self, case_id: str) -> dict:
-        r = self.db.execute("SELECT n, ai_file, fixed_file, reviewer, saved, model_id, model_version, edits, "
-                            "metrics, state, card FROM corrections WHERE case_id = ? ORDER BY n DESC LIMIT 1",
-                            (case_id,)).fetchone()
+        r = self.db.execute(f"SELECT {', '.join(_CORRECTION_FIELDS)} FROM corrections WHERE case_id = ? "
+                            "ORDER BY n DESC LIMIT 1", (case_id,)).fetchone()
         if r is None:
             raise DelineateError(f"no correction saved for case {case_id}")
-        keys = ("n", "ai_file", "fixed_file", "reviewer", "saved", "model_id", "model_version", "edits", "metrics",
-                "state", "card")
-        d = dict(zip(keys, r))
+        d = {name: r[name] for name in _CORRECTION_FIELDS}
         d["edits"], d["metrics"] = json.loads(d["edits"]), json.loads(d["metrics"])
         d["card"] = json.loads(d["card"]) if d["card"] else None
         return d
@@ -264,7 +287,7 @@ class CorrectionsStore:
                             (case_id, n)).fetchone()
         if r is None:
             raise DelineateError(f"case {case_id} has no correction {n}")
-        return {"ai_file": r[0], "fixed_file": r[1]}
+        return {"ai_file": r["ai_file"], "fixed_file": r["fixed_file"]}
 
     # -- health --------------------------------------------------------------------------------
     def check(self) -> list[str]:
