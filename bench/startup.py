@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Start-up time: `main.py --help`, and the process start to the main window's first paint.
+Run under a display or Xvfb: `xvfb-run -a python bench/startup.py` (`make bench`).
+
+Every figure is a ratio against a baseline measured in the same run (lower is better), the median of
+--repeat fresh processes:
+- `main.py --help` vs a bare interpreter printing an argparse help     goal: no torch, no PySide6
+- `main.py` (the GUI on the bundled sample) to the first paint of the main window vs an empty
+  QMainWindow of the same size, painted                                 goal: torch not yet imported
+`--compare DIR` measures another checkout's main.py in the same run (e.g. a `git worktree` of the
+previous release), so before/after share the machine's load. Each child runs with a fresh HOME, so
+no settings, recovery file or user model changes what it does.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("torch", "monai", "PySide6", "vtkmodules", "pyqtgraph")
+
+# Runs in the child before main.py: reports the first paint of the first QMainWindow shown (time since
+# the parent started the process, on the system-wide monotonic clock) and whether torch is loaded yet.
+_HOOK = """
+import os, sys, time
+T0 = float(os.environ["BENCH_T0"])
+from PySide6 import QtCore, QtWidgets
+
+class _FirstPaint(QtCore.QObject):
+    def __init__(self, window):
+        super().__init__()
+        self.window = window
+
+    def eventFilter(self, obj, event):
+        if event.type() == QtCore.QEvent.Type.Paint and isinstance(obj, QtWidgets.QWidget) \\
+                and obj.window() is self.window:
+            t = time.perf_counter() - T0
+            sys.stdout.write(f"WINDOW {t:.4f} {int('torch' in sys.modules)}\\n")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        return False
+
+_show = QtWidgets.QMainWindow.show
+
+def _show_and_watch(self):
+    self._bench_filter = _FirstPaint(self)
+    QtWidgets.QApplication.instance().installEventFilter(self._bench_filter)
+    _show(self)
+
+QtWidgets.QMainWindow.show = _show_and_watch
+"""
+_EMPTY_WINDOW = """
+app = QtWidgets.QApplication(sys.argv[:1])
+w = QtWidgets.QMainWindow()
+w.resize(1400, 900)
+w.show()
+app.exec()
+"""
+_RUN_MAIN = """
+import runpy
+sys.argv = ["main.py"]
+runpy.run_path("main.py", run_name="__main__")
+"""
+
+
+def run_child(args: list[str], cwd: Path, timeout: float = 180) -> tuple[float, subprocess.CompletedProcess]:
+    """(seconds from start to exit, the finished process), with a fresh HOME."""
+    with tempfile.TemporaryDirectory(prefix="delineate-bench-home-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DELINEATE_")}
+        env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"),
+                   XDG_DATA_HOME=os.path.join(home, ".local"))
+        t0 = time.perf_counter()
+        env["BENCH_T0"] = str(t0)  # perf_counter is the system-wide monotonic clock: the child can subtract it
+        out = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                             timeout=timeout)
+        return time.perf_counter() - t0, out
+
+
+def import_tree(stderr: str) -> list[tuple[int, int, str]]:
+    """`-X importtime` lines as (depth, self microseconds, module), in the order Python printed them
+    (a module after everything it imported)."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "[us]" in line:
+            continue
+        self_us, _cumulative, name = line[len("import time:"):].split("|", 2)
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        rows.append((depth, int(self_us), name.strip()))
+    return rows
+
+
+def import_chain(rows: list[tuple[int, int, str]], module: str) -> list[str]:
+    """The chain of imports that first brought in ``module`` (outermost first), or [] if it never was."""
+    for i, (depth, _, name) in enumerate(rows):
+        if name == module:
+            chain = [name]
+            for d, _, parent in rows[i + 1:]:  # a parent is printed after its children, one level out
+                if d < depth:
+                    chain.append(parent)
+                    depth = d
+            return chain[::-1]
+    return []
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def help_time(root: Path, repeat: int) -> dict:
+    run_child(["main.py", "--help"], root)  # warm-up: bytecode caches written, files in the page cache
+    times = [run_child(["main.py", "--help"], root)[0] for _ in range(repeat)]
+    _, out = run_child(["-X", "importtime", "main.py", "--help"], root)
+    if out.returncode != 0:
+        raise SystemExit(f"{root}/main.py --help failed: {out.stderr[-500:]}")
+    rows = import_tree(out.stderr)
+    loaded = {name.split(".")[0] for _, _, name in rows}
+    return {"wall": _median(times), "imports": sum(us for _, us, _ in rows) / 1e6,
+            "heavy": [m for m in HEAVY if m in loaded]}
+
+
+def window_time(root: Path, code: str, repeat: int) -> dict:
+    ups, torch = [], []
+    run_child(["-c", _HOOK + code], root)  # warm-up
+    for _ in range(repeat):
+        _, out = run_child(["-c", _HOOK + code], root)
+        line = [ln for ln in out.stdout.splitlines() if ln.startswith("WINDOW ")]
+        if not line:
+            raise SystemExit(f"no window painted in {root} (rc {out.returncode}): {out.stderr[-800:]}")
+        t, has_torch = line[-1].split()[1:]
+        ups.append(float(t))
+        torch.append(has_torch == "1")
+    result = {"up": _median(ups), "torch": any(torch), "chain": []}
+    if result["torch"]:
+        _, out = run_child(["-X", "importtime", "-c", _HOOK + code], root)
+        result["chain"] = import_chain(import_tree(out.stderr), "torch")
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5, help="fresh processes per figure (median; default 5)")
+    ap.add_argument("--compare", type=Path, help="another checkout whose main.py is measured in the same run")
+    args = ap.parse_args()
+    trees = [("this tree", ROOT)] + ([(f"{args.compare}", args.compare.resolve())] if args.compare else [])
+
+    bare = _median([run_child(["-c", "import argparse; argparse.ArgumentParser(description='x').print_help()"],
+                              ROOT)[0] for _ in range(args.repeat)])
+    print(f"baseline: python + argparse help                 {bare * 1e3:7.0f} ms = 1.00x")
+    for label, root in trees:
+        h = help_time(root, args.repeat)
+        heavy = ", ".join(h["heavy"]) or "none"
+        print(f"main.py --help ({label}){'':{max(0, 24 - len(label))}} {h['wall'] * 1e3:7.0f} ms = "
+              f"{h['wall'] / bare:.2f}x   imports {h['imports'] * 1e3:.0f} ms; heavy modules: {heavy}"
+              f"   (goal: no torch, no PySide6)")
+
+    empty = window_time(ROOT, _EMPTY_WINDOW, args.repeat)["up"]
+    print(f"baseline: empty QMainWindow 1400x900, painted    {empty * 1e3:7.0f} ms = 1.00x")
+    for label, root in trees:
+        w = window_time(root, _RUN_MAIN, args.repeat)
+        torch = "torch ALREADY imported" if w["torch"] else "torch not imported yet"
+        print(f"main window up ({label}){'':{max(0, 24 - len(label))}} {w['up'] * 1e3:7.0f} ms = "
+              f"{w['up'] / empty:.2f}x   {torch}   (goal: window before torch)")
+        if w["chain"]:
+            print(f"    torch pulled in by: {' -> '.join(w['chain'])}")
+
+
+if __name__ == "__main__":
+    main()
