@@ -27,7 +27,7 @@ HEAVY = ("torch", "monai", "PySide6", "vtkmodules", "pyqtgraph")
 
 # Runs in the child before main.py: reports the first paint of the first QMainWindow shown (time since
 # the parent started the process, on the system-wide monotonic clock) and whether torch is loaded yet.
-_HOOK = """
+WINDOW_HOOK = """
 import os, sys, time
 T0 = float(os.environ["BENCH_T0"])
 from PySide6 import QtCore, QtWidgets
@@ -56,14 +56,14 @@ def _show_and_watch(self):
 
 QtWidgets.QMainWindow.show = _show_and_watch
 """
-_EMPTY_WINDOW = """
+EMPTY_WINDOW = """
 app = QtWidgets.QApplication(sys.argv[:1])
 w = QtWidgets.QMainWindow()
 w.resize(1400, 900)
 w.show()
 app.exec()
 """
-_RUN_MAIN = """
+RUN_MAIN = """
 import runpy
 sys.argv = ["main.py"]
 runpy.run_path("main.py", run_name="__main__")
@@ -127,9 +127,9 @@ def help_time(root: Path, repeat: int) -> dict:
 
 def window_time(root: Path, code: str, repeat: int) -> dict:
     ups, torch = [], []
-    run_child(["-c", _HOOK + code], root)  # warm-up
+    run_child(["-c", WINDOW_HOOK + code], root)  # warm-up
     for _ in range(repeat):
-        _, out = run_child(["-c", _HOOK + code], root)
+        _, out = run_child(["-c", WINDOW_HOOK + code], root)
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("WINDOW ")]
         if not line:
             raise SystemExit(f"no window painted in {root} (rc {out.returncode}): {out.stderr[-800:]}")
@@ -138,7 +138,7 @@ def window_time(root: Path, code: str, repeat: int) -> dict:
         torch.append(has_torch == "1")
     result = {"up": _median(ups), "torch": any(torch), "chain": []}
     if result["torch"]:
-        _, out = run_child(["-X", "importtime", "-c", _HOOK + code], root)
+        _, out = run_child(["-X", "importtime", "-c", WINDOW_HOOK + code], root)
         result["chain"] = import_chain(import_tree(out.stderr), "torch")
     return result
 
@@ -160,10 +160,10 @@ def main() -> None:
               f"{h['wall'] / bare:.2f}x   imports {h['imports'] * 1e3:.0f} ms; heavy modules: {heavy}"
               f"   (goal: no torch, no PySide6)")
 
-    empty = window_time(ROOT, _EMPTY_WINDOW, args.repeat)["up"]
+    empty = window_time(ROOT, EMPTY_WINDOW, args.repeat)["up"]
     print(f"baseline: empty QMainWindow 1400x900, painted    {empty * 1e3:7.0f} ms = 1.00x")
     for label, root in trees:
-        w = window_time(root, _RUN_MAIN, args.repeat)
+        w = window_time(root, RUN_MAIN, args.repeat)
         torch = "torch ALREADY imported" if w["torch"] else "torch not imported yet"
         print(f"main window up ({label}){'':{max(0, 24 - len(label))}} {w['up'] * 1e3:7.0f} ms = "
               f"{w['up'] / empty:.2f}x   {torch}   (goal: window before torch)")
