@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/export.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/viewer.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/editing.py
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/startup.py
 
 screenshots: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py
