@@ -1,14 +1,18 @@
 """Import a model (TorchScript, ONNX, MONAI bundle, nnU-Net v2 folder), asking for what its files
 cannot say. The import runs in the window's worker; the model appears in Segment → Run a model.
 A TorchScript file is a program: it is imported only when the user ticks "run its code" (the
-CLI's --trust-code); without it the import is refused with a one-line reason."""
+CLI's --trust-code); without it the import is refused with a one-line reason. The dialog fills an
+app.actions.models.ImportSpec (``spec()``); the kinds and normalisations are the ones the CLI offers."""
 from __future__ import annotations
 
 from PySide6 import QtWidgets
 
+from app.actions.models import DEFAULT_CT_WINDOW, IMPORT_NORMALISATIONS, KINDS, ImportSpec
+from core.errors import DelineateError
 from gui.dialogs import path_row, standard_buttons
 
-KINDS = ("TorchScript file", "ONNX file", "MONAI bundle folder", "nnU-Net v2 model folder")
+KIND_NAMES = {"torchscript": "TorchScript file", "onnx": "ONNX file", "monai-bundle": "MONAI bundle folder",
+              "nnunet": "nnU-Net v2 model folder"}
 
 
 class ImportDialog(QtWidgets.QDialog):
@@ -16,7 +20,8 @@ class ImportDialog(QtWidgets.QDialog):
         super().__init__(parent)
         self.setWindowTitle("Import a model")
         self.kind = QtWidgets.QComboBox()
-        self.kind.addItems(KINDS)
+        for kind in KINDS:
+            self.kind.addItem(KIND_NAMES.get(kind, kind), kind)
         self.path = QtWidgets.QLineEdit()
         self.model_id = QtWidgets.QLineEdit()
         self.model_id.setPlaceholderText("e.g. liver-ct (required for TorchScript/ONNX)")
@@ -30,8 +35,8 @@ class ImportDialog(QtWidgets.QDialog):
         self.spacing = QtWidgets.QLineEdit()
         self.spacing.setPlaceholderText("x,y,z mm; empty = the image's own grid")
         self.norm = QtWidgets.QComboBox()
-        self.norm.addItems(["zscore", "ct_window", "percentile", "minmax", "none"])
-        self.window = QtWidgets.QLineEdit("-1000,1000")
+        self.norm.addItems(IMPORT_NORMALISATIONS)
+        self.window = QtWidgets.QLineEdit(",".join(f"{v:g}" for v in DEFAULT_CT_WINDOW))
         self.trust_code = QtWidgets.QCheckBox("This model contains code (TorchScript). Run it? "
                                               "Only for a model from a source you trust.")
         self.trust_code.setToolTip("TorchScript is a program, not only weights: it runs in a separate, confined "
@@ -58,22 +63,41 @@ class ImportDialog(QtWidgets.QDialog):
         standard_buttons(self, QtWidgets.QDialogButtonBox.StandardButton.Ok, form, note)
 
     def _kind_changed(self, *_args) -> None:
-        torchscript = self.kind.currentIndex() == 0
-        self.trust_code.setEnabled(torchscript)
+        torchscript = self.kind.currentData() == "torchscript"
+        self.trust_code.setEnabled(torchscript)  # only TorchScript holds code
         if not torchscript:
             self.trust_code.setChecked(False)
 
     def _browse(self) -> None:
-        if self.kind.currentIndex() < 2:
+        if self.kind.currentData() in ("torchscript", "onnx"):
             path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.pt *.ts *.onnx);;All (*)")
         else:
             path = QtWidgets.QFileDialog.getExistingDirectory(self, "Model folder")
         if path:
             self.path.setText(path)
 
+    def spec(self) -> ImportSpec:
+        """The import request as typed; raises DelineateError naming a malformed field."""
+        kind = self.kind.currentData()
+        return ImportSpec.from_text(kind, self.path.text(), id=self.model_id.text(), modality=self.modality.currentText(),
+                                    labels=self.labels.text(), patch=self.patch.text(), spacing=self.spacing.text(),
+                                    norm=self.norm.currentText(), window=self.window.text(),
+                                    trust_code=kind == "torchscript" and self.trust_code.isChecked())
+
+    def accept(self) -> None:
+        """Stays open on a malformed field, saying which (what is missing for the kind is checked by
+        the import itself, which says so)."""
+        try:
+            self.spec()
+        except DelineateError as exc:
+            QtWidgets.QMessageBox.warning(self, "Import a model", str(exc))
+            return
+        super().accept()
+
     def argv(self) -> list[str]:
-        """The same request as `main.py import-model` arguments (one code path for GUI and CLI)."""
-        kind = ("torchscript", "onnx", "monai-bundle", "nnunet")[self.kind.currentIndex()]
+        """The request as ``main.py import-model`` arguments (kept for tests/test_model_security.py;
+        the window imports ``spec()`` through app.actions.models.import_model)."""
+        kind = self.kind.currentData()
         out = [kind, self.path.text().strip()]
         for flag, widget in (("--id", self.model_id), ("--labels", self.labels), ("--patch", self.patch),
                              ("--spacing", self.spacing)):

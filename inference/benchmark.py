@@ -3,8 +3,8 @@ budget, seed and loss, evaluated on the same held-out cases through the real run
 
     python main.py benchmark-models --task us --budget 2
 
-Each architecture trains in its own process (so its peak memory is its own and one crash costs
-one row), is registered as a model (``bench-<task>-<arch>``, usable, explainable and correctable in
+Each architecture trains in its own process, ``python -m inference.benchmark TASK ARCH`` (so its
+peak memory is its own and one crash costs one row), is registered as a model (``bench-<task>-<arch>``, usable, explainable and correctable in
 the app) and reports one row; the table is written as Markdown, CSV and a plot.
 """
 from __future__ import annotations
@@ -189,17 +189,16 @@ def run(task: str, out: Path, budget_min: Optional[float] = 2.0, iterations: Opt
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     models_root = Path(models_root) if models_root else user_models_dir()
-    main_py = Path(__file__).resolve().parent.parent / "main.py"
     rows = []
     for entry in ENTRIES:
         if only and entry.key not in [o.lower() for o in only] and entry.architecture not in only:
             continue
-        cmd = [sys.executable, str(main_py), "benchmark-models", "--task", task, "--one", entry.key,
-               "--out", str(out), "--models", str(models_root), "--heldout", str(heldout)]
+        cmd = [sys.executable, "-m", "inference.benchmark", task, entry.key, "--out", str(out),
+               "--models", str(models_root), "--heldout", str(heldout)]
         cmd += ["--iterations", str(iterations)] if iterations else ["--budget", str(budget_min)]
         log(f"== {entry.name}")
         t = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_child_env())
         row_file = out / "rows" / f"{entry.key}.json"
         if proc.returncode != 0 or not row_file.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -217,6 +216,15 @@ def run(task: str, out: Path, budget_min: Optional[float] = 2.0, iterations: Opt
                   if (out / "rows" / f"{e.key}.json").exists()]
     write_table(everything, task, out, budget_min if not iterations else None, iterations, heldout)
     return rows
+
+
+def _child_env() -> dict:
+    """This environment, with the project root importable (the child runs ``-m inference.benchmark``
+    from the caller's folder, so relative --out/--models paths mean the same there)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _f(x, fmt):
@@ -267,3 +275,27 @@ def _plot(rows, task, out: Path, budget: str) -> None:
     fig.suptitle(f"Model benchmark '{task}' — {budget}", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / f"benchmark-{task}.png", dpi=120)
+
+
+def _child(argv: list[str]) -> int:
+    """One architecture in this process: the child ``run`` starts for each row."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m inference.benchmark", description="train and evaluate one "
+                                "architecture of the model benchmark (main.py benchmark-models runs them all)")
+    p.add_argument("task", choices=sorted(TASK_DIMS))
+    p.add_argument("architecture", help="an entry's architecture, e.g. unet or SegNet")
+    p.add_argument("--out", required=True, help="folder the row is written to (rows/ARCH.json)")
+    p.add_argument("--models", required=True, help="where the trained model is registered")
+    p.add_argument("--heldout", type=int, default=8)
+    p.add_argument("--budget", type=float, default=2.0, help="training minutes")
+    p.add_argument("--iterations", type=int, help="a fixed number of iterations instead of the budget")
+    args = p.parse_args(argv)
+    budget_s = None if args.iterations else args.budget * 60
+    run_one(args.task, args.architecture, budget_s, args.iterations, Path(args.out), Path(args.models), args.heldout,
+            log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

@@ -18,7 +18,13 @@ from core.labels import Label, LabelTable
 BUILT = ("UNet", "AttentionUnet", "BasicUNetPlusPlus", "ResUNetPP", "DynUNet", "FCN", "DeepLab", "SegNet", "SegResNet",
          "UNETR", "SwinUNETR", "TransUNet", "AdversarialUNet", "DiffusionSegmenter")
 ARCHITECTURES = BUILT + ("TorchScript", "ONNX", "MONAIBundle", "nnUNetPlainConvUNet")
+#: intensity normalisations the runner applies (inference.runner.normalise), by card.normalisation.kind
 NORMALISATIONS = ("zscore", "ct_window", "ct_clip_zscore", "percentile", "minmax", "none")
+#: those that need a training set's statistics (clip bounds, mean, std): set by the importers that read
+#: them (nnU-Net), never chosen by hand for an imported model
+DATASET_NORMALISATIONS = ("ct_clip_zscore",)
+#: where a model may run (inference.device.pick); "auto": CUDA, then Apple MPS, then the CPU
+DEVICES = ("auto", "cpu", "cuda", "mps")
 #: how the network's array axes relate to the patient (see inference.runner.model_grid):
 #: "LPS" arrays [z, y, x] on an LPS-aligned grid; "RAS" arrays [x, y, z] on a RAS-aligned grid (MONAI);
 #: "image" the image's own axes resampled to the card's spacing (nnU-Net); null the image's grid as is

@@ -1,0 +1,140 @@
+"""Exporting a reviewed case: find it (an image with its label maps, or a store case by id prefix,
+re-linked to its original DICOM when given) and write it in one of export.case's formats.
+
+``load_case`` gathers what the export needs into a ``CaseExport``; ``export_case`` describes the
+model (the card snapshot the store kept, or the registry's card) and writes the files, all or
+nothing. torch is imported only for a fractional SEG, which runs the model again."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from core.errors import DelineateError
+from core.labels import LabelMap
+from core.progress import CancelToken, ProgressFn, check, no_progress
+from core.volume import Volume
+
+
+@dataclass
+class CaseExport:
+    """One case as an export sees it."""
+    volume: Volume
+    labelmap: LabelMap  # the corrected segmentation, on the volume's grid
+    ai: Optional[LabelMap] = None  # the AI's draft, for agreement statistics
+    model_ref: Optional[str] = None  # "id[/version]" of the model that made the draft
+    snapshot: Optional[dict] = None  # that model's card as the store kept it when the case was saved
+    model_named: bool = False  # the user named the model (a missing one is then an error)
+    reviewer: str = ""
+    state: str = ""
+    case_id: str = ""
+
+
+def find_case(store, prefix: str):
+    """The store case whose id starts with ``prefix``; refused when none or several match."""
+    matches = [c for c in store.cases() if c.id.startswith(prefix)] if prefix else []
+    if len(matches) != 1:
+        raise DelineateError(f"{prefix!r} is neither a file nor {'a unique' if matches else 'a'} store case id")
+    return matches[0]
+
+
+def case_from_image(image, labels, ai=None, *, model: Optional[str] = None, reviewer: str = "",
+                    series: Optional[str] = None, progress: Optional[ProgressFn] = None,
+                    cancel: Optional[CancelToken] = None) -> CaseExport:
+    """An image file or folder with its corrected label map (and optionally the AI's draft)."""
+    from formats.io import read_image, read_labelmap
+
+    if not labels:
+        raise DelineateError("exporting an image needs --labels (the label map to export)")
+    vol = read_image(image, progress or no_progress, series=series)
+    check(cancel)
+    fixed = read_labelmap(labels, vol)
+    return CaseExport(vol, fixed, read_labelmap(ai, vol) if ai else None, model_ref=model, model_named=bool(model),
+                      reviewer=reviewer or "")
+
+
+def case_from_store(case_id: str, root=None, *, source=None, model: Optional[str] = None,
+                    reviewer: Optional[str] = None, series: Optional[str] = None,
+                    progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> CaseExport:
+    """A store case by id (or unique id prefix), with its latest correction and the model's card as
+    kept then; with ``source`` (its original DICOM) the export references those instances."""
+    from store.corrections import CorrectionsStore
+
+    with CorrectionsStore(Path(root) if root else None) as store:
+        case = find_case(store, case_id)
+        vol, ai, fixed = store.load(case.id)
+        latest = store.latest(case.id)
+    check(cancel)
+    if source:
+        vol = relink(vol, [fixed, ai], source, case.image_hash, case.id, series=series, progress=progress)
+    stored_ref = f"{latest['model_id']}/{latest['model_version']}" if latest.get("model_id") else None
+    return CaseExport(vol, fixed, ai, model_ref=model or stored_ref, snapshot=None if model else latest.get("card"),
+                      model_named=bool(model), reviewer=reviewer or latest.get("reviewer") or "",
+                      state=case.state, case_id=case.id)
+
+
+def relink(volume: Volume, labelmaps, source, expected_hash: str, case_id: str = "", *,
+           series: Optional[str] = None, progress: Optional[ProgressFn] = None) -> Volume:
+    """The original image ``source`` in place of the stored copy, so DICOM exports reference its
+    instances; refused unless its voxels are the case's (checked by content, not by name). The
+    label maps move onto the original's geometry object."""
+    from formats.io import read_image
+    from store.corrections import image_hash
+
+    original = read_image(source, progress or no_progress, series=series)
+    if image_hash(original) != expected_hash:
+        raise DelineateError(f"{source} is not the image of case {case_id or expected_hash[:12]} (content differs)")
+    for lm in labelmaps:
+        if lm is not None:
+            lm.geometry = original.geometry
+    return original
+
+
+def load_case(case: str, *, labels=None, ai=None, model: Optional[str] = None, reviewer: Optional[str] = None,
+              source=None, series: Optional[str] = None, store=None, progress: Optional[ProgressFn] = None,
+              cancel: Optional[CancelToken] = None) -> CaseExport:
+    """``case`` is an existing image file/folder (give ``labels``) or else a store case id prefix."""
+    if Path(case).exists():
+        return case_from_image(case, labels, ai, model=model, reviewer=reviewer or "", series=series,
+                               progress=progress, cancel=cancel)
+    return case_from_store(case, store, source=source, model=model, reviewer=reviewer, series=series,
+                           progress=progress, cancel=cancel)
+
+
+def _model(case: CaseExport, need_card: bool):
+    """(registry card or None, the model's description for the export)."""
+    if not case.model_ref or (case.snapshot is not None and not need_card):
+        return None, case.snapshot
+    from inference.registry import Registry
+
+    model_id, _, version = case.model_ref.partition("/")
+    try:
+        card = Registry().get(model_id, version or None)
+    except DelineateError:
+        if case.model_named or need_card:
+            raise
+        # a store case from before card snapshots, whose model is gone: what the store knows
+        return None, {"id": model_id, "version": version, "name": f"{model_id} (no longer registered)"}
+    return card, card.report_dict()
+
+
+def export_case(fmt: str, case: CaseExport, out, *, fractional: bool = False, deidentify: bool = False,
+                compress: bool = False, progress: Optional[ProgressFn] = None,
+                cancel: Optional[CancelToken] = None) -> list[Path]:
+    """Write ``case`` as ``fmt`` (export.case.FORMATS) to ``out``; returns every file written, the
+    main one first. A fractional SEG runs the case's model again for its probabilities."""
+    from export.case import ExportRequest, export
+
+    progress = progress or no_progress
+    card, model = _model(case, need_card=fractional)
+    probs = None
+    if fractional:
+        if card is None:
+            raise DelineateError("a fractional SEG holds a model's probabilities: name the model with --model")
+        from inference.runner import segment
+
+        probs = segment(case.volume, card, progress, cancel).probabilities[1:]
+    req = ExportRequest(fmt, case.volume, case.labelmap, Path(out), ai=case.ai, probabilities=probs,
+                        deidentify=deidentify, compress=compress, model=model, reviewer=case.reviewer,
+                        state=case.state, case_id=case.case_id)
+    return export(req, progress, cancel)

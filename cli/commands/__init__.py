@@ -1,0 +1,1 @@
+"""The commands by topic; each module's ``COMMANDS`` lists (name, help, add its arguments, run)."""

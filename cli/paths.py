@@ -1,0 +1,25 @@
+"""Image arguments: a path, or the name of a bundled sample (``info --samples``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def resolve(path: str) -> str:
+    """A sample name (see `info --samples`) or a path."""
+    if not Path(path).exists():
+        from formats import samples
+
+        if path in samples.names():
+            return str(samples.path(path))
+    return path
+
+
+def is_image(text: str) -> bool:
+    """Whether a first argument names something to open (an existing path or a sample), not a command."""
+    if not text or text.startswith("-"):
+        return False
+    if Path(text).exists():
+        return True
+    from formats import samples
+
+    return text in samples.names()
