@@ -36,6 +36,7 @@ class WorklistPanel(QtWidgets.QWidget):
         lay.addWidget(self.status)
         lay.addWidget(refresh)
         self._pending = False  # a refresh is waiting for the runner or running
+        self._again = False  # asked for again meanwhile (the store or root may have changed since it began)
         self._retry = QtCore.QTimer(self, singleShot=True, interval=_RETRY_MS)
         self._retry.timeout.connect(self._start_refresh)
         if session is not None:
@@ -49,11 +50,14 @@ class WorklistPanel(QtWidgets.QWidget):
     def refresh(self) -> None:
         """Read the store in the worker and show it. Never supersedes work the runner is doing (an
         image loading, a model running): it waits until the runner is free."""
-        if not self._pending:
-            self._pending = True
-            self._start_refresh()
+        if self._pending:
+            self._again = True
+            return
+        self._pending = True
+        self._start_refresh()
 
     def _start_refresh(self) -> None:
+        self._again = False
         if self.tasks.busy:
             self._retry.start()
             return
@@ -66,6 +70,9 @@ class WorklistPanel(QtWidgets.QWidget):
                          self._listed, self._list_failed)
 
     def _listed(self, cases: list) -> None:
+        if self._again:  # what was read may be stale already: read again, show only the latest
+            self._start_refresh()
+            return
         self._pending = False
         self.cases = list(cases)
         self.table.setRowCount(len(self.cases))
@@ -81,6 +88,9 @@ class WorklistPanel(QtWidgets.QWidget):
         self.refreshed.emit()
 
     def _list_failed(self, exc) -> None:
+        if self._again:
+            self._start_refresh()
+            return
         self._pending = False
         self.status.setText(f"Cannot read the store: {exc}")
         self.failed.emit("corrections store", exc)

@@ -76,3 +76,13 @@ def test_an_unreadable_store_is_reported_in_the_panel(qtbot, bar, tmp_path):
     with qtbot.waitSignal(panel.failed, timeout=10000) as failed:
         panel.refresh()
     assert failed.args[0] == "corrections store" and "cannot open the store's index" in panel.status.text()
+
+
+def test_a_refresh_asked_for_while_one_runs_shows_the_latest_root(qtbot, bar, tmp_path):
+    shutil.copytree(FIXTURES / "store-v2", tmp_path / "store")
+    panel = WorklistPanel(None, bar)  # reading the (empty) default store
+    qtbot.addWidget(panel)
+    panel.root = tmp_path / "store"
+    with qtbot.waitSignal(panel.refreshed, timeout=10000):
+        panel.refresh()
+    assert panel.table.rowCount() == 2
