@@ -27,26 +27,26 @@ def _case(seed=0):
 
 
 def test_round_trip_with_provenance(tmp_path):
-    store = CorrectionsStore(tmp_path / "store")
-    vol, ai, fixed, hist = _case()
-    case_id, n = store.save(vol, ai, fixed, reviewer="dr.who", model_id="ct-torso-phantom", model_version="1.0.0",
-                            edits=hist.summary(), uncertainty=0.12)
-    assert n == 1
-    info = store.latest(case_id)
-    assert info["reviewer"] == "dr.who" and info["model_version"] == "1.0.0"
-    assert info["edits"]["2"]["added"] > 0 and info["metrics"]["1"]["dice"] < 1.0
-    img, ai2, fixed2 = store.load(case_id)
-    np.testing.assert_array_equal(img.array, vol.array)
-    assert img.geometry.same_grid(vol.geometry, tol=1e-4) and image_hash(img) == image_hash(vol)
-    np.testing.assert_array_equal(fixed2.array, fixed.array)
-    assert fixed2.table.get(2).name == "tumour"
-    store.set_state(case_id, "approved")
-    (case,) = store.cases("approved")
-    assert case.split in ("train", "holdout") and case.uncertainty == pytest.approx(0.12)
-    # a second correction of the same image is the same case, version 2; version 1 stays
-    fixed.array[0, 0, 0] = 1
-    assert store.save(vol, ai, fixed, reviewer="dr.who") == (case_id, 2)
-    assert store.load(case_id, 1)[2].array[0, 0, 0] == 0 and store.check() == []
+    with CorrectionsStore(tmp_path / "store") as store:
+        vol, ai, fixed, hist = _case()
+        case_id, n = store.save(vol, ai, fixed, reviewer="dr.who", model_id="ct-torso-phantom", model_version="1.0.0",
+                                edits=hist.summary(), uncertainty=0.12)
+        assert n == 1
+        info = store.latest(case_id)
+        assert info["reviewer"] == "dr.who" and info["model_version"] == "1.0.0"
+        assert info["edits"]["2"]["added"] > 0 and info["metrics"]["1"]["dice"] < 1.0
+        img, ai2, fixed2 = store.load(case_id)
+        np.testing.assert_array_equal(img.array, vol.array)
+        assert img.geometry.same_grid(vol.geometry, tol=1e-4) and image_hash(img) == image_hash(vol)
+        np.testing.assert_array_equal(fixed2.array, fixed.array)
+        assert fixed2.table.get(2).name == "tumour"
+        store.set_state(case_id, "approved")
+        (case,) = store.cases("approved")
+        assert case.split in ("train", "holdout") and case.uncertainty == pytest.approx(0.12)
+        # a second correction of the same image is the same case, version 2; version 1 stays
+        fixed.array[0, 0, 0] = 1
+        assert store.save(vol, ai, fixed, reviewer="dr.who") == (case_id, 2)
+        assert store.load(case_id, 1)[2].array[0, 0, 0] == 0 and store.check() == []
 
 
 def test_patient_identifiers_never_enter_the_store(tmp_path):
@@ -59,9 +59,8 @@ def test_patient_identifiers_never_enter_the_store(tmp_path):
         ds.AccessionNumber = "ACC-55555"
         ds.save_as(p)
     loaded = read_image(folder)
-    store = CorrectionsStore(tmp_path / "store")
-    store.save(loaded, ai, fixed, reviewer="reviewer-1")
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        store.save(loaded, ai, fixed, reviewer="reviewer-1")
     for path in (tmp_path / "store").rglob("*"):
         if path.is_file():
             data = path.read_bytes()
@@ -75,13 +74,12 @@ def test_export_approved_corrections_as_nnunet_and_monai(tmp_path):
     import main
     from formats.io import read_labelmap
 
-    store = CorrectionsStore(tmp_path / "store")
-    ids = []
-    for seed in range(5):
-        vol, ai, fixed, hist = _case(seed)
-        ids.append(store.save(vol, ai, fixed, reviewer="r", state="approved" if seed < 4 else "in_review")[0])
-    splits = {c.id: c.split for c in store.cases("approved")}
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        ids = []
+        for seed in range(5):
+            vol, ai, fixed, hist = _case(seed)
+            ids.append(store.save(vol, ai, fixed, reviewer="r", state="approved" if seed < 4 else "in_review")[0])
+        splits = {c.id: c.split for c in store.cases("approved")}
     assert main.main(["export-dataset", str(tmp_path / "nn"), "--store", str(tmp_path / "store")]) == 0
     root = tmp_path / "nn" / "Dataset500_Delineate"
     meta = json.loads((root / "dataset.json").read_text())
@@ -116,16 +114,15 @@ def test_ct_stays_ct_with_its_identity_free_metadata(tmp_path):
 
     vol, ai, fixed, _h = _case(3)
     loaded = _dicom_ct(tmp_path, vol)
-    store = CorrectionsStore(tmp_path / "store")
-    case_id, _ = store.save(loaded, ai, fixed, reviewer="r")
-    img, _ai, _fixed = store.load(case_id)
-    meta = img.metadata["source_meta"]
-    assert img.modality == "CT" and store.case(case_id).modality == "CT"
-    assert meta["dicom"]["BodyPartExamined"] == "ABDOMEN" and meta["dicom"]["ManufacturerModelName"] == "Phantom 9000"
-    assert meta["dicom"]["SOPClassUID"] == "1.2.840.10008.5.1.4.1.1.2" and meta["dicom"]["ConvolutionKernel"] == "B30f"
-    assert meta["series_description"] == "CT ABDOMEN PORTAL" == img.description  # names and the date gone
-    assert meta["study_description"] == "Follow-up"
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        case_id, _ = store.save(loaded, ai, fixed, reviewer="r")
+        img, _ai, _fixed = store.load(case_id)
+        meta = img.metadata["source_meta"]
+        assert img.modality == "CT" and store.case(case_id).modality == "CT"
+        assert meta["dicom"]["BodyPartExamined"] == "ABDOMEN" and meta["dicom"]["ManufacturerModelName"] == "Phantom 9000"
+        assert meta["dicom"]["SOPClassUID"] == "1.2.840.10008.5.1.4.1.1.2" and meta["dicom"]["ConvolutionKernel"] == "B30f"
+        assert meta["series_description"] == "CT ABDOMEN PORTAL" == img.description  # names and the date gone
+        assert meta["study_description"] == "Follow-up"
     for path in (tmp_path / "store").rglob("*"):
         if path.is_file():
             for secret in (b"Doe", b"DOE", b"Jane", b"JANE", b"98765", b"Referrer", b"20240117"):
@@ -142,13 +139,12 @@ def test_case_exports_after_its_model_is_gone(tmp_path):
     import main
 
     vol, ai, fixed, _h = _case(4)
-    store = CorrectionsStore(tmp_path / "store")
-    snapshot = {"id": "retired-model", "version": "7", "name": "Retired model", "architecture": "UNet 3D",
-                "trained_on": "synthetic phantoms", "metrics": {"Dice liver": 0.91}, "synthetic": True}
-    case_id, _ = store.save(vol, ai, fixed, reviewer="r", model_id="retired-model", model_version="7", card=snapshot)
-    old_id, _ = store.save(_case(5)[0], ai, fixed, reviewer="r", model_id="gone", model_version="1")  # no card
-    assert store.latest(case_id)["card"] == snapshot
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        snapshot = {"id": "retired-model", "version": "7", "name": "Retired model", "architecture": "UNet 3D",
+                    "trained_on": "synthetic phantoms", "metrics": {"Dice liver": 0.91}, "synthetic": True}
+        case_id, _ = store.save(vol, ai, fixed, reviewer="r", model_id="retired-model", model_version="7", card=snapshot)
+        old_id, _ = store.save(_case(5)[0], ai, fixed, reviewer="r", model_id="gone", model_version="1")  # no card
+        assert store.latest(case_id)["card"] == snapshot
     for cid, name in ((case_id, "a"), (old_id, "b")):
         assert main.main(["export", cid, str(tmp_path / f"{name}.dcm"), "--format", "seg",
                           "--store", str(tmp_path / "store")]) == 0
@@ -166,64 +162,59 @@ def test_a_version_1_store_is_migrated(tmp_path):
     from store.corrections import SCHEMA_VERSION
 
     vol, ai, fixed, _h = _case(6)
-    store = CorrectionsStore(tmp_path / "store")
-    case_id, _ = store.save(vol, ai, fixed, reviewer="r")
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        case_id, _ = store.save(vol, ai, fixed, reviewer="r")
     db = sqlite3.connect(tmp_path / "store" / "index.sqlite")  # back to the schema before card snapshots
     db.execute("ALTER TABLE cases DROP COLUMN source_meta")
     db.execute("ALTER TABLE corrections DROP COLUMN card")
     db.execute("PRAGMA user_version = 0")
     db.commit()
     db.close()
-    store = CorrectionsStore(tmp_path / "store")
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    img, _a, _f = store.load(case_id)
-    assert img.modality == "CT" and store.latest(case_id)["card"] is None and store.check() == []
-    assert store.save(vol, ai, fixed, card={"id": "x", "version": "1"}) == (case_id, 2)
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        img, _a, _f = store.load(case_id)
+        assert img.modality == "CT" and store.latest(case_id)["card"] is None and store.check() == []
+        assert store.save(vol, ai, fixed, card={"id": "x", "version": "1"}) == (case_id, 2)
 
 
 def test_check_reports_and_repair_removes_litter(tmp_path, capsys):
     import main
 
     vol, ai, fixed, _h = _case(7)
-    store = CorrectionsStore(tmp_path / "store")
-    case_id, _ = store.save(vol, ai, fixed, reviewer="r")
-    cases = tmp_path / "store" / "cases"
-    (cases / case_id / "fix-9-deadbeef.seg.nrrd").write_bytes(b"half a file")  # a killed save's files
-    (cases / case_id / ".delineate-abc123").mkdir()
-    (cases / case_id / ".delineate-abc123" / "ai-9.seg.nrrd").write_bytes(b"x")
-    (cases / "0123456789abcdef").mkdir()  # a new case whose transaction never committed
-    (cases / "0123456789abcdef" / "image.nii.gz").write_bytes(b"y")
-    (cases / ".delineate-zz").mkdir()
-    problems = store.check()
-    assert sorted(problems) == sorted([
-        f"unreferenced file cases/{case_id}/fix-9-deadbeef.seg.nrrd", f"temp folder cases/{case_id}/.delineate-abc123",
-        "unreferenced folder cases/0123456789abcdef", "temp folder cases/.delineate-zz"])
-    assert [c.id for c in store.cases()] == [case_id]
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        case_id, _ = store.save(vol, ai, fixed, reviewer="r")
+        cases = tmp_path / "store" / "cases"
+        (cases / case_id / "fix-9-deadbeef.seg.nrrd").write_bytes(b"half a file")  # a killed save's files
+        (cases / case_id / ".delineate-abc123").mkdir()
+        (cases / case_id / ".delineate-abc123" / "ai-9.seg.nrrd").write_bytes(b"x")
+        (cases / "0123456789abcdef").mkdir()  # a new case whose transaction never committed
+        (cases / "0123456789abcdef" / "image.nii.gz").write_bytes(b"y")
+        (cases / ".delineate-zz").mkdir()
+        problems = store.check()
+        assert sorted(problems) == sorted([
+            f"unreferenced file cases/{case_id}/fix-9-deadbeef.seg.nrrd", f"temp folder cases/{case_id}/.delineate-abc123",
+            "unreferenced folder cases/0123456789abcdef", "temp folder cases/.delineate-zz"])
+        assert [c.id for c in store.cases()] == [case_id]
     assert main.main(["check-store", "--store", str(tmp_path / "store")]) == 1
     assert main.main(["check-store", "--repair", "--store", str(tmp_path / "store")]) == 0
     out = capsys.readouterr().out
     assert out.count("removed ") == 4 and "1 cases, healthy" in out
-    store = CorrectionsStore(tmp_path / "store")
-    assert store.check() == [] and store.load(case_id)[2].array.shape == fixed.array.shape
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        assert store.check() == [] and store.load(case_id)[2].array.shape == fixed.array.shape
 
 
 def test_repair_removes_links_without_following_them(tmp_path):
     """A link in the store (to a folder or a file outside it) is litter: repair removes the link and
     never what it points to; it reported such links as removed while they stayed."""
     vol, ai, fixed, _h = _case(8)
-    store = CorrectionsStore(tmp_path / "store")
-    case_id, _ = store.save(vol, ai, fixed, reviewer="r")
-    victim = tmp_path / "victim"
-    victim.mkdir()
-    (victim / "keep.txt").write_text("mine")
-    (tmp_path / "store" / "cases" / case_id / "dir_link").symlink_to(victim)
-    (tmp_path / "store" / "cases" / case_id / "file_link").symlink_to(victim / "keep.txt")
-    assert len(store.check()) == 2
-    assert sorted(store.repair()) == sorted([f"cases/{case_id}/dir_link", f"cases/{case_id}/file_link"])
-    assert store.check() == [] and (victim / "keep.txt").read_text() == "mine"
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        case_id, _ = store.save(vol, ai, fixed, reviewer="r")
+        victim = tmp_path / "victim"
+        victim.mkdir()
+        (victim / "keep.txt").write_text("mine")
+        (tmp_path / "store" / "cases" / case_id / "dir_link").symlink_to(victim)
+        (tmp_path / "store" / "cases" / case_id / "file_link").symlink_to(victim / "keep.txt")
+        assert len(store.check()) == 2
+        assert sorted(store.repair()) == sorted([f"cases/{case_id}/dir_link", f"cases/{case_id}/file_link"])
+        assert store.check() == [] and (victim / "keep.txt").read_text() == "mine"
