@@ -103,3 +103,14 @@ def test_label_map_files_and_wrong_files(dicom_ct, labels, tmp_path):  # noqa: F
         shutil.copy(_export("seg", dicom_ct, labels, tmp_path / "x" / name), tmp_path / "two" / name)
     with pytest.raises(DelineateError, match=r"holds 2 segmentation objects \(a.dcm, b.dcm\): choose one file"):
         load_segmentation(tmp_path / "two", dicom_ct)
+
+
+def test_a_damaged_seg_is_a_clear_error_naming_it(dicom_ct, labels, tmp_path):  # noqa: F811
+    seg = _export("seg", dicom_ct, labels, tmp_path / "seg.dcm")
+    data = seg.read_bytes()
+    (tmp_path / "cut.dcm").write_bytes(data[:-len(data) // 4])  # the pixel data cut short
+    with pytest.raises(DelineateError, match=r"cut.dcm: "):
+        load_segmentation(tmp_path / "cut.dcm", dicom_ct, isolate=True)
+    (tmp_path / "junk.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 64)
+    with pytest.raises(DelineateError, match=r"junk.dcm: "):
+        load_segmentation(tmp_path / "junk.dcm", dicom_ct)
