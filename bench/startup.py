@@ -109,38 +109,60 @@ def import_chain(rows: list[tuple[int, int, str]], module: str) -> list[str]:
     return []
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
+class NoWindow(RuntimeError):
+    pass
 
 
-def help_time(root: Path, repeat: int) -> dict:
-    run_child(["main.py", "--help"], root)  # warm-up: bytecode caches written, files in the page cache
-    times = [run_child(["main.py", "--help"], root)[0] for _ in range(repeat)]
+def help_wall(root: Path) -> float:
+    return run_child(["main.py", "--help"], root)[0]
+
+
+def bare_help_wall(root: Path) -> float:
+    return run_child(["-c", "import argparse; argparse.ArgumentParser(description='x').print_help()"], root)[0]
+
+
+def help_imports(root: Path) -> tuple[float, list[str]]:
+    """(seconds importing, the heavy packages loaded) for `main.py --help`."""
     _, out = run_child(["-X", "importtime", "main.py", "--help"], root)
     if out.returncode != 0:
         raise SystemExit(f"{root}/main.py --help failed: {out.stderr[-500:]}")
     rows = import_tree(out.stderr)
     loaded = {name.split(".")[0] for _, _, name in rows}
-    return {"wall": _median(times), "imports": sum(us for _, us, _ in rows) / 1e6,
-            "heavy": [m for m in HEAVY if m in loaded]}
+    return sum(us for _, us, _ in rows) / 1e6, [m for m in HEAVY if m in loaded]
 
 
-def window_time(root: Path, code: str, repeat: int) -> dict:
-    ups, torch = [], []
-    run_child(["-c", WINDOW_HOOK + code], root)  # warm-up
-    for _ in range(repeat):
-        _, out = run_child(["-c", WINDOW_HOOK + code], root)
-        line = [ln for ln in out.stdout.splitlines() if ln.startswith("WINDOW ")]
-        if not line:
-            raise SystemExit(f"no window painted in {root} (rc {out.returncode}): {out.stderr[-800:]}")
-        t, has_torch = line[-1].split()[1:]
-        ups.append(float(t))
-        torch.append(has_torch == "1")
-    result = {"up": _median(ups), "torch": any(torch), "chain": []}
-    if result["torch"]:
-        _, out = run_child(["-X", "importtime", "-c", WINDOW_HOOK + code], root)
-        result["chain"] = import_chain(import_tree(out.stderr), "torch")
-    return result
+def window_up(root: Path, code: str) -> tuple[float, bool]:
+    """(seconds from process start to the first paint of the main window, torch loaded by then)."""
+    _, out = run_child(["-c", WINDOW_HOOK + code], root)
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("WINDOW ")]
+    if not line:
+        last = [ln for ln in out.stderr.splitlines() if ln.strip()]
+        raise NoWindow(f"no window painted (rc {out.returncode}): {(last or ['?'])[-1][:300]}")
+    t, has_torch = line[-1].split()[1:]
+    return float(t), has_torch == "1"
+
+
+def interleaved(runs: dict, repeat: int) -> dict:
+    """name -> the results of ``repeat`` calls, taken in rounds (one of each per round, after a warm-up
+    round that writes bytecode caches and fills the page cache), so a busy machine slows all alike.
+    A run that raises NoWindow gives its message instead of results."""
+    results = {name: [] for name in runs}
+    for n in range(repeat + 1):
+        for name, fn in runs.items():
+            if isinstance(results[name], str):
+                continue
+            try:
+                value = fn()
+            except NoWindow as exc:
+                results[name] = str(exc)
+                continue
+            if n:
+                results[name].append(value)
+    return results
+
+
+def _row(label: str, seconds: float, base: float, note: str) -> str:
+    return f"{label:48s} {seconds * 1e3:7.0f} ms = {seconds / base:.2f}x   {note}"
 
 
 def main() -> None:
@@ -148,27 +170,34 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="fresh processes per figure (median; default 5)")
     ap.add_argument("--compare", type=Path, help="another checkout whose main.py is measured in the same run")
     args = ap.parse_args()
-    trees = [("this tree", ROOT)] + ([(f"{args.compare}", args.compare.resolve())] if args.compare else [])
+    trees = {"this tree": ROOT, **({str(args.compare): args.compare.resolve()} if args.compare else {})}
 
-    bare = _median([run_child(["-c", "import argparse; argparse.ArgumentParser(description='x').print_help()"],
-                              ROOT)[0] for _ in range(args.repeat)])
-    print(f"baseline: python + argparse help                 {bare * 1e3:7.0f} ms = 1.00x")
-    for label, root in trees:
-        h = help_time(root, args.repeat)
-        heavy = ", ".join(h["heavy"]) or "none"
-        print(f"main.py --help ({label}){'':{max(0, 24 - len(label))}} {h['wall'] * 1e3:7.0f} ms = "
-              f"{h['wall'] / bare:.2f}x   imports {h['imports'] * 1e3:.0f} ms; heavy modules: {heavy}"
-              f"   (goal: no torch, no PySide6)")
+    runs = {"baseline": lambda: bare_help_wall(ROOT)}
+    runs.update({label: (lambda root=root: help_wall(root)) for label, root in trees.items()})
+    walls = {name: statistics.median(values) for name, values in interleaved(runs, args.repeat).items()}
+    print(_row("baseline: python printing an argparse help", walls["baseline"], walls["baseline"], ""))
+    for label, root in trees.items():
+        seconds, heavy = help_imports(root)
+        print(_row(f"main.py --help ({label})", walls[label], walls["baseline"],
+                   f"imports {seconds * 1e3:.0f} ms; heavy: {', '.join(heavy) or 'none'}   (goal: no torch, no Qt)"))
 
-    empty = window_time(ROOT, EMPTY_WINDOW, args.repeat)["up"]
-    print(f"baseline: empty QMainWindow 1400x900, painted    {empty * 1e3:7.0f} ms = 1.00x")
-    for label, root in trees:
-        w = window_time(root, RUN_MAIN, args.repeat)
-        torch = "torch ALREADY imported" if w["torch"] else "torch not imported yet"
-        print(f"main window up ({label}){'':{max(0, 24 - len(label))}} {w['up'] * 1e3:7.0f} ms = "
-              f"{w['up'] / empty:.2f}x   {torch}   (goal: window before torch)")
-        if w["chain"]:
-            print(f"    torch pulled in by: {' -> '.join(w['chain'])}")
+    runs = {"baseline": lambda: window_up(ROOT, EMPTY_WINDOW)}
+    runs.update({label: (lambda root=root: window_up(root, RUN_MAIN)) for label, root in trees.items()})
+    ups = interleaved(runs, args.repeat)
+    if isinstance(ups["baseline"], str):
+        raise SystemExit(f"baseline window: {ups['baseline']}")
+    base = statistics.median(t for t, _ in ups["baseline"])
+    print(_row("baseline: empty QMainWindow 1400x900, painted", base, base, ""))
+    for label, root in trees.items():
+        if isinstance(ups[label], str):
+            print(f"main window up ({label}): {ups[label]}")
+            continue
+        torch = any(has for _, has in ups[label])
+        print(_row(f"main window up ({label})", statistics.median(t for t, _ in ups[label]), base,
+                   f"torch {'ALREADY' if torch else 'not yet'} imported   (goal: window before torch)"))
+        if torch:
+            _, out = run_child(["-X", "importtime", "-c", WINDOW_HOOK + RUN_MAIN], root)
+            print(f"    torch pulled in by: {' -> '.join(import_chain(import_tree(out.stderr), 'torch'))}")
 
 
 if __name__ == "__main__":
