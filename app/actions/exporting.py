@@ -3,7 +3,8 @@ re-linked to its original DICOM when given) and write it in one of export.case's
 
 ``load_case`` gathers what the export needs into a ``CaseExport``; ``export_case`` describes the
 model (the card snapshot the store kept, or the registry's card) and writes the files, all or
-nothing. torch is imported only for a fractional SEG, which runs the model again."""
+nothing. torch is imported only for a fractional SEG without the run's probabilities, which runs
+the model again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class CaseExport:
     reviewer: str = ""
     state: str = ""
     case_id: str = ""
+    probabilities: Optional[object] = None  # (C, z, y, x) foreground probabilities of the run, for a fractional SEG
 
 
 def find_case(store, prefix: str):
@@ -122,13 +124,14 @@ def export_case(fmt: str, case: CaseExport, out, *, fractional: bool = False, de
                 compress: bool = False, progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelToken] = None) -> list[Path]:
     """Write ``case`` as ``fmt`` (export.case.FORMATS) to ``out``; returns every file written, the
-    main one first. A fractional SEG runs the case's model again for its probabilities."""
+    main one first. A fractional SEG uses the run's probabilities, or runs the case's model again."""
     from export.case import ExportRequest, export
 
     progress = progress or no_progress
-    card, model = _model(case, need_card=fractional)
-    probs = None
-    if fractional:
+    rerun = fractional and case.probabilities is None
+    card, model = _model(case, need_card=rerun)
+    probs = case.probabilities if fractional else None
+    if rerun:
         if card is None:
             raise DelineateError("a fractional SEG holds a model's probabilities: name the model with --model")
         from inference.runner import segment
