@@ -60,7 +60,11 @@ class ImportDialog(QtWidgets.QDialog):
                                 "read as data and never run, except TorchScript when you tick 'Run it'; prefer "
                                 "ONNX, which holds no code.")
         note.setWordWrap(True)
-        standard_buttons(self, QtWidgets.QDialogButtonBox.StandardButton.Ok, form, note)
+        self.problem = QtWidgets.QLabel()  # a malformed field, said here: the dialog stays open
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #c0392b")
+        self.problem.hide()
+        standard_buttons(self, QtWidgets.QDialogButtonBox.StandardButton.Ok, form, note, self.problem)
 
     def _kind_changed(self, *_args) -> None:
         torchscript = self.kind.currentData() == "torchscript"
@@ -90,8 +94,10 @@ class ImportDialog(QtWidgets.QDialog):
         try:
             self.spec()
         except DelineateError as exc:
-            QtWidgets.QMessageBox.warning(self, "Import a model", str(exc))
+            self.problem.setText(str(exc))
+            self.problem.show()
             return
+        self.problem.hide()
         super().accept()
 
     def argv(self) -> list[str]:

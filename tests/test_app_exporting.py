@@ -7,22 +7,16 @@ import pytest
 from app.actions.exporting import case_from_store, export_case, find_case, load_case, relink
 from core.errors import DelineateError
 from core.labels import Label, LabelMap, LabelTable
-from core.volume import Volume
 from formats.io import read_image, read_labelmap, write_image, write_labelmap
 from store.corrections import CorrectionsStore
+from tests.test_store import _case as _stored_case
 
-TABLE = LabelTable((Label(1, "liver", (200, 100, 60)), Label(2, "tumour", (250, 250, 0))))
+TABLE = LabelTable((Label(1, "liver", (200, 100, 60)),))
 
 
 def _case(seed):
-    rng = np.random.default_rng(seed)
-    vol = Volume.from_array(rng.integers(-100, 200, (6, 16, 16)).astype(np.int16), spacing=(0.8, 0.8, 2.5),
-                            origin=(10, -20, 30), modality="CT")
-    ai = LabelMap(np.zeros(vol.geometry.shape_zyx, np.uint8), vol.geometry, TABLE)
-    ai.array[2:4, 4:10, 4:10] = 1
-    fixed = ai.copy()
-    fixed.array[3, 6:8, 6:8] = 2
-    return vol, ai, fixed
+    """(image, AI draft, corrected) as the store tests make them: a CT with liver, tumour painted in."""
+    return _stored_case(seed)[:3]
 
 
 @pytest.fixture
@@ -61,7 +55,7 @@ def test_relinking_refuses_a_different_image(store, tmp_path):
     case = case_from_store(ids[3], root, source=str(tmp_path / "same.nii.gz"), reviewer="dr.b")
     assert case.volume.source.endswith("same.nii.gz") and case.reviewer == "dr.b"
     assert case.labelmap.geometry is case.volume.geometry and case.ai.geometry is case.volume.geometry
-    lm = LabelMap(np.zeros((6, 16, 16), np.uint8), _case(3)[0].geometry, TABLE)
+    lm = LabelMap(np.zeros(_case(3)[0].geometry.shape_zyx, np.uint8), _case(3)[0].geometry, TABLE)
     with pytest.raises(DelineateError, match="content differs"):
         relink(lm, [lm], str(tmp_path / "other.nii.gz"), "0" * 64, "abc")
 
