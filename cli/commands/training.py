@@ -57,7 +57,9 @@ def cmd_train(args) -> int:
 
 
 def benchmark_arguments(p) -> None:
-    p.add_argument("--task", default="us", choices=("us", "ct", "brain"))
+    from inference.benchmark import TASK_DIMS
+
+    p.add_argument("--task", default="us", choices=tuple(TASK_DIMS))
     p.add_argument("--budget", type=float, default=2.0, help="training minutes per architecture (default 2)")
     p.add_argument("--iterations", type=int, help="a fixed number of iterations instead of a time budget")
     p.add_argument("--only", help="comma-separated architectures (e.g. UNet,SegNet)")
