@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy import ndimage
 
 from core.labels import LabelMap
 
@@ -170,6 +169,8 @@ def brush(lm: LabelMap, centre_ijk, radius_mm: float, value: int, plane_axis: Op
 def flood_fill(lm: LabelMap, seed_ijk, value: int, image: np.ndarray, tolerance: float,
                plane_axis: Optional[int] = None, locked: set[int] = frozenset()) -> Optional[Edit]:
     """Region grow from a click: connected voxels whose intensity is within ``tolerance`` of the seed's."""
+    from scipy import ndimage  # imported here: the window should not wait for scipy
+
     i, j, k = (int(round(v)) for v in seed_ijk)
     seed_value = float(image[k, j, i])
     similar = np.abs(image.astype(np.float32) - seed_value) <= tolerance
@@ -185,6 +186,8 @@ def flood_fill(lm: LabelMap, seed_ijk, value: int, image: np.ndarray, tolerance:
 
 
 def fill_holes(lm: LabelMap, value: int, locked: set[int] = frozenset()) -> Optional[Edit]:
+    from scipy import ndimage  # imported here: the window should not wait for scipy
+
     mask = lm.array == value
     box = bounding_box(mask)
     if box is None:
@@ -197,6 +200,8 @@ def remove_islands(lm: LabelMap, value: int, min_ml: Optional[float] = None,
                    locked: set[int] = frozenset()) -> Optional[Edit]:
     """Keep only the largest connected piece of ``value`` (``min_ml`` None), or remove pieces
     smaller than ``min_ml`` millilitres."""
+    from scipy import ndimage  # imported here: the window should not wait for scipy
+
     mask = lm.array == value
     comp, n = ndimage.label(mask)
     if n == 0:
@@ -221,6 +226,8 @@ def _structure(lm: LabelMap, mm: float):
 def grow_shrink(lm: LabelMap, value: int, mm: float, locked: set[int] = frozenset()) -> Optional[Edit]:
     """Morphological grow (mm > 0, into background only) or shrink (mm < 0) by an ellipsoidal
     structuring element of that radius in millimetres."""
+    from scipy import ndimage  # imported here: the window should not wait for scipy
+
     mask = lm.array == value
     se = _structure(lm, abs(mm))
     if mm > 0:
@@ -232,6 +239,8 @@ def grow_shrink(lm: LabelMap, value: int, mm: float, locked: set[int] = frozense
 
 def smooth(lm: LabelMap, value: int, mm: float = 1.0, locked: set[int] = frozenset()) -> Optional[Edit]:
     """Morphological opening then closing: removes spurs and fills notches smaller than ``mm``."""
+    from scipy import ndimage  # imported here: the window should not wait for scipy
+
     mask = lm.array == value
     se = _structure(lm, mm)
     smoothed = ndimage.binary_closing(ndimage.binary_opening(mask, se), se)
@@ -262,6 +271,8 @@ def interpolate_slices(lm: LabelMap, value: int, axis: int = 0, locked: set[int]
     """Fill the slices between slices where ``value`` was drawn (array axis ``axis``, 0 = k) by
     shape-based interpolation: linear blending of the signed distance maps of the two nearest drawn
     slices (Raya & Udupa 1990), measured in mm. Only background voxels are filled."""
+    from scipy import ndimage  # imported here: the window should not wait for scipy
+
     mask = lm.array == value
     drawn = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
     if drawn.size < 2:

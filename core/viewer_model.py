@@ -20,8 +20,10 @@ class Observable:
     def __init__(self) -> None:
         self._subscribers: dict[str, list[Callable]] = defaultdict(list)
 
-    def subscribe(self, event: str, fn: Callable) -> None:
+    def subscribe(self, event: str, fn: Callable) -> Callable[[], None]:
+        """Call ``fn`` on each ``event``; returns the function that unsubscribes it."""
         self._subscribers[event].append(fn)
+        return lambda: self._subscribers[event].remove(fn) if fn in self._subscribers[event] else None
 
     def notify(self, event: str, *args) -> None:
         for fn in list(self._subscribers[event]):
@@ -48,6 +50,7 @@ class ViewerModel(Observable):
         self._heat_display: dict[int, np.ndarray] = {}
         self.active_heat: Optional[str] = None  # the layer the heat-map controls act on
         self.one_heatmap = True  # stacked maps hide the anatomy: by default only the active one shows
+        self._heat_opacity: dict[str, float] = {}  # each map's opacity while all maps are hidden
         self.changed_box = None
 
     # -- image -------------------------------------------------------------------------------
@@ -113,10 +116,13 @@ class ViewerModel(Observable):
         self.set_cursor_index(ijk)
 
     # -- labels --------------------------------------------------------------------------------
-    def set_labelmap(self, labelmap: Optional[LabelMap]) -> None:
+    def check_grid(self, labelmap: Optional[LabelMap]) -> None:
         if labelmap is not None and not labelmap.geometry.same_grid(self.volume.geometry, tol=1e-4):
             raise GeometryError("the segmentation is not on the image's grid "
                                 f"({labelmap.geometry.size} vs {self.volume.geometry.size})")
+
+    def set_labelmap(self, labelmap: Optional[LabelMap]) -> None:
+        self.check_grid(labelmap)
         self.labelmap = labelmap
         self.labels = None if labelmap is None else self.display.to_display(labelmap.array, order=0)
         self.hidden = set()
@@ -227,6 +233,15 @@ class ViewerModel(Observable):
 
     def heat_display(self, heat: HeatMap) -> np.ndarray:
         return self._heat_display[id(heat)]
+
+    def toggle_heatmaps(self) -> None:
+        """Hide every heat map (opacity 0), or bring them back at the opacity each had."""
+        hide = not all(h.opacity == 0 for h in self.heatmaps)
+        if hide:
+            self._heat_opacity = {h.name: h.opacity for h in self.heatmaps}
+        for h in self.heatmaps:
+            h.opacity = 0.0 if hide else self._heat_opacity.get(h.name, 0.6)
+        self.notify("heatmaps")
 
     def heatmap_changed(self) -> None:
         """Colour map, opacity or threshold of a heat map changed."""

@@ -24,15 +24,18 @@ def run(path: Optional[str] = None, model: bool = True) -> int:
     app = make_app()
     win = MainWindow()
     win.show()
-    if path is None and win.offer_recovery():
+    if path is None and win.autosaver.offer():
         return app.exec()
     if path is None and model:
         def first_load() -> None:
             win.loaded.disconnect(first_load)
-            win.run_default_model()
+            win.cases.run_default_model()
 
         win.loaded.connect(first_load)
-    win.open_path(path or samples.path())
+    from PySide6 import QtCore
+
+    # after the first paint: opening imports the readers (pydicom, SimpleITK), which the window need not wait for
+    QtCore.QTimer.singleShot(0, lambda: win.opener.open_path(path or samples.path()))
     code = app.exec()
     del win
     return code

@@ -6,17 +6,16 @@ from dataclasses import replace
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from core.viewer_model import ViewerModel
+from app.session import CaseSession
 
 COLUMNS = ("Show", "3D", "Colour", "Name", "Volume (ml)", "Lock")
 
 
 class SegmentPanel(QtWidgets.QWidget):
-    surface_toggled = QtCore.Signal(int, bool)
-
-    def __init__(self, model: ViewerModel, parent=None) -> None:
+    def __init__(self, session: CaseSession, parent=None) -> None:
         super().__init__(parent)
-        self.model = model
+        self.session = session
+        self.model = model = session.viewer
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -41,8 +40,6 @@ class SegmentPanel(QtWidgets.QWidget):
         lay.addWidget(self.table, 1)
         lay.addLayout(form)
         self._filling = False
-        self.surfaces_on: dict[int, bool] = {}
-        self.locked: set[int] = set()  # editing tools leave these segments' voxels alone
         model.subscribe("segments", self.refresh)
         self._volume_timer = QtCore.QTimer(self)  # volumes are a pass over the whole map: once edits pause
         self._volume_timer.setSingleShot(True)
@@ -62,7 +59,6 @@ class SegmentPanel(QtWidgets.QWidget):
             if [self.table.item(r, 3).data(QtCore.Qt.ItemDataRole.UserRole)
                     for r in range(self.table.rowCount())] != values:
                 self.table.setRowCount(len(values))
-                self.surfaces_on = {v: self.surfaces_on.get(v, True) for v in values}
             for row, v in enumerate(values):
                 lab = lm.table.get(v)
                 show = QtWidgets.QTableWidgetItem()
@@ -71,8 +67,8 @@ class SegmentPanel(QtWidgets.QWidget):
                                    else QtCore.Qt.CheckState.Checked)
                 surf = QtWidgets.QTableWidgetItem()
                 surf.setFlags(show.flags())
-                surf.setCheckState(QtCore.Qt.CheckState.Checked if self.surfaces_on.get(v, True)
-                                   else QtCore.Qt.CheckState.Unchecked)
+                surf.setCheckState(QtCore.Qt.CheckState.Unchecked if v in self.session.hidden_surfaces
+                                   else QtCore.Qt.CheckState.Checked)
                 colour = QtWidgets.QTableWidgetItem()
                 colour.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled)
                 colour.setBackground(QtGui.QColor(*lab.color))
@@ -82,7 +78,8 @@ class SegmentPanel(QtWidgets.QWidget):
                 name.setToolTip(f"label value {v}")
                 lock = QtWidgets.QTableWidgetItem()
                 lock.setFlags(show.flags())
-                lock.setCheckState(QtCore.Qt.CheckState.Checked if v in self.locked else QtCore.Qt.CheckState.Unchecked)
+                lock.setCheckState(QtCore.Qt.CheckState.Checked if v in self.session.locked
+                                   else QtCore.Qt.CheckState.Unchecked)
                 lock.setToolTip("Locked: paint, erase and other tools do not change this segment")
                 for col, item in enumerate((show, surf, colour, name)):
                     self.table.setItem(row, col, item)
@@ -104,6 +101,13 @@ class SegmentPanel(QtWidgets.QWidget):
             self.table.setItem(row, 4, item)
         self._filling = was
 
+    def toggle_all(self) -> None:
+        """Show every segment if any is hidden, else hide them all."""
+        values = self.values()
+        show = any(v in self.model.hidden for v in values)
+        for v in values:
+            self.model.set_visible(v, show)
+
     def row_of(self, value: int) -> int:
         return self.values().index(value)
 
@@ -115,10 +119,9 @@ class SegmentPanel(QtWidgets.QWidget):
         if item.column() == 0:
             self.model.set_visible(v, checked)
         elif item.column() == 1:
-            self.surfaces_on[v] = checked
-            self.surface_toggled.emit(v, checked)
+            self.session.set_surface_visible(v, checked)
         elif item.column() == 5:
-            (self.locked.add if checked else self.locked.discard)(v)
+            self.session.set_locked(v, checked)  # editing tools leave these segments' voxels alone
         elif item.column() == 3:
             lm = self.model.labelmap
             lab = lm.table.get(v)

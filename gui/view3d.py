@@ -115,13 +115,12 @@ class SurfaceCache:
 class View3D(QtWidgets.QWidget):
     """The VTK render window, following the viewer model."""
 
-    def __init__(self, model: ViewerModel, parent=None) -> None:
+    def __init__(self, model: ViewerModel, session=None, parent=None) -> None:
         super().__init__(parent)
-        self.model = model
+        self.model, self.session = model, session
         self.surfaces = SurfaceCache()
         self.transfer = "MR default"
         self.show_volume = True
-        self.hidden_surfaces: set[int] = set()
         self._actors: dict[int, object] = {}
         self._plane_actors: dict[str, object] = {}
         self._volume_actor = None
@@ -166,6 +165,15 @@ class View3D(QtWidgets.QWidget):
         for event, fn in (("image", self._on_image), ("cursor", self._on_cursor),
                           ("segments", self._on_segments)):
             model.subscribe(event, fn)
+        if session is not None:
+            from app.session import LabelsEdited, SurfacesChanged
+
+            session.subscribe(LabelsEdited, lambda e: self.update_segments(e.values, e.edit.box))
+            session.subscribe(SurfacesChanged, lambda _e: self._sync_actors())
+
+    @property
+    def hidden_surfaces(self) -> set[int]:
+        return self.session.hidden_surfaces if self.session is not None else set()
 
     # -- image -------------------------------------------------------------------------------
     def _on_image(self) -> None:
@@ -175,7 +183,6 @@ class View3D(QtWidgets.QWidget):
         self._plane_actors.clear()
         self.surfaces = SurfaceCache()
         self._surface_source = None
-        self.hidden_surfaces = set()
         self._volume_actor = None
         vol = self.model.volume
         if vol is None:

@@ -12,14 +12,14 @@ def test_failed_export_says_export_failed_and_leaves_nothing(qtbot, window, ct_s
     _open(qtbot, window, ct_series)
     arr = np.zeros(window.model.volume.geometry.shape_zyx, np.uint8)
     arr[8:14, 20:40, 25:45] = 1
-    window.set_labelmap(LabelMap(arr, window.model.volume.geometry, LabelTable.from_names(["organ"])))
+    window.opener.set_labelmap(LabelMap(arr, window.model.volume.geometry, LabelTable.from_names(["organ"])))
 
     def broken(*args, **kw):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(formats.dicom.seg, "write_seg", broken)
     out = tmp_path / "out"
-    window.export_case("seg", str(out / "case.dcm"), deidentify=True)
+    window.cases.export_case("seg", str(out / "case.dcm"), deidentify=True)
     qtbot.waitUntil(lambda: window._last_error is not None and not window.tasks.busy, timeout=60000)
     box = window._last_error
     assert "export failed" in box.windowTitle().lower() and "cannot open" not in box.windowTitle().lower()

@@ -34,7 +34,7 @@ def window(qtbot, tmp_path):
 
 def _open(qtbot, win, path, **kw):
     with qtbot.waitSignal(win.loaded, timeout=60000):
-        win.open_path(str(path), **kw)
+        win.opener.open_path(str(path), **kw)
 
 
 def _ct_phantom() -> Volume:
@@ -96,9 +96,9 @@ def test_dicom_ct_window_presets_and_right_drag(qtbot, window, ct_series):
     _open(qtbot, window, ct_series)
     assert window.model.volume.modality == "CT"
     assert window.windowTitle().endswith("Phantom CT")
-    names = [window.window_box.itemText(i).split("  ")[0] for i in range(window.window_box.count())]
+    names = [window.window_level.presets.itemText(i).split("  ")[0] for i in range(window.window_level.presets.count())]
     assert {"Brain", "Lung", "Mediastinum", "Bone", "Liver", "Abdomen", "Subdural", "Stroke"} <= set(names)
-    window.apply_preset(names.index("Lung"))
+    window.window_level.apply_preset(names.index("Lung"))
     assert (window.model.window.center, window.model.window.width) == (-600, 1500)
     item = window.views["axial"].image_item
     grey = (item._pixels & 0xFF).astype(int)  # blue channel of the ARGB pixels on screen
@@ -124,7 +124,7 @@ def test_dicom_ct_window_presets_and_right_drag(qtbot, window, ct_series):
 def test_segments_toggle_heat_map_and_screenshot(qtbot, window, tmp_path):
     _open(qtbot, window, samples.path("mni152-t1"))
     vol = window.model.volume
-    window.set_labelmap(samples.mni152_tissue(vol))
+    window.opener.set_labelmap(samples.mni152_tissue(vol))
     panel = window.segments
     assert panel.table.rowCount() == 2 and panel.table.item(0, 3).text() == "Grey matter"
     assert float(panel.table.item(1, 4).text()) > 100  # white matter volume in ml
@@ -198,7 +198,7 @@ def test_oblique_and_colour_images(qtbot, window, tmp_path):
     table = LabelTable((Label(1, "lesion", (255, 0, 0)),))
     lab = np.zeros(window.model.volume.geometry.shape_zyx, np.uint8)
     lab[:, 100:140, 100:160] = 1
-    window.set_labelmap(LabelMap(lab, window.model.volume.geometry, table))
+    window.opener.set_labelmap(LabelMap(lab, window.model.volume.geometry, table))
     assert window.views["axial"].label_item.source.max() == 1
 
 
@@ -206,7 +206,7 @@ def test_bad_file_names_it_and_keeps_what_was_open(qtbot, window, tmp_path):
     _open(qtbot, window, samples.path("mni152-t1"))
     bad = tmp_path / "broken.nii.gz"
     bad.write_bytes(b"\x1f\x8b this is not a gzip stream")
-    window.open_path(str(bad))
+    window.opener.open_path(str(bad))
     qtbot.waitUntil(lambda: window._last_error is not None and not window.tasks.busy, timeout=30000)
     assert "broken.nii.gz" in window._last_error.text()
     assert window.model.volume is not None and window.model.volume.array.shape == (189, 233, 197)
@@ -214,7 +214,7 @@ def test_bad_file_names_it_and_keeps_what_was_open(qtbot, window, tmp_path):
 
 
 def test_cancel_keeps_the_app_running(qtbot, window, ct_series):
-    window.open_path(str(ct_series))
+    window.opener.open_path(str(ct_series))
     window.tasks.cancel()
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)
     assert window._last_error is None
@@ -245,7 +245,7 @@ def test_process_exits_cleanly_with_vtk(tmp_path):
         "from formats import samples\n"
         "app = make_app()\n"
         "w = MainWindow(QtCore.QSettings(%r, QtCore.QSettings.Format.IniFormat)); w.show()\n"
-        "w.open_path(str(samples.path('mni152-t1')))\n"
+        "w.opener.open_path(str(samples.path('mni152-t1')))\n"
         "w.loaded.connect(lambda: QtCore.QTimer.singleShot(200, app.quit))\n"
         "QtCore.QTimer.singleShot(60000, app.quit)\n"
         "app.exec()\nprint('3d', w.view3d.available)\n"
@@ -258,7 +258,7 @@ def test_process_exits_cleanly_with_vtk(tmp_path):
 def test_heat_map_file_and_panel_controls(qtbot, window):
     _open(qtbot, window, samples.path("mni152-t1"))
     with qtbot.waitSignal(window.loaded, timeout=60000):
-        window.open_heatmap(str(samples.path("mni152-gm")))
+        window.opener.open_heatmap(str(samples.path("mni152-gm")))
     panel = window.heat_panel
     assert panel.layer.currentText().startswith("mni_icbm152_gm") and panel.isEnabled()
     axial = window.views["axial"]
@@ -278,9 +278,9 @@ def test_run_a_model_in_the_background(qtbot, window, tmp_path):
     card = make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet", spacing=(6.0, 6.0, 6.0))  # few windows
     _open(qtbot, window, samples.path("mni152-t1"))
     with qtbot.waitSignal(window.loaded, timeout=120000):
-        window.run_model(card, "cpu")
+        window.cases.run_model(card, "cpu")
     assert window.model.labelmap is not None and window.model.labelmap.geometry is window.model.volume.geometry
-    assert window.segmentation.probabilities.shape[0] == card.n_classes
+    assert window.session.run.probabilities.shape[0] == card.n_classes
     assert window.segments.table.rowCount() >= 1
     assert "not for clinical use" in window.statusBar().currentMessage()
     panel = window.explain_panel
@@ -364,13 +364,13 @@ def test_save_a_correction_to_the_store(qtbot, window, tmp_path):
     card = make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet", spacing=(6.0, 6.0, 6.0))
     _open(qtbot, window, samples.path("mni152-t1"))
     with qtbot.waitSignal(window.loaded, timeout=120000):
-        window.run_model(card, "cpu")
+        window.cases.run_model(card, "cpu")
     ai = window.model.labelmap.array.copy()
     window.edit_panel.label.setCurrentIndex(0)
     window.edit_panel.tool.setCurrentText("Paint")
     window.edit_panel.on_view("axial", np.array([98.0, 116.0, 94.0]), "click")
     with qtbot.waitSignal(window.loaded, timeout=60000):
-        window.save_correction("approved", root=tmp_path / "store")
+        window.cases.save_correction("approved", root=tmp_path / "store")
     store = CorrectionsStore(tmp_path / "store")
     (case,) = store.cases("approved")
     info = store.latest(case.id)
@@ -380,7 +380,8 @@ def test_save_a_correction_to_the_store(qtbot, window, tmp_path):
     np.testing.assert_array_equal(fixed2.array, window.model.labelmap.array)
     assert not np.array_equal(ai, fixed2.array)
     window.worklist.root = tmp_path / "store"
-    window.worklist.refresh()
+    with qtbot.waitSignal(window.worklist.refreshed, timeout=10000):
+        window.worklist.refresh()
     assert window.worklist.table.rowCount() == 1 and window.worklist.table.item(0, 0).text() == "approved"
     edited = window.model.labelmap.array.copy()
     with qtbot.waitSignal(window.loaded, timeout=60000):
@@ -394,18 +395,18 @@ def test_autosave_and_crash_recovery(qtbot, window, tmp_path, monkeypatch):
 
     monkeypatch.setenv("DELINEATE_RECOVERY", str(tmp_path / "recovery" / "case.npz"))
     _open(qtbot, window, samples.path("mni152-t1"))
-    assert window.autosave(wait=True) is False  # nothing edited yet
+    assert window.autosaver.autosave(wait=True) is False  # nothing edited yet
     window.edit_panel.new_segment()
     window.edit_panel.tool.setCurrentText("Paint")
     window.edit_panel.on_view("axial", np.array([98.0, 116.0, 94.0]), "click")
     edited = window.model.labelmap.array.copy()
-    assert window.autosave(wait=True) is True and recovery.pending() is not None
+    assert window.autosaver.autosave(wait=True) is True and recovery.pending() is not None
     # "crash": a new window finds the recovery file and restores the edits onto the same image
     other = MainWindow(QtCore.QSettings(str(tmp_path / "s2.ini"), QtCore.QSettings.Format.IniFormat))
     qtbot.addWidget(other)
     other.show()
     with qtbot.waitSignal(other.loaded, timeout=60000):
-        assert other.offer_recovery(ask=False)
+        assert other.autosaver.offer(ask=False)
     qtbot.waitUntil(lambda: other.model.labelmap is not None, timeout=30000)
     np.testing.assert_array_equal(other.model.labelmap.array, edited)
     assert other.model.labelmap.table.get(1).name == "Segment 1"
@@ -413,7 +414,7 @@ def test_autosave_and_crash_recovery(qtbot, window, tmp_path, monkeypatch):
 
 def test_segment_operations_run_in_the_worker_and_undo(qtbot, window):
     _open(qtbot, window, samples.path("mni152-t1"))
-    window.set_labelmap(samples.mni152_tissue(window.model.volume))
+    window.opener.set_labelmap(samples.mni152_tissue(window.model.volume))
     panel = window.edit_panel
     panel.label.setCurrentIndex(panel.label.findData(2))
     before = window.model.labelmap.array.copy()
@@ -454,11 +455,11 @@ def test_retrain_action_reports_and_registers(qtbot, window, tmp_path, monkeypat
                    LabelMap(truth[None].astype(np.uint8), vol.geometry, base.labels), state="approved")
     store.close()
     _open(qtbot, window, samples.path("us-rgb"))
-    window.segmentation = type("S", (), {"card": base})()
+    window.session.run = type("S", (), {"card": base})()
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "information", lambda *a: shown.append(a[2]))
     with qtbot.waitSignal(window.loaded, timeout=120000):
-        window.retrain_model(root=tmp_path / "store", out_root=tmp_path / "models", iterations=40)
+        window.cases.retrain_model(root=tmp_path / "store", out_root=tmp_path / "models", iterations=40)
     assert shown and "held-out Dice" in shown[0]
     assert len(Registry([tmp_path / "models"]).versions("us-lesion-2d")) == 2
 
@@ -477,24 +478,24 @@ def test_export_dialog_and_export_in_the_worker(qtbot, window, ct_series, tmp_pa
     _open(qtbot, window, ct_series)
     arr = np.zeros(window.model.volume.geometry.shape_zyx, np.uint8)
     arr[8:14, 20:40, 25:45] = 1
-    window.set_labelmap(LabelMap(arr.copy(), window.model.volume.geometry, LabelTable.from_names(["organ"])))
+    window.opener.set_labelmap(LabelMap(arr.copy(), window.model.volume.geometry, LabelTable.from_names(["organ"])))
     window.edit_panel.label.setCurrentIndex(0)
     window.edit_panel.tool.setCurrentText("Erase")
     world = window.model.volume.geometry.index_to_world([35, 30, 10])
     window.edit_panel.on_view("axial", window.model.display.grid.world_to_index(world), "click")
     edited = window.model.labelmap.array.copy()
     assert not np.array_equal(edited, arr)
-    window.export_case("seg", str(tmp_path / "out.dcm"), deidentify=True)
-    qtbot.waitUntil(lambda: hasattr(window, "last_export"), timeout=60000)
-    seg_path = window.last_export[0]
-    images = window.last_export[1].parent
+    window.cases.export_case("seg", str(tmp_path / "out.dcm"), deidentify=True)
+    qtbot.waitUntil(lambda: window.cases.last_export is not None, timeout=60000)
+    seg_path = window.cases.last_export[0]
+    images = window.cases.last_export[1].parent
     from formats.io import read_image
 
     np.testing.assert_array_equal(read_seg(seg_path, read_image(images).geometry).array, edited)
-    del window.last_export
-    window.export_case("stats", str(tmp_path / "stats.csv"))
-    qtbot.waitUntil(lambda: hasattr(window, "last_export"), timeout=60000)
-    text = window.last_export[0].read_text()
+    window.cases.last_export = None
+    window.cases.export_case("stats", str(tmp_path / "stats.csv"))
+    qtbot.waitUntil(lambda: window.cases.last_export is not None, timeout=60000)
+    text = window.cases.last_export[0].read_text()
     # the draft (before the erase) is known: the statistics compare it with the corrected mask
     dice = float(text.splitlines()[1].split(",")[13])
     assert 0.5 < dice < 1.0
@@ -507,11 +508,11 @@ def test_compare_two_models_shows_agreement_and_disagreement_map(qtbot, window, 
     other = make_card(tmp_path / "models" / "tiny-seg" / "1.0.0", "SegNet", spacing=(6.0, 6.0, 6.0))
     _open(qtbot, window, samples.path("mni152-t1"))
     with qtbot.waitSignal(window.loaded, timeout=120000):
-        window.run_model(first, "cpu")
+        window.cases.run_model(first, "cpu")
     shown = window.model.labelmap.array.copy()
-    window.compare_model(other, "cpu")
-    qtbot.waitUntil(lambda: hasattr(window, "last_comparison"), timeout=120000)
-    card, rows, n_differ = window.last_comparison
+    window.cases.compare_model(other, "cpu")
+    qtbot.waitUntil(lambda: window.cases.last_comparison is not None, timeout=120000)
+    card, rows, n_differ = window.cases.last_comparison
     assert card is other and {r.name for r in rows} >= {"a", "b"}
     heat = [h for h in window.model.heatmaps if h.name.startswith("Disagreement")]
     assert len(heat) == 1 and heat[0].codes.shape == shown.shape and heat[0].codes.max() > 0

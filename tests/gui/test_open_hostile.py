@@ -34,7 +34,7 @@ def _open_case_with_an_edit(qtbot, win, tmp_path):
     vol = win.model.volume
     lab = np.zeros(vol.geometry.shape_zyx, np.uint8)
     lab[10, 20:30, 20:40] = 1
-    win.set_labelmap(LabelMap(lab, vol.geometry, LabelTable((Label(1, "lesion", (255, 0, 0)),))))
+    win.opener.set_labelmap(LabelMap(lab, vol.geometry, LabelTable((Label(1, "lesion", (255, 0, 0)),))))
     return vol, win.model.labelmap
 
 
@@ -56,7 +56,7 @@ def test_files_that_crashed_readers_show_an_error_and_keep_the_open_case(qtbot, 
     for path in (_j2k_ct_saying_ybr(bad),
                  write_meta(bad, "ndims99_raw", {"NDims": "99"}),
                  write_meta(bad, "ndims99_zlib", {"NDims": "99"}, compressed=True)):
-        window.open_path(str(path))
+        window.opener.open_path(str(path))
         _expect_error_and_case_kept(qtbot, window, path.name, vol, labels)
 
 
@@ -68,6 +68,6 @@ def test_a_reader_killed_by_a_signal_costs_an_error_not_the_app(qtbot, window, t
     path = str(tmp_path / "crasher.mha")
     window._load(path, lambda p, c, part: sandbox.call(path, _abort_in_child, path, progress=p, cancel=c))
     _expect_error_and_case_kept(qtbot, window, "crasher.mha", vol, labels, says="crashed (signal 6, SIGABRT)")
-    window.open_path(str(tmp_path / "ct"))  # and opening still works afterwards
+    window.opener.open_path(str(tmp_path / "ct"))  # and opening still works afterwards
     qtbot.waitUntil(lambda: window.model.volume is not vol and not window.tasks.busy, timeout=60000)
     assert window.model.volume.modality == "CT"

@@ -1,0 +1,110 @@
+"""Review: saving the AI draft and the corrected mask with provenance to the corrections store
+(in review, approved or rejected with a reason), and retraining a model on the approved
+corrections, promoted only when its held-out gain is beyond noise (core.promotion)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from core.errors import DelineateError
+from core.progress import no_progress
+
+
+@dataclass
+class CorrectionRequest:
+    """A snapshot of the case (copies: editing may go on while it is saved)."""
+    volume: object
+    ai: object
+    corrected: object
+    state: str
+    reason: str
+    reviewer: str
+    model_id: str
+    model_version: str
+    edits: dict
+    uncertainty: Optional[float]
+    card: Optional[dict]
+
+
+def correction_request(session, state: str, reviewer: str = "", reason: str = "") -> CorrectionRequest:
+    """Snapshot the open case for ``save_correction`` (on the thread that owns the session)."""
+    from store.corrections import STATES
+
+    if session.volume is None or session.labelmap is None:
+        raise DelineateError("nothing to save: open an image and segment it first")
+    if state not in STATES:
+        raise DelineateError(f"unknown review state {state!r}; one of {', '.join(STATES)}")
+    if state == "rejected" and not reason.strip():
+        raise DelineateError("a rejection needs a reason")
+    run, lm = session.run, session.labelmap
+    ai = session.ai_draft()
+    # the card as it is now, so the case exports with it even after the model is removed
+    card = dict(run.card.report_dict(), card=run.card.to_dict()) if run is not None else None
+    return CorrectionRequest(session.volume, ai.copy() if ai is lm else ai, lm.copy(), state, reason.strip(),
+                             reviewer, run.card.id if run else "", run.card.version if run else "",
+                             session.history.summary() if session.history else {}, session.uncertainty, card)
+
+
+def save_correction(req: CorrectionRequest, root: Optional[Path] = None, progress=no_progress,
+                    cancel=None) -> tuple[str, int]:
+    """Write the correction; returns (case id, correction number). Opens its own store connection,
+    so it may run in any thread."""
+    from store.corrections import CorrectionsStore
+
+    progress(0.0, "saving the correction")
+    with CorrectionsStore(root) as store:
+        saved = store.save(req.volume, req.ai, req.corrected, reviewer=req.reviewer, model_id=req.model_id,
+                           model_version=req.model_version, edits=req.edits, state=req.state, reason=req.reason,
+                           uncertainty=req.uncertainty, card=req.card)
+    progress(1.0, "saved")
+    return saved
+
+
+def retrain_base(session, registry=None):
+    """The model to fine-tune: the one that made the draft on screen, else the image's default."""
+    from app.actions.models import default_model
+
+    if session.run is not None:
+        return session.run.card
+    if session.volume is None:
+        raise DelineateError("open an image or run a model first: retraining starts from a model")
+    return default_model(session.volume, registry)
+
+
+def retrain(base, root: Optional[Path] = None, out_root: Optional[Path] = None, iterations: int = 200,
+            progress=no_progress, cancel=None, registry=None):
+    """Fine-tune ``base`` on the store's approved corrections; the new version's card, promoted to
+    default only if its held-out Dice gain is beyond noise."""
+    from inference.registry import Registry, user_models_dir
+    from inference.training.from_store import retrain as fine_tune
+    from store.corrections import CorrectionsStore
+
+    versions = [c.version for c in (registry or Registry()).versions(base.id)]
+    with CorrectionsStore(root) as store:
+        return fine_tune(store, base, Path(out_root) if out_root else user_models_dir(), iterations, progress, cancel,
+                         log=lambda m: None, versions=versions)
+
+
+def retrain_summary(card) -> str:
+    """What the retrain dialog and the CLI say about a new version."""
+    m = {x.name: x.value for x in card.metrics}
+    text = (f"{card.id} v{card.version} (from v{card.parent_version}): held-out Dice "
+            f"{m['Dice mean before (parent)']:.3f} -> {m['Dice mean after']:.3f} (change "
+            f"{m['Dice change (paired mean)']:+.3f}, 95 % CI {m['Dice change 95% CI low']:+.3f} to "
+            f"{m['Dice change 95% CI high']:+.3f} over {m['Held-out cases']:.0f} held-out cases).\n")
+    return text + ("It is now the default model." if card.promoted else
+                   "It is kept but NOT the default: " + card.notes.rsplit("NOT promoted: ", 1)[-1])
+
+
+def export_snapshot(session, reviewer: str = ""):
+    """The case on screen as app.actions.exporting exports it (copies: editing may go on)."""
+    from app.actions.exporting import CaseExport
+
+    if session.volume is None or session.labelmap is None:
+        raise DelineateError("nothing to export: open an image and segment it first")
+    lm, run, ai = session.labelmap, session.run, session.ai_draft()
+    return CaseExport(session.volume, lm.copy(), ai=None if ai is lm else ai.copy(),
+                      model_ref=f"{run.card.id}/{run.card.version}" if run else None,
+                      snapshot=run.card.report_dict() if run else None, reviewer=reviewer,
+                      state=session.review_state or "", case_id=session.store_case or "")

@@ -1,0 +1,243 @@
+"""The open case, without Qt: image and label map (through the viewer model, which also holds what
+the views show), the edit history, locked segments, the last model run and its probabilities, case
+uncertainty, surfaces hidden in 3D, where the image came from and the review state. Panels observe
+it through typed events; handlers may unsubscribe. It changes only through its methods, so every
+change is announced once (ITK-SNAP's GUI model, napari's ViewerModel)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from core import editing
+from core.errors import DelineateError
+from core.labels import LabelMap
+from core.viewer_model import ViewerModel
+from core.volume import Volume
+
+
+# -- events ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageOpened:
+    """A new image replaced the old one (everything derived from the old one is gone)."""
+    volume: Volume
+    source: str
+    preview: bool = False  # a first slice shown while the rest loads
+
+
+@dataclass(frozen=True)
+class LabelsReplaced:
+    """A new label map (a model's output, a loaded file, a store case) or none."""
+    labelmap: Optional[LabelMap]
+
+
+@dataclass(frozen=True)
+class LabelsEdited:
+    """Voxels of the label map changed in place (an edit, its undo or redo)."""
+    edit: editing.Edit
+    values: tuple[int, ...]  # the labels whose voxels changed
+
+
+@dataclass(frozen=True)
+class HistoryChanged:
+    can_undo: bool
+    can_redo: bool
+
+
+@dataclass(frozen=True)
+class ModelRan:
+    """A model segmented this image; its probabilities are kept for explanations."""
+    run: Any  # inference.runner.Segmentation
+
+
+@dataclass(frozen=True)
+class UncertaintyChanged:
+    case: Optional[float]
+
+
+@dataclass(frozen=True)
+class LocksChanged:
+    locked: frozenset
+
+
+@dataclass(frozen=True)
+class SurfacesChanged:
+    hidden: frozenset  # label values whose 3D surface is hidden
+
+
+@dataclass(frozen=True)
+class ReviewSaved:
+    case_id: str
+    n: int
+    state: str
+
+
+class Subscription:
+    """What ``subscribe`` returns: call ``cancel()`` to stop receiving the event."""
+
+    def __init__(self, bus: "EventBus", kind: type, fn: Callable) -> None:
+        self._bus, self._kind, self._fn = bus, kind, fn
+
+    def cancel(self) -> None:
+        handlers = self._bus._handlers[self._kind]
+        if self._fn in handlers:
+            handlers.remove(self._fn)
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[type, list[Callable]] = defaultdict(list)
+
+    def subscribe(self, kind: type, fn: Callable) -> Subscription:
+        self._handlers[kind].append(fn)
+        return Subscription(self, kind, fn)
+
+    def emit(self, event) -> None:
+        for fn in list(self._handlers[type(event)]):
+            fn(event)
+
+
+# -- the session ----------------------------------------------------------------------------------
+class CaseSession:
+    def __init__(self, viewer: Optional[ViewerModel] = None) -> None:
+        self.viewer = viewer or ViewerModel()
+        self.events = EventBus()
+        self.source = ""  # path the image came from ("" for a store case)
+        self.previewing = False  # the image is a first slice shown while the series loads
+        self.run = None  # the last model run on this image (inference.runner.Segmentation)
+        self.uncertainty: Optional[float] = None  # case uncertainty from the last uncertainty map
+        self.history: Optional[editing.History] = None
+        self.locked: set[int] = set()
+        self.hidden_surfaces: set[int] = set()
+        self.store_case: Optional[str] = None  # the store case this image was opened from
+        self.review_state: Optional[str] = None  # of the last save in this session
+
+    def subscribe(self, kind: type, fn: Callable) -> Subscription:
+        return self.events.subscribe(kind, fn)
+
+    # -- what is open ----------------------------------------------------------------------------
+    @property
+    def volume(self) -> Optional[Volume]:
+        return self.viewer.volume
+
+    @property
+    def labelmap(self) -> Optional[LabelMap]:
+        return self.viewer.labelmap
+
+    def set_image(self, volume: Volume, source: str = "", preview: bool = False,
+                  store_case: Optional[str] = None) -> None:
+        """Show ``volume``; a full image after its own preview keeps the crosshair where it was."""
+        keep = self.previewing and not preview
+        self.previewing = preview
+        if not preview:
+            self.source = str(source)
+        self.store_case = store_case
+        self.run, self.uncertainty, self.history, self.review_state = None, None, None, None
+        self.locked, self.hidden_surfaces = set(), set()
+        self.viewer.set_volume(volume, keep_cursor=keep)
+        self.events.emit(ImageOpened(volume, self.source, preview))
+
+    def clear_preview(self) -> None:
+        """A load failed or was cancelled: drop the first slice it showed."""
+        if self.previewing:
+            self.previewing = False
+            self.viewer.clear()
+
+    def set_labelmap(self, labelmap: Optional[LabelMap]) -> None:
+        """Raises GeometryError if ``labelmap`` is not on the image's grid."""
+        if self.volume is None:
+            raise DelineateError("open an image first")
+        self.viewer.check_grid(labelmap)
+        self.history = editing.History(labelmap) if labelmap is not None else None
+        self.locked = {v for v in self.locked if labelmap is not None and labelmap.table.get(v) is not None}
+        self.viewer.set_labelmap(labelmap)
+        self.events.emit(LabelsReplaced(labelmap))
+        self._history_changed()
+
+    def set_run(self, run) -> None:
+        """A model's segmentation of this image becomes the label map to correct."""
+        if self.volume is None or run.labels.geometry is not self.volume.geometry:
+            return  # another image was opened while the model ran
+        self.run = run
+        self.set_labelmap(run.labels)
+        self.events.emit(ModelRan(run))
+
+    def set_uncertainty(self, case: Optional[float]) -> None:
+        if case != self.uncertainty:
+            self.uncertainty = case
+            self.events.emit(UncertaintyChanged(case))
+
+    def set_locked(self, value: int, locked: bool) -> None:
+        if locked != (value in self.locked):
+            (self.locked.add if locked else self.locked.discard)(value)
+            self.events.emit(LocksChanged(frozenset(self.locked)))
+
+    def set_surface_visible(self, value: int, visible: bool) -> None:
+        if visible == (value in self.hidden_surfaces):
+            (self.hidden_surfaces.discard if visible else self.hidden_surfaces.add)(value)
+            self.events.emit(SurfacesChanged(frozenset(self.hidden_surfaces)))
+
+    def mark_saved(self, case_id: str, n: int, state: str) -> None:
+        self.review_state = state
+        self.store_case = case_id
+        self.events.emit(ReviewSaved(case_id, n, state))
+
+    # -- editing ---------------------------------------------------------------------------------
+    def apply(self, edit: Optional[editing.Edit], write: bool = False, redraw: bool = True) -> None:
+        """Record an edit already made in the label map (``write``: copy its ``after`` in first, for
+        an edit computed on a copy in a worker) as one undo step; ``redraw=False`` when the views
+        already show it (a brush stroke draws as it goes)."""
+        if edit is None or self.history is None:
+            return
+        if write:
+            self.labelmap.array[edit.box] = edit.after
+        self.history.push(edit)
+        self._edited(edit, redraw)
+
+    def undo(self) -> None:
+        if self.history is not None and (e := self.history.undo()) is not None:
+            self._edited(e)
+
+    def redo(self) -> None:
+        if self.history is not None and (e := self.history.redo()) is not None:
+            self._edited(e)
+
+    def _edited(self, edit: editing.Edit, redraw: bool = True) -> None:
+        values = set(np.unique(edit.before).tolist()) | set(np.unique(edit.after).tolist())
+        values.discard(0)
+        lm = self.labelmap
+        missing = [v for v in values if lm.table.get(int(v)) is None and (lm.array[edit.box] == v).any()]
+        if redraw:
+            self.viewer.labels_changed(edit.box)
+        if missing:  # an undo brought back a deleted segment's voxels: list it again
+            lm.table = lm.table.completed_for(missing)
+            self.viewer.notify("segments")
+        self.events.emit(LabelsEdited(edit, tuple(sorted(int(v) for v in values))))
+        self._history_changed()
+
+    def _history_changed(self) -> None:
+        h = self.history
+        self.events.emit(HistoryChanged(bool(h and h.done), bool(h and h.undone)))
+
+    def table_changed(self) -> None:
+        """Segments were added, removed or renamed (the label table, not the voxels)."""
+        self.viewer.notify("segments")
+
+    # -- what the AI proposed ------------------------------------------------------------------
+    def ai_draft(self) -> Optional[LabelMap]:
+        """The model's mask for this image; else the label map as it was before this session's edits
+        (a loaded file or store case); the label map itself when nothing was edited."""
+        lm = self.labelmap
+        if self.run is not None:
+            return self.run.labels if self.run.labels is not lm else self._undone(lm)
+        return self._undone(lm)
+
+    def _undone(self, lm: Optional[LabelMap]) -> Optional[LabelMap]:
+        if lm is None or self.history is None or not self.history.done:
+            return lm
+        ai = lm.copy()
+        for e in reversed(self.history.done):
+            ai.array[e.box] = e.before
+        return ai

@@ -1,0 +1,172 @@
+"""The window's case commands: run a model (the default one, or one chosen by its card), compare
+with a second model, import a model, save the correction, retrain, export. Each gathers its inputs
+on the UI thread, runs the app action in the task runner and puts the result into the session."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6 import QtCore, QtWidgets
+
+from app.actions import review, segmenting
+from app.session import CaseSession
+from core.errors import DelineateError
+from gui.dialogs import CompareDialog, show_error
+from gui.shell import Shell
+
+RESEARCH_ONLY = "research use only, not for clinical use"
+
+
+class CaseController(QtCore.QObject):
+    def __init__(self, session: CaseSession, shell: Shell) -> None:
+        super().__init__(shell)
+        self.session, self.shell = session, shell
+        self.last_comparison = None
+        self.last_export: Optional[list] = None
+        self.last_retrain = None
+
+    def _default_card(self):
+        from app.actions.models import default_model
+
+        try:
+            return default_model(self.session.volume)
+        except DelineateError as exc:
+            show_error(self.shell.widget, "model registry", exc)
+            return None
+
+    # -- models ------------------------------------------------------------------------------
+    def run_default_model(self) -> None:
+        if self.session.volume is not None and (card := self._default_card()) is not None:
+            self.run_model(card)
+
+    def run_model_dialog(self, compare: bool = False) -> None:
+        from app.actions.models import default_model
+        from gui.model_dialog import ModelDialog
+        from inference.registry import Registry
+
+        if self.session.volume is None:
+            return
+        if compare and self.session.labelmap is None:
+            self.shell.message("Run a model first: the comparison is with the mask on screen")
+            return
+        reg = Registry()
+        try:
+            default = default_model(self.session.volume, reg)
+        except DelineateError:
+            default = None
+        dlg = ModelDialog(reg.cards(), reg.problems, default, self.shell.widget, run_text="Compare" if compare else "Run")
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted and dlg.chosen() is not None:
+            (self.compare_model if compare else self.run_model)(dlg.chosen(), dlg.device.currentText())
+
+    def run_model(self, card, device: str = "auto") -> None:
+        """Segment the open image in a worker; the result becomes the editable label map."""
+        volume = self.session.volume
+        self.shell.run(f"Running {card.name}", lambda p, c, _part: segmenting.segment(volume, card, device, p, c),
+                       self._segmented, card.id)
+
+    def _segmented(self, run) -> None:
+        self.session.set_run(run)
+        if self.session.run is run:
+            self.shell.message(f"{run.card.id} v{run.card.version} on {run.device}: {run.seconds:.1f} s — "
+                               f"{RESEARCH_ONLY}", 20000)
+
+    def compare_model(self, card, device: str = "auto") -> None:
+        """Run another model and compare it with the mask on screen (which stays as it is)."""
+        volume, current = self.session.volume, self.session.labelmap.copy()
+        mine = self.session.run.card.id if self.session.run is not None else "the mask on screen"
+
+        def done(result: segmenting.Comparison) -> None:
+            if volume is self.session.volume:
+                self.session.viewer.add_heatmap(result.heatmap)
+                self.last_comparison = (card, result.rows, int(result.differ.sum()))
+                CompareDialog(mine, card, result.rows, result.fraction, self.shell.widget).open()
+
+        self.shell.run(f"Comparing with {card.name}",
+                       lambda p, c, _part: segmenting.compare(volume, current, card, mine, device, p, c), done, card.id)
+
+    def import_model_dialog(self) -> None:
+        from gui.import_dialog import ImportDialog
+
+        dlg = ImportDialog(self.shell.widget)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.import_model(dlg.spec())
+
+    def import_model(self, spec) -> None:
+        from app.actions.models import import_model
+
+        self.shell.run("Importing model", lambda p, c, _part: import_model(spec, progress=p, cancel=c),
+                       lambda card: self.shell.message(f"Imported: {card.summary()}", 15000), str(spec.path))
+
+    # -- review --------------------------------------------------------------------------------
+    def save_correction(self, state: str, reason: str = "", root=None) -> None:
+        """Save the AI mask and the corrected one, with provenance, to the corrections store."""
+        if self.session.volume is None or self.session.labelmap is None:
+            return
+        if state == "rejected" and not reason:
+            reason, ok = QtWidgets.QInputDialog.getText(self.shell.widget, "Reject",
+                                                        "Why is this segmentation rejected?")
+            if not ok or not reason.strip():
+                return
+        try:
+            req = review.correction_request(self.session, state, self.shell.reviewer(), reason)
+        except DelineateError as exc:
+            show_error(self.shell.widget, "corrections store", exc)
+            return
+
+        def saved(result) -> None:
+            from store import recovery
+
+            recovery.clear()  # the store has it now
+            self.session.mark_saved(result[0], result[1], state)
+            self.shell.message(f"Saved correction {result[1]} of case {result[0]} ({state.replace('_', ' ')})", 15000)
+
+        self.shell.run("Saving correction", lambda p, c, _part: review.save_correction(req, root, p, c), saved,
+                       "corrections store")
+
+    def retrain_model(self, root=None, out_root=None, iterations: int = 200) -> None:
+        """Fine-tune the draft's (or the default) model on the store's approved corrections."""
+        try:
+            base = review.retrain_base(self.session)
+        except DelineateError as exc:
+            show_error(self.shell.widget, "model registry", exc)
+            return
+
+        def done(card) -> None:
+            self.last_retrain = card
+            QtWidgets.QMessageBox.information(self.shell.widget, "Retrained", review.retrain_summary(card))
+
+        self.shell.run(f"Retraining {base.id}",
+                       lambda p, c, _part: review.retrain(base, root, out_root, iterations, p, c), done, "retraining")
+
+    # -- export --------------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        from gui.export_dialog import ExportDialog
+
+        vol = self.session.volume
+        if vol is None or self.session.labelmap is None:
+            self.shell.message("Nothing to export: open an image and segment it first")
+            return
+        stem = (Path(vol.source).name.split(".")[0] if vol.source else "case") or "case"
+        dlg = ExportDialog(self.shell_dir(), f"{stem}-seg", self.session.run is not None, self.shell.widget)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.export_case(**dlg.values())
+
+    def shell_dir(self) -> str:
+        return str(Path(self.session.source).parent) if self.session.source else str(Path.home())
+
+    def export_case(self, fmt: str, path: str, deidentify: bool = False, fractional: bool = False,
+                    compress: bool = False) -> None:
+        """Export what is on screen (a copy: editing may go on meanwhile) in a worker."""
+        from app.actions.exporting import export_case
+        from gui.export_dialog import export_failed
+
+        case = review.export_snapshot(self.session, str(self.shell.settings.value("reviewer", "") or ""))
+
+        def done(written) -> None:
+            self.last_export = written
+            self.shell.message(f"Exported {written[0]}" + (f" and {len(written) - 1} more files" if len(written) > 1
+                                                           else ""), 15000)
+
+        self.shell.tasks.start(f"Exporting {fmt}", lambda p, c, _part: export_case(
+            fmt, case, path, fractional=fractional, deidentify=deidentify, compress=compress, progress=p, cancel=c),
+            done, lambda exc: export_failed(self.shell.widget, path, exc))

@@ -1,0 +1,51 @@
+"""Window / level: the image's presets in a list and in the Window menu (keys 1-9, "Next preset"),
+and the current centre / width."""
+from __future__ import annotations
+
+from PySide6 import QtGui, QtWidgets
+
+from core.viewer_model import ViewerModel
+
+
+class WindowLevelBox(QtWidgets.QGroupBox):
+    def __init__(self, model: ViewerModel, menu: QtWidgets.QMenu, parent=None) -> None:
+        super().__init__("Window / level", parent)
+        self.model, self.menu = model, menu
+        self.presets = QtWidgets.QComboBox()
+        self.presets.activated.connect(self.apply_preset)
+        self.text = QtWidgets.QLabel()
+        form = QtWidgets.QFormLayout(self)
+        form.addRow("Preset", self.presets)
+        form.addRow("C / W", self.text)
+        self._fixed = list(menu.actions())  # actions of the menu that are not presets
+        model.subscribe("image", self.fill)
+        model.subscribe("window", self._sync)
+
+    def fill(self) -> None:
+        self.presets.clear()
+        for a in self.menu.actions():
+            if a not in self._fixed:
+                self.menu.removeAction(a)
+        for n, p in enumerate(self.model.presets()):
+            self.presets.addItem(f"{p.name}  ({p.center:g} / {p.width:g})")
+            act = QtGui.QAction(f"{p.name}  (C {p.center:g}, W {p.width:g})", self.menu)
+            if n < 9:
+                act.setShortcut(QtGui.QKeySequence(str(n + 1)))
+            act.triggered.connect(lambda _=False, n=n: self.apply_preset(n))
+            self.menu.addAction(act)
+        self._sync()
+
+    def apply_preset(self, n: int) -> None:
+        presets = self.model.presets()
+        if 0 <= n < len(presets):
+            self.model.set_window(presets[n])
+            self.presets.setCurrentIndex(n)
+
+    def next_preset(self) -> None:
+        n = len(self.model.presets())
+        if n:
+            self.apply_preset((self.presets.currentIndex() + 1) % n)
+
+    def _sync(self) -> None:
+        w = self.model.window
+        self.text.setText(f"{w.center:.0f} / {w.width:.0f}")
