@@ -205,7 +205,8 @@ class CaseSession:
             self._edited(e)
 
     def _edited(self, edit: editing.Edit, redraw: bool = True) -> None:
-        values = set(np.unique(edit.before).tolist()) | set(np.unique(edit.after).tolist())
+        changed = edit.before != edit.after  # only these labels' surfaces need rebuilding
+        values = set(np.unique(np.concatenate([edit.before[changed], edit.after[changed]])).tolist())
         values.discard(0)
         lm = self.labelmap
         missing = [v for v in values if lm.table.get(int(v)) is None and (lm.array[edit.box] == v).any()]
