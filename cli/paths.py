@@ -5,13 +5,11 @@ from pathlib import Path
 
 
 def resolve(path: str) -> str:
-    """A sample name (see `info --samples`) or a path."""
-    if not Path(path).exists():
-        from formats import samples
+    """A sample name (see `info --samples`) or a path, as a path (app.actions.opening.resolve,
+    imported when used: the parser and --help stay free of numpy)."""
+    from app.actions.opening import resolve as as_path
 
-        if path in samples.names():
-            return str(samples.path(path))
-    return path
+    return as_path(path)
 
 
 def is_image(text: str) -> bool:

@@ -29,17 +29,17 @@ def cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.from_store:
-        from inference.registry import Registry, user_models_dir
-        from inference.training.from_store import retrain
-        from store.corrections import CorrectionsStore
+        from app.actions.review import retrain, retrain_summary
+        from cli.progress import progress_bar
+        from inference.registry import Registry
 
         reg = Registry()
         base = reg.get(args.base or args.recipe and {"brain": "brain-tissue", "ct": "ct-torso-phantom",
                                                       "us": "us-lesion-2d"}[args.recipe])
-        with CorrectionsStore(Path(args.store) if args.store else None) as store:
-            card = retrain(store, base, Path(args.out) if args.out else user_models_dir(),
-                           args.iterations or 200, versions=[c.version for c in reg.versions(base.id)])
+        card = retrain(base, Path(args.store) if args.store else None, Path(args.out) if args.out else None,
+                       args.iterations or 200, progress_bar, registry=reg)
         print(card.summary())
+        print(retrain_summary(card))
         return 0
     if args.recipe is None:
         raise SystemExit("name a recipe (brain, ct, us), or --from-store --base MODEL")
