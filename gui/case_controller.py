@@ -157,10 +157,10 @@ class CaseController(QtCore.QObject):
     def export_case(self, fmt: str, path: str, deidentify: bool = False, fractional: bool = False,
                     compress: bool = False) -> None:
         """Export what is on screen (a copy: editing may go on meanwhile) in a worker."""
-        from app.actions.exporting import export_case
+        from app.actions.exporting import case_from_session, export_case
         from gui.export_dialog import export_failed
 
-        case = review.export_snapshot(self.session, str(self.shell.settings.value("reviewer", "") or ""))
+        case = case_from_session(self.session, str(self.shell.settings.value("reviewer", "") or ""))
 
         def done(written) -> None:
             self.last_export = written

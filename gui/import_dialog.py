@@ -99,19 +99,3 @@ class ImportDialog(QtWidgets.QDialog):
             return
         self.problem.hide()
         super().accept()
-
-    def argv(self) -> list[str]:
-        """The request as ``main.py import-model`` arguments (kept for tests/test_model_security.py;
-        the window imports ``spec()`` through app.actions.models.import_model)."""
-        kind = self.kind.currentData()
-        out = [kind, self.path.text().strip()]
-        for flag, widget in (("--id", self.model_id), ("--labels", self.labels), ("--patch", self.patch),
-                             ("--spacing", self.spacing)):
-            if widget.text().strip():
-                out += [flag, widget.text().strip()]
-        out += ["--modality", self.modality.currentText().strip(), "--norm", self.norm.currentText()]
-        if self.norm.currentText() == "ct_window":
-            out += [f"--window={self.window.text().strip()}"]  # "=": the value starts with "-"
-        if kind == "torchscript" and self.trust_code.isChecked():
-            out.append("--trust-code")  # the user's recorded decision to run the model's code
-        return out

@@ -5,6 +5,8 @@ from typing import Optional
 
 from PySide6 import QtWidgets
 
+from inference.card import DEVICES
+
 
 def benchmark_text(card, bench: dict) -> str:
     """The committed benchmark row of this card's architecture and dimensionality, if any."""
@@ -50,7 +52,7 @@ class ModelDialog(QtWidgets.QDialog):
             self.list.addItem(f"{c.name}  —  {c.id} v{c.version}")
         self.details = QtWidgets.QTextBrowser()
         self.device = QtWidgets.QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.addItems(list(DEVICES))
         from inference.benchmark import committed_rows
 
         bench = committed_rows()

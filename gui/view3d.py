@@ -26,12 +26,19 @@ SURFACE_MAX_VOXELS = 4_000_000  # per segment's bounding box, before striding
 
 
 def _vtk():
-    import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
-    import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
-    import vtkmodules.vtkInteractionStyle  # noqa: F401
-    import vtkmodules.all as vtk
+    """The VTK classes this view uses: the modules that hold them, not vtkmodules.all (which
+    imports every VTK module and would hold the window up by a second)."""
+    from types import SimpleNamespace
 
-    return vtk
+    import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
+    from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
+    from vtkmodules.vtkFiltersSources import vtkPlaneSource
+    from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+    from vtkmodules.vtkRenderingCore import (vtkActor, vtkColorTransferFunction, vtkPolyDataMapper, vtkRenderer,
+                                             vtkVolume, vtkVolumeProperty, vtkWindowToImageFilter)
+    from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
+
+    return SimpleNamespace(**{k: v for k, v in locals().items() if k.startswith("vtk") and k != "vtkmodules"})
 
 
 def vtk_available() -> bool:

@@ -141,7 +141,7 @@ def test_retrain_starts_from_the_drafts_model_and_reads_the_store(case, tmp_path
 
 
 def test_export_the_case_on_screen(case, tmp_path):
-    from app.actions.exporting import export_case
+    from app.actions.exporting import case_from_session, export_case
     from formats.io import read_labelmap
 
     s, card = case
@@ -149,10 +149,30 @@ def test_export_the_case_on_screen(case, tmp_path):
     stroke = editing.BrushStroke(s, 1, radius_mm=5.0)
     stroke.dab([15, 14, 6])
     stroke.finish()
-    snap = review.export_snapshot(s, "dr.b")
+    snap = case_from_session(s, "dr.b")
     written = export_case("nifti", snap, tmp_path / "out.nii.gz")
     np.testing.assert_array_equal(read_labelmap(written[0], s.volume).array, s.labelmap.array)
     stats = export_case("stats", snap, tmp_path / "stats.csv")[0].read_text().splitlines()
     assert len(stats) >= 2 and "dice" in stats[0].lower()  # the draft is known: agreement is reported
     with pytest.raises(DelineateError, match="nothing to export"):
-        review.export_snapshot(CaseSession())
+        case_from_session(CaseSession())
+
+
+def test_a_fractional_seg_holds_the_runs_probabilities(case, tmp_path, monkeypatch):
+    """From the session, a fractional SEG takes the probabilities the run kept: the model does not run again."""
+    import pydicom
+
+    from app.actions.exporting import case_from_session, export_case
+    from formats.dicom.write import write_series
+    from formats.io import read_image
+    from inference import runner
+
+    s, card = case
+    write_series(s.volume, tmp_path / "dicom", series_description="MR")
+    dicom = read_image(tmp_path / "dicom")
+    s.set_image(dicom, str(tmp_path / "dicom"))
+    s.set_run(segmenting.segment(dicom, card, "cpu"))
+    monkeypatch.setattr(runner, "segment", lambda *a, **k: pytest.fail("the model ran again"))
+    (seg_path, *_rest) = export_case("seg", case_from_session(s), tmp_path / "frac.dcm", fractional=True)
+    ds = pydicom.dcmread(seg_path)
+    assert ds.SegmentationType == "FRACTIONAL" and len(ds.SegmentSequence) == card.n_classes - 1

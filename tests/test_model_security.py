@@ -428,12 +428,11 @@ def test_the_import_dialog_asks_before_running_code(qtbot):
     dlg.path.setText("/x/model.pt")
     dlg.model_id.setText("ts")
     assert dlg.kind.currentIndex() == 0 and dlg.trust_code.isEnabled() and not dlg.trust_code.isChecked()
-    assert "--trust-code" not in dlg.argv()
+    assert not dlg.spec().trust_code
     dlg.trust_code.setChecked(True)
-    assert dlg.argv()[-1] == "--trust-code"
-    assert main.build_parser().parse_args(["import-model", *dlg.argv()]).trust_code
+    assert dlg.spec().trust_code and dlg.spec().kind == "torchscript"
     dlg.kind.setCurrentIndex(1)  # ONNX holds no code: nothing to decide
-    assert not dlg.trust_code.isEnabled() and "--trust-code" not in dlg.argv()
+    assert not dlg.trust_code.isEnabled() and not dlg.spec().trust_code
 
 
 def test_a_real_world_bundle_imports_and_its_unused_expressions_never_run(tmp_path):

@@ -141,3 +141,16 @@ def export_case(fmt: str, case: CaseExport, out, *, fractional: bool = False, de
                         deidentify=deidentify, compress=compress, model=model, reviewer=case.reviewer,
                         state=case.state, case_id=case.case_id)
     return export(req, progress, cancel)
+
+
+def case_from_session(session, reviewer: str = "") -> CaseExport:
+    """The case on screen (copies: editing may go on), with the run's probabilities for a
+    fractional SEG."""
+    if session.volume is None or session.labelmap is None:
+        raise DelineateError("nothing to export: open an image and segment it first")
+    lm, run, ai = session.labelmap, session.run, session.ai_draft()
+    return CaseExport(session.volume, lm.copy(), ai=None if ai is lm else ai.copy(),
+                      model_ref=f"{run.card.id}/{run.card.version}" if run else None,
+                      snapshot=run.card.report_dict() if run else None, reviewer=reviewer,
+                      state=session.review_state or "", case_id=session.store_case or "",
+                      probabilities=run.probabilities[1:] if run is not None else None)

@@ -96,15 +96,3 @@ def retrain_summary(card) -> str:
     return text + ("It is now the default model." if card.promoted else
                    "It is kept but NOT the default: " + card.notes.rsplit("NOT promoted: ", 1)[-1])
 
-
-def export_snapshot(session, reviewer: str = ""):
-    """The case on screen as app.actions.exporting exports it (copies: editing may go on)."""
-    from app.actions.exporting import CaseExport
-
-    if session.volume is None or session.labelmap is None:
-        raise DelineateError("nothing to export: open an image and segment it first")
-    lm, run, ai = session.labelmap, session.run, session.ai_draft()
-    return CaseExport(session.volume, lm.copy(), ai=None if ai is lm else ai.copy(),
-                      model_ref=f"{run.card.id}/{run.card.version}" if run else None,
-                      snapshot=run.card.report_dict() if run else None, reviewer=reviewer,
-                      state=session.review_state or "", case_id=session.store_case or "")

@@ -303,7 +303,7 @@ def test_run_a_model_in_the_background(qtbot, window, tmp_path):
         assert not np.array_equal(before, window.model.cursor) or len(panel.regions) == 1
 
 
-def test_import_dialog_builds_the_cli_request(qtbot):
+def test_import_dialog_builds_the_import_request(qtbot):
     from gui.import_dialog import ImportDialog
 
     dlg = ImportDialog()
@@ -313,12 +313,12 @@ def test_import_dialog_builds_the_cli_request(qtbot):
     dlg.model_id.setText("liver")
     dlg.labels.setText("1=liver")
     dlg.norm.setCurrentText("ct_window")
-    argv = dlg.argv()
-    assert argv[:2] == ["onnx", "/x/model.onnx"] and "--window=-1000,1000" in argv and argv[argv.index("--id") + 1] == "liver"
-    import main as cli
-
-    args = cli.build_parser().parse_args(["import-model", *argv])
-    assert args.kind == "onnx" and args.labels == "1=liver"
+    spec = dlg.spec()
+    assert (spec.kind, str(spec.path), spec.id, spec.labels) == ("onnx", "/x/model.onnx", "liver", {1: "liver"})
+    assert spec.normalisation == {"kind": "ct_window", "low": -1000.0, "high": 1000.0}
+    dlg.patch.setText("96,x")
+    dlg.accept()  # a malformed field is said in the dialog, which stays open
+    assert not dlg.problem.isHidden() and "patch" in dlg.problem.text() and dlg.result() == 0
 
 
 def test_paint_with_the_mouse_undo_redo_and_locks(qtbot, window):
