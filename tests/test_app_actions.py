@@ -176,3 +176,30 @@ def test_a_fractional_seg_holds_the_runs_probabilities(case, tmp_path, monkeypat
     (seg_path, *_rest) = export_case("seg", case_from_session(s), tmp_path / "frac.dcm", fractional=True)
     ds = pydicom.dcmread(seg_path)
     assert ds.SegmentationType == "FRACTIONAL" and len(ds.SegmentSequence) == card.n_classes - 1
+
+
+def test_explain_a_model_on_the_whole_image_names_labels_by_name_or_value(case):
+    s, card = case
+    assert explaining.label_value(card, "b") == 2 and explaining.label_value(card, "2") == 2
+    assert explaining.label_value(card) == 1
+    with pytest.raises(DelineateError, match="no label 'liver'; labels: a, b"):
+        explaining.label_value(card, "liver")
+    result = explaining.explain_model(s.volume, card, "uncertainty", device="cpu")
+    assert result.values.shape == s.volume.array.shape and 0 <= result.extra["case"] <= 1
+
+
+def test_check_store_refuses_a_folder_that_is_not_a_store(tmp_path, case):
+    from app.actions.store_cases import check_store
+
+    with pytest.raises(DelineateError, match="not a Delineate store"):
+        check_store(tmp_path)
+    assert not (tmp_path / "index.sqlite").exists()  # refused, not created
+    s, _card = case
+    from core.labels import LabelMap, LabelTable
+
+    lm = LabelMap.empty_like(s.volume.geometry, LabelTable.from_names(["x"]))
+    with CorrectionsStore(tmp_path / "store") as st:
+        st.save(s.volume, lm, lm.copy(), state="approved")
+    (tmp_path / "store" / "cases" / "stray.tmp").write_text("litter")
+    root, removed, problems, n = check_store(tmp_path / "store", repair=True)
+    assert n == 1 and problems == [] and any("stray.tmp" in str(p) for p in removed)

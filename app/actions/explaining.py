@@ -68,6 +68,29 @@ def explain(volume, run, method: str, value: Optional[int] = None, roi: Optional
     return Explained(result, heat, regions, summary)
 
 
+def label_value(card, text: Optional[str] = None) -> int:
+    """A label of ``card`` by name or value (default: its first label)."""
+    lab = card.labels.by_name(text) if text else next(iter(card.labels))
+    if lab is None and text and text.isdigit():
+        lab = card.labels.get(int(text))
+    if lab is None:
+        raise DelineateError(f"{card.id} has no label {text!r}; labels: " + ", ".join(x.name for x in card.labels))
+    return lab.value
+
+
+def explain_model(volume, card, method: str, label: Optional[str] = None, device: str = "auto",
+                  progress=no_progress, cancel=None):
+    """A map of ``card`` on the whole image (no segmentation on screen first): saliency of
+    ``label`` (name or value; default the first) where the model predicts it, or uncertainty."""
+    from inference import xai
+
+    if method not in METHODS:
+        raise DelineateError(f"unknown explanation method {method!r}; one of {', '.join(METHODS)}")
+    if method == "uncertainty":
+        return xai.uncertainty(volume, card, progress, cancel, device=device)
+    return xai.explain(volume, card, label_value(card, label), method, progress=progress, cancel=cancel, device=device)
+
+
 def describe_region(r: dict, total: int) -> str:
     return (f"Region {r['rank']}/{total} (ranked by volume x mean uncertainty): {r['volume_ml']:.2f} mL, "
             f"mean uncertainty {r['mean']:.2f}, score {r['score']:.3g}")

@@ -36,3 +36,26 @@ def open_case(case_id: str, root: Optional[Path] = None, progress=None, cancel=N
         loaded = store.load(case_id)
     progress(1.0, f"opened case {case_id}")
     return loaded
+
+
+def check_store(root: Optional[Path] = None, repair: bool = False) -> tuple[Path, list, list[str], int]:
+    """(the store's folder, files removed by ``repair``, problems found, number of cases). Refuses
+    a folder that is not a store rather than creating one there."""
+    from core.errors import DelineateError
+    from store.corrections import CorrectionsStore
+
+    if root is not None and not (Path(root) / "index.sqlite").is_file():
+        raise DelineateError(f"{root}: not a Delineate store (no index.sqlite)")
+    with CorrectionsStore(root) as store:
+        removed = store.repair() if repair else []
+        return store.root, removed, store.check(), len(store.cases())
+
+
+def export_dataset(out: Path, fmt: str = "nnunet", name: str = "Dataset500_Delineate",
+                   root: Optional[Path] = None) -> dict:
+    """The approved corrections as an nnU-Net v2 or MONAI dataset; counts of training and held-out cases."""
+    from store.corrections import CorrectionsStore
+    from store.dataset import export
+
+    with CorrectionsStore(root) as store:
+        return export(store, Path(out), fmt, name)

@@ -23,16 +23,16 @@ def segment_arguments(p) -> None:
 
 
 def cmd_segment(args) -> int:
+    from app.actions import opening, segmenting
     from app.actions.models import default_model
-    from formats.io import read_image, write_labelmap
+    from formats.io import write_labelmap
     from inference.registry import Registry
-    from inference.runner import segment
 
-    vol = read_image(resolve(args.input), progress_bar, series=args.series)
+    vol = opening.read(args.input, args.series, progress_bar)
     reg = Registry()
     card = reg.get(args.model, args.version) if args.model else default_model(vol, reg)
     print(f"model: {card.summary()}", file=sys.stderr)
-    seg = segment(vol, card, progress_bar, device=args.device)
+    seg = segmenting.segment(vol, card, args.device, progress_bar)
     write_labelmap(seg.labels, args.output)
     vols = seg.labels.volumes_ml()
     print(f"wrote {args.output} on {seg.device} in {seg.seconds:.1f} s: " +
@@ -78,25 +78,16 @@ def explain_arguments(p) -> None:
 
 
 def cmd_explain(args) -> int:
+    from app.actions import explaining, opening
     from app.actions.models import default_model
     from core.volume import Volume
-    from formats.io import read_image, write_image
+    from formats.io import write_image
     from inference.registry import Registry
-    from inference.xai import explain
 
-    vol = read_image(resolve(args.input), progress_bar, series=args.series)
+    vol = opening.read(args.input, args.series, progress_bar)
     reg = Registry()
     card = reg.get(args.model) if args.model else default_model(vol, reg)
-    label = 0
-    if args.method != "uncertainty":
-        lab = card.labels.by_name(args.label) if args.label else next(iter(card.labels))
-        if lab is None and args.label and args.label.isdigit():
-            lab = card.labels.get(int(args.label))
-        if lab is None:
-            raise SystemExit(f"{card.id} has no label {args.label!r}; labels: "
-                             + ", ".join(x.name for x in card.labels))
-        label = lab.value
-    result = explain(vol, card, label, args.method, progress=progress_bar, device=args.device)
+    result = explaining.explain_model(vol, card, args.method, args.label, args.device, progress_bar)
     write_image(Volume(result.values, vol.geometry, modality="OT", description=f"{args.method} {card.id}"),
                 args.output)
     extra = result.extra

@@ -14,13 +14,9 @@ def dataset_arguments(p) -> None:
 
 
 def cmd_export_dataset(args) -> int:
-    from pathlib import Path
+    from app.actions.store_cases import export_dataset
 
-    from store.corrections import CorrectionsStore
-    from store.dataset import export
-
-    with CorrectionsStore(Path(args.store) if args.store else None) as store:
-        counts = export(store, Path(args.output), args.format, args.name)
+    counts = export_dataset(args.output, args.format, args.name, args.store)
     print(f"wrote {counts['train']} training and {counts['holdout']} held-out cases to {args.output} ({args.format})")
     return 0
 
@@ -31,20 +27,14 @@ def check_arguments(p) -> None:
 
 
 def cmd_check_store(args) -> int:
-    from pathlib import Path
+    from app.actions.store_cases import check_store
 
-    from store.corrections import CorrectionsStore
-
-    if args.store and not (Path(args.store) / "index.sqlite").is_file():
-        raise SystemExit(f"error: {args.store}: not a Delineate store (no index.sqlite)")
-    with CorrectionsStore(Path(args.store) if args.store else None) as store:
-        for path in store.repair() if args.repair else []:
-            print(f"removed {path}")
-        problems = store.check()
-        n = len(store.cases())
+    root, removed, problems, n = check_store(args.store, args.repair)
+    for path in removed:
+        print(f"removed {path}")
     for p in problems:
         print(p)
-    print(f"{store.root}: {n} cases, " + (f"{len(problems)} problems" if problems else "healthy"))
+    print(f"{root}: {n} cases, " + (f"{len(problems)} problems" if problems else "healthy"))
     return 1 if problems else 0
 
 
