@@ -371,11 +371,11 @@ def test_save_a_correction_to_the_store(qtbot, window, tmp_path):
     window.edit_panel.on_view("axial", np.array([98.0, 116.0, 94.0]), "click")
     with qtbot.waitSignal(window.loaded, timeout=60000):
         window.cases.save_correction("approved", root=tmp_path / "store")
-    store = CorrectionsStore(tmp_path / "store")
-    (case,) = store.cases("approved")
-    info = store.latest(case.id)
+    with CorrectionsStore(tmp_path / "store") as store:
+        (case,) = store.cases("approved")
+        info = store.latest(case.id)
+        _img, ai2, fixed2 = store.load(case.id)
     assert info["reviewer"] == "dr.test" and info["model_id"] == "tiny-unet"
-    _img, ai2, fixed2 = store.load(case.id)
     np.testing.assert_array_equal(ai2.array, ai)
     np.testing.assert_array_equal(fixed2.array, window.model.labelmap.array)
     assert not np.array_equal(ai, fixed2.array)
@@ -446,14 +446,13 @@ def test_retrain_action_reports_and_registers(qtbot, window, tmp_path, monkeypat
 
     shutil.copytree(SHIPPED / "us-lesion-2d", tmp_path / "models" / "us-lesion-2d")
     base = Registry([tmp_path / "models"]).get("us-lesion-2d")
-    store = CorrectionsStore(tmp_path / "store")
     rng = np.random.default_rng(3)
-    while len(store.cases()) < 8 or not {c.split for c in store.cases()} >= {"train", "holdout"}:
-        img, truth = image(rng, hyperechoic=True)
-        vol = Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US")
-        store.save(vol, segment(vol, base, device="cpu").labels,
-                   LabelMap(truth[None].astype(np.uint8), vol.geometry, base.labels), state="approved")
-    store.close()
+    with CorrectionsStore(tmp_path / "store") as store:
+        while len(store.cases()) < 8 or not {c.split for c in store.cases()} >= {"train", "holdout"}:
+            img, truth = image(rng, hyperechoic=True)
+            vol = Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US")
+            store.save(vol, segment(vol, base, device="cpu").labels,
+                       LabelMap(truth[None].astype(np.uint8), vol.geometry, base.labels), state="approved")
     _open(qtbot, window, samples.path("us-rgb"))
     window.session.run = type("S", (), {"card": base})()
     shown = []
@@ -539,3 +538,29 @@ def test_model_dialog_shows_the_benchmark_row(qtbot, tmp_path):
     dlg = ModelDialog([card], [], card, run_text="Compare")
     qtbot.addWidget(dlg)
     assert "Compare" in [b.text() for b in dlg.findChildren(QtWidgets.QPushButton)]
+
+
+def test_load_a_dicom_seg_of_the_open_series_and_refuse_another_scans(qtbot, window, ct_series, tmp_path):
+    from app.actions.exporting import case_from_image, export_case
+    from formats.io import write_labelmap
+
+    _open(qtbot, window, ct_series)
+    vol = window.model.volume
+    arr = np.zeros(vol.geometry.shape_zyx, np.uint8)
+    arr[6:12, 18:40, 24:46] = 1
+    write_labelmap(LabelMap(arr, vol.geometry, LabelTable.from_names(["lesion"])), tmp_path / "lm.nii.gz")
+    seg_path = export_case("seg", case_from_image(str(ct_series), str(tmp_path / "lm.nii.gz")), tmp_path / "s.dcm")[0]
+    with qtbot.waitSignal(window.loaded, timeout=60000):
+        window.opener.open_segmentation(str(seg_path))
+    np.testing.assert_array_equal(window.model.labelmap.array, arr)
+    assert window.segments.table.item(0, 3).text() == "lesion"
+    other = tmp_path / "other"
+    write_series(_ct_phantom(), other, series_description="Another scan")  # a new Frame of Reference
+    window.opener.open_path(str(other))
+    qtbot.waitUntil(lambda: window.model.volume is not vol and window.model.volume is not None
+                    and not window.session.previewing, timeout=60000)
+    window._last_error = None
+    window.opener.open_segmentation(str(seg_path))
+    qtbot.waitUntil(lambda: window._last_error is not None, timeout=60000)
+    assert "Frame of Reference" in window._last_error.text() and window.model.labelmap is None
+    window._last_error.close()
