@@ -18,10 +18,23 @@ def viewer(args) -> int:
     return run(resolve(args.path) if args.path else None, model=not args.no_model)
 
 
+def selftest(args) -> int:
+    from cli.commands.selftest import run
+
+    try:
+        from gui.selftest import window_check
+    except Exception as exc:  # a broken Qt/VTK install is what the self-test reports, as a FAIL line
+        def window_check(*_, error=exc):
+            raise error
+    return run(args, window_check)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--selftest"]:
+        argv[0] = "selftest"
     args = parse(["gui", *argv] if opens_viewer(argv) else argv)
-    return execute(args, viewer if args.command == "gui" else None)
+    return execute(args, {"gui": viewer, "selftest": selftest}.get(args.command))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,14 @@ from cli.paths import is_image
 def execute(args, run: Optional[Callable] = None) -> int:
     """``run(args)`` (default: the command's own function); 2 on a DelineateError (3 for a model
     refused as unsafe), 130 on Ctrl+C."""
+    from app import logs
     from core.errors import DelineateError
 
+    logs.start(args.command or "cli")  # the command's name only: its arguments may name a patient's files
     try:
         return (run or args.func)(args)
     except DelineateError as exc:
+        logs.error(exc, args.command or "")
         print(f"error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)  # 3: a model refused as unsafe (import-model)
     except KeyboardInterrupt:
