@@ -14,7 +14,6 @@ import os
 import re
 import sys
 import threading
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Optional
 
@@ -94,6 +93,8 @@ def start(component: str) -> Optional[Path]:
     global _started
     if _started is not None:
         return _started
+    from logging.handlers import RotatingFileHandler  # socket, pickle, queue...: only when a log starts
+
     path = log_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,10 @@ def start(component: str) -> Optional[Path]:
             logging.getLogger(name).setLevel(logging.INFO)
     _hook_uncaught()
     _started = path
-    log.info("start %s; %s", component, ", ".join(f"{k} {v}" for k, v in versions().items()))
+    # package metadata takes tens of ms: read beside start-up, not before the window
+    log.info("start %s (python %s, %s)", component, sys.version.split()[0], sys.platform)
+    threading.Thread(target=lambda: log.info("versions: %s", ", ".join(
+        f"{k} {v}" for k, v in versions().items())), name="log-versions", daemon=True).start()
     return path
 
 

@@ -10,6 +10,7 @@ from typing import Optional
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.logs import log_dir
 from app.session import CaseSession, ImageOpened
 from core.display import VIEWS
 from core.errors import DelineateError
@@ -161,6 +162,7 @@ class MainWindow(QtWidgets.QMainWindow):
                          (None, "Re&train the model on approved corrections", cc.retrain_model)],
             "&Window": [("preset_next", "Next preset", lambda: self.window_level.next_preset())],
             "&Help": [("help_shortcuts", "&Shortcuts", lambda: ShortcutsDialog(self).exec()),
+                      (None, "Show &log folder", lambda: QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(log_dir())))),
                       (None, "&About", lambda: QtWidgets.QMessageBox.about(
                           self, "Delineate", "Delineate — review and correct AI segmentations.\n"
                                              "Research software: not for clinical use."))]}

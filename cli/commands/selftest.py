@@ -7,8 +7,6 @@ OpenGL renderer and where user data lives. One PASS/FAIL line per check; exit 0 
 from __future__ import annotations
 
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -25,6 +23,9 @@ def cmd_selftest(args) -> int:
 
 
 def run(args, window: Optional[WindowCheck] = None) -> int:
+    import tempfile
+    import time
+
     from app import logs
 
     results: list[tuple[str, bool, str]] = []
