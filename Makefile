@@ -2,11 +2,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-# Qt's xcb platform, Xvfb for headless GUI tests, GL for VTK, DICOM validators for the tests.
+# Qt's xcb platform, Xvfb for headless GUI tests, GL for VTK, DICOM validators and a PACS (Orthanc) for the tests.
 APT_PACKAGES := xvfb xauth libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 \
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0 libx11-xcb1 \
-  dcmtk dicom3tools python3-venv
+  dcmtk dicom3tools python3-venv orthanc orthanc-dicomweb
 
 .PHONY: run test setup system-deps bench screenshots clean
 

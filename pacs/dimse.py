@@ -1,0 +1,326 @@
+"""DIMSE services against a DICOM archive with pynetdicom: C-ECHO, C-FIND (study and series level),
+C-GET, C-MOVE to a Storage SCP Delineate runs while retrieving, and C-STORE of files back.
+
+Every failure is a ``NodeError`` naming the node (AE title@host:port) and the problem; timeouts are
+short enough that a wrong port, host or AE title is reported within 10 s. Retrieved instances are
+written as received (no decoding) into the folder given, which the cache makes a temp folder: a
+cancelled or failed transfer never looks complete. Cancel aborts the association."""
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, StoragePresentationContexts, build_role, evt
+from pynetdicom.pdu_primitives import A_ASSOCIATE
+from pynetdicom.sop_class import (StudyRootQueryRetrieveInformationModelFind,
+                                  StudyRootQueryRetrieveInformationModelGet,
+                                  StudyRootQueryRetrieveInformationModelMove, Verification)
+
+from core.errors import DelineateError
+from core.progress import CancelToken, ProgressFn, check, no_progress
+from pacs.nodes import DimseNode, LocalAE, NodeError
+from pacs.query import Match, Query, match_from
+
+CONNECT_TIMEOUT = 5.0  # TCP connect: a wrong host or a filtered port
+ACSE_TIMEOUT = 8.0  # association accept/reject: a wrong AE title
+DIMSE_TIMEOUT = 60.0  # one response; an archive fetching from tape may pause between instances
+NETWORK_TIMEOUT = 60.0
+_PENDING = (0xFF00, 0xFF01)
+
+
+def _ae(local: LocalAE) -> AE:
+    ae = AE(ae_title=local.ae_title)
+    ae.connection_timeout, ae.acse_timeout = CONNECT_TIMEOUT, ACSE_TIMEOUT
+    ae.dimse_timeout, ae.network_timeout = DIMSE_TIMEOUT, NETWORK_TIMEOUT
+    ae.maximum_pdu_size = 0  # no limit on what the archive sends us
+    return ae
+
+
+def _no_delay(event) -> None:
+    """Send each PDU at once: with Nagle's algorithm a DIMSE exchange waits on delayed ACKs,
+    40 ms or more per instance."""
+    sock = getattr(event.assoc.dul.socket, "socket", None)
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _tls(node: DimseNode):
+    if not node.tls:
+        return None
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=node.ca_file)
+        if node.cert_file:
+            ctx.load_cert_chain(node.cert_file, node.key_file)
+    except (OSError, ssl.SSLError) as e:
+        raise NodeError(node, f"TLS set-up failed: {e}") from None
+    return ctx, node.host
+
+
+def _why_unreachable(node: DimseNode) -> str:
+    """Why no association came up when the archive did not reject it: ask the network directly."""
+    try:
+        with socket.create_connection((node.host, node.port), timeout=CONNECT_TIMEOUT):
+            pass
+    except socket.gaierror:
+        return f"unknown host {node.host!r}"
+    except ConnectionRefusedError:
+        return f"connection refused on port {node.port} (no DICOM service there: check the port)"
+    except OSError as e:
+        return f"cannot connect ({e.strerror or e}): check the host, port and firewall"
+    return ("the connection opened but no association followed (a TLS port without TLS, or not a DICOM "
+            "service: check the port and the TLS setting)")
+
+
+@contextlib.contextmanager
+def association(node: DimseNode, local: LocalAE, contexts: Iterable, roles=(), handlers=()):
+    """An established association, released on success and aborted on any error or cancel."""
+    ae = _ae(local)
+    for cx in contexts:
+        if isinstance(cx, tuple):
+            ae.add_requested_context(*cx)
+        else:
+            ae.add_requested_context(cx)
+    answer = {}
+
+    def on_acse(event):
+        p = event.primitive
+        if isinstance(p, A_ASSOCIATE) and p.result in (0x01, 0x02):
+            answer["reason"] = p.reason_str
+
+    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
+                         evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay), (evt.EVT_ACSE_RECV, on_acse), *handlers], tls_args=_tls(node))
+    if not assoc.is_established:
+        if assoc.is_rejected:
+            raise NodeError(node, f"rejected the association ({answer.get('reason', 'no reason given')}): check "
+                                  f"that its AE title is {node.ae_title!r} and that it knows ours, "
+                                  f"{local.ae_title!r}")
+        if assoc.is_aborted and not assoc.accepted_contexts and answer == {}:
+            reason = _why_unreachable(node)
+            if reason.startswith("the connection opened"):
+                reason = "accepted none of the services asked for, or aborted the association"
+            raise NodeError(node, reason)
+        raise NodeError(node, _why_unreachable(node))
+    try:
+        yield assoc
+    except BaseException:
+        assoc.abort()
+        raise
+    else:
+        if assoc.is_established:
+            assoc.release()
+
+
+def _status(node, status: Dataset, what: str) -> int:
+    if status is None or "Status" not in status:
+        raise NodeError(node, f"no {what} response within {DIMSE_TIMEOUT:.0f} s (timed out or aborted)")
+    return int(status.Status)
+
+
+def _failed(node, code: int, what: str, status: Dataset):
+    comment = status.get("ErrorComment", "") if status is not None else ""
+    return NodeError(node, f"{what} failed with status 0x{code:04X}{': ' + str(comment) if comment else ''}")
+
+
+def echo(node: DimseNode, local: Optional[LocalAE] = None, progress: ProgressFn = no_progress,
+         cancel: Optional[CancelToken] = None) -> float:
+    """C-ECHO; returns the round trip in seconds (association included)."""
+    check(cancel)
+    t0 = time.perf_counter()
+    with association(node, local or LocalAE(), [Verification]) as assoc:
+        code = _status(node, assoc.send_c_echo(), "C-ECHO")
+    if code != 0:
+        raise _failed(node, code, "C-ECHO", None)
+    progress(1.0, f"{node} answered")
+    return time.perf_counter() - t0
+
+
+def _identifier(query: Query, level: str, study_uid: str = "") -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level.upper()
+    ds.StudyInstanceUID = study_uid or query.study_uid
+    if level == "study":
+        ds.PatientID, ds.PatientName = query.patient_id, query.patient_name
+        ds.StudyDate, ds.AccessionNumber = query.date_range, query.accession
+        ds.ModalitiesInStudy, ds.StudyDescription, ds.NumberOfStudyRelatedInstances = query.modality, "", ""
+    else:
+        ds.SeriesInstanceUID, ds.Modality = "", query.modality
+        ds.SeriesNumber, ds.SeriesDescription, ds.NumberOfSeriesRelatedInstances = "", "", ""
+    return ds
+
+
+def _c_find(assoc, node, ds: Dataset, cancel) -> list[Dataset]:
+    found = []
+    for status, identifier in assoc.send_c_find(ds, StudyRootQueryRetrieveInformationModelFind):
+        check(cancel)
+        code = _status(node, status, "C-FIND")
+        if code in _PENDING:
+            if identifier is not None:
+                found.append(identifier)
+        elif code != 0:
+            raise _failed(node, code, "C-FIND", status)
+    return found
+
+
+def find(node: DimseNode, query: Query, level: str = "study", local: Optional[LocalAE] = None,
+         progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> list[Match]:
+    """Studies (or their series) matching ``query``: series are asked study by study, as the Study
+    Root model requires of a strict archive."""
+    if level not in ("study", "series"):
+        raise DelineateError(f"query level {level!r}: study or series")
+    check(cancel)
+    local = local or LocalAE()
+    with association(node, local, [StudyRootQueryRetrieveInformationModelFind]) as assoc:
+        studies = [match_from(d) for d in _c_find(assoc, node, _identifier(query, "study"), cancel)]
+        progress(0.5 if level == "series" else 1.0, f"{len(studies)} studies")
+        if level == "study":
+            return studies
+        series = []
+        for i, study in enumerate(studies):
+            only_modality = Query(modality=query.modality)
+            answers = _c_find(assoc, node, _identifier(only_modality, "series", study.study_uid), cancel)
+            series += [match_from(d, study) for d in answers]
+            progress(0.5 + 0.5 * (i + 1) / len(studies), f"{len(series)} series")
+        return series
+
+
+def _retrieve_identifier(study_uid: str, series_uid: str) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "SERIES"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+    return ds
+
+
+class _Receiver:
+    """The C-STORE handler of a retrieve: writes each instance as received into ``folder``; on
+    cancel it refuses the instance and aborts the association that brought it."""
+
+    def __init__(self, folder: Path, expected: Optional[int], progress: ProgressFn, cancel):
+        self.folder, self.expected, self.progress, self.cancel = folder, expected, progress, cancel
+        self.count = 0
+
+    def __call__(self, event) -> int:
+        if self.cancel is not None and self.cancel.cancelled:
+            event.assoc.abort(block=False)
+            return 0xA700  # refused: out of resources (cancelled)
+        uid = str(event.request.AffectedSOPInstanceUID)
+        if not uid or "/" in uid or uid.startswith("."):
+            return 0xC000
+        with open(self.folder / f"{uid}.dcm", "wb") as f:
+            f.write(event.encoded_dataset())
+        self.count += 1
+        total = max(self.expected or 0, self.count)
+        self.progress(self.count / total if self.expected else 0.0, f"received {self.count}"
+                      + (f"/{self.expected}" if self.expected else ""))
+        return 0x0000
+
+
+def _sub_operations(node, responses, receiver: _Receiver, what: str, cancel) -> None:
+    """Follow a C-GET/C-MOVE to its final response; failed sub-operations are an error."""
+    final = None
+    for status, _identifier in responses:
+        if cancel is not None and cancel.cancelled:
+            break
+        code = _status(node, status, what) if status is not None and "Status" in status else None
+        if code is None:
+            break  # aborted: the receiver aborted on cancel, or the archive did
+        if receiver.expected is None and "NumberOfRemainingSuboperations" in status:
+            receiver.expected = int(status.NumberOfRemainingSuboperations) + receiver.count
+        if code not in _PENDING:
+            final = (code, status)
+    check(cancel)
+    if final is None:
+        raise NodeError(node, f"{what} ended without a final response after {receiver.count} instances "
+                              "(association aborted or timed out)")
+    code, status = final
+    failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
+    if code != 0 or failed:
+        raise NodeError(node, f"{what} failed with status 0x{code:04X}: {receiver.count} instances received, "
+                              f"{failed} failed{'; ' + str(status.ErrorComment) if 'ErrorComment' in status else ''}")
+    if receiver.count == 0:
+        raise NodeError(node, f"{what}: no instances (no such series on the node)")
+
+
+def get_series(node: DimseNode, study_uid: str, series_uid: str, folder: str | Path,
+               local: Optional[LocalAE] = None, expected: Optional[int] = None,
+               progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> int:
+    """C-GET one series into ``folder`` (instances come back on the same association); returns
+    the number of instances."""
+    check(cancel)
+    receiver = _Receiver(Path(folder), expected, progress, cancel)
+    contexts = [StudyRootQueryRetrieveInformationModelGet] + [
+        (cx.abstract_syntax, cx.transfer_syntax) for cx in StoragePresentationContexts]
+    roles = [build_role(cx.abstract_syntax, scp_role=True) for cx in StoragePresentationContexts]
+    with association(node, local or LocalAE(), contexts, roles, [(evt.EVT_C_STORE, receiver)]) as assoc:
+        responses = assoc.send_c_get(_retrieve_identifier(study_uid, series_uid),
+                                     StudyRootQueryRetrieveInformationModelGet)
+        _sub_operations(node, responses, receiver, "C-GET", cancel)
+    return receiver.count
+
+
+def move_series(node: DimseNode, study_uid: str, series_uid: str, folder: str | Path,
+                local: Optional[LocalAE] = None, expected: Optional[int] = None,
+                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> int:
+    """C-MOVE one series to a Storage SCP Delineate runs (AE title and port of ``local``, which the
+    archive must know) for the duration of the transfer; returns the number of instances."""
+    check(cancel)
+    local = local or LocalAE()
+    receiver = _Receiver(Path(folder), expected, progress, cancel)
+    scp = _ae(local)
+    scp.supported_contexts = StoragePresentationContexts
+    try:
+        server = scp.start_server((local.bind, local.port), block=False,
+                                  evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay), (evt.EVT_C_STORE, receiver)])
+    except OSError as e:
+        raise DelineateError(f"cannot run the Storage SCP {local.ae_title} on port {local.port} for C-MOVE: "
+                             f"{e.strerror or e} (another program on that port? set local.port)") from None
+    try:
+        with association(node, local, [StudyRootQueryRetrieveInformationModelMove]) as assoc:
+            responses = assoc.send_c_move(_retrieve_identifier(study_uid, series_uid), local.ae_title,
+                                          StudyRootQueryRetrieveInformationModelMove)
+            try:
+                _sub_operations(node, responses, receiver, "C-MOVE", cancel)
+            except NodeError as e:
+                if receiver.count == 0 and "0xA801" in str(e):
+                    raise NodeError(node, f"does not know the move destination {local.ae_title!r}: add it "
+                                          f"to the archive's DICOM nodes with this computer's address and "
+                                          f"port {local.port}") from None
+                raise
+    finally:
+        server.shutdown()
+    return receiver.count
+
+
+def send(node: DimseNode, paths: list[Path], local: Optional[LocalAE] = None,
+         progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> int:
+    """C-STORE DICOM files to ``node``; returns how many it stored. A file it refuses is an error
+    naming the file and the status."""
+    check(cancel)
+    paths = [Path(p) for p in paths]
+    headers = {}
+    for p in paths:
+        try:
+            ds = dcmread(p, stop_before_pixels=True)
+            headers[p] = (str(ds.file_meta.MediaStorageSOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+        except Exception as e:  # noqa: BLE001 - any unreadable file is named
+            raise DelineateError(f"{p}: not a DICOM file to send ({e})") from None
+    syntaxes: dict = {}
+    for sop, ts in headers.values():
+        syntaxes.setdefault(sop, {ExplicitVRLittleEndian, ImplicitVRLittleEndian}).add(ts)
+    if len(syntaxes) > 120:
+        raise DelineateError(f"{len(syntaxes)} kinds of DICOM object in one send: at most 120")
+    with association(node, local or LocalAE(), [(sop, sorted(ts)) for sop, ts in syntaxes.items()]) as assoc:
+        for i, p in enumerate(paths):
+            check(cancel)
+            code = _status(node, assoc.send_c_store(dcmread(p)), "C-STORE")
+            if code not in (0x0000, 0xB000, 0xB007, 0xB006):
+                raise NodeError(node, f"refused {p.name} (C-STORE status 0x{code:04X})")
+            progress((i + 1) / len(paths), f"sent {i + 1}/{len(paths)}")
+    return len(paths)
+
