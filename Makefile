@@ -8,7 +8,7 @@ APT_PACKAGES := xvfb xauth libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0 libx11-xcb1 \
   dcmtk dicom3tools python3-venv orthanc orthanc-dicomweb
 
-.PHONY: run test setup system-deps bench screenshots clean
+.PHONY: run test setup system-deps bench screenshots clean package package-test
 
 system-deps:
 	@SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
@@ -52,6 +52,19 @@ screenshots: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py --explain
 	$(PY) docs/screenshots.py --report
+
+# The one-folder application (dist/delineate/) from packaging/delineate.spec; PyInstaller goes into the venv
+# only here (`make test` does not need it). package-test: its self-test under Xvfb (make test runs the wheel's).
+package: setup
+	$(VENV)/bin/python -c "import PyInstaller" 2>/dev/null || $(VENV)/bin/pip install -q pyinstaller
+	nice -n 19 $(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
+	  packaging/delineate.spec
+	cp packaging/delineate.desktop resources/icons/delineate.png dist/delineate/
+	tar -C dist -czf dist/delineate-linux-x86_64.tar.gz delineate
+	@du -sh dist/delineate dist/delineate-linux-x86_64.tar.gz
+
+package-test:
+	cd /tmp && xvfb-run -a -s "-screen 0 1600x1000x24" $(CURDIR)/dist/delineate/delineate --selftest
 
 clean:
 	rm -rf $(VENV) .pytest_cache
