@@ -117,3 +117,14 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_from_another_folder(tmp_p
     assert "6/6 checks passed" in test.stdout and "FAIL" not in test.stdout
     assert str(venv) in test.stdout  # the summary names the installed interpreter
     assert (venv / "bin" / "delineate-gui").exists()
+
+
+def test_paths_in_logged_messages_keep_only_their_suffix():
+    from app.logs import scrub
+    from core.errors import FormatError
+
+    exc = FormatError("/data/DOE JOHN/CT 2/IM0001.dcm", "not a DICOM file")
+    assert scrub(str(exc), [exc.path]) == "<path>.dcm: not a DICOM file"
+    assert scrub(r"C:\Users\DOE^JOHN\scan.nii.gz: truncated") == "<path>.nii.gz: truncated"
+    assert scrub("cannot write 'out/DOE_JOHN/mask.seg.nrrd' (disk full)") == "cannot write '<path>.seg.nrrd' (disk full)"
+    assert scrub("model brain-tissue v1.1.0 on cpu") == "model brain-tissue v1.1.0 on cpu"
