@@ -50,7 +50,7 @@ def versions() -> dict[str, str]:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
-            out[name] = "not installed"
+            out[name] = "(source checkout)" if name == "delineate" else "not installed"
     return out
 
 
