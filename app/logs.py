@@ -19,7 +19,7 @@ from typing import Optional
 
 ENV = "DELINEATE_LOG_DIR"
 FILENAME = "delineate.log"
-#: the loggers that reach the file: Delineate's packages (``logging.getLogger(__name__)``) and "delineate"
+#: the loggers that write to the file: Delineate's packages (``logging.getLogger(__name__)``) and "delineate"
 OWN = ("delineate", "core", "surfaces", "formats", "inference", "store", "export", "pacs", "app", "cli", "gui")
 #: whose versions the first lines give (read from package metadata: nothing heavy is imported)
 VERSIONED = ("delineate", "torch", "monai", "PySide6-Essentials", "vtk", "pydicom", "highdicom", "SimpleITK",
@@ -65,11 +65,6 @@ def _hidden(path: str) -> str:
     return "<path>" + "".join(Path(path.rstrip("/\\")).suffixes[-2:])
 
 
-class _OwnOnly(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.name.split(".")[0] in OWN
-
-
 class _Scrubbed(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         return scrub(super().formatMessage(record))
@@ -103,13 +98,16 @@ def start(component: str) -> Optional[Path]:
         print(f"warning: no log file ({path.parent}: {exc.strerror or exc})", file=sys.stderr)
         return None
     handler.setFormatter(_Scrubbed("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_OwnOnly())
     handler.setLevel(logging.INFO)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    for name in OWN:  # our loggers pass INFO to the file whatever the root level
-        if logging.getLogger(name).level == logging.NOTSET:
-            logging.getLogger(name).setLevel(logging.INFO)
+    console = logging.StreamHandler()  # warnings still reach the terminal, as logging's last resort did
+    console.setLevel(logging.WARNING)
+    for name in OWN:  # on our loggers, not the root: other libraries' records never reach the file
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        if name != "delineate":  # "delineate" is the log's own (errors the user was already shown)
+            logger.addHandler(console)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
     _hook_uncaught()
     _started = path
     # package metadata takes tens of ms: read beside start-up, not before the window
