@@ -33,7 +33,10 @@ def client(node: WebNode):
         session.auth = (node.username, node.credential())
     elif node.auth == "bearer":
         session.headers["Authorization"] = f"Bearer {node.credential()}"
-    return DICOMwebClient(url=node.url.rstrip("/"), session=session, timeout=TIMEOUT)
+    web = DICOMwebClient(url=node.url.rstrip("/"), session=session, timeout=TIMEOUT)
+    # its default retries a refused connection 5 times with exponential waits (30 s): report at once
+    web.set_http_retry_params(retry=False)
+    return web
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ CONNECT_TIMEOUT = 5.0  # TCP connect: a wrong host or a filtered port
 ACSE_TIMEOUT = 8.0  # association accept/reject: a wrong AE title
 DIMSE_TIMEOUT = 60.0  # one response; an archive fetching from tape may pause between instances
 NETWORK_TIMEOUT = 60.0
+PROBE_TIMEOUT = 1.5  # a second look at a failed connection, to say why; the total stays under 10 s
 _PENDING = (0xFF00, 0xFF01)
 
 
@@ -66,7 +67,7 @@ def _tls(node: DimseNode):
 def _why_unreachable(node: DimseNode) -> str:
     """Why no association came up when the archive did not reject it: ask the network directly."""
     try:
-        with socket.create_connection((node.host, node.port), timeout=CONNECT_TIMEOUT):
+        with socket.create_connection((node.host, node.port), timeout=PROBE_TIMEOUT):
             pass
     except socket.gaierror:
         return f"unknown host {node.host!r}"
@@ -74,8 +75,8 @@ def _why_unreachable(node: DimseNode) -> str:
         return f"connection refused on port {node.port} (no DICOM service there: check the port)"
     except OSError as e:
         return f"cannot connect ({e.strerror or e}): check the host, port and firewall"
-    return ("the connection opened but no association followed (a TLS port without TLS, or not a DICOM "
-            "service: check the port and the TLS setting)")
+    return ("the port answers, but not with a DICOM association (another service there, or TLS expected: "
+            "check the port and the TLS setting)")
 
 
 @contextlib.contextmanager
@@ -93,19 +94,20 @@ def association(node: DimseNode, local: LocalAE, contexts: Iterable, roles=(), h
         p = event.primitive
         if isinstance(p, A_ASSOCIATE) and p.result in (0x01, 0x02):
             answer["reason"] = p.reason_str
+        elif isinstance(p, A_ASSOCIATE) and p.result == 0x00:
+            answer["accepted"] = True
 
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
-                         evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay), (evt.EVT_ACSE_RECV, on_acse), *handlers], tls_args=_tls(node))
+                         evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay), (evt.EVT_ACSE_RECV, on_acse), *handlers],
+                         tls_args=_tls(node))
     if not assoc.is_established:
         if assoc.is_rejected:
             raise NodeError(node, f"rejected the association ({answer.get('reason', 'no reason given')}): check "
                                   f"that its AE title is {node.ae_title!r} and that it knows ours, "
                                   f"{local.ae_title!r}")
-        if assoc.is_aborted and not assoc.accepted_contexts and answer == {}:
-            reason = _why_unreachable(node)
-            if reason.startswith("the connection opened"):
-                reason = "accepted none of the services asked for, or aborted the association"
-            raise NodeError(node, reason)
+        if answer.get("accepted"):
+            asked = ", ".join(sorted({cx.abstract_syntax.name for cx in ae.requested_contexts}))
+            raise NodeError(node, f"accepted the association but none of the services asked ({asked})")
         raise NodeError(node, _why_unreachable(node))
     try:
         yield assoc

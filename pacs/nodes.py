@@ -183,7 +183,7 @@ def save(settings: Settings, path: Optional[str | Path] = None) -> Path:
     return path
 
 
-_ADDRESS = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:@\s]+|\[[0-9a-fA-F:]+\]):(?P<port>\d+)$")
+_ADDRESS = re.compile(r"^(?P<ae>[^@]+)@(?P<host>[^:@\s]+|\[[0-9a-fA-F:]+\]):(?P<port>\d+)$")
 
 
 def parse_node(text: str, settings: Optional[Settings] = None) -> Node:

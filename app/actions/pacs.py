@@ -1,0 +1,127 @@
+"""PACS actions the CLI and the GUI share: resolve a node (a configured name, ``AET@host:port`` or a
+DICOMweb URL), echo it, search it, retrieve a series into the local cache, send files back.
+
+Each takes ``progress`` and ``cancel``; each raises DelineateError subclasses naming the node. A
+series is opened from the folder ``retrieve`` returns, which exists only once the transfer is
+complete (pacs.cache)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+from core.errors import DelineateError
+from core.progress import CancelToken, ProgressFn, check, no_progress
+from pacs import nodes as _nodes
+from pacs.cache import SeriesCache
+from pacs.nodes import DimseNode, Node, Settings, WebNode
+from pacs.query import Match, Query
+
+METHODS = ("auto", "get", "move", "wado")  # auto: C-GET for a DIMSE node, WADO-RS for a DICOMweb one
+
+
+def settings(config: Optional[str | Path] = None) -> Settings:
+    return _nodes.load(config)
+
+
+def node(which: Union[str, Node], config: Optional[str | Path] = None) -> Node:
+    return which if isinstance(which, (DimseNode, WebNode)) else settings(config).node(which)
+
+
+def cache(config: Optional[str | Path] = None, root: Optional[str | Path] = None) -> SeriesCache:
+    return SeriesCache(root, int(settings(config).cache_gb * 1e9))
+
+
+def echo(which: Union[str, Node], *, config=None, progress: ProgressFn = no_progress,
+         cancel: Optional[CancelToken] = None) -> float:
+    """Check a node answers (C-ECHO, or a one-study QIDO-RS); returns the seconds it took."""
+    import time
+
+    n = node(which, config)
+    t0 = time.perf_counter()
+    if isinstance(n, WebNode):
+        from pacs import dicomweb
+
+        dicomweb.echo(n, progress, cancel)
+    else:
+        from pacs import dimse
+
+        dimse.echo(n, settings(config).local, progress, cancel)
+    return time.perf_counter() - t0
+
+
+def find(which: Union[str, Node], query: Query, level: str = "study", *, config=None,
+         progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> list[Match]:
+    n = node(which, config)
+    if isinstance(n, WebNode):
+        from pacs import dicomweb
+
+        return dicomweb.find(n, query, level, progress, cancel)
+    from pacs import dimse
+
+    return dimse.find(n, query, level, settings(config).local, progress, cancel)
+
+
+def retrieve(which: Union[str, Node], study_uid: str, series_uid: str, *, method: str = "auto",
+             expected: Optional[int] = None, config=None, cache_root=None, refresh: bool = False,
+             progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> Path:
+    """The local folder of a complete copy of the series: from the cache, or retrieved into it
+    (C-GET, C-MOVE or WADO-RS). Cancelled or failed, nothing of it is left in the cache."""
+    if method not in METHODS:
+        raise DelineateError(f"retrieve method {method!r}: one of {', '.join(METHODS)}")
+    n = node(which, config)
+    s = settings(config)
+    store = SeriesCache(cache_root, int(s.cache_gb * 1e9))
+    hit = None if refresh else store.get(series_uid)
+    if hit is not None:
+        progress(1.0, "in the local cache")
+        return hit
+    if method == "auto":
+        method = "wado" if isinstance(n, WebNode) else "get"
+    if (method == "wado") != isinstance(n, WebNode):
+        raise DelineateError(f"{n}: {'WADO-RS needs a DICOMweb URL' if method == 'wado' else method.upper()}"
+                             f"{' needs a DIMSE node (AET@host:port)' if method != 'wado' else ''}")
+    check(cancel)
+    with store.incoming(series_uid) as folder:
+        if method == "wado":
+            from pacs import dicomweb
+
+            dicomweb.retrieve_series(n, study_uid, series_uid, folder, expected, progress, cancel)
+        else:
+            from pacs import dimse
+
+            fn = dimse.get_series if method == "get" else dimse.move_series
+            fn(n, study_uid, series_uid, folder, s.local, expected, progress, cancel)
+    progress(1.0, "retrieved")
+    return store.get(series_uid)
+
+
+def dicom_files(paths) -> list[Path]:
+    """The files to send: files as given, folders walked (hidden files and DICOMDIR left out)."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
+                          and f.name.upper() != "DICOMDIR")
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DelineateError(f"{p}: no such file or folder to send")
+    if not out:
+        raise DelineateError("nothing to send: no files in " + ", ".join(map(str, paths)))
+    return out
+
+
+def send(which: Union[str, Node], paths, *, config=None, progress: ProgressFn = no_progress,
+         cancel: Optional[CancelToken] = None) -> int:
+    """C-STORE (DIMSE node) or STOW-RS (DICOMweb node) DICOM files or folders; returns the count.
+    De-identify on export (export --deidentify) before sending when the archive must not see
+    identifiers."""
+    n = node(which, config)
+    files = dicom_files(paths)
+    if isinstance(n, WebNode):
+        from pacs import dicomweb
+
+        return dicomweb.send(n, files, progress, cancel)
+    from pacs import dimse
+
+    return dimse.send(n, files, settings(config).local, progress, cancel)
