@@ -6,10 +6,12 @@ given as the node's ``ca_file``). Every failure is a ``NodeError`` naming the UR
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Optional
 
 import requests
+import requests.adapters
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
@@ -24,11 +26,24 @@ _STUDY_FIELDS = ["StudyDescription", "ModalitiesInStudy", "NumberOfStudyRelatedI
 _SERIES_FIELDS = ["SeriesDescription", "SeriesNumber", "Modality", "NumberOfSeriesRelatedInstances"]
 
 
+class _TrustOnly(requests.adapters.HTTPAdapter):
+    """Verify against the node's CA bundle: a session's ``verify`` loses to $REQUESTS_CA_BUNDLE."""
+
+    def __init__(self, ca_file: str):
+        super().__init__()
+        self.ca_file = ca_file
+
+    def send(self, request, **kwargs):
+        kwargs["verify"] = self.ca_file
+        return super().send(request, **kwargs)
+
+
 def client(node: WebNode):
     from dicomweb_client.api import DICOMwebClient
 
     session = requests.Session()
-    session.verify = node.ca_file or True
+    if node.ca_file:
+        session.mount("https://", _TrustOnly(node.ca_file))
     if node.auth == "basic":
         session.auth = (node.username, node.credential())
     elif node.auth == "bearer":
@@ -61,8 +76,15 @@ def _errors(node: WebNode, what: str):
 
 
 def _short(e: Exception) -> str:
+    """The cause, without the request's URL: its query string holds the patient ID searched for,
+    and error messages reach the log."""
     text = str(e)
-    return text if len(text) < 200 else text[:200] + "..."
+    for pattern in (r"certificate verify failed: ([^('\"]+)", r"\[Errno -?\d+\] ([^'\")]+)", r"(Read timed out)",
+                    r"(Connection aborted)", r"(RemoteDisconnected[^'\"]*)"):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(1).strip()
+    return type(e).__name__
 
 
 def _filters(query: Query) -> dict:

@@ -67,8 +67,16 @@ def _tls(node: DimseNode):
 def _why_unreachable(node: DimseNode) -> str:
     """Why no association came up when the archive did not reject it: ask the network directly."""
     try:
-        with socket.create_connection((node.host, node.port), timeout=PROBE_TIMEOUT):
-            pass
+        with socket.create_connection((node.host, node.port), timeout=PROBE_TIMEOUT) as sock:
+            if node.tls:
+                ctx, hostname = _tls(node)
+                with ctx.wrap_socket(sock, server_hostname=hostname):
+                    pass
+    except ssl.SSLCertVerificationError as e:
+        return (f"its TLS certificate could not be verified ({e.verify_message}): give the bundle of the "
+                "authority that signed it as ca_file")
+    except ssl.SSLError as e:
+        return f"TLS handshake failed ({e.reason or e}): is this port a TLS port?"
     except socket.gaierror:
         return f"unknown host {node.host!r}"
     except ConnectionRefusedError:

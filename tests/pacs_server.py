@@ -43,7 +43,8 @@ class Orthanc:
     """``with Orthanc() as pacs:`` a running server; ``pacs.dicom_port``, ``pacs.url`` (DICOMweb root),
     ``pacs.scp_port`` (the port Delineate's SCP must listen on for C-MOVE to reach it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
+        self.tls = tls  # DICOM TLS with a self-signed certificate for 127.0.0.1 (``self.cert``)
         # on tmpfs where there is one: Orthanc fsyncs its index per instance, 100 ms each on a slow disk
         shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
         self.folder = Path(tempfile.mkdtemp(prefix="delineate-orthanc-", dir=shm))
@@ -53,6 +54,18 @@ class Orthanc:
     @property
     def http(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def cert(self) -> str:
+        return str(self.folder / "cert.pem")
+
+    def _make_certificate(self) -> None:
+        key = self.folder / "key.pem"
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", str(key), "-out", self.cert], capture_output=True, text=True)
+        if r.returncode:
+            raise OrthancError(f"openssl could not make a test certificate: {r.stderr[-500:]}")
 
     @property
     def url(self) -> str:
@@ -68,11 +81,16 @@ class Orthanc:
             "AuthenticationEnabled": True, "RegisteredUsers": {USER: PASSWORD},
             "Plugins": [dicomweb_plugin()], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
             "SaveJobs": False, "ConcurrentJobs": 1, "HttpThreadsCount": 4,
+            **({"DicomTlsEnabled": True, "DicomTlsCertificate": self.cert,
+                "DicomTlsPrivateKey": str(self.folder / "key.pem"), "DicomTlsTrustedCertificates": self.cert,
+                "DicomTlsRemoteCertificateRequired": False} if self.tls else {}),
         }
 
     def start(self, timeout: float = 30.0) -> "Orthanc":
         if not os.access(BINARY, os.X_OK):
             raise OrthancError(f"{BINARY} is missing: apt-get install orthanc orthanc-dicomweb (make system-deps)")
+        if self.tls:
+            self._make_certificate()
         cfg = self.folder / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=1))
         log = open(self.folder / "orthanc.log", "wb")

@@ -302,3 +302,36 @@ def test_settings_round_trip_without_secrets_and_clear_errors(tmp_path, monkeypa
         nodes.load(path)
     with pytest.raises(DelineateError, match="date range 20240301-20240101 is empty"):
         Query(date_from="2024-03-01", date_to="2024-01-01")
+
+
+def test_tls_certificates_are_verified(tmp_path):
+    """DICOM TLS against Orthanc with a self-signed certificate: trusted through ca_file, refused
+    without it. DICOMweb over HTTPS against a real TLS server (Debian's Orthanc 1.10 crashes serving
+    HTTPS): refused without the CA, past the handshake with it."""
+    import http.server
+    import ssl
+    import threading
+
+    with Orthanc(tls=True) as server:
+        local = LocalAE(LOCAL_AE, server.scp_port)
+        dimse.echo(DimseNode(AE_TITLE, "127.0.0.1", server.dicom_port, tls=True, ca_file=server.cert), local)
+        t0 = time.perf_counter()
+        with pytest.raises(NodeError, match="TLS certificate could not be verified .*self-signed"):
+            dimse.echo(DimseNode(AE_TITLE, "127.0.0.1", server.dicom_port, tls=True), local)
+        with pytest.raises(NodeError, match="not with a DICOM association .*TLS expected"):
+            dimse.echo(DimseNode(AE_TITLE, "127.0.0.1", server.dicom_port), local)
+        assert time.perf_counter() - t0 < 10
+
+        httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(server.cert, str(server.folder / "key.pem"))
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            url = f"https://127.0.0.1:{httpd.server_address[1]}/dicom-web"
+            with pytest.raises(NodeError, match="TLS certificate could not be verified"):
+                dicomweb.echo(WebNode(url))
+            with pytest.raises(NodeError, match="HTTP 501"):  # the handshake passed; the server is no PACS
+                dicomweb.echo(WebNode(url, ca_file=server.cert))
+        finally:
+            httpd.shutdown()
