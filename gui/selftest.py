@@ -39,14 +39,16 @@ def window_check(volume, labelmap, timeout_s: float = 120.0) -> tuple[str, list]
             shown = win.session.volume
             if shown is None or shown.geometry.size != volume.geometry.size:
                 raise RuntimeError(f"the sample was not shown within {timeout_s:.0f} s")
-            win.opener.set_labelmap(labelmap)
-            app.processEvents()
-            if win.session.labelmap is None:
-                raise RuntimeError("the segmentation was not taken")
+            if labelmap is not None:
+                win.opener.set_labelmap(labelmap)
+                app.processEvents()
+                if win.session.labelmap is None:
+                    raise RuntimeError("the segmentation was not taken")
             image = win.grab().toImage()
             if image.isNull() or image.width() < 100:
                 raise RuntimeError("the window did not paint")
-            detail = f"{app.platformName()}: sample shown with {len(labelmap.table)} segments, painted {image.width()}x{image.height()}"
+            segments = f"{len(labelmap.table)} segments" if labelmap is not None else "no segmentation"
+            detail = f"{app.platformName()}: sample shown with {segments}, painted {image.width()}x{image.height()}"
             win.close()
             win.deleteLater()
             app.processEvents()

@@ -122,8 +122,9 @@ def _read_back(found, **_) -> str:
 def _window(found, window, extra, **_) -> str:
     if window is None:
         raise RuntimeError("not checked: run `delineate --selftest` (python -m cli cannot open windows)")
-    _need(found, "volume", "segmentation")
-    detail, rows = window(found["volume"], found["segmentation"].labels)
+    _need(found, "volume")  # without a segmentation (its check failed) the window is still tried
+    seg = found.get("segmentation")
+    detail, rows = window(found["volume"], seg.labels if seg is not None else None)
     extra.extend(rows)
     return detail
 

@@ -6,4 +6,3 @@ from PyInstaller.utils.hooks import collect_submodules
 module_collection_mode = "pyz+py"
 hiddenimports = [m for pkg in ("monai.networks", "monai.inferers", "monai.losses", "monai.data.utils",
                                "monai.transforms.utils") for m in collect_submodules(pkg)]
-excludedimports = ["monai.apps", "monai.auto3dseg", "monai.fl", "monai.handlers"]
