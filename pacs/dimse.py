@@ -127,9 +127,19 @@ def association(node: DimseNode, local: LocalAE, contexts: Iterable, roles=(), h
             assoc.release()
 
 
-def _status(node, status: Dataset, what: str) -> int:
+def _no_answer(node, assoc, what: str) -> NodeError:
+    deadline = time.monotonic() + 1.0  # an abort may reach the response before the association's state
+    while assoc is not None and assoc.is_established and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if assoc is not None and not assoc.is_established:  # aborted, or the connection closed
+        return NodeError(node, f"aborted the association on {what}: an archive does this to a calling AE title "
+                               f"it does not know; is {assoc.requestor.ae_title!r} among its DICOM nodes?")
+    return NodeError(node, f"no {what} response within {DIMSE_TIMEOUT:.0f} s")
+
+
+def _status(node, status: Dataset, what: str, assoc=None) -> int:
     if status is None or "Status" not in status:
-        raise NodeError(node, f"no {what} response within {DIMSE_TIMEOUT:.0f} s (timed out or aborted)")
+        raise _no_answer(node, assoc, what)
     return int(status.Status)
 
 
@@ -144,7 +154,7 @@ def echo(node: DimseNode, local: Optional[LocalAE] = None, progress: ProgressFn 
     check(cancel)
     t0 = time.perf_counter()
     with association(node, local or LocalAE(), [Verification]) as assoc:
-        code = _status(node, assoc.send_c_echo(), "C-ECHO")
+        code = _status(node, assoc.send_c_echo(), "C-ECHO", assoc)
     if code != 0:
         raise _failed(node, code, "C-ECHO", None)
     progress(1.0, f"{node} answered")
@@ -169,7 +179,7 @@ def _c_find(assoc, node, ds: Dataset, cancel) -> list[Dataset]:
     found = []
     for status, identifier in assoc.send_c_find(ds, StudyRootQueryRetrieveInformationModelFind):
         check(cancel)
-        code = _status(node, status, "C-FIND")
+        code = _status(node, status, "C-FIND", assoc)
         if code in _PENDING:
             if identifier is not None:
                 found.append(identifier)
@@ -231,28 +241,34 @@ class _Receiver:
         return 0x0000
 
 
-def _sub_operations(node, responses, receiver: _Receiver, what: str, cancel) -> None:
-    """Follow a C-GET/C-MOVE to its final response; failed sub-operations are an error."""
+def _sub_operations(node, assoc, responses, receiver: _Receiver, what: str, cancel, hint: str = "") -> None:
+    """Follow a C-GET/C-MOVE to its final response; failed sub-operations are an error. ``hint``: what
+    to check when it fails before any instance arrived."""
     final = None
     for status, _identifier in responses:
         if cancel is not None and cancel.cancelled:
             break
-        code = _status(node, status, what) if status is not None and "Status" in status else None
-        if code is None:
-            break  # aborted: the receiver aborted on cancel, or the archive did
+        if status is None or "Status" not in status:
+            break  # aborted: by the receiver on cancel, or by the archive
+        code = int(status.Status)
         if receiver.expected is None and "NumberOfRemainingSuboperations" in status:
             receiver.expected = int(status.NumberOfRemainingSuboperations) + receiver.count
         if code not in _PENDING:
             final = (code, status)
     check(cancel)
     if final is None:
-        raise NodeError(node, f"{what} ended without a final response after {receiver.count} instances "
-                              "(association aborted or timed out)")
+        if receiver.count == 0:
+            raise _no_answer(node, assoc, what)
+        raise NodeError(node, f"{what} stopped after {receiver.count} instances (association aborted or timed out)")
     code, status = final
     failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
+    comment = f" ({status.ErrorComment})" if "ErrorComment" in status else ""
+    if (code != 0 or failed) and receiver.count == 0:
+        raise NodeError(node, f"{what} failed with status 0x{code:04X}{comment} before any instance arrived: "
+                              + (hint or "is the series on this node, and may our AE title retrieve it?"))
     if code != 0 or failed:
-        raise NodeError(node, f"{what} failed with status 0x{code:04X}: {receiver.count} instances received, "
-                              f"{failed} failed{'; ' + str(status.ErrorComment) if 'ErrorComment' in status else ''}")
+        raise NodeError(node, f"{what} failed with status 0x{code:04X}{comment}: {receiver.count} instances "
+                              f"received, {failed} failed")
     if receiver.count == 0:
         raise NodeError(node, f"{what}: no instances (no such series on the node)")
 
@@ -270,7 +286,7 @@ def get_series(node: DimseNode, study_uid: str, series_uid: str, folder: str | P
     with association(node, local or LocalAE(), contexts, roles, [(evt.EVT_C_STORE, receiver)]) as assoc:
         responses = assoc.send_c_get(_retrieve_identifier(study_uid, series_uid),
                                      StudyRootQueryRetrieveInformationModelGet)
-        _sub_operations(node, responses, receiver, "C-GET", cancel)
+        _sub_operations(node, assoc, responses, receiver, "C-GET", cancel)
     return receiver.count
 
 
@@ -294,14 +310,9 @@ def move_series(node: DimseNode, study_uid: str, series_uid: str, folder: str | 
         with association(node, local, [StudyRootQueryRetrieveInformationModelMove]) as assoc:
             responses = assoc.send_c_move(_retrieve_identifier(study_uid, series_uid), local.ae_title,
                                           StudyRootQueryRetrieveInformationModelMove)
-            try:
-                _sub_operations(node, responses, receiver, "C-MOVE", cancel)
-            except NodeError as e:
-                if receiver.count == 0 and "0xA801" in str(e):
-                    raise NodeError(node, f"does not know the move destination {local.ae_title!r}: add it "
-                                          f"to the archive's DICOM nodes with this computer's address and "
-                                          f"port {local.port}") from None
-                raise
+            hint = (f"check that the archive knows the move destination {local.ae_title!r} with this computer's "
+                    f"address and port {local.port}, and that no firewall blocks that port")
+            _sub_operations(node, assoc, responses, receiver, "C-MOVE", cancel, hint)
     finally:
         server.shutdown()
     return receiver.count
@@ -328,7 +339,7 @@ def send(node: DimseNode, paths: list[Path], local: Optional[LocalAE] = None,
     with association(node, local or LocalAE(), [(sop, sorted(ts)) for sop, ts in syntaxes.items()]) as assoc:
         for i, p in enumerate(paths):
             check(cancel)
-            code = _status(node, assoc.send_c_store(dcmread(p)), "C-STORE")
+            code = _status(node, assoc.send_c_store(dcmread(p)), "C-STORE", assoc)
             if code not in (0x0000, 0xB000, 0xB007, 0xB006):
                 raise NodeError(node, f"refused {p.name} (C-STORE status 0x{code:04X})")
             progress((i + 1) / len(paths), f"sent {i + 1}/{len(paths)}")

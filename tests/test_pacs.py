@@ -195,6 +195,24 @@ def test_a_transfer_cancelled_halfway_leaves_nothing_in_the_cache(pacs_env, meth
     assert len(list(folder.iterdir())) == N_SLICES
 
 
+def test_refusals_say_what_to_check(pacs_env, orthanc, tmp_path):
+    node = DimseNode(AE_TITLE, "127.0.0.1", orthanc.dicom_port)
+    ids = (pacs_env["study_uid"], pacs_env["series_uid"])
+    with pytest.raises(NodeError, match="aborted the association on C-FIND: .*is 'STRANGER' among its DICOM nodes"):
+        dimse.find(node, Query(), local=LocalAE("STRANGER", orthanc.scp_port))
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    # our SCP listens where the archive does not send: it cannot deliver
+    with pytest.raises(NodeError, match=f"C-MOVE failed .* before any instance arrived: check that the archive "
+                                        f"knows the move destination 'DELINEATE' .* port {port}"):
+        dimse.move_series(node, *ids, tmp_path, LocalAE(LOCAL_AE, port))
+    with pytest.raises(NodeError, match="C-GET failed .* before any instance arrived: is the series on this node"):
+        dimse.get_series(node, ids[0], "1.2.3.4.5", tmp_path, LocalAE(LOCAL_AE, orthanc.scp_port))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_dicomweb_errors_name_the_url(orthanc):
     bad = WebNode(orthanc.url, auth="basic", username=USER, secret="wrong")
     with pytest.raises(NodeError, match=r"^http://127\.0\.0\.1:\d+/dicom-web: QIDO-RS: HTTP 401: authentication"):
