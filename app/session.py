@@ -53,6 +53,12 @@ class ModelRan:
 
 
 @dataclass(frozen=True)
+class GuardChecked:
+    """The out-of-distribution guard's reasons for the last run (empty: inside the model's envelope)."""
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class UncertaintyChanged:
     case: Optional[float]
 
@@ -107,6 +113,7 @@ class CaseSession:
         self.source = ""  # path the image came from ("" for a store case)
         self.previewing = False  # the image is a first slice shown while the series loads
         self.run = None  # the last model run on this image (inference.runner.Segmentation)
+        self.warnings: tuple[str, ...] = ()  # why that run may be outside what its model was made for
         self.uncertainty: Optional[float] = None  # case uncertainty from the last uncertainty map
         self.history: Optional[editing.History] = None
         self.locked: set[int] = set()
@@ -135,9 +142,11 @@ class CaseSession:
             self.source = str(source)
         self.store_case = store_case
         self.run, self.uncertainty, self.history, self.review_state = None, None, None, None
-        self.locked, self.hidden_surfaces = set(), set()
+        self.locked, self.hidden_surfaces, had_warnings, self.warnings = set(), set(), bool(self.warnings), ()
         self.viewer.set_volume(volume, keep_cursor=keep)
         self.events.emit(ImageOpened(volume, self.source, preview))
+        if had_warnings:
+            self.events.emit(GuardChecked(()))
 
     def clear_preview(self) -> None:
         """A load failed or was cancelled: drop the first slice it showed."""
@@ -156,13 +165,15 @@ class CaseSession:
         self.events.emit(LabelsReplaced(labelmap))
         self._history_changed()
 
-    def set_run(self, run) -> None:
-        """A model's segmentation of this image becomes the label map to correct."""
+    def set_run(self, run, warnings=()) -> None:
+        """A model's segmentation of this image becomes the label map to correct; ``warnings``: the
+        out-of-distribution guard's reasons (app.actions.guard)."""
         if self.volume is None or run.labels.geometry is not self.volume.geometry:
             return  # another image was opened while the model ran
-        self.run = run
+        self.run, self.warnings = run, tuple(warnings)
         self.set_labelmap(run.labels)
         self.events.emit(ModelRan(run))
+        self.events.emit(GuardChecked(self.warnings))
 
     def set_uncertainty(self, case: Optional[float]) -> None:
         if case != self.uncertainty:

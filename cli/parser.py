@@ -28,7 +28,7 @@ _BY_NAME = {c[0]: c for c in (GUI,) + images.COMMANDS + models.COMMANDS + traini
             + exporting.COMMANDS + selftest.COMMANDS + evaluation.COMMANDS + pacs.COMMANDS}
 #: the order --help lists them in
 NAMES = ("gui", "info", "convert", "segment", "models", "train", "explain", "export-dataset", "check-store", "export",
-         "benchmark-models", "import-model", "calibrate-guard", "selftest",
+         "benchmark-models", "import-model", "evaluate", "calibrate-guard", "selftest",
          "pacs")
 
 

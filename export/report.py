@@ -79,6 +79,8 @@ def _model_lines(model: Optional[dict]) -> list[str]:
     if metrics:
         lines.append("held-out: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                              for k, v in list(metrics.items())[:5]))
+    for warning in (model.get("warnings") or [])[:3]:  # the out-of-distribution guard's, at the run
+        lines.append("WARNING: " + textwrap.shorten(str(warning), 110))
     return lines
 
 

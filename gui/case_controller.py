@@ -25,19 +25,25 @@ class CaseController(QtCore.QObject):
         self.last_export: Optional[list] = None
         self.last_retrain = None
 
-    def _default_card(self):
-        from app.actions.models import default_model
-
-        try:
-            return default_model(self.session.volume)
-        except DelineateError as exc:
-            show_error(self.shell.widget, "model registry", exc)
-            return None
-
     # -- models ------------------------------------------------------------------------------
     def run_default_model(self) -> None:
-        if self.session.volume is not None and (card := self._default_card()) is not None:
-            self.run_model(card)
+        """The model made for this kind of image; if there is none, ask (never another modality's silently)."""
+        from app.actions.models import NoDefaultModel, default_model
+
+        if self.session.volume is None:
+            return
+        try:
+            card = default_model(self.session.volume)
+        except NoDefaultModel as exc:
+            answer = QtWidgets.QMessageBox.question(self.shell.widget, "No model for this image",
+                                                    f"{exc}.\n\nChoose a model anyway?")
+            if answer == QtWidgets.QMessageBox.StandardButton.Yes:
+                self.run_model_dialog()
+            return
+        except DelineateError as exc:
+            show_error(self.shell.widget, "model registry", exc)
+            return
+        self.run_model(card)
 
     def run_model_dialog(self, compare: bool = False) -> None:
         from app.actions.models import default_model
@@ -61,11 +67,13 @@ class CaseController(QtCore.QObject):
     def run_model(self, card, device: str = "auto") -> None:
         """Segment the open image in a worker; the result becomes the editable label map."""
         volume = self.session.volume
-        self.shell.run(f"Running {card.name}", lambda p, c, _part: segmenting.segment(volume, card, device, p, c),
-                       self._segmented, card.id)
+        self.shell.run(f"Running {card.name}",
+                       lambda p, c, _part: segmenting.segment_checked(volume, card, device, p, c), self._segmented,
+                       card.id)
 
-    def _segmented(self, run) -> None:
-        self.session.set_run(run)
+    def _segmented(self, guarded) -> None:
+        run = guarded.run
+        self.session.set_run(run, guarded.warnings)
         if self.session.run is run:
             self.shell.message(f"{run.card.id} v{run.card.version} on {run.device}: {run.seconds:.1f} s — "
                                f"{RESEARCH_ONLY}", 20000)

@@ -11,7 +11,7 @@ from typing import Optional
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.logs import log_dir
-from app.session import CaseSession, ImageOpened
+from app.session import CaseSession, GuardChecked, ImageOpened
 from core.display import VIEWS
 from core.errors import DelineateError
 from gui.autosave import Autosave
@@ -60,10 +60,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().addPermanentWidget(self.tasks)
         self._layout_name, self._before_single, self._focused_view = "conventional", "conventional", "axial"
         self._last_error = None  # the last error dialog (gui.dialogs.show_error keeps it here)
-        self.central = QtWidgets.QWidget()
-        self.grid = QtWidgets.QGridLayout(self.central)
+        self.banner = QtWidgets.QLabel()  # the out-of-distribution guard's warning, over the views
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #ffd43b; color: #212529; padding: 4px 8px; font-weight: bold")
+        self.banner.hide()
+        views = QtWidgets.QWidget()
+        self.grid = QtWidgets.QGridLayout(views)
         self.grid.setContentsMargins(2, 2, 2, 2)
         self.grid.setSpacing(2)
+        self.central = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(self.central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(views, 1)
         self.setCentralWidget(self.central)
         self._build_actions()
         self._build_side_panel()
@@ -73,6 +83,7 @@ class MainWindow(QtWidgets.QMainWindow):
             view.graphics.installEventFilter(self)
         self.model.subscribe("cursor", lambda: self._show_probe(None))
         self.session.subscribe(ImageOpened, self._image_opened)
+        self.session.subscribe(GuardChecked, self._guard_checked)
         self.worklist.failed.connect(lambda what, exc: show_error(self, what, exc))
         self.opener.recent_changed.connect(self._fill_recent)
         self.setAcceptDrops(True)
@@ -242,6 +253,12 @@ class MainWindow(QtWidgets.QMainWindow):
             name = event.volume.description or Path(event.source).name or "store case"
             self.setWindowTitle(f"Delineate — {name}")
         self._show_probe(None)
+
+    def _guard_checked(self, event: GuardChecked) -> None:
+        run = self.session.run
+        self.banner.setText(f"⚠ {run.card.id if run else 'The model'} may not be made for this image: "
+                            + "; ".join(event.warnings) + ". Review its output with care.")
+        self.banner.setVisible(bool(event.warnings))
 
     def _store_case_opened(self, image, _ai, corrected, case_id: str) -> None:
         self.session.set_image(image, "", store_case=case_id)

@@ -76,6 +76,7 @@ class ModelCard:
     created: str = ""
     keep_largest_component: bool = False
     promoted: bool = True  # False: a retrained version that did not beat its parent (kept, not default)
+    envelope: Optional[dict] = None  # what it was made for (inference.envelope.Envelope), calibrated
     folder: Optional[Path] = None  # where it was read from (not serialised)
 
     # -- (de)serialisation -----------------------------------------------------------------------
@@ -134,6 +135,13 @@ class ModelCard:
             metrics = [Metric.from_dict(m) for m in d.get("metrics", [])]
         except (KeyError, TypeError, ValueError) as exc:
             raise CardError(path, f"metrics: {exc}") from None
+        if d.get("envelope") is not None:
+            from inference.envelope import Envelope
+
+            try:
+                Envelope.from_dict(d["envelope"])
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                raise CardError(path, f"envelope: {exc!r}") from None
         known = {f for f in cls.__dataclass_fields__ if f != "folder"}
         extra = set(d) - known
         if extra:

@@ -203,3 +203,30 @@ def test_check_store_refuses_a_folder_that_is_not_a_store(tmp_path, case):
     (tmp_path / "store" / "cases" / "stray.tmp").write_text("litter")
     root, removed, problems, n = check_store(tmp_path / "store", repair=True)
     assert n == 1 and problems == [] and any("stray.tmp" in str(p) for p in removed)
+
+
+def test_evaluate_on_a_sites_own_cases_matches_labels_by_name(case, tmp_path):
+    from app.actions.evaluating import evaluate, pairs
+    from core.labels import Label, LabelMap, LabelTable
+    from formats.io import write_image, write_labelmap
+
+    s, card = case
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    write_image(s.volume, tmp_path / "img" / "case1.nii.gz")
+    pred = segmenting.segment(s.volume, card, "cpu").labels.array
+    swapped = np.select([pred == 1, pred == 2], [2, 1], 0).astype(np.uint8)  # the site numbers them the other way
+    truth = LabelMap(swapped, s.volume.geometry, LabelTable((Label(1, "b", (0, 0, 255)), Label(2, "a", (255, 0, 0)))))
+    write_labelmap(truth, tmp_path / "lab" / "case1.seg.nrrd")
+    (tmp_path / "img" / "unlabelled.nii.gz").write_bytes(b"")  # no label map: not a case
+    assert pairs(str(tmp_path / "img"), str(tmp_path / "lab")) == [(tmp_path / "img" / "case1.nii.gz",
+                                                                      tmp_path / "lab" / "case1.seg.nrrd")]
+    result = evaluate(card, str(tmp_path / "img"), str(tmp_path / "lab"), "cpu")
+    assert result.matched_by == "name" and {r.name for _c, r in result.rows} == {"a", "b"}
+    for _case, r in result.rows:  # the site's labels are the model's own output: perfect agreement
+        assert r.dice == 1.0 or (not (pred == r.value).any() and np.isnan(r.dice)), r
+    (tmp_path / "none").mkdir()
+    with pytest.raises(DelineateError, match="no image in"):
+        pairs(str(tmp_path / "img"), str(tmp_path / "none"))
+    with pytest.raises(DelineateError, match="two files, or two folders"):
+        pairs(str(tmp_path / "img"), str(tmp_path / "lab" / "case1.seg.nrrd"))

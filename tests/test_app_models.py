@@ -3,7 +3,7 @@ request (the dialog's and the CLI's), with the refusals a user sees."""
 import numpy as np
 import pytest
 
-from app.actions.models import IMPORT_NORMALISATIONS, KINDS, ImportSpec, default_model, import_model
+from app.actions.models import IMPORT_NORMALISATIONS, KINDS, ImportSpec, NoDefaultModel, default_model, import_model
 from core.errors import DelineateError
 from core.volume import Volume
 from inference.card import DATASET_NORMALISATIONS, NORMALISATIONS, ModelCard
@@ -19,7 +19,11 @@ def test_default_model_by_modality_and_dimensions():
     assert default_model(_volume("MR", (8, 16, 16)), reg).id == "brain-tissue"
     assert default_model(_volume("CT", (8, 16, 16)), reg).id == "ct-torso-phantom"
     assert default_model(_volume("US", (1, 32, 32)), reg).id == "us-lesion-2d"
-    assert default_model(_volume("PT", (1, 32, 32)), reg).spatial_dims == 2  # no PET model: a 2D one
+    with pytest.raises(NoDefaultModel, match="no model is made for PT 2D images") as refused:
+        default_model(_volume("PT", (1, 32, 32)), reg)  # never a model for another modality, silently
+    assert refused.value.candidates[0].id == "us-lesion-2d"  # the 2D one offered first
+    with pytest.raises(NoDefaultModel, match="OT 2D"):
+        default_model(_volume("OT", (1, 32, 32)), reg)  # a PNG photo does not get the ultrasound model
     assert default_model(None, reg).id == "brain-tissue"  # nothing open: the sample's model
 
 
@@ -27,8 +31,9 @@ def test_default_model_says_when_there_is_none(tmp_path):
     card = Registry([SHIPPED]).get("ct-torso-phantom")
     card.save(tmp_path / "only-ct" / "1.0.0")  # a registry holding one 3D CT model
     reg = Registry([tmp_path])
-    assert default_model(_volume("MR", (8, 16, 16)), reg).id == "ct-torso-phantom"  # 3D for a 3D image
-    with pytest.raises(DelineateError, match="no model for US 2D images"):
+    with pytest.raises(NoDefaultModel, match=r"MR 3D images.*ct-torso-phantom \(CT 3D\)"):
+        default_model(_volume("MR", (8, 16, 16)), reg)
+    with pytest.raises(NoDefaultModel, match="US 2D images"):
         default_model(_volume("US", (1, 32, 32)), reg)
 
 

@@ -151,6 +151,7 @@ def case_from_session(session, reviewer: str = "") -> CaseExport:
     lm, run, ai = session.labelmap, session.run, session.ai_draft()
     return CaseExport(session.volume, lm.copy(), ai=None if ai is lm else ai.copy(),
                       model_ref=f"{run.card.id}/{run.card.version}" if run else None,
-                      snapshot=run.card.report_dict() if run else None, reviewer=reviewer,
+                      snapshot=dict(run.card.report_dict(), warnings=list(session.warnings)) if run else None,
+                      reviewer=reviewer,
                       state=session.review_state or "", case_id=session.store_case or "",
                       probabilities=run.probabilities[1:] if run is not None else None)

@@ -20,16 +20,30 @@ IMPORT_NORMALISATIONS = tuple(k for k in NORMALISATIONS if k not in DATASET_NORM
 DEFAULT_CT_WINDOW = (-1000.0, 1000.0)
 
 
+class NoDefaultModel(DelineateError):
+    """No model is made for this kind of image: one must be chosen, knowingly."""
+
+    def __init__(self, modality: str, dims: int, candidates: list) -> None:
+        self.candidates = candidates  # same dimensionality first
+        names = ", ".join(f"{c.id} ({c.modality} {c.spatial_dims}D)" for c in candidates[:6]) or "none registered"
+        super().__init__(f"no model is made for {modality} {dims}D images; a model for other images would run "
+                         f"outside what it was trained on. Choose one explicitly (--model ID): {names}")
+
+
 def default_model(volume, registry=None) -> ModelCard:
     """The model an image gets when none is named: the shipped or latest promoted model for its
-    modality and dimensionality (2D images get 2D models). With no image open (``None``), the 3D MR
-    default, the bundled sample's."""
+    modality and dimensionality. Never one made for another modality or dimension: then
+    NoDefaultModel lists the candidates. With no image open (``None``), the 3D MR default, the
+    bundled sample's."""
     from inference.registry import Registry
 
     reg = registry if registry is not None else Registry()
-    if volume is None:
-        return reg.default_for("MR", 3)
-    return reg.default_for(volume.modality, 2 if volume.is_2d else 3)
+    modality, dims = ("MR", 3) if volume is None else (volume.modality or "OT", 2 if volume.is_2d else 3)
+    exact = [c for c in reg.cards() if c.promoted and c.modality == modality and c.spatial_dims == dims]
+    if not exact:
+        others = {c.id: c for c in reg.cards() if c.promoted}  # one per model
+        raise NoDefaultModel(modality, dims, sorted(others.values(), key=lambda c: (c.spatial_dims != dims, c.id)))
+    return reg.default_for(modality, dims)
 
 
 @dataclass

@@ -40,7 +40,8 @@ def correction_request(session, state: str, reviewer: str = "", reason: str = ""
     run, lm = session.run, session.labelmap
     ai = session.ai_draft()
     # the card as it is now, so the case exports with it even after the model is removed
-    card = dict(run.card.report_dict(), card=run.card.to_dict()) if run is not None else None
+    card = dict(run.card.report_dict(), card=run.card.to_dict(), warnings=list(session.warnings)) \
+        if run is not None else None
     return CorrectionRequest(session.volume, ai.copy() if ai is lm else ai, lm.copy(), state, reason.strip(),
                              reviewer, run.card.id if run else "", run.card.version if run else "",
                              session.history.summary() if session.history else {}, session.uncertainty, card)

@@ -15,6 +15,13 @@ def segment(volume, card, device: str = "auto", progress=no_progress, cancel=Non
     return run(volume, card, progress, cancel, device)
 
 
+def segment_checked(volume, card, device: str = "auto", progress=no_progress, cancel=None):
+    """The segmentation with the out-of-distribution guard's verdict (app.actions.guard.Guarded)."""
+    from app.actions.guard import check_run
+
+    return check_run(volume, card, segment(volume, card, device, progress, cancel))
+
+
 @dataclass
 class Comparison:
     run: object  # the other model's Segmentation

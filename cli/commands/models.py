@@ -32,7 +32,10 @@ def cmd_segment(args) -> int:
     reg = Registry()
     card = reg.get(args.model, args.version) if args.model else default_model(vol, reg)
     print(f"model: {card.summary()}", file=sys.stderr)
-    seg = segmenting.segment(vol, card, args.device, progress_bar)
+    guarded = segmenting.segment_checked(vol, card, args.device, progress_bar)
+    for warning in guarded.warnings:  # the out-of-distribution guard: said, not fatal (exit 0)
+        print(f"warning: {card.id} may not be made for this image: {warning}", file=sys.stderr)
+    seg = guarded.run
     write_labelmap(seg.labels, args.output)
     vols = seg.labels.volumes_ml()
     print(f"wrote {args.output} on {seg.device} in {seg.seconds:.1f} s: " +

@@ -564,3 +564,23 @@ def test_load_a_dicom_seg_of_the_open_series_and_refuse_another_scans(qtbot, win
     qtbot.waitUntil(lambda: window._last_error is not None, timeout=60000)
     assert "Frame of Reference" in window._last_error.text() and window.model.labelmap is None
     window._last_error.close()
+
+
+def test_a_model_run_outside_its_envelope_raises_the_banner(qtbot, window, ct_series, tmp_path, monkeypatch):
+    from tests.test_inference import make_card
+
+    card = make_card(tmp_path / "models" / "tiny-unet" / "1.0.0", "UNet", spacing=(6.0, 6.0, 6.0))  # an MR model
+    _open(qtbot, window, ct_series)
+    assert window.banner.isHidden()
+    with qtbot.waitSignal(window.loaded, timeout=120000):
+        window.cases.run_model(card, "cpu")
+    assert not window.banner.isHidden() and "the image is CT; tiny-unet was made for MR" in window.banner.text()
+    asked = []  # a PNG has no model made for it: the window asks instead of running another modality's
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question",
+                        lambda *a: (asked.append(a[2]), QtWidgets.QMessageBox.StandardButton.No)[1])
+    png = tmp_path / "photo.png"
+    QtGui.QImage(64, 48, QtGui.QImage.Format.Format_RGB888).save(str(png))
+    _open(qtbot, window, png)
+    assert window.banner.isHidden()  # a new image: the old run's warning is gone
+    window.cases.run_default_model()
+    assert asked and "2D images" in asked[0] and "no model is made for" in asked[0] and window.model.labelmap is None

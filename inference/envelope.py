@@ -1,0 +1,140 @@
+"""The out-of-distribution guard: what a model was made for (its card's envelope) against the case
+in front of it, before and after a run.
+
+Before: modality, 2D/3D, physical spacing (a model cannot see detail thinner slices would have shown)
+and the image's intensity distribution after the card's normalisation, as quantiles compared with
+the ranges seen on the model's in-range held-out cases. After: the run's case-level uncertainty (mean
+normalised entropy of one pass, over the voxels it labels) against a threshold calibrated on the same
+held-out cases. A card without a calibrated envelope is checked for modality, dimension and spacing
+only, and the guard says so. Torch-free; the normalised image is computed by the caller."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+#: a slice or pixel this many times thicker than the model's spacing loses detail it relies on
+SPACING_FACTOR = 3.0
+#: an intensity quantile may stray this fraction of the calibrated range beyond it (plus an absolute
+#: slack in normalised units) before the guard speaks: held-out cases are a sample, not the envelope
+QUANTILE_SLACK, QUANTILE_ABS = 0.5, 0.25
+SAMPLE_VOXELS = 200_000
+#: grey images stored as RGB (most ultrasound) carry some colour (Doppler, annotations): a picture
+#: with more coloured pixels than this is not one
+COLOURFUL = 0.2
+
+
+@dataclass
+class Envelope:
+    modalities: list[str]
+    spatial_dims: int
+    spacing_max_mm: Optional[list[float]] = None  # (x, y, z); None: any
+    quantiles: dict = field(default_factory=dict)  # "q0.5" -> [low, high] after normalisation
+    uncertainty_max: Optional[float] = None  # case uncertainty of one pass, calibrated
+    calibrated_on: str = ""  # what the ranges and the threshold were measured on
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Envelope":
+        return cls(modalities=[str(m) for m in d["modalities"]], spatial_dims=int(d["spatial_dims"]),
+                   spacing_max_mm=[float(v) for v in d["spacing_max_mm"]] if d.get("spacing_max_mm") else None,
+                   quantiles={str(k): [float(v[0]), float(v[1])] for k, v in (d.get("quantiles") or {}).items()},
+                   uncertainty_max=None if d.get("uncertainty_max") is None else float(d["uncertainty_max"]),
+                   calibrated_on=str(d.get("calibrated_on", "")))
+
+
+def envelope_of(card) -> Envelope:
+    """The card's calibrated envelope, else what its fields say (modality, dimension, spacing)."""
+    return Envelope.from_dict(card.envelope) if card.envelope else declared(card)
+
+
+def declared(card) -> Envelope:
+    return Envelope([card.modality], card.spatial_dims,
+                    [s * SPACING_FACTOR for s in card.spacing] if card.spacing else None)
+
+
+def intensity_quantiles(normalised: np.ndarray) -> dict:
+    """Quantiles of a normalised image (a strided sample of at most SAMPLE_VOXELS voxels)."""
+    flat = np.asarray(normalised, np.float32).reshape(-1)
+    step = max(1, flat.size // SAMPLE_VOXELS)
+    values = np.quantile(flat[::step], QUANTILES)
+    return {f"q{q:g}": float(v) for q, v in zip(QUANTILES, values)}
+
+
+def colourful_fraction(rgb: np.ndarray) -> float:
+    """Share of pixels whose channels differ by more than a tenth of the image's range."""
+    a = np.asarray(rgb)[..., :3].reshape(-1, 3)
+    a = a[:: max(1, a.shape[0] // SAMPLE_VOXELS)].astype(np.float32)
+    spread = a.max(1) - a.min(1)
+    return float((spread > 0.1 * max(float(a.max() - a.min()), 1e-6)).mean())
+
+
+def check_image(volume, card, envelope: Envelope, quantiles: Optional[dict] = None) -> list[str]:
+    """Why ``volume`` lies outside what ``card`` was made for (empty: inside)."""
+    reasons = []
+    modality = volume.modality or "OT"
+    if modality not in envelope.modalities:
+        reasons.append(f"the image is {modality}; {card.id} was made for {'/'.join(envelope.modalities)}")
+    dims = 2 if volume.is_2d else 3
+    if dims != envelope.spatial_dims:
+        reasons.append(f"the image is {dims}D; {card.id} is a {envelope.spatial_dims}D model")
+    if envelope.spacing_max_mm and dims == 3 and not volume.is_color:
+        coarse = [(a, s, m) for a, s, m in zip("xyz", volume.geometry.spacing, envelope.spacing_max_mm) if s > m]
+        for axis, s, m in coarse:
+            reasons.append(f"{s:.2g} mm along {axis}: coarser than {card.id} can use (it works at "
+                           f"{m / SPACING_FACTOR:.2g} mm; up to {m:.2g} mm is accepted)")
+    if volume.is_color and card.in_channels == 1 and (share := colourful_fraction(volume.array)) > COLOURFUL:
+        reasons.append(f"a colour picture ({share:.0%} of its pixels are coloured); {card.id} reads grey images")
+    if quantiles and envelope.quantiles:
+        off = []
+        for name, (lo, hi) in envelope.quantiles.items():
+            v = quantiles.get(name)
+            slack = QUANTILE_SLACK * (hi - lo) + QUANTILE_ABS
+            if v is not None and not lo - slack <= v <= hi + slack:
+                off.append(f"{name[1:]} quantile {v:.2f} (seen {lo:.2f} to {hi:.2f})")
+        if off:
+            reasons.append("intensities unlike its training images after normalisation: " + "; ".join(off[:3]))
+    return reasons
+
+
+def run_uncertainty(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean normalised entropy of one pass over the voxels it labels (and, if it labels nothing,
+    over the whole image): 0 = certain, 1 = uniform over the classes."""
+    p = np.asarray(probabilities, np.float32)
+    k = p.shape[0]
+    mask = np.asarray(labels) > 0
+    if not mask.any():
+        mask = np.ones(mask.shape, bool)
+    sel = p[:, mask]
+    step = max(1, sel.shape[1] // SAMPLE_VOXELS)
+    sel = np.clip(sel[:, ::step], 1e-7, 1.0)
+    entropy = -(sel * np.log(sel)).sum(0) / np.log(k)
+    return float(entropy.mean())
+
+
+def check_run(card, envelope: Envelope, uncertainty: float) -> list[str]:
+    if envelope.uncertainty_max is not None and uncertainty > envelope.uncertainty_max:
+        return [f"the model is unsure of this case (uncertainty {uncertainty:.3f}; on its held-out cases at "
+                f"most {envelope.uncertainty_max:.3f})"]
+    return []
+
+
+def calibrate(card, cases, normalise, infer, margin: float = 1.25) -> Envelope:
+    """An envelope from in-range held-out cases: ``cases`` yields Volumes, ``normalise(volume)``
+    the model's input intensities, ``infer(volume)`` a run (labels, probabilities). Quantile ranges
+    are the min-max seen; the uncertainty threshold the highest seen, times ``margin``."""
+    qs, us, n = [], [], 0
+    for volume in cases:
+        qs.append(intensity_quantiles(normalise(volume)))
+        run = infer(volume)
+        us.append(run_uncertainty(run.probabilities, run.labels.array))
+        n += 1
+    base = declared(card)
+    base.quantiles = {k: [min(q[k] for q in qs), max(q[k] for q in qs)] for k in qs[0]}
+    base.uncertainty_max = float(max(us) * margin)
+    base.calibrated_on = f"{n} in-range held-out cases of the training generator"
+    return base
