@@ -56,14 +56,22 @@ def load_model(card: ModelCard, device: Optional[torch.device] = None) -> torch.
 def model_grid(volume: Volume, card: ModelCard) -> Geometry:
     """Where the network sees the image: the image's own grid, or LPS-aligned at the card's spacing."""
     g = volume.geometry
-    if card.orientation is None or (card.spatial_dims == 2 and volume.is_2d):
+    if card.spatial_dims == 2 and volume.is_2d:
+        # a 2D model that names a pixel size gets every image at that size (in-plane; one slice stays one)
+        return image_axes_grid(g, [card.spacing[0], card.spacing[1], g.spacing[2]]) if card.spacing else g
+    if card.orientation is None:
         return g
     if card.orientation == "image":  # the image's own axes, at the card's spacing (nnU-Net)
-        spacing = np.asarray(card.spacing or g.spacing, dtype=np.float64)
-        size = np.maximum(1, np.round((np.asarray(g.size) - 1) * g.spacing / spacing).astype(int) + 1)
-        return Geometry(tuple(int(v) for v in size), spacing, g.origin, g.direction)
+        return image_axes_grid(g, card.spacing or g.spacing)
     spacing = card.spacing or [g.spacing[int(np.argmax(np.abs(g.direction[m, :])))] for m in range(3)]
     return covering_grid(g, spacing)
+
+
+def image_axes_grid(g: Geometry, spacing) -> Geometry:
+    """The image's own axes and first voxel centre, at ``spacing`` (x, y, z mm)."""
+    spacing = np.asarray(spacing, dtype=np.float64)
+    size = np.maximum(1, np.round((np.asarray(g.size) - 1) * g.spacing / spacing).astype(int) + 1)
+    return Geometry(tuple(int(v) for v in size), spacing, g.origin, g.direction)
 
 
 def to_model_axes(x: np.ndarray, card: ModelCard) -> np.ndarray:

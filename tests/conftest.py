@@ -63,7 +63,8 @@ def oblique_mr():
 
 # Tests whose outcome depends on model numerics: `make test` runs them a second time with
 # DELINEATE_CPU_BF16=0, the fp32 path that CPUs without bf16 units (AMD, older Intel, Apple) take.
-PRECISION_SENSITIVE = {"test_inference.py", "test_xai.py", "test_xai_faithfulness.py", "test_architectures.py", "test_importers.py"}
+PRECISION_SENSITIVE = {"test_inference.py", "test_xai.py", "test_xai_faithfulness.py", "test_architectures.py", "test_importers.py",
+                        "test_us_scale.py"}
 
 
 def pytest_collection_modifyitems(config, items):

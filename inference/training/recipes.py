@@ -125,38 +125,9 @@ def ct() -> Recipe:
 
 
 def us() -> Recipe:
-    from core.labels import LabelMap
-    from core.volume import Volume
-    from inference.runner import normalise
-    from inference.training.synth_us import LABELS, image
+    from inference.training.recipe_us import us as recipe
 
-    norm = {"kind": "percentile", "low": 1.0, "high": 99.0}
-
-    def sample(rng):
-        img, mask = image(_np_rng(rng))
-        return normalise(img, norm), mask
-
-    def heldout(n, seed):
-        import numpy as np
-
-        rng = np.random.default_rng(seed)
-        cases = []
-        for _ in range(n):
-            img, mask = image(rng)
-            vol = Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US")
-            cases.append((vol, LabelMap(mask[None], vol.geometry, LABELS)))
-        return cases
-
-    return Recipe(
-        id="us-lesion-2d", version="1.0.0", name="Ultrasound lesion (2D), speckle-phantom-trained",
-        architecture="AttentionUnet", parameters={"channels": [16, 32, 64, 128], "strides": [2, 2, 2]},
-        spatial_dims=2, modality="US", patch_size=[128, 128], spacing=None, orientation=None, labels=LABELS,
-        normalisation=norm, iterations=400, batch=8, lr=3e-3,
-        training_data=("Generated only: 128 x 128 B-mode-like images - layered tissue echogenicity, 1-2 "
-                       "hypo- (80 %) or hyperechoic lesions with irregular borders and posterior enhancement "
-                       "or shadowing, Rayleigh speckle, depth attenuation, log compression."),
-        notes="Never saw real ultrasound: shapes, speckle statistics and artefacts are simplified.",
-        sample=sample, heldout=heldout)
+    return recipe()
 
 
 RECIPES = {"brain": brain, "ct": ct, "us": us}
