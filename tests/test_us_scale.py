@@ -4,10 +4,12 @@ Judged on tests/us_phantom.py (independent of the training generator: other lesi
 model, gains and grey maps), a 40-60 mm field of view imaged at 128-800 px, hypo-, anechoic and
 hyperechoic lesions, and on the issue's own case (the training generator at 480 px).
 
-Pinned fp32 (``fp32`` fixture). Measured over 10 phantom seeds per size (seeds 100-109; kinds
-cycled): mean lesion Dice 128 px 0.949 +- 0.026 (lowest 0.896), 256 px 0.959 +- 0.019 (0.924),
-480 px 0.961 +- 0.020 (0.920), 800 px 0.957 +- 0.029 (0.879). The bar (0.85, from issue 17) is
-3-4 SDs of a single case, and more than 10 SDs of a 3-case mean, under those means."""
+Pinned fp32 (``fp32`` fixture). Measured on 10 other phantom seeds per size (100-109, kinds cycled):
+lesion Dice 128 px 0.944 +- 0.087 (one case 0.70: the lesion found, small false positives in a
+washed-out power-law image at 0.45 mm pixels), 256 px 0.962 +- 0.021, 480 px 0.968 +- 0.022, 800 px
+0.971 +- 0.013 (mean +- SD of single cases). The test averages 6 cases per size, whose SD is about
+0.035 at 128 px and under 0.01 above: the bar (0.85, from issue 17) lies 2.7 SDs under the mean at
+128 px and more than 10 above it."""
 from dataclasses import replace
 
 import numpy as np
@@ -39,8 +41,8 @@ def _dice(card, net, img, mask, pixel_mm):
 def test_lesion_dice_at_every_pixel_count(us_model, fp32, size):
     card, net = us_model
     scores = []
-    for seed, kind in zip((1, 2, 3), KINDS):
-        img, mask, px = phantom(np.random.default_rng([size, seed]), size, kind=kind)
+    for seed in range(1, 7):
+        img, mask, px = phantom(np.random.default_rng([size, seed]), size, kind=KINDS[seed % 3])
         scores.append(_dice(card, net, img, mask, px))
     assert np.mean(scores) >= 0.85, (size, scores)
 
