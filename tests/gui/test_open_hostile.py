@@ -66,7 +66,7 @@ def test_a_reader_killed_by_a_signal_costs_an_error_not_the_app(qtbot, window, t
 
     vol, labels = _open_case_with_an_edit(qtbot, window, tmp_path)
     path = str(tmp_path / "crasher.mha")
-    window._load(path, lambda p, c, part: sandbox.call(path, _abort_in_child, path, progress=p, cancel=c))
+    window.opener._load(path, lambda p, c, part: sandbox.call(path, _abort_in_child, path, progress=p, cancel=c))
     _expect_error_and_case_kept(qtbot, window, "crasher.mha", vol, labels, says="crashed (signal 6, SIGABRT)")
     window.opener.open_path(str(tmp_path / "ct"))  # and opening still works afterwards
     qtbot.waitUntil(lambda: window.model.volume is not vol and not window.tasks.busy, timeout=60000)
