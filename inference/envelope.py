@@ -95,9 +95,11 @@ def check_image(volume, card, envelope: Envelope, quantiles: Optional[dict] = No
             v = quantiles.get(name)
             slack = QUANTILE_SLACK * (hi - lo) + QUANTILE_ABS
             if v is not None and not lo - slack <= v <= hi + slack:
-                off.append(f"{name[1:]} quantile {v:.2f} (seen {lo:.2f} to {hi:.2f})")
+                off.append(f"its {float(name[1:]) * 100:g}th percentile is {v:.2f} where it saw {lo:.2f} to {hi:.2f}")
         if off:
-            reasons.append("intensities unlike its training images after normalisation: " + "; ".join(off[:3]))
+            reasons.append(f"the intensities do not look like the {'/'.join(envelope.modalities)} images it was "
+                           f"trained on ({len(off)} of {len(envelope.quantiles)} intensity percentiles outside what "
+                           f"it saw after normalisation; e.g. {off[0]})")
     return reasons
 
 
