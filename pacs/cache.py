@@ -39,6 +39,11 @@ def _key(series_uid: str) -> str:
     return "x" + hashlib.sha256((series_uid or "").encode()).hexdigest()[:32]
 
 
+def file_name(sop_instance_uid: str) -> str:
+    """The file an instance is retrieved into: its UID, or a hash of whatever else a server sent."""
+    return _key(str(sop_instance_uid)) + ".dcm"
+
+
 def _size(folder: Path) -> int:
     total = 0
     for p in folder.rglob("*"):

@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 
 from core.errors import DelineateError
 from core.progress import CancelToken, ProgressFn, check, no_progress
+from pacs.cache import file_name
 from pacs.nodes import NodeError, WebNode
 from pacs.query import Match, Query, match_from
 
@@ -139,10 +140,7 @@ def retrieve_series(node: WebNode, study_uid: str, series_uid: str, folder: str 
         try:
             for ds in stream:
                 check(cancel)
-                uid = str(ds.SOPInstanceUID)
-                if not uid or "/" in uid or uid.startswith("."):
-                    raise NodeError(node, f"WADO-RS sent an instance with the SOP Instance UID {uid!r}")
-                ds.save_as(folder / f"{uid}.dcm", enforce_file_format=True)
+                ds.save_as(folder / file_name(ds.get("SOPInstanceUID", "")), enforce_file_format=True)
                 n += 1
                 progress(n / max(n, expected) if expected else 0.0,
                          f"received {n}" + (f"/{expected}" if expected else ""))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Iterable, Optional
@@ -17,7 +18,7 @@ from typing import Iterable, Optional
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, StoragePresentationContexts, build_role, evt
+from pynetdicom import AE, StoragePresentationContexts, _config, build_role, evt
 from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.sop_class import (StudyRootQueryRetrieveInformationModelFind,
                                   StudyRootQueryRetrieveInformationModelGet,
@@ -25,8 +26,11 @@ from pynetdicom.sop_class import (StudyRootQueryRetrieveInformationModelFind,
 
 from core.errors import DelineateError
 from core.progress import CancelToken, ProgressFn, check, no_progress
+from pacs.cache import file_name
 from pacs.nodes import DimseNode, LocalAE, NodeError
 from pacs.query import Match, Query, match_from
+
+_config.LOG_REQUEST_IDENTIFIERS = _config.LOG_RESPONSE_IDENTIFIERS = False  # they hold patient IDs
 
 CONNECT_TIMEOUT = 5.0  # TCP connect: a wrong host or a filtered port
 ACSE_TIMEOUT = 8.0  # association accept/reject: a wrong AE title
@@ -42,6 +46,45 @@ def _ae(local: LocalAE) -> AE:
     ae.dimse_timeout, ae.network_timeout = DIMSE_TIMEOUT, NETWORK_TIMEOUT
     ae.maximum_pdu_size = 0  # no limit on what the archive sends us
     return ae
+
+
+class _Hold(threading.Event):
+    """pynetdicom's reactor checkpoint, held shut while the calling thread drives a requestor
+    association. Otherwise the reactor thread can take a response off the queue before send_*()
+    does, drop it ("Received unexpected C-STORE service message", pynetdicom issue 875) and leave us
+    waiting until the archive times out: seen 2 runs in 5 of this module on a loaded machine.
+    Nothing else needs that reactor: C-GET sub-operations are served inside send_c_get, and a peer's
+    abort reaches send_*() through the DIMSE queue. Let go before release or abort."""
+
+    def __init__(self):
+        super().__init__()
+        self.holding, self.entered = True, False
+
+    def wait(self, timeout=None):
+        self.entered = True  # the reactor is here, and stays until let go
+        return super().wait(timeout)
+
+    def set(self):
+        if not self.holding:
+            super().set()
+
+    def let_go(self):
+        self.holding = False
+        super().set()
+
+
+def _hold(assoc) -> None:
+    hold = _Hold()
+    assoc._reactor_checkpoint = hold
+    deadline = time.monotonic() + 2.0
+    while not hold.entered and assoc.is_established and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
+def _let_go(assoc) -> None:
+    hold = getattr(assoc, "_reactor_checkpoint", None)
+    if isinstance(hold, _Hold):
+        hold.let_go()
 
 
 def _no_delay(event) -> None:
@@ -105,9 +148,15 @@ def association(node: DimseNode, local: LocalAE, contexts: Iterable, roles=(), h
         elif isinstance(p, A_ASSOCIATE) and p.result == 0x00:
             answer["accepted"] = True
 
-    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
-                         evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay), (evt.EVT_ACSE_RECV, on_acse), *handlers],
-                         tls_args=_tls(node))
+    for _attempt in range(3):
+        t0 = time.monotonic()
+        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
+                             evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay), (evt.EVT_ACSE_RECV, on_acse), *handlers],
+                             tls_args=_tls(node))
+        # a reject that pynetdicom took for an abort (the archive closed the connection right after
+        # it; 1 time in 12 against Orthanc) is asked again while that costs little
+        if assoc.is_established or assoc.is_rejected or answer or time.monotonic() - t0 > 2.0:
+            break
     if not assoc.is_established:
         if assoc.is_rejected:
             raise NodeError(node, f"rejected the association ({answer.get('reason', 'no reason given')}): check "
@@ -117,17 +166,22 @@ def association(node: DimseNode, local: LocalAE, contexts: Iterable, roles=(), h
             asked = ", ".join(sorted({cx.abstract_syntax.name for cx in ae.requested_contexts}))
             raise NodeError(node, f"accepted the association but none of the services asked ({asked})")
         raise NodeError(node, _why_unreachable(node))
+    _hold(assoc)
     try:
         yield assoc
     except BaseException:
+        _let_go(assoc)
         assoc.abort()
         raise
     else:
+        _let_go(assoc)
         if assoc.is_established:
             assoc.release()
 
 
 def _no_answer(node, assoc, what: str) -> NodeError:
+    if assoc is not None:
+        _let_go(assoc)  # the reactor records an abort
     deadline = time.monotonic() + 1.0  # an abort may reach the response before the association's state
     while assoc is not None and assoc.is_established and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -229,10 +283,7 @@ class _Receiver:
         if self.cancel is not None and self.cancel.cancelled:
             event.assoc.abort(block=False)
             return 0xA700  # refused: out of resources (cancelled)
-        uid = str(event.request.AffectedSOPInstanceUID)
-        if not uid or "/" in uid or uid.startswith("."):
-            return 0xC000
-        with open(self.folder / f"{uid}.dcm", "wb") as f:
+        with open(self.folder / file_name(event.request.AffectedSOPInstanceUID), "wb") as f:
             f.write(event.encoded_dataset())
         self.count += 1
         total = max(self.expected or 0, self.count)

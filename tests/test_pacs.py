@@ -138,32 +138,31 @@ def test_wado_retrieve_equals_dimse_retrieve(pacs_env, tmp_path):
         assert a.PixelData == b.PixelData and a.ImagePositionPatient == b.ImagePositionPatient
 
 
-def _seg_of(folder, out):
-    from app.actions.exporting import CaseExport, export_case
+def _case_of(folder):
+    from app.actions.exporting import CaseExport
 
     vol = read_image(folder)
     arr = np.zeros(vol.geometry.shape_zyx, np.uint8)
     arr[40:80, 10:30, 20:50] = 1
     table = LabelTable((Label(1, "Liver", (220, 120, 80), Code("SCT", "123037004", "Anatomical Structure"),
                               Code("SCT", "10200004", "Liver")),))
-    return export_case("seg", CaseExport(vol, LabelMap(arr, vol.geometry, table), reviewer="Tester"), out)[0]
+    return CaseExport(vol, LabelMap(arr, vol.geometry, table), reviewer="Tester")
 
 
 def test_seg_by_stow_found_by_qido_and_by_c_store_re_retrieved_referencing_the_source(pacs_env, tmp_path):
+    from app.actions.exporting import export_case
+
     cfg, study_uid, source_uid = pacs_env["config"], pacs_env["study_uid"], pacs_env["series_uid"]
     source = actions.retrieve("dimse", study_uid, source_uid, config=cfg, cache_root=tmp_path / "cache")
-    seg = _seg_of(source, tmp_path / "seg.dcm")
-    seg_ds = pydicom.dcmread(seg)
-    assert actions.send("web", [seg], config=cfg) == 1
+    case = _case_of(source)
+    assert actions.send_export("web", case, "seg", config=cfg) == 1  # STOW-RS; the source is there already
     found = actions.find("web", Query(study_uid=study_uid, modality="SEG"), "series", config=cfg)
-    assert [m.series_uid for m in found] == [str(seg_ds.SeriesInstanceUID)] and found[0].study_uid == study_uid
-    # again by C-STORE as a new instance, then retrieved by C-GET: it still points at the source series
-    seg_ds.SOPInstanceUID = seg_ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-    seg_ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    seg_ds.save_as(tmp_path / "seg2.dcm", enforce_file_format=True)
-    assert actions.send("dimse", [tmp_path / "seg2.dcm"], config=cfg) == 1
+    assert len(found) == 1 and found[0].study_uid == study_uid and found[0].instances == 1
+    # by C-STORE, then retrieved by C-GET: it still points at the source series
+    seg_ds = pydicom.dcmread(export_case("seg", case, tmp_path / "seg.dcm")[0])
+    assert actions.send("dimse", [tmp_path / "seg.dcm"], config=cfg) == 1
     found = actions.find("dimse", Query(study_uid=study_uid, modality="SEG"), "series", config=cfg)
-    assert str(seg_ds.SeriesInstanceUID) in [m.series_uid for m in found]
+    assert str(seg_ds.SeriesInstanceUID) in [m.series_uid for m in found] and len(found) == 2
     back = actions.retrieve("dimse", study_uid, str(seg_ds.SeriesInstanceUID), config=cfg,
                             cache_root=tmp_path / "cache")
     (got,) = [pydicom.dcmread(p) for p in back.iterdir()]
@@ -171,6 +170,19 @@ def test_seg_by_stow_found_by_qido_and_by_c_store_re_retrieved_referencing_the_s
     assert got.ReferencedSeriesSequence[0].SeriesInstanceUID == source_uid
     assert len(got.ReferencedSeriesSequence[0].ReferencedInstanceSequence) == N_SLICES
     assert np.array_equal(got.pixel_array, seg_ds.pixel_array)
+
+
+def test_a_de_identified_result_goes_with_its_de_identified_images(pacs_env, tmp_path):
+    cfg = pacs_env["config"]
+    source = actions.retrieve("dimse", pacs_env["study_uid"], pacs_env["series_uid"], config=cfg,
+                              cache_root=tmp_path / "cache")
+    before = {m.study_uid for m in actions.find("dimse", Query(), config=cfg)}
+    assert actions.send_export("dimse", _case_of(source), "rtstruct", deidentify=True, config=cfg) == N_SLICES + 1
+    (new,) = [m for m in actions.find("dimse", Query(), "series", config=cfg) if m.study_uid not in before
+              and m.modality == "RTSTRUCT"]
+    assert new.patient_id != "PACS-0001" and "Pacs" not in new.patient_name
+    series = actions.find("dimse", Query(study_uid=new.study_uid), "series", config=cfg)
+    assert sorted((m.modality, m.instances) for m in series) == [("CT", N_SLICES), ("RTSTRUCT", 1)]
 
 
 @pytest.mark.parametrize("method", ["get", "move", "wado"])

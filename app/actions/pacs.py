@@ -3,7 +3,8 @@ DICOMweb URL), echo it, search it, retrieve a series into the local cache, send 
 
 Each takes ``progress`` and ``cancel``; each raises DelineateError subclasses naming the node. A
 series is opened from the folder ``retrieve`` returns, which exists only once the transfer is
-complete (pacs.cache)."""
+complete (pacs.cache). ``progress`` may be called from a network thread (pynetdicom's), so a GUI
+passes a callback that only emits a signal."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -81,6 +82,9 @@ def retrieve(which: Union[str, Node], study_uid: str, series_uid: str, *, method
         raise DelineateError(f"{n}: {'WADO-RS needs a DICOMweb URL' if method == 'wado' else method.upper()}"
                              f"{' needs a DIMSE node (AET@host:port)' if method != 'wado' else ''}")
     check(cancel)
+    if expected is None and method == "wado":  # WADO-RS does not say how many instances will come
+        match = [m for m in find(n, Query(study_uid=study_uid), "series", cancel=cancel) if m.series_uid == series_uid]
+        expected = match[0].instances if match else None
     with store.incoming(series_uid) as folder:
         if method == "wado":
             from pacs import dicomweb
@@ -125,3 +129,22 @@ def send(which: Union[str, Node], paths, *, config=None, progress: ProgressFn = 
     from pacs import dimse
 
     return dimse.send(n, files, settings(config).local, progress, cancel)
+
+
+def send_export(which: Union[str, Node], case, fmt: str = "seg", *, deidentify: bool = False,
+                compress: bool = False, config=None, progress: ProgressFn = no_progress,
+                cancel: Optional[CancelToken] = None) -> int:
+    """Export ``case`` (app.actions.exporting.CaseExport) as a DICOM SEG or RTSTRUCT and send it, with
+    the images it references whenever the export wrote them: de-identified copies of the source
+    (``deidentify``, so the archive gets a consistent de-identified study) or, for an image that did
+    not come from DICOM, the series written for it. Returns how many files were sent."""
+    import tempfile
+
+    from app.actions.exporting import export_case
+
+    if fmt not in ("seg", "rtstruct"):
+        raise DelineateError(f"only DICOM results are sent to a PACS (seg or rtstruct), not {fmt!r}")
+    with tempfile.TemporaryDirectory(prefix="delineate-send-") as tmp:
+        files = export_case(fmt, case, Path(tmp) / f"{fmt}.dcm", deidentify=deidentify, compress=compress,
+                            progress=lambda f, m: progress(0.5 * f, m), cancel=cancel)
+        return send(which, files, config=config, progress=lambda f, m: progress(0.5 + 0.5 * f, m), cancel=cancel)
