@@ -14,7 +14,8 @@ import tempfile  # noqa: E402
 
 _SANDBOX = Path(tempfile.mkdtemp(prefix="delineate-tests-"))
 for _var, _sub in (("DELINEATE_STORE", "store"), ("DELINEATE_RECOVERY", "recovery/case.npz"),
-                   ("DELINEATE_MODELS", "models"), ("DELINEATE_LOG_DIR", "logs")):
+                   ("DELINEATE_MODELS", "models"), ("DELINEATE_LOG_DIR", "logs"),
+                   ("DELINEATE_PACS_NODES", "pacs.json"), ("DELINEATE_PACS_CACHE", "pacs-cache")):
     os.environ.setdefault(_var, str(_SANDBOX / _sub))
 
 from core.labels import Code, Label, LabelMap, LabelTable  # noqa: E402

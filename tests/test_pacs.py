@@ -262,6 +262,26 @@ def test_cli_echo_find_get(pacs_env, tmp_path):
     assert out.returncode == 2 and out.stderr.startswith("error: WRONG@127.0.0.1:") and "Traceback" not in out.stderr
 
 
+def test_cli_add_and_list_nodes(tmp_path):
+    env = {**os.environ, "DELINEATE_PACS_NODES": str(tmp_path / "pacs.json")}
+
+    def run(*args):
+        return subprocess.run([sys.executable, str(ROOT / "main.py"), "pacs", *args], capture_output=True,
+                              text=True, timeout=60, env=env)
+
+    assert run("add", "main", "ARCHIVE@pacs.example.org:11112", "--tls", "--ca-file", "/etc/ca.pem",
+               "--local-ae", "ME", "--local-port", "11200").returncode == 0
+    assert run("add", "web", "https://pacs.example.org/dicom-web", "--auth", "bearer", "--secret-env",
+               "PACS_TOKEN").returncode == 0
+    out = run("nodes")
+    assert "local AE: ME, Storage SCP port 11200" in out.stdout
+    assert "main: ARCHIVE@pacs.example.org:11112 (TLS)" in out.stdout and "web: https://pacs.example.org/dicom-web" in out.stdout
+    saved = nodes.load(tmp_path / "pacs.json")
+    assert saved.nodes["main"].ca_file == "/etc/ca.pem" and saved.nodes["web"].secret_env == "PACS_TOKEN"
+    out = run("echo", "nowhere")
+    assert out.returncode == 2 and "'nowhere' is not a PACS node" in out.stderr and "main, web" in out.stderr
+
+
 # --- without a server: the cache and the settings ----------------------------------------------
 
 def _fill(folder, nbytes):
