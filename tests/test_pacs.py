@@ -278,6 +278,9 @@ def test_cli_add_and_list_nodes(tmp_path):
     assert "main: ARCHIVE@pacs.example.org:11112 (TLS)" in out.stdout and "web: https://pacs.example.org/dicom-web" in out.stdout
     saved = nodes.load(tmp_path / "pacs.json")
     assert saved.nodes["main"].ca_file == "/etc/ca.pem" and saved.nodes["web"].secret_env == "PACS_TOKEN"
+    out = run("get", "web", "1.2", "1.2.3", "--method", "move")
+    assert out.returncode == 2 and out.stderr == ("error: https://pacs.example.org/dicom-web: C-MOVE needs a DIMSE "
+                                                  "node (AET@host:port)\n")
     out = run("echo", "nowhere")
     assert out.returncode == 2 and "'nowhere' is not a PACS node" in out.stderr and "main, web" in out.stderr
 

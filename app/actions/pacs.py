@@ -78,9 +78,10 @@ def retrieve(which: Union[str, Node], study_uid: str, series_uid: str, *, method
         return hit
     if method == "auto":
         method = "wado" if isinstance(n, WebNode) else "get"
-    if (method == "wado") != isinstance(n, WebNode):
-        raise DelineateError(f"{n}: {'WADO-RS needs a DICOMweb URL' if method == 'wado' else method.upper()}"
-                             f"{' needs a DIMSE node (AET@host:port)' if method != 'wado' else ''}")
+    if method == "wado" and not isinstance(n, WebNode):
+        raise DelineateError(f"{n}: WADO-RS needs a DICOMweb node (an http(s):// URL)")
+    if method != "wado" and isinstance(n, WebNode):
+        raise DelineateError(f"{n}: C-{method.upper()} needs a DIMSE node (AET@host:port)")
     check(cancel)
     if expected is None and method == "wado":  # WADO-RS does not say how many instances will come
         match = [m for m in find(n, Query(study_uid=study_uid), "series", cancel=cancel) if m.series_uid == series_uid]

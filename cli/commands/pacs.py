@@ -7,14 +7,14 @@ import json
 
 from cli.progress import progress_bar
 
-_SUB = ("echo", "find", "get", "send", "nodes", "add", "cache")
-
-
 def _node(p) -> None:
     p.add_argument("node", help="configured name, AET@host:port (DIMSE) or http(s)://... (DICOMweb)")
 
 
 def pacs_arguments(p) -> None:
+    from app.actions.pacs import METHODS
+    from pacs.query import LEVELS
+
     p.add_argument("--config", help="PACS settings file (default: pacs.json in the user's config folder, "
                                     "or $DELINEATE_PACS_NODES)")
     sub = p.add_subparsers(dest="pacs_command", metavar="ACTION", required=True)
@@ -28,13 +28,13 @@ def pacs_arguments(p) -> None:
     f.add_argument("--modality", default="")
     f.add_argument("--accession", default="")
     f.add_argument("--study", default="", help="Study Instance UID")
-    f.add_argument("--level", choices=("study", "series"), default="study")
+    f.add_argument("--level", choices=LEVELS, default="study")
     f.add_argument("--json", action="store_true", help="one JSON list instead of a table")
     g = sub.add_parser("get", help="retrieve a series into the local cache and print its folder")
     _node(g)
     g.add_argument("study_uid")
     g.add_argument("series_uid")
-    g.add_argument("--method", choices=("auto", "get", "move", "wado"), default="auto",
+    g.add_argument("--method", choices=METHODS, default="auto",
                    help="C-GET, C-MOVE (to Delineate's Storage SCP, local.port) or WADO-RS (default: C-GET "
                         "for a DIMSE node, WADO-RS for a URL)")
     g.add_argument("--refresh", action="store_true", help="retrieve again even when cached")
