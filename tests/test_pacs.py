@@ -185,6 +185,29 @@ def test_a_de_identified_result_goes_with_its_de_identified_images(pacs_env, tmp
     assert sorted((m.modality, m.instances) for m in series) == [("CT", N_SLICES), ("RTSTRUCT", 1)]
 
 
+def test_the_report_goes_back_as_an_encapsulated_pdf_in_the_image_study(pacs_env, tmp_path):
+    cfg, study_uid = pacs_env["config"], pacs_env["study_uid"]
+    source = actions.retrieve("dimse", study_uid, pacs_env["series_uid"], config=cfg, cache_root=tmp_path / "cache")
+    case = _case_of(source)
+    assert actions.send_export("dimse", case, "report", config=cfg) == 1
+    (doc,) = actions.find("dimse", Query(study_uid=study_uid, modality="DOC"), "series", config=cfg)
+    back = actions.retrieve("web", study_uid, doc.series_uid, config=cfg, cache_root=tmp_path / "cache")
+    (got,) = [pydicom.dcmread(p) for p in back.iterdir()]
+    assert got.SOPClassUID == pydicom.uid.EncapsulatedPDFStorage and got.PatientID == "PACS-0001"
+    assert got.EncapsulatedDocument[:got.EncapsulatedDocumentLength].startswith(b"%PDF")
+    assert len(got.SourceInstanceSequence) == N_SLICES
+    assert _dciodvfy_errors(next(back.iterdir())) == []  # the instance as the archive keeps it
+
+
+def _dciodvfy_errors(path) -> list[str]:
+    import shutil
+
+    exe = shutil.which("dciodvfy")
+    assert exe, "dicom3tools (dciodvfy) is missing: make system-deps"
+    out = subprocess.run([exe, str(path)], capture_output=True, text=True)
+    return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
+
+
 @pytest.mark.parametrize("method", ["get", "move", "wado"])
 def test_a_transfer_cancelled_halfway_leaves_nothing_in_the_cache(pacs_env, method, tmp_path):
     node = "web" if method == "wado" else "dimse"

@@ -135,17 +135,38 @@ def send(which: Union[str, Node], paths, *, config=None, progress: ProgressFn = 
 def send_export(which: Union[str, Node], case, fmt: str = "seg", *, deidentify: bool = False,
                 compress: bool = False, config=None, progress: ProgressFn = no_progress,
                 cancel: Optional[CancelToken] = None) -> int:
-    """Export ``case`` (app.actions.exporting.CaseExport) as a DICOM SEG or RTSTRUCT and send it, with
-    the images it references whenever the export wrote them: de-identified copies of the source
-    (``deidentify``, so the archive gets a consistent de-identified study) or, for an image that did
-    not come from DICOM, the series written for it. Returns how many files were sent."""
+    """Export ``case`` (app.actions.exporting.CaseExport) as a DICOM SEG, an RTSTRUCT or the review
+    report (as an Encapsulated PDF in the image's study) and send it, with the images it references
+    whenever the export wrote them: de-identified copies of the source (``deidentify``, so the
+    archive gets a consistent de-identified study) or, for an image that did not come from DICOM,
+    the series written for it. A de-identified report lands in a de-identified study of its own
+    (each export keeps its own UID map). Returns how many files were sent."""
     import tempfile
 
     from app.actions.exporting import export_case
 
-    if fmt not in ("seg", "rtstruct"):
-        raise DelineateError(f"only DICOM results are sent to a PACS (seg or rtstruct), not {fmt!r}")
+    if fmt not in ("seg", "rtstruct", "report"):
+        raise DelineateError(f"a PACS takes a seg, an rtstruct or the report, not {fmt!r}")
     with tempfile.TemporaryDirectory(prefix="delineate-send-") as tmp:
-        files = export_case(fmt, case, Path(tmp) / f"{fmt}.dcm", deidentify=deidentify, compress=compress,
+        out = Path(tmp) / ("report.pdf" if fmt == "report" else f"{fmt}.dcm")
+        files = export_case(fmt, case, out, deidentify=deidentify, compress=compress,
                             progress=lambda f, m: progress(0.5 * f, m), cancel=cancel)
+        if fmt == "report":
+            files = [_report_instance(files[0], case.volume, deidentify)]
         return send(which, files, config=config, progress=lambda f, m: progress(0.5 + 0.5 * f, m), cancel=cancel)
+
+
+def _report_instance(pdf: Path, volume, deidentify: bool) -> Path:
+    from formats.dicom.sources import source_datasets
+    from pacs.encapsulated import encapsulated_pdf
+
+    if not volume.metadata.get("series_uid"):
+        raise DelineateError("the report is filed in the study of a DICOM image: open the series from the "
+                             "PACS (or a DICOM folder) to send its report")
+    sources = source_datasets(volume)
+    if deidentify:
+        from formats.dicom.deid import Deidentifier
+
+        deid = Deidentifier()
+        sources = [deid(ds) for ds in sources]
+    return encapsulated_pdf(pdf, sources, pdf.with_suffix(".dcm"))
