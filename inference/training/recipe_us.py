@@ -84,7 +84,7 @@ def us():
         id="us-lesion-2d", version="1.0.0", name="Ultrasound lesion (2D), speckle-phantom-trained",
         architecture="AttentionUnet", parameters={"channels": [16, 32, 64, 128], "strides": [2, 2, 2]},
         spatial_dims=2, modality="US", patch_size=[128, 128], spacing=spacing, orientation=None, labels=LABELS,
-        normalisation=norm, iterations=3000, batch=8, lr=3e-3,
+        normalisation=norm, iterations=4000, batch=16, lr=3e-3,
         training_data=(
             f"Generated only (inference/training/synth_us.py): B-mode-like images drawn in mm and dB, field of "
             f"view {r.fov_mm[0]:.0f}-{r.fov_mm[1]:.0f} mm, native pixel {r.pixel_mm[0]}-{r.pixel_mm[1]} mm "
