@@ -57,7 +57,8 @@ def test_the_generators_own_image_at_480_px(us_model, fp32):
 
 def test_a_2d_card_with_a_pixel_size_resamples_in_plane_only_then():
     card = Registry().get("us-lesion-2d")
-    assert card.spacing[:2] == [PIXEL_MM, PIXEL_MM] and [lab.name for lab in card.labels] == [lab.name for lab in LABELS]
+    assert card.spacing[:2] == [PIXEL_MM, PIXEL_MM]
+    assert [lab.name for lab in card.labels] == [lab.name for lab in LABELS]
     vol = Volume.from_array(np.zeros((1, 480, 360), np.uint8), spacing=(0.08, 0.08, 1.0), origin=(5, -3, 2))
     g = model_grid(vol, card)
     assert g.size == (97, 129, 1) and np.allclose(g.spacing, [0.3, 0.3, 1.0])  # 28.7 x 38.3 mm at 0.3 mm

@@ -8,8 +8,9 @@ texture and bright specular interfaces; 1-3 lesions, hypoechoic (anechoic cysts 
 hyperechoic, with irregular borders and posterior enhancement or shadowing; scatterers convolved
 with a point-spread function of random axial and lateral size; depth attenuation, a thermal noise
 floor, time-gain compensation with random slider settings and overall gain; log compression over
-a random dynamic range (or, in a quarter, a power-law grey map) referenced to the image's own bright level (so gain saturates a few per
-cent of pixels at most, never the lesion); sometimes a sector (fan) mask and near-field
+a random dynamic range (or, in a quarter, a power-law grey map) referenced to the image's own
+bright level, so gain saturates a few per cent of pixels at most (the former fixed offset could
+clip everything above three quarters of the range); sometimes a sector (fan) mask and near-field
 reverberation. Deterministic for a given random generator.
 """
 from __future__ import annotations
@@ -121,7 +122,8 @@ def render(rng: np.random.Generator, echo_db: np.ndarray, pixel_mm: float, r: Ra
     rows, cols = echo_db.shape
     depth_mm = (np.arange(rows, dtype=np.float32) + 0.5) * pixel_mm
     amp = 10 ** (echo_db / 20)
-    scatter = noise_rng.standard_normal(echo_db.shape, np.float32) + 1j * noise_rng.standard_normal(echo_db.shape, np.float32)
+    shape = echo_db.shape
+    scatter = noise_rng.standard_normal(shape, np.float32) + 1j * noise_rng.standard_normal(shape, np.float32)
     sigma = (_u(rng, r.psf_axial_mm) / pixel_mm, _u(rng, r.psf_lateral_mm) / pixel_mm)
     field = scatter * amp
     env = np.hypot(ndimage.gaussian_filter(field.real, sigma), ndimage.gaussian_filter(field.imag, sigma))
