@@ -100,7 +100,9 @@ class Orthanc:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise OrthancError(f"Orthanc exited with code {self.process.returncode}: {self.log_tail()}")
+                why = f"Orthanc exited with code {self.process.returncode}: {self.log_tail()}"
+                self.stop()
+                raise OrthancError(why)
             try:
                 r = requests.get(self.url + "/studies", auth=(USER, PASSWORD), timeout=2)
                 if r.status_code == 200:
@@ -108,8 +110,9 @@ class Orthanc:
             except requests.RequestException:
                 pass
             time.sleep(0.1)
+        why = f"Orthanc did not answer on {self.url} within {timeout:.0f} s: {self.log_tail()}"
         self.stop()
-        raise OrthancError(f"Orthanc did not answer on {self.url} within {timeout:.0f} s: {self.log_tail()}")
+        raise OrthancError(why)
 
     def log_tail(self, n: int = 1500) -> str:
         try:
