@@ -88,9 +88,14 @@ class Orthanc:
 
     def start(self, timeout: float = 30.0) -> "Orthanc":
         if not os.access(BINARY, os.X_OK):
+            self.stop()
             raise OrthancError(f"{BINARY} is missing: apt-get install orthanc orthanc-dicomweb (make system-deps)")
         if self.tls:
-            self._make_certificate()
+            try:
+                self._make_certificate()
+            except OrthancError:
+                self.stop()
+                raise
         cfg = self.folder / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=1))
         log = open(self.folder / "orthanc.log", "wb")
