@@ -4,8 +4,8 @@ in front of it, before and after a run.
 Before: modality, 2D/3D, physical spacing (a model cannot see detail thinner slices would have shown)
 and the image's intensity distribution after the card's normalisation, as quantiles compared with
 the ranges seen on the model's in-range held-out cases. After: the run's case-level uncertainty (mean
-normalised entropy of one pass, over the voxels it labels) against a threshold calibrated on the same
-held-out cases. A card without a calibrated envelope is checked for modality, dimension and spacing
+normalised entropy of one pass over the image) against a threshold calibrated on the same held-out
+cases. A card without a calibrated envelope is checked for modality, dimension and spacing
 only, and the guard says so. Torch-free; the normalised image is computed by the caller."""
 from __future__ import annotations
 
@@ -103,19 +103,15 @@ def check_image(volume, card, envelope: Envelope, quantiles: Optional[dict] = No
     return reasons
 
 
-def run_uncertainty(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Mean normalised entropy of one pass over the voxels it labels (and, if it labels nothing,
-    over the whole image): 0 = certain, 1 = uniform over the classes."""
-    p = np.asarray(probabilities, np.float32)
-    k = p.shape[0]
-    mask = np.asarray(labels) > 0
-    if not mask.any():
-        mask = np.ones(mask.shape, bool)
-    sel = p[:, mask]
-    step = max(1, sel.shape[1] // SAMPLE_VOXELS)
-    sel = np.clip(sel[:, ::step], 1e-7, 1.0)
-    entropy = -(sel * np.log(sel)).sum(0) / np.log(k)
-    return float(entropy.mean())
+def run_uncertainty(probabilities: np.ndarray, labels: Optional[np.ndarray] = None) -> float:
+    """Mean normalised entropy of one pass over the whole image (0 = certain, 1 = uniform over the
+    classes). Over the whole image rather than the labelled voxels: a small, confidently found object
+    is all border, and would read as doubt; measured on the ultrasound model's held-out cases, the
+    labelled-voxel mean spread 6x from median to maximum, the whole-image mean 3.6x."""
+    p = np.asarray(probabilities)
+    flat = p.reshape(p.shape[0], -1)
+    flat = np.clip(flat[:, :: max(1, flat.shape[1] // SAMPLE_VOXELS)].astype(np.float32), 1e-7, 1.0)
+    return float((-(flat * np.log(flat)).sum(0) / np.log(p.shape[0])).mean())
 
 
 def check_run(card, envelope: Envelope, uncertainty: float) -> list[str]:
