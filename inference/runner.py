@@ -5,7 +5,9 @@ blending, and the result (labels and per-class probabilities) on the image's exa
 
 The image is resampled once onto the model's grid (LPS-aligned, the card's spacing) through world
 coordinates, so oblique and anisotropic images need no special case; probabilities are resampled
-back onto the image's own grid before the arg-max, so labels share its geometry exactly.
+back onto the image's own grid before the arg-max, so labels share its geometry exactly. A 2D model
+whose card names a spacing gets a 2D image at that pixel size in the image's own axes (an ultrasound
+frame scanned at 128 or 1024 pixels over one field of view reaches the network at one scale).
 """
 from __future__ import annotations
 
