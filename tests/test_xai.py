@@ -1,4 +1,6 @@
 """Saliency and uncertainty sanity checks that can fail (Adebayo et al. 2018 and friends)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from scipy import ndimage, stats
 from core.volume import Volume
 from inference.registry import Registry
 from inference.runner import load_model, segment
-from inference.training.synth_us import image
+from inference.training.synth_us import IN_RANGE, image
 from inference.xai import calibration, explain, uncertain_regions, uncertainty
 from tests.test_inference import make_card
 
@@ -18,8 +20,13 @@ def us_model():
     return card, load_model(card, torch.device("cpu"))
 
 
+#: scenes whose only structures are tissue, layers and lesions: no sector edge or power-law display map,
+#: which are structures of their own beside a lesion (the saliency tests' premise)
+PLAIN = replace(IN_RANGE, sector_fraction=0.0, power_law_fraction=0.0, lesion_radius_mm=(1.5, 4.5))
+
+
 def _us_case(seed, posterior=True):
-    img, mask = image(np.random.default_rng(seed), posterior=posterior)
+    img, mask = image(np.random.default_rng(seed), posterior=posterior, ranges=PLAIN)
     return Volume.from_array(img[None], spacing=(0.3, 0.3, 1.0), modality="US"), mask[None].astype(bool)
 
 
@@ -34,22 +41,26 @@ def test_maps_share_the_image_geometry(method, tmp_path, oblique_mr):  # noqa: F
 
 
 @pytest.mark.parametrize("method, block, reach, judged", [("gradcam", None, 10, "each"), ("ig", None, 10, "each"),
-                                                          ("occlusion", 16, 16, "median")])
+                                                          ("occlusion", 8, 16, "median")])
 def test_saliency_mass_lies_on_the_structure_that_drives_the_label(us_model, method, block, reach, judged):
     """Generated ultrasound without posterior enhancement or shadowing: the lesion is the only
     structure behind the label. Of each map's salient mass (values above 10 % of its peak, the
     display's default floor), most must lie near the lesion: within 3 mm (10 px) for Grad-CAM (its
-    layer is at half resolution) and integrated gradients, within one occlusion block (16 px) for
-    occlusion. Grad-CAM and IG are judged on every case; occlusion by the median, because hiding a
-    block beside a small lesion changes its context too (seed 101: 0.38 of the mass near it).
-    Measured in fp32 and bf16 (this test runs both ways): Grad-CAM 1.00 on every case in both;
-    IG 0.91-0.99; occlusion 0.38, 1.00, 0.99, 0.89, 1.00."""
+    layer is at half resolution) and integrated gradients, within 16 px (4.8 mm) for occlusion with
+    8 px blocks - smaller than the smallest lesion (3 mm across): a block as large as a lesion hides
+    its context too. Grad-CAM and IG are judged on every case; occlusion by the median. Lesions of
+    1.5-4.5 mm radius: beside a larger one the 'near' band covers a third of the image and
+    concentration means little. Measured in fp32 (explanations
+    always are) with the 0.3 mm ultrasound model (2026-11-26): Grad-CAM 1.00 on every case; IG with
+    32 steps 0.64, 0.74, 0.89, 0.80, 0.64 (8 steps: 0.63, 0.69, 0.91, 0.82, 0.54 - a coarse integral);
+    occlusion 1.00, 0.86, 1.00, 0.92, 1.00 (16 px blocks: 0.88, 0.27, 0.48, 0.33, 0.96, why the
+    blocks are smaller). The previous 128 px model gave IG 0.91-0.99: this one spreads more."""
     card, net = us_model
     cases = []
     for seed in (101, 102, 103, 104, 105):
         vol, lesion = _us_case(seed, posterior=False)
         near = ndimage.binary_dilation(lesion[0], iterations=reach)
-        m = explain(vol, card, 1, method, roi=lesion, net=net, device="cpu", occlusion_block=block, ig_steps=8).values[0]
+        m = explain(vol, card, 1, method, roi=lesion, net=net, device="cpu", occlusion_block=block, ig_steps=32).values[0]
         salient = np.where(m > 0.1, m, 0)
         cases.append((float(salient[near].sum() / salient.sum()), float(near.mean())))
     mass, area = np.array(cases).T
