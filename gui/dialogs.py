@@ -127,6 +127,9 @@ def standard_buttons(dialog: QtWidgets.QDialog, ok=QtWidgets.QDialogButtonBox.St
 
 def show_error(parent, path, exc) -> None:
     """A file could not be opened: name it and say why; nothing else changes."""
+    from app import logs
+
+    logs.error(exc, "window")  # paths reduced to their suffixes, as every log line
     problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
     box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, "Delineate — cannot open",
                                 f"Cannot open:\n{path}\n\n{problem}", QtWidgets.QMessageBox.StandardButton.Ok,
