@@ -34,18 +34,15 @@ class CaseController(QtCore.QObject):
             return
         try:
             card = default_model(self.session.volume)
-        except NoDefaultModel as exc:
-            answer = QtWidgets.QMessageBox.question(self.shell.widget, "No model for this image",
-                                                    f"{exc}.\n\nChoose a model anyway?")
-            if answer == QtWidgets.QMessageBox.StandardButton.Yes:
-                self.run_model_dialog()
+        except NoDefaultModel as exc:  # ask, listing the models of the image's dimension first
+            self.run_model_dialog(cards=exc.candidates, note=f"{exc}.")
             return
         except DelineateError as exc:
             show_error(self.shell.widget, "model registry", exc)
             return
         self.run_model(card)
 
-    def run_model_dialog(self, compare: bool = False) -> None:
+    def run_model_dialog(self, compare: bool = False, cards: Optional[list] = None, note: str = "") -> None:
         from app.actions.models import default_model
         from gui.model_dialog import ModelDialog
         from inference.registry import Registry
@@ -60,7 +57,9 @@ class CaseController(QtCore.QObject):
             default = default_model(self.session.volume, reg)
         except DelineateError:
             default = None
-        dlg = ModelDialog(reg.cards(), reg.problems, default, self.shell.widget, run_text="Compare" if compare else "Run")
+        dlg = ModelDialog(reg.cards() if cards is None else cards, reg.problems, default, self.shell.widget,
+                          run_text="Compare" if compare else "Run", note=note)
+        self.model_dialog = dlg  # kept for tests while it is shown
         if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted and dlg.chosen() is not None:
             (self.compare_model if compare else self.run_model)(dlg.chosen(), dlg.device.currentText())
 

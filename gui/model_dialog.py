@@ -43,10 +43,15 @@ def card_text(card, bench: Optional[dict] = None) -> str:
 
 
 class ModelDialog(QtWidgets.QDialog):
-    def __init__(self, cards: list, problems: list[str], default=None, parent=None, run_text: str = "Run") -> None:
+    def __init__(self, cards: list, problems: list[str], default=None, parent=None, run_text: str = "Run",
+                 note: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Run a segmentation model")
         self.cards = cards
+        self.note = QtWidgets.QLabel(note)  # why the user is asked (no model made for this image)
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("background: #ffd43b; color: #212529; padding: 4px")
+        self.note.setVisible(bool(note))
         self.list = QtWidgets.QListWidget()
         for c in cards:
             self.list.addItem(f"{c.name}  —  {c.id} v{c.version}")
@@ -76,6 +81,7 @@ class ModelDialog(QtWidgets.QDialog):
         if problems:
             form.addWidget(QtWidgets.QLabel(f"{len(problems)} model card(s) refused (see tooltip)"))
         lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.note)
         lay.addWidget(split, 1)
         lay.addLayout(form)
         lay.addWidget(buttons)

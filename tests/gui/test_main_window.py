@@ -575,12 +575,15 @@ def test_a_model_run_outside_its_envelope_raises_the_banner(qtbot, window, ct_se
     with qtbot.waitSignal(window.loaded, timeout=120000):
         window.cases.run_model(card, "cpu")
     assert not window.banner.isHidden() and "the image is CT; tiny-unet was made for MR" in window.banner.text()
+    from gui.model_dialog import ModelDialog
+
     asked = []  # a PNG has no model made for it: the window asks instead of running another modality's
-    monkeypatch.setattr(QtWidgets.QMessageBox, "question",
-                        lambda *a: (asked.append(a[2]), QtWidgets.QMessageBox.StandardButton.No)[1])
+    monkeypatch.setattr(ModelDialog, "exec", lambda dlg: (asked.append(dlg), 0)[1])  # the user cancels
     png = tmp_path / "photo.png"
     QtGui.QImage(64, 48, QtGui.QImage.Format.Format_RGB888).save(str(png))
     _open(qtbot, window, png)
     assert window.banner.isHidden()  # a new image: the old run's warning is gone
     window.cases.run_default_model()
-    assert asked and "2D images" in asked[0] and "no model is made for" in asked[0] and window.model.labelmap is None
+    (dlg,) = asked
+    assert "no model is made for" in dlg.note.text() and "2D images" in dlg.note.text() and not dlg.note.isHidden()
+    assert dlg.cards[0].spatial_dims == 2 and window.model.labelmap is None  # 2D models first; nothing ran
