@@ -103,7 +103,7 @@ def check_image(volume, card, envelope: Envelope, quantiles: Optional[dict] = No
     return reasons
 
 
-def run_uncertainty(probabilities: np.ndarray, labels: Optional[np.ndarray] = None) -> float:
+def run_uncertainty(probabilities: np.ndarray) -> float:
     """Mean normalised entropy of one pass over the whole image (0 = certain, 1 = uniform over the
     classes). Over the whole image rather than the labelled voxels: a small, confidently found object
     is all border, and would read as doubt; measured on the ultrasound model's held-out cases, the
@@ -121,18 +121,35 @@ def check_run(card, envelope: Envelope, uncertainty: float) -> list[str]:
     return []
 
 
-def calibrate(card, cases, normalise, infer, margin: float = 1.25) -> Envelope:
-    """An envelope from in-range held-out cases: ``cases`` yields Volumes, ``normalise(volume)``
-    the model's input intensities, ``infer(volume)`` a run (labels, probabilities). Quantile ranges
-    are the min-max seen; the uncertainty threshold the highest seen, times ``margin``."""
-    qs, us, n = [], [], 0
-    for volume in cases:
-        qs.append(intensity_quantiles(normalise(volume)))
-        run = infer(volume)
-        us.append(run_uncertainty(run.probabilities, run.labels.array))
-        n += 1
+def input_quantiles(volume, card) -> dict:
+    """Quantiles of what the network sees: the image on its grid, normalised as its card says."""
+    from inference.runner import model_grid, model_input
+
+    return intensity_quantiles(model_input(volume, card, model_grid(volume, card))[0])
+
+
+def run_and_measure(volume, card, progress=None, cancel=None, device: Optional[str] = None):
+    """(the run of ``card`` on ``volume``, its input's intensity quantiles), read from the runner's
+    own input rather than resampled and normalised a second time."""
+    from core.progress import no_progress
+    from inference.runner import segment
+
+    seen = {}
+    run = segment(volume, card, progress or no_progress, cancel, device,
+                  on_input=lambda x: seen.update(quantiles=intensity_quantiles(x[0])))
+    return run, seen["quantiles"]
+
+
+def calibrate(card, measured, margin: float = 1.25) -> Envelope:
+    """An envelope from in-range held-out cases: ``measured`` yields (run, input quantiles) per case
+    (run_and_measure). Quantile ranges are the min-max seen; the uncertainty threshold the highest
+    seen, times ``margin``."""
+    qs, us = [], []
+    for run, quantiles in measured:
+        qs.append(quantiles)
+        us.append(run_uncertainty(run.probabilities))
     base = declared(card)
     base.quantiles = {k: [min(q[k] for q in qs), max(q[k] for q in qs)] for k in qs[0]}
     base.uncertainty_max = float(max(us) * margin)
-    base.calibrated_on = f"{n} in-range held-out cases of the training generator"
+    base.calibrated_on = f"{len(qs)} in-range held-out cases of the training generator"
     return base

@@ -16,21 +16,18 @@ def calibrate_card(card, cases: int = 12, seed: int = SEED, device: str = "cpu",
     """The card's envelope measured on ``cases`` held-out generated cases (not saved)."""
     from core.errors import DelineateError
     from core.progress import check
-    from inference.envelope import calibrate
-    from inference.runner import model_grid, model_input, segment
+    from inference.envelope import calibrate, run_and_measure
     from inference.training.recipes import RECIPES
 
     if card.id not in RECIPE_OF:
         raise DelineateError(f"{card.id}: no training generator is known for it; its envelope stays the "
                              "declared one (modality, dimension, spacing)")
-    recipe = RECIPES[RECIPE_OF[card.id]]()
-    done = []
+    volumes = [case[0] for case in RECIPES[RECIPE_OF[card.id]]().heldout(cases, seed)]
 
-    def infer(volume):
-        check(cancel)
-        progress(len(done) / cases, f"held-out case {len(done) + 1} of {cases}")
-        done.append(1)
-        return segment(volume, card, device=device)
+    def measured():
+        for n, volume in enumerate(volumes):
+            check(cancel)
+            progress(n / cases, f"held-out case {n + 1} of {cases}")
+            yield run_and_measure(volume, card, device=device)
 
-    volumes = [case[0] for case in recipe.heldout(cases, seed)]
-    return calibrate(card, volumes, lambda v: model_input(v, card, model_grid(v, card))[0], infer)
+    return calibrate(card, measured())

@@ -199,7 +199,9 @@ def keep_largest(labels: np.ndarray) -> np.ndarray:
 def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
             cancel: Optional[CancelToken] = None, device: Optional[str] = None,
             net: Optional[torch.nn.Module] = None, keep_largest_component: Optional[bool] = None,
-            on_model: Optional[Callable] = None) -> Segmentation:
+            on_model: Optional[Callable] = None, on_input: Optional[Callable] = None) -> Segmentation:
+    """``on_model(net)`` and ``on_input(x)`` see the network and its input ([C, ...] on the model's
+    grid, normalised) as the run uses them (the out-of-distribution guard reads the input's intensities)."""
     t0 = time.perf_counter()
     if card.spatial_dims == 2 and not volume.is_2d and card.orientation is not None:
         raise DelineateError(f"{card.id} is a 2D model; this image has {volume.geometry.size[2]} slices")
@@ -207,6 +209,8 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
     progress(0.0, "preparing")
     grid = model_grid(volume, card)
     x = model_input(volume, card, grid)
+    if on_input is not None:
+        on_input(x)
     check(cancel)
     net = net if net is not None else load_model(card, dev)
     if on_model is not None:

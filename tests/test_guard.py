@@ -67,12 +67,23 @@ def test_reasons_say_what_is_wrong(shipped):
     assert any("colour picture" in w for w in pic) and any("the image is OT" in w for w in pic)
 
 
+def test_a_run_measures_the_input_it_used(shipped):
+    """The guard reads the intensities from the runner's own input; they are what computing the
+    network's view again would give."""
+    from inference.envelope import input_quantiles, run_and_measure
+    from inference.training.recipes import RECIPES
+
+    card = shipped["us-lesion-2d"]
+    (vol, _truth), = RECIPES["us"]().heldout(1, 41_000)
+    run, quantiles = run_and_measure(vol, card, device="cpu")
+    assert quantiles == input_quantiles(vol, card) and run.labels.geometry is vol.geometry
+
+
 def test_uncertainty_is_high_where_the_model_hesitates():
     sure = np.zeros((3, 4, 4, 4), np.float32)
     sure[1] = 1.0
-    labels = np.ones((4, 4, 4), np.uint8)
-    assert run_uncertainty(sure, labels) < 0.01
-    assert run_uncertainty(np.full((3, 4, 4, 4), 1 / 3, np.float32), labels) == pytest.approx(1.0, abs=1e-3)
+    assert run_uncertainty(sure) < 0.01
+    assert run_uncertainty(np.full((3, 4, 4, 4), 1 / 3, np.float32)) == pytest.approx(1.0, abs=1e-3)
     env = Envelope(["MR"], 3, uncertainty_max=0.2)
     from inference.envelope import check_run
 

@@ -5,6 +5,7 @@ physician decides."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -12,27 +13,22 @@ class Guarded:
     run: object  # inference.runner.Segmentation
     warnings: list[str] = field(default_factory=list)
     uncertainty: float = 0.0  # the run's one-pass case uncertainty
-    calibrated: bool = False  # whether the card's envelope was measured (else: declared fields only)
 
 
-def check_image(volume, card) -> list[str]:
-    """Reasons ``volume`` is outside ``card``'s envelope (empty: inside)."""
-    from inference.envelope import check_image as check, envelope_of, intensity_quantiles
+def check_image(volume, card, quantiles: Optional[dict] = None) -> list[str]:
+    """Reasons ``volume`` is outside ``card``'s envelope (empty: inside). ``quantiles``: of the
+    network's input, when a run measured them (else computed here when the envelope has ranges)."""
+    from inference.envelope import check_image as check, envelope_of, input_quantiles
 
     env = envelope_of(card)
-    quantiles = None
-    if env.quantiles:
-        from inference.runner import model_grid, model_input
-
-        # what the network sees: its grid, its normalisation
-        quantiles = intensity_quantiles(model_input(volume, card, model_grid(volume, card))[0])
+    if quantiles is None and env.quantiles:
+        quantiles = input_quantiles(volume, card)
     return check(volume, card, env, quantiles)
 
 
-def check_run(volume, card, run) -> Guarded:
+def check_run(volume, card, run, quantiles: Optional[dict] = None) -> Guarded:
     """The image checks plus the run's own uncertainty against the calibrated threshold."""
     from inference.envelope import check_run as check, envelope_of, run_uncertainty
 
-    env = envelope_of(card)
-    uncertainty = run_uncertainty(run.probabilities, run.labels.array)
-    return Guarded(run, check_image(volume, card) + check(card, env, uncertainty), uncertainty, bool(card.envelope))
+    uncertainty = run_uncertainty(run.probabilities)
+    return Guarded(run, check_image(volume, card, quantiles) + check(card, envelope_of(card), uncertainty), uncertainty)

@@ -18,8 +18,10 @@ def segment(volume, card, device: str = "auto", progress=no_progress, cancel=Non
 def segment_checked(volume, card, device: str = "auto", progress=no_progress, cancel=None):
     """The segmentation with the out-of-distribution guard's verdict (app.actions.guard.Guarded)."""
     from app.actions.guard import check_run
+    from inference.envelope import run_and_measure
 
-    return check_run(volume, card, segment(volume, card, device, progress, cancel))
+    run, quantiles = run_and_measure(volume, card, progress, cancel, device)
+    return check_run(volume, card, run, quantiles)
 
 
 @dataclass
