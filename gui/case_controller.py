@@ -154,12 +154,9 @@ class CaseController(QtCore.QObject):
             self.shell.message("Nothing to export: open an image and segment it first")
             return
         stem = (Path(vol.source).name.split(".")[0] if vol.source else "case") or "case"
-        dlg = ExportDialog(self.shell_dir(), f"{stem}-seg", self.session.run is not None, self.shell.widget)
+        dlg = ExportDialog(self.shell.last_dir(), f"{stem}-seg", self.session.run is not None, self.shell.widget)
         if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.export_case(**dlg.values())
-
-    def shell_dir(self) -> str:
-        return str(Path(self.session.source).parent) if self.session.source else str(Path.home())
 
     def export_case(self, fmt: str, path: str, deidentify: bool = False, fractional: bool = False,
                     compress: bool = False) -> None:

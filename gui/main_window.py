@@ -268,9 +268,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
-        for p in self.opener.recent():
+        for p in self.shell.recent():
             self.recent_menu.addAction(p, lambda p=p: self.opener.open_path(p))
-        self.recent_menu.setEnabled(bool(self.opener.recent()))
+        self.recent_menu.setEnabled(bool(self.shell.recent()))
 
     def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
         if ev.mimeData().hasUrls():
@@ -318,7 +318,7 @@ class MainWindow(QtWidgets.QMainWindow):
             raise DelineateError(f"{path}: could not write the PNG")
 
     def screenshot_dialog(self, whole_window: bool) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", self.opener.last_dir(), "PNG (*.png)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", self.shell.last_dir(), "PNG (*.png)")
         if path:
             try:
                 self.save_screenshot(path if path.lower().endswith(".png") else path + ".png", whole_window)

@@ -29,12 +29,12 @@ class Opener(QtCore.QObject):
 
     # -- dialogs -----------------------------------------------------------------------------
     def open_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.shell.widget, "Open image", self.last_dir(), IMAGE_FILTER)
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.shell.widget, "Open image", self.shell.last_dir(), IMAGE_FILTER)
         if path:
             self.open_path(path)
 
     def open_folder_dialog(self) -> None:
-        path = QtWidgets.QFileDialog.getExistingDirectory(self.shell.widget, "Open DICOM folder", self.last_dir())
+        path = QtWidgets.QFileDialog.getExistingDirectory(self.shell.widget, "Open DICOM folder", self.shell.last_dir())
         if path:
             self.open_path(path)
 
@@ -42,7 +42,7 @@ class Opener(QtCore.QObject):
         from app.actions.segmentation_io import FILE_FILTER
 
         if self.session.volume is not None:
-            path, _ = QtWidgets.QFileDialog.getOpenFileName(self.shell.widget, "Load segmentation", self.last_dir(),
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self.shell.widget, "Load segmentation", self.shell.last_dir(),
                                                             FILE_FILTER)
             if path:
                 self.open_segmentation(path)
@@ -50,7 +50,7 @@ class Opener(QtCore.QObject):
     def heatmap_dialog(self) -> None:
         if self.session.volume is not None:
             path, _ = QtWidgets.QFileDialog.getOpenFileName(
-                self.shell.widget, "Load heat map (a scalar image on this image's grid)", self.last_dir(),
+                self.shell.widget, "Load heat map (a scalar image on this image's grid)", self.shell.last_dir(),
                 "Images (*.nii *.nii.gz *.nrrd *.mha);;All (*)")
             if path:
                 self.open_heatmap(path)
@@ -116,16 +116,8 @@ class Opener(QtCore.QObject):
         self.shell.run(f"Loading {Path(path).name}", lambda p, c, _part: opening.read_heatmap(path, geometry, p, c),
                        self.session.viewer.add_heatmap, path)
 
-    # -- recent files --------------------------------------------------------------------------
-    def recent(self) -> list[str]:
-        value = self.shell.settings.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
+    # -- recent files (the list is the shell's: every file dialog starts from it) ------------------
     def add_recent(self, path: str) -> None:
-        items = [path] + [p for p in self.recent() if p != path]
+        items = [path] + [p for p in self.shell.recent() if p != path]
         self.shell.settings.setValue("recent", items[:MAX_RECENT])
         self.recent_changed.emit()
-
-    def last_dir(self) -> str:
-        recent = self.recent()
-        return str(Path(recent[0]).parent) if recent else str(Path.home())

@@ -3,6 +3,7 @@ dialogs, the settings and a signal that a piece of work has landed. Panels and c
 session and this shell, never the main window."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Optional
 
 from PySide6 import QtCore, QtWidgets
@@ -35,6 +36,15 @@ class Shell(QtCore.QObject):
             self.message(f"{what}: cancelled", 8000)
             return
         show_error(self.widget, what, exc)
+
+    def recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def last_dir(self) -> str:
+        """Where file dialogs start: the folder of the most recently opened file."""
+        recent = self.recent()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
 
     def reviewer(self) -> str:
         """The reviewer of record, asked once and kept in the settings."""
