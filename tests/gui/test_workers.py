@@ -2,18 +2,8 @@
 superseding a task never makes the UI thread wait for it."""
 import time
 
-import pytest
 
 from core.errors import Cancelled, DelineateError
-from gui.workers import TaskBar
-
-
-@pytest.fixture
-def bar(qtbot):
-    bar = TaskBar()
-    qtbot.addWidget(bar)
-    yield bar
-    assert bar.wait(5000)
 
 
 def _until_cancelled(progress, cancel, partial):

@@ -11,18 +11,9 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from app.session import CaseSession  # noqa: E402
-from gui.workers import TaskBar  # noqa: E402
 from gui.worklist import WorklistPanel  # noqa: E402
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture
-def bar(qtbot):
-    bar = TaskBar()
-    qtbot.addWidget(bar)
-    yield bar
-    assert bar.wait(5000)
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def test_fills_itself_in_the_worker_and_opens_a_case(qtbot, bar, tmp_path, monkeypatch):
