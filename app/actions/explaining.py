@@ -24,6 +24,11 @@ class Explained:
     summary: str = ""
 
 
+def _known(method: str) -> None:
+    if method not in METHODS:
+        raise DelineateError(f"unknown explanation method {method!r}; one of {', '.join(METHODS)}")
+
+
 def region(labelmap, value: int, index_xyz=None, whole: bool = False) -> np.ndarray:
     """The connected piece of ``value`` holding voxel ``index_xyz``, else every voxel of it."""
     from scipy import ndimage
@@ -44,8 +49,7 @@ def explain(volume, run, method: str, value: Optional[int] = None, roi: Optional
     from core.overlay import HeatMap
     from inference import xai
 
-    if method not in METHODS:
-        raise DelineateError(f"unknown explanation method {method!r}; one of {', '.join(METHODS)}")
+    _known(method)
     if run is None or run.labels.geometry is not volume.geometry:
         raise DelineateError("run a model first (Segment → Run the default model): explanations are of a model")
     if method == "uncertainty":
@@ -84,8 +88,7 @@ def explain_model(volume, card, method: str, label: Optional[str] = None, device
     ``label`` (name or value; default the first) where the model predicts it, or uncertainty."""
     from inference import xai
 
-    if method not in METHODS:
-        raise DelineateError(f"unknown explanation method {method!r}; one of {', '.join(METHODS)}")
+    _known(method)
     if method == "uncertainty":
         return xai.uncertainty(volume, card, progress, cancel, device=device)
     return xai.explain(volume, card, label_value(card, label), method, progress=progress, cancel=cancel, device=device)
