@@ -53,6 +53,14 @@ class ModelRan:
 
 
 @dataclass(frozen=True)
+class InteractiveChanged:
+    """The object being built from prompts changed (None: no object under construction)."""
+    mask: Optional[np.ndarray]  # bool (z, y, x) on the image's grid
+    prompts: Any  # inference.interactive.prompts.Prompts
+    seconds: float = 0.0  # the engine's latency for the last prompt
+
+
+@dataclass(frozen=True)
 class GuardChecked:
     """The out-of-distribution guard's reasons for the last run (empty: inside the model's envelope)."""
     warnings: tuple[str, ...]
@@ -120,6 +128,7 @@ class CaseSession:
         self.hidden_surfaces: set[int] = set()
         self.store_case: Optional[str] = None  # the store case this image was opened from
         self.review_state: Optional[str] = None  # of the last save in this session
+        self.interactions: list[dict] = []  # objects accepted from prompts (provenance of the correction)
 
     def subscribe(self, kind: type, fn: Callable) -> Subscription:
         return self.events.subscribe(kind, fn)
@@ -143,6 +152,7 @@ class CaseSession:
         self.store_case = store_case
         self.run, self.uncertainty, self.history, self.review_state = None, None, None, None
         self.locked, self.hidden_surfaces, had_warnings, self.warnings = set(), set(), bool(self.warnings), ()
+        self.interactions = []
         self.viewer.set_volume(volume, keep_cursor=keep)
         self.events.emit(ImageOpened(volume, self.source, preview))
         if had_warnings:

@@ -1,0 +1,1 @@
+"""Interactive (promptable) segmentation: prompts in patient coordinates, engines behind one interface."""
