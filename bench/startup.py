@@ -9,7 +9,9 @@ Every figure is a ratio against a baseline measured in the same run (lower is be
   QMainWindow of the same size, painted                                 goal: torch not yet imported
 - `main.py` to the default model's segmentation of the sample on screen (median of --repeat/2)
 `--compare DIR` measures another checkout's main.py in the same run (e.g. a `git worktree` of the
-previous release), so before/after share the machine's load. Each child runs with a fresh HOME, so
+previous release), so before/after share the machine's load. `--packaged EXE` measures the packaged
+application (`make package`: dist/delineate/delineate) against this tree's source run, both through
+the app's own start-up probe (gui/startup_probe.py: the bundle runs no outside code). Each child runs with a fresh HOME, so
 no settings, recovery file or user model changes what it does.
 """
 from __future__ import annotations
@@ -96,15 +98,19 @@ runpy.run_path("main.py", run_name="__main__")
 """
 
 
-def run_child(args: list[str], cwd: Path, timeout: float = 180) -> tuple[float, subprocess.CompletedProcess]:
-    """(seconds from start to exit, the finished process), with a fresh HOME."""
+def run_child(args: list[str], cwd: Path, timeout: float = 180, exe: str = sys.executable,
+              probe: str = "") -> tuple[float, subprocess.CompletedProcess]:
+    """(seconds from start to exit, the finished process), with a fresh HOME; ``probe``: the app's
+    start-up probe milestone (window, segmented)."""
     with tempfile.TemporaryDirectory(prefix="delineate-bench-home-") as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DELINEATE_")}
         env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"),
                    XDG_DATA_HOME=os.path.join(home, ".local"))
         t0 = time.perf_counter()
-        env["BENCH_T0"] = str(t0)  # perf_counter is the system-wide monotonic clock: the child can subtract it
-        out = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+        env["BENCH_T0"] = env["DELINEATE_PROBE_T0"] = str(t0)  # perf_counter is the system-wide monotonic clock
+        if probe:
+            env["DELINEATE_STARTUP_PROBE"] = probe
+        out = subprocess.run([exe, *args], cwd=cwd, env=env, capture_output=True, text=True,
                              timeout=timeout)
         return time.perf_counter() - t0, out
 
@@ -178,6 +184,33 @@ def first_segmentation(root: Path) -> float:
     return float(line[-1].split()[1])
 
 
+def probed(command: list[str], probe: str) -> float:
+    """Seconds to the start-up probe's milestone for ``command`` (the packaged app, or main.py)."""
+    root = ROOT if command[0] == sys.executable else Path(command[0]).parent
+    _, out = run_child(command[1:], root, timeout=600, exe=command[0], probe=probe)
+    tag = "WINDOW " if probe == "window" else "SEGMENTED "
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith(tag)]
+    if not line:
+        last = [ln for ln in out.stderr.splitlines() if ln.strip()]
+        raise NoWindow(f"no {probe} milestone (rc {out.returncode}): {(last or ['?'])[-1][:300]}")
+    return float(line[-1].split()[1])
+
+
+def packaged(exe: Path, repeat: int) -> None:
+    """The packaged application against this tree's source run, both timed by the app's probe."""
+    commands = {"source (main.py)": [sys.executable, str(ROOT / "main.py")], "packaged": [str(exe.resolve())]}
+    for probe, what, n in (("window", "main window up", repeat), ("segmented", "first segmentation on screen",
+                                                                   max(1, repeat // 2))):
+        res = interleaved({k: (lambda c=c: probed(c, probe)) for k, c in commands.items()}, n)
+        base = res["source (main.py)"]
+        for k in commands:
+            if isinstance(res[k], str):
+                print(f"{what} ({k}, probe): {res[k]}")
+                continue
+            ref = statistics.median(base) if not isinstance(base, str) else statistics.median(res[k])
+            print(_row(f"{what} ({k}, probe)", statistics.median(res[k]), ref, "(ratio to the source run)"))
+
+
 def interleaved(runs: dict, repeat: int) -> dict:
     """name -> the results of ``repeat`` calls, taken in rounds (one of each per round, after a warm-up
     round that writes bytecode caches and fills the page cache), so a busy machine slows all alike.
@@ -205,7 +238,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5, help="fresh processes per figure (median; default 5)")
     ap.add_argument("--compare", type=Path, help="another checkout whose main.py is measured in the same run")
+    ap.add_argument("--packaged", type=Path, help="the packaged app's executable (dist/delineate/delineate): "
+                    "only the packaged-vs-source figures are measured")
     args = ap.parse_args()
+    if args.packaged:
+        return packaged(args.packaged, args.repeat)
     trees = {"this tree": ROOT, **({str(args.compare): args.compare.resolve()} if args.compare else {})}
 
     runs = {"baseline": lambda: bare_help_wall(ROOT)}

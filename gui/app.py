@@ -20,11 +20,14 @@ def run(path: Optional[str] = None, model: bool = True) -> int:
     """Open ``path`` (default: the bundled sample) and, for the sample, run its default model."""
     from app.logs import start as start_log
     from formats import samples
+    from gui import startup_probe
     from gui.main_window import MainWindow
 
     app = make_app()
     start_log("gui")  # no-op after main.py's cli.entry started it
     win = MainWindow()
+    if startup_probe.wanted():
+        startup_probe.install(app, win)
     win.show()
     if path is None and win.autosaver.offer():
         return app.exec()
