@@ -21,6 +21,7 @@ from gui.edit_panel import EditPanel
 from gui.explain_panel import ExplainPanel
 from gui.heat_panel import HeatPanel
 from gui.opener import Opener
+from gui.pacs_controller import PacsController
 from gui.segment_panel import SegmentPanel
 from gui.shell import Shell
 from gui.shortcuts import key_for
@@ -43,6 +44,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.opener = Opener(self.session, self.shell)
         self.cases = CaseController(self.session, self.shell)
         self.autosaver = Autosave(self.session, self.shell, self.opener)
+        self.pacs = PacsController(self.session, self.shell, self.opener)
         self.views = {v: SliceView(self.model, v) for v in VIEWS}
         self.view3d = View3D(self.model, self.session)
         self.segments = SegmentPanel(self.session)
@@ -145,9 +147,11 @@ class MainWindow(QtWidgets.QMainWindow):
         menus = {
             "&File": [("open", "&Open image…", op.open_dialog), ("open_folder", "Open &DICOM folder…",
                                                                    op.open_folder_dialog),
+                      (None, "Open from &PACS…", self.pacs.open_browser),
                       ("open_seg", "Load &segmentation (label map, DICOM SEG, RTSTRUCT)…", op.segmentation_dialog),
                       ("open_heat", "Load &heat map…", op.heatmap_dialog), "recent", None,
-                      ("export", "&Export segmentation / report…", cc.export_dialog), None,
+                      ("export", "&Export segmentation / report…", cc.export_dialog),
+                      (None, "Se&nd to PACS…", self.pacs.send_dialog), None,
                       ("screenshot_view", "Screenshot of &view…", lambda: self.screenshot_dialog(False)),
                       ("screenshot_window", "Screenshot of &window…", lambda: self.screenshot_dialog(True)), None,
                       ("quit", "&Quit", self.close)],

@@ -8,7 +8,7 @@ passes a callback that only emits a signal."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from core.errors import DelineateError
 from core.progress import CancelToken, ProgressFn, check, no_progress
@@ -64,9 +64,12 @@ def find(which: Union[str, Node], query: Query, level: str = "study", *, config=
 
 def retrieve(which: Union[str, Node], study_uid: str, series_uid: str, *, method: str = "auto",
              expected: Optional[int] = None, config=None, cache_root=None, refresh: bool = False,
-             progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> Path:
+             progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+             on_preview: Optional[Callable] = None) -> Path:
     """The local folder of a complete copy of the series: from the cache, or retrieved into it
-    (C-GET, C-MOVE or WADO-RS). Cancelled or failed, nothing of it is left in the cache."""
+    (C-GET, C-MOVE or WADO-RS). Cancelled or failed, nothing of it is left in the cache.
+    ``on_preview`` receives the first instance received, decoded as a one-slice Volume, while the
+    rest comes (from the thread that received it; only an image to look at, never the series)."""
     if method not in METHODS:
         raise DelineateError(f"retrieve method {method!r}: one of {', '.join(METHODS)}")
     n = node(which, config)
@@ -87,6 +90,7 @@ def retrieve(which: Union[str, Node], study_uid: str, series_uid: str, *, method
         match = [m for m in find(n, Query(study_uid=study_uid), "series", cancel=cancel) if m.series_uid == series_uid]
         expected = match[0].instances if match else None
     with store.incoming(series_uid) as folder:
+        progress = _previewing(folder, progress, on_preview)
         if method == "wado":
             from pacs import dicomweb
 
@@ -98,6 +102,102 @@ def retrieve(which: Union[str, Node], study_uid: str, series_uid: str, *, method
             fn(n, study_uid, series_uid, folder, s.local, expected, progress, cancel)
     progress(1.0, "retrieved")
     return store.get(series_uid)
+
+
+def _previewing(folder: Path, progress: ProgressFn, on_preview: Optional[Callable]) -> ProgressFn:
+    """``progress`` that also hands the first instance that arrived in ``folder`` to ``on_preview``,
+    decoded (in the sandbox, as every untrusted file) as a one-slice volume."""
+    if on_preview is None:
+        return progress
+    shown = []
+
+    def wrapped(fraction: float, message: str = "") -> None:
+        if not shown:
+            first = next((p for p in folder.iterdir() if p.is_file()), None)
+            if first is not None:
+                shown.append(first)
+                try:
+                    from formats.io import read_image
+
+                    image = read_image(first)
+                except DelineateError:
+                    pass  # not an image to show (a SEG, a report): the retrieve goes on
+                else:
+                    image.description = "retrieving…"
+                    on_preview(image)
+        progress(fraction, message)
+
+    return wrapped
+
+
+# -- what a study browser needs besides search and retrieve -------------------------------------
+NON_IMAGE = ("SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "SR", "DOC", "KO", "PR", "REG")
+
+
+def thumbnail(which: Union[str, Node], study_uid: str, series_uid: str, *, modality: str = "",
+              size: int = 96, config=None, cancel: Optional[CancelToken] = None):
+    """The series' middle slice as a small grey uint8 array (at most ``size`` pixels a side, windowed
+    to its 1st-99th percentiles), or None for a series that holds no image (SEG, RTSTRUCT, report).
+    Only that one instance is retrieved, into a temp folder removed after; nothing enters the cache."""
+    import tempfile
+
+    import numpy as np
+
+    from formats.io import read_image
+    from pacs.instance import middle_instance
+
+    if modality.upper() in NON_IMAGE:
+        return None
+    n = node(which, config)
+    with tempfile.TemporaryDirectory(prefix="delineate-thumb-") as tmp:
+        path = middle_instance(n, study_uid, series_uid, tmp, settings(config).local, cancel)
+        try:
+            image = read_image(path, cancel=cancel)
+        except DelineateError:
+            return None  # an instance no viewer shows as an image
+    plane = np.asarray(image.array[image.array.shape[0] // 2], dtype=np.float32)
+    if plane.ndim == 3:  # colour: its brightness
+        plane = plane[..., :3].mean(axis=-1)
+    step = max(1, -(-max(plane.shape) // size))
+    plane = plane[::step, ::step]
+    lo, hi = np.percentile(plane, (1, 99)) if plane.size else (0.0, 1.0)
+    scaled = (plane - lo) / (hi - lo) if hi > lo else np.zeros_like(plane)
+    return np.ascontiguousarray(np.clip(scaled * 255, 0, 255).astype(np.uint8))
+
+
+def save_node(name: str, n: Node, *, replace: Optional[str] = None, config=None) -> Settings:
+    """Add or change a node in the settings file (its secret is never written); ``replace`` names the
+    node it takes the place of (a rename). Returns the settings as saved."""
+    import dataclasses
+
+    name = name.strip()
+    if not name:
+        raise DelineateError("a PACS node needs a name")
+    s = settings(config)
+    if replace and replace != name:
+        s.nodes.pop(replace, None)
+    s.nodes[name] = dataclasses.replace(n, name=name)
+    _nodes.save(s)
+    return s
+
+
+def remove_node(name: str, *, config=None) -> Settings:
+    s = settings(config)
+    if s.nodes.pop(name, None) is not None:
+        _nodes.save(s)
+    return s
+
+
+def cache_usage(*, config=None, cache_root=None) -> tuple[int, int, int]:
+    """(series, bytes, limit in bytes) of the local retrieve cache."""
+    c = cache(config, cache_root)
+    entries = c.entries()
+    return len(entries), sum(e.size for e in entries), c.max_bytes
+
+
+def empty_cache(*, config=None, cache_root=None) -> int:
+    """Remove every complete series from the cache; returns how many."""
+    return cache(config, cache_root).clear()
 
 
 def dicom_files(paths) -> list[Path]:
