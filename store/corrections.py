@@ -1,8 +1,11 @@
 """The corrections store: what physicians corrected, with provenance, never a patient identifier.
 
-Layout (default under the user data dir, or $DELINEATE_STORE)::
+Layout (default under the user data dir, or $DELINEATE_STORE: a folder, or a PostgreSQL URL for a
+team, store.location)::
 
     index.sqlite                  SQLite in WAL mode: cases and their saved corrections
+                                  (a team store: these tables in PostgreSQL, the files below in
+                                  the shared folder named by the URL's ``files=``)
     cases/<case>/image.nii.gz     the image, de-identified (voxels and geometry only)
     cases/<case>/ai-<n>-<token>.seg.nrrd  the model's mask as saved with correction n
     cases/<case>/fix-<n>-<token>.seg.nrrd the corrected mask n
@@ -18,7 +21,10 @@ tables, metrics, states, reviewer names, times and the source's identity-free me
 
 Open it as a context manager (``with CorrectionsStore(root) as st:``): the connection closes
 however the block ends. Rows are read by column name, and the schema carries its version
-(PRAGMA user_version); a store written by an earlier release is migrated when it is opened.
+(PRAGMA user_version; delineate_meta in PostgreSQL); a store written by an earlier release is
+migrated when it is opened. The SQL is the same on both backends (store.backend_sqlite,
+store.backend_postgres hold what differs: connection, write lock, version, a few type names);
+the team features - assignment, case locks, the audit trail - are in store.team.
 """
 from __future__ import annotations
 
@@ -28,7 +34,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,39 +45,52 @@ from core.errors import DelineateError
 from core.labels import LabelMap
 from core.metrics import compare_labelmaps, finite_or_none
 from core.volume import Volume, WindowPreset
+from store.location import default_location, resolve
+from store.team import CaseLocked, TeamFeatures
+
+__all__ = ["CaseLocked", "CorrectionsStore", "Case", "STATES", "SCHEMA_VERSION", "default_root", "image_hash"]
 
 STATES = ("ai_draft", "in_review", "approved", "rejected")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
     id TEXT PRIMARY KEY, image_hash TEXT UNIQUE NOT NULL, modality TEXT, size TEXT, spacing TEXT,
-    state TEXT NOT NULL, reason TEXT, model_id TEXT, model_version TEXT, uncertainty REAL,
+    state TEXT NOT NULL, reason TEXT, model_id TEXT, model_version TEXT, uncertainty {real},
     split TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS corrections (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL REFERENCES cases(id), n INTEGER NOT NULL,
+    id {serial}, case_id TEXT NOT NULL REFERENCES cases(id), n INTEGER NOT NULL,
     ai_file TEXT NOT NULL, fixed_file TEXT NOT NULL, reviewer TEXT, saved TEXT NOT NULL,
     model_id TEXT, model_version TEXT, edits TEXT, metrics TEXT, state TEXT NOT NULL);
 """
-# schema version -> statements that bring the previous version up to it (PRAGMA user_version)
+# schema version -> statements that bring the previous version up to it ({serial}, {real}: the
+# backend's words for them)
 _MIGRATIONS = {
     2: ("ALTER TABLE cases ADD COLUMN source_meta TEXT",  # store.source_meta.identity_free
         "ALTER TABLE corrections ADD COLUMN card TEXT"),  # the model card as it was at the save
+    3: ("ALTER TABLE cases ADD COLUMN assignee TEXT",  # team work (store.team)
+        "CREATE TABLE IF NOT EXISTS locks (case_id TEXT PRIMARY KEY REFERENCES cases(id), holder TEXT NOT NULL, "
+        "host TEXT NOT NULL, pid INTEGER NOT NULL, token TEXT NOT NULL, taken TEXT NOT NULL, "
+        "heartbeat {real} NOT NULL, expires {real} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS audit (id {serial}, case_id TEXT NOT NULL, at TEXT NOT NULL, "
+        "actor TEXT NOT NULL, login TEXT NOT NULL, host TEXT NOT NULL, action TEXT NOT NULL, "
+        "old_state TEXT, new_state TEXT, detail TEXT)",
+        "CREATE INDEX IF NOT EXISTS audit_case ON audit (case_id, id)"),
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
 _CASE_FIELDS = ("id", "image_hash", "modality", "size", "spacing", "state", "reason", "model_id", "model_version",
-                "uncertainty", "split", "created", "updated", "source_meta")
+                "uncertainty", "split", "created", "updated", "source_meta", "assignee")
 _CASE_COLUMNS = ", ".join(_CASE_FIELDS)
 _CORRECTION_FIELDS = ("n", "ai_file", "fixed_file", "reviewer", "saved", "model_id", "model_version", "edits",
                       "metrics", "state", "card")
 _TEMP_PREFIX = ".delineate-"  # formats.atomic's temp folders
 
 
-def default_root() -> Path:
-    env = os.environ.get("DELINEATE_STORE")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
+def default_root():
+    """The default store: a folder (Path) or a PostgreSQL URL (str), from $DELINEATE_STORE."""
+    return default_location()
 
-    return Path(user_data_dir("Delineate", "Delineate")) / "store"
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def image_hash(volume: Volume) -> str:
@@ -106,62 +124,85 @@ class Case:
     created: str
     updated: str
     source_meta: dict
+    assignee: str = ""  # the reviewer it is assigned to ("": nobody)
+    locked_by: str = ""  # "reviewer on host" while someone holds its lock (store.team)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Case":
+    def from_row(cls, row) -> "Case":
         fields = {name: row[name] for name in _CASE_FIELDS}
         fields["source_meta"] = json.loads(fields["source_meta"]) if fields["source_meta"] else {}
+        fields["assignee"] = fields["assignee"] or ""
+        holder = row["lock_holder"] if "lock_holder" in row.keys() else None
+        fields["locked_by"] = f"{holder} on {row['lock_host']}" if holder else ""
         return cls(**fields)
 
 
-class CorrectionsStore:
-    def __init__(self, root: Optional[Path] = None, holdout_fraction: float = 0.2) -> None:
-        self.root = Path(root) if root is not None else default_root()
-        (self.root / "cases").mkdir(parents=True, exist_ok=True)
+class CorrectionsStore(TeamFeatures):
+    """``root``: a store folder, a ``postgresql://...?files=/shared/folder`` URL (store.location), or
+    None for $DELINEATE_STORE / the user's store. ``lock_timeout``: seconds a case lock taken
+    through this connection outlives its last heartbeat (store.team)."""
+
+    def __init__(self, root=None, holdout_fraction: float = 0.2, lock_timeout: Optional[float] = None) -> None:
+        self.location = resolve(root)
+        self.url = self.location.url
+        self.root = self.location.files
         self.holdout_fraction = holdout_fraction
-        # autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) where they matter
-        self.db = sqlite3.connect(self.root / "index.sqlite", timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row  # rows read by column name, whatever order the table has
+        self.lock_timeout = float(lock_timeout if lock_timeout is not None
+                                  else os.environ.get("DELINEATE_LOCK_TIMEOUT", 120))
+        if self.url is not None:
+            if not self.root.is_dir():  # a share that is not mounted must not become an empty local folder
+                raise DelineateError(f"{self.location.shown}: the shared folder {self.root} does not exist "
+                                     "(is the share mounted here?)")
+            (self.root / "cases").mkdir(exist_ok=True)
+            from store.backend_postgres import PostgresIndex
+
+            self.index = PostgresIndex(self.location.conninfo, self.location.shown)
+        else:
+            (self.root / "cases").mkdir(parents=True, exist_ok=True)
+            from store.backend_sqlite import SqliteIndex
+
+            self.index = SqliteIndex(self.root)
+        self.db = self.index.db  # the raw connection (sqlite3 or psycopg), for checks and tests
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # reading takes no lock
-                with self._writing():
-                    for statement in _SCHEMA.split(";"):  # not executescript: it would commit the transaction
-                        self.db.execute(statement)
-                    self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
-            raise DelineateError(f"{self.root / 'index.sqlite'}: cannot open the store's index ({exc})") from None
-        except BaseException:
-            self.db.close()
+            if self.index.version() != SCHEMA_VERSION:
+                with self.index.writing():
+                    if self.index.version() != SCHEMA_VERSION:  # another client may have migrated meanwhile
+                        self._create_and_migrate()
+        except DelineateError:
+            self.index.close()
+            raise
+        except Exception as exc:
+            self.index.close()
+            if self.url is None and type(exc).__module__ == "sqlite3":
+                raise DelineateError(f"{self.index.where}: cannot open the store's index ({exc})") from None
             raise
 
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+    def _sql(self, statement: str) -> str:
+        return statement.format(serial=self.index.serial, real=self.index.real)
+
+    def _create_and_migrate(self) -> None:
+        version = self.index.version()
+        if version > SCHEMA_VERSION:
+            raise DelineateError(f"{self.location.shown}: this store was written by a newer Delineate "
+                                 f"(schema {version})")
+        for statement in _SCHEMA.split(";"):  # one by one: executescript would commit the transaction
+            if statement.strip():
+                self.index.execute(self._sql(statement))
         if version == 0:  # version 1 had no user_version; a fresh store has just been given its tables
             version = 1
-        if version > SCHEMA_VERSION:
-            raise DelineateError(f"{self.root}: this store was written by a newer Delineate (schema {version})")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[target]:
-                self.db.execute(statement)
-        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self.index.execute(self._sql(statement))
+        self.index.set_version(SCHEMA_VERSION)
 
-    @contextlib.contextmanager
+    def schema_version(self) -> int:
+        return self.index.version()
+
     def _writing(self):
-        """One write transaction holding the index's write lock from the start: other savers and
-        repair() wait for it, readers (WAL) do not."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return self.index.writing()
 
     def close(self) -> None:
-        self.db.close()
+        self.index.close()
 
     def __enter__(self) -> "CorrectionsStore":
         return self
@@ -178,11 +219,15 @@ class CorrectionsStore:
     def save(self, volume: Volume, ai: LabelMap, corrected: LabelMap, *, reviewer: str = "",
              model_id: str = "", model_version: str = "", edits: Optional[dict] = None,
              state: str = "in_review", reason: str = "", uncertainty: Optional[float] = None,
-             card: Optional[dict] = None, source_meta: Optional[dict] = None) -> tuple[str, int]:
+             card: Optional[dict] = None, source_meta: Optional[dict] = None,
+             lock_token: Optional[str] = None) -> tuple[str, int]:
         """Save a correction: its files, then the one transaction pointing to them, under the write
         lock (a new case's image is written just before). ``card``: the model card as plain data (kept so the case exports after the
         model is gone); ``source_meta``: store.source_meta.identity_free(volume) when the caller
-        has it (else it is derived here for a new case). Returns (case id, correction n)."""
+        has it (else it is derived here for a new case). A case someone else holds the lock of is
+        refused (CaseLocked): ``lock_token`` is the caller's lock, if it took one in another
+        process or connection (store.team). The save and its state change enter the audit
+        trail. Returns (case id, correction n)."""
         from formats.io import write_image, write_labelmap
         from store.source_meta import identity_free
 
@@ -192,69 +237,91 @@ class CorrectionsStore:
             if not lm.geometry.same_grid(volume.geometry, tol=1e-4):
                 raise DelineateError("masks must share the image's grid")
         h = image_hash(volume)
-        known = self.db.execute("SELECT id FROM cases WHERE image_hash = ?", (h,)).fetchone()
+        known = self.index.one("SELECT id FROM cases WHERE image_hash = ?", (h,))
         if known is None:  # the slow parts of a new case before taking the lock: a big image takes seconds
             if source_meta is None:
                 source_meta = identity_free(volume)
             new_id = uuid.uuid4().hex[:16]
             with contextlib.suppress(OSError):  # a repair() removing it meanwhile: written again under the lock
                 write_image(deidentified(volume), self.root / "cases" / new_id / "image.nii.gz")
+        else:
+            self._check_not_locked(known["id"], lock_token)  # early, before the masks are written
         metrics = {str(c.value): {"name": c.name, "dice": c.dice, "hd95_mm": finite_or_none(c.hausdorff95_mm),
                                   "ai_ml": c.volume_a_ml, "corrected_ml": c.volume_b_ml}
                    for c in compare_labelmaps(ai, corrected)}
         with self._writing():  # one transaction: the case row and the correction row, or neither
-            row = self.db.execute("SELECT id FROM cases WHERE image_hash = ?", (h,)).fetchone()
+            row = self.index.one("SELECT id, state FROM cases WHERE image_hash = ?", (h,))
             case_id = row["id"] if row else (new_id if known is None else uuid.uuid4().hex[:16])
+            if row is not None:
+                self._check_not_locked(case_id, lock_token)
             folder = self.root / "cases" / case_id
             folder.mkdir(parents=True, exist_ok=True)
             if not (folder / "image.nii.gz").exists():  # written above unless a repair() came between
                 write_image(deidentified(volume), folder / "image.nii.gz")
-            n = (self.db.execute("SELECT COALESCE(MAX(n), 0) FROM corrections WHERE case_id = ?", (case_id,))
-                 .fetchone()[0]) + 1
+            n = self.index.one("SELECT COALESCE(MAX(n), 0) AS n FROM corrections WHERE case_id = ?", (case_id,))["n"] + 1
             token = uuid.uuid4().hex[:8]  # names are never reused, even by a save that was killed
             ai_file, fixed_file = f"ai-{n}-{token}.seg.nrrd", f"fix-{n}-{token}.seg.nrrd"
             write_labelmap(ai, folder / ai_file)
             write_labelmap(corrected, folder / fixed_file)
-            now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            now = _now()
             if row is None:
                 g = volume.geometry
                 meta = source_meta if source_meta is not None else identity_free(volume)
-                self.db.execute(f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                (case_id, h, volume.modality, json.dumps(list(g.size)),
-                                 json.dumps(g.spacing.round(6).tolist()), state, reason, model_id, model_version,
-                                 uncertainty, self._split(h), now, now, json.dumps(meta)))
+                self.index.execute(f"INSERT INTO cases ({', '.join(_CASE_FIELDS[:-1])}) "
+                                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                   (case_id, h, volume.modality, json.dumps(list(g.size)),
+                                    json.dumps(g.spacing.round(6).tolist()), state, reason, model_id, model_version,
+                                    uncertainty, self._split(h), now, now, json.dumps(meta)))
             else:
-                self.db.execute("UPDATE cases SET state=?, reason=?, model_id=?, model_version=?, "
-                                "uncertainty=COALESCE(?, uncertainty), updated=? WHERE id=?",
-                                (state, reason, model_id, model_version, uncertainty, now, case_id))
-            self.db.execute("INSERT INTO corrections (case_id, n, ai_file, fixed_file, reviewer, saved, model_id, "
-                            "model_version, edits, metrics, state, card) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                            (case_id, n, ai_file, fixed_file, reviewer, now, model_id, model_version,
-                             json.dumps(edits or {}), json.dumps(metrics), state,
-                             json.dumps(card) if card else None))
+                self.index.execute("UPDATE cases SET state=?, reason=?, model_id=?, model_version=?, "
+                                   "uncertainty=COALESCE(?, uncertainty), updated=? WHERE id=?",
+                                   (state, reason, model_id, model_version, uncertainty, now, case_id))
+            self.index.execute("INSERT INTO corrections (case_id, n, ai_file, fixed_file, reviewer, saved, model_id, "
+                               "model_version, edits, metrics, state, card) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                               (case_id, n, ai_file, fixed_file, reviewer, now, model_id, model_version,
+                                json.dumps(edits or {}), json.dumps(metrics), state,
+                                json.dumps(card) if card else None))
+            self._audit(case_id, "created" if row is None else "saved", reviewer, None if row is None else row["state"],
+                        state, f"correction {n}" + (f": {reason}" if reason else ""), at=now)
         return case_id, n
 
-    def set_state(self, case_id: str, state: str, reason: str = "") -> None:
+    def set_state(self, case_id: str, state: str, reason: str = "", *, actor: str = "",
+                  lock_token: Optional[str] = None) -> None:
         if state not in STATES:
             raise DelineateError(f"state must be one of {STATES}")
-        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        now = _now()
         with self._writing():
-            self.db.execute("UPDATE cases SET state=?, reason=?, updated=? WHERE id=?", (state, reason, now, case_id))
+            row = self.index.one("SELECT state FROM cases WHERE id = ?", (case_id,))
+            if row is None:
+                raise DelineateError(f"no case {case_id} in the store")
+            self._check_not_locked(case_id, lock_token)
+            self.index.execute("UPDATE cases SET state=?, reason=?, updated=? WHERE id=?", (state, reason, now, case_id))
+            self._audit(case_id, "state", actor, row["state"], state, reason, at=now)
 
     # -- reading -------------------------------------------------------------------------------
-    def cases(self, state: Optional[str] = None) -> list[Case]:
-        q = f"SELECT {_CASE_COLUMNS} FROM cases" + (" WHERE state = ?" if state else "") + " ORDER BY updated DESC"
-        return [Case.from_row(r) for r in self.db.execute(q, (state,) if state else ())]
+    def _case_query(self, where: str = "") -> str:
+        """Cases with the holder of a live lock, if any (store.team)."""
+        cols = ", ".join(f"c.{f}" for f in _CASE_FIELDS)
+        return (f"SELECT {cols}, l.holder AS lock_holder, l.host AS lock_host FROM cases c "
+                f"LEFT JOIN locks l ON l.case_id = c.id AND l.expires > {self.index.now}" + where)
+
+    def cases(self, state: Optional[str] = None, assignee: Optional[str] = None) -> list[Case]:
+        """Most recently updated first; ``state``, ``assignee``: only those in that review state,
+        assigned to that reviewer."""
+        where = [(" c.state = ?", state), (" c.assignee = ?", assignee)]
+        where = [(w, v) for w, v in where if v is not None]
+        q = self._case_query(" WHERE" + " AND".join(w for w, _v in where) if where else "") + " ORDER BY c.updated DESC"
+        return [Case.from_row(r) for r in self.index.query(q, tuple(v for _w, v in where))]
 
     def case(self, case_id: str) -> Case:
-        r = self.db.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)).fetchone()
+        r = self.index.one(self._case_query(" WHERE c.id = ?"), (case_id,))
         if r is None:
             raise DelineateError(f"no case {case_id} in the store")
         return Case.from_row(r)
 
     def latest(self, case_id: str) -> dict:
-        r = self.db.execute(f"SELECT {', '.join(_CORRECTION_FIELDS)} FROM corrections WHERE case_id = ? "
-                            "ORDER BY n DESC LIMIT 1", (case_id,)).fetchone()
+        r = self.index.one(f"SELECT {', '.join(_CORRECTION_FIELDS)} FROM corrections WHERE case_id = ? "
+                           "ORDER BY n DESC LIMIT 1", (case_id,))
         if r is None:
             raise DelineateError(f"no correction saved for case {case_id}")
         d = {name: r[name] for name in _CORRECTION_FIELDS}
@@ -283,8 +350,8 @@ class CorrectionsStore:
                 read_labelmap(folder / info["fixed_file"], image, isolate=False))
 
     def _correction(self, case_id: str, n: int) -> dict:
-        r = self.db.execute("SELECT ai_file, fixed_file FROM corrections WHERE case_id = ? AND n = ?",
-                            (case_id, n)).fetchone()
+        r = self.index.one("SELECT ai_file, fixed_file FROM corrections WHERE case_id = ? AND n = ?",
+                           (case_id, n))
         if r is None:
             raise DelineateError(f"case {case_id} has no correction {n}")
         return {"ai_file": r["ai_file"], "fixed_file": r["fixed_file"]}
@@ -293,12 +360,12 @@ class CorrectionsStore:
     def check(self) -> list[str]:
         """Problems found (empty: healthy): SQLite integrity, every indexed file present, and the
         litter of killed saves (unreferenced files and folders, temp folders) that repair() removes."""
-        problems = [f"index: {r[0]}" for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        for case_id, ai_file, fixed_file in self.db.execute("SELECT case_id, ai_file, fixed_file FROM corrections"):
-            for f in (ai_file, fixed_file):
-                if not (self.root / "cases" / case_id / f).is_file():
-                    problems.append(f"missing cases/{case_id}/{f}")
-        for (case_id,) in self.db.execute("SELECT id FROM cases"):
+        problems = self.index.integrity()
+        for r in self.index.query("SELECT case_id, ai_file, fixed_file FROM corrections"):
+            for f in (r["ai_file"], r["fixed_file"]):
+                if not (self.root / "cases" / r["case_id"] / f).is_file():
+                    problems.append(f"missing cases/{r['case_id']}/{f}")
+        for case_id in (r["id"] for r in self.index.query("SELECT id FROM cases")):
             if not (self.root / "cases" / case_id / "image.nii.gz").is_file():
                 problems.append(f"missing cases/{case_id}/image.nii.gz")
         for path, what in self._litter():
@@ -321,9 +388,9 @@ class CorrectionsStore:
         return removed
 
     def _litter(self) -> list[tuple[Path, str]]:
-        referenced: dict[str, set[str]] = {cid: {"image.nii.gz"} for (cid,) in self.db.execute("SELECT id FROM cases")}
-        for case_id, ai_file, fixed_file in self.db.execute("SELECT case_id, ai_file, fixed_file FROM corrections"):
-            referenced.setdefault(case_id, {"image.nii.gz"}).update((ai_file, fixed_file))
+        referenced = {r["id"]: {"image.nii.gz"} for r in self.index.query("SELECT id FROM cases")}
+        for r in self.index.query("SELECT case_id, ai_file, fixed_file FROM corrections"):
+            referenced.setdefault(r["case_id"], {"image.nii.gz"}).update((r["ai_file"], r["fixed_file"]))
         out = [(p, "temp folder") for p in sorted(self.root.glob(_TEMP_PREFIX + "*"))]
         for entry in sorted((self.root / "cases").iterdir()):
             if entry.name.startswith(_TEMP_PREFIX):

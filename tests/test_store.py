@@ -1,4 +1,6 @@
-"""The corrections store: provenance round-trip, no patient identifiers, survives SIGKILL."""
+"""The corrections store: provenance round-trip, no patient identifiers, migrations, check and
+repair - each on both backends (``store_root``: a folder with SQLite, and a PostgreSQL database
+started by the tests with its files in that same folder)."""
 
 import numpy as np
 import pydicom
@@ -10,6 +12,7 @@ from core.volume import Volume
 from formats.dicom.write import write_series
 from formats.io import read_image
 from store.corrections import CorrectionsStore, image_hash
+from tests.pg_server import pg_server, store_root  # noqa: F401  (fixtures)
 
 TABLE = LabelTable((Label(1, "liver", (200, 100, 60)), Label(2, "tumour", (250, 250, 0))))
 
@@ -26,8 +29,8 @@ def _case(seed=0):
     return vol, ai, fixed, hist
 
 
-def test_round_trip_with_provenance(tmp_path):
-    with CorrectionsStore(tmp_path / "store") as store:
+def test_round_trip_with_provenance(store_root, tmp_path):
+    with CorrectionsStore(store_root) as store:
         vol, ai, fixed, hist = _case()
         case_id, n = store.save(vol, ai, fixed, reviewer="dr.who", model_id="ct-torso-phantom", model_version="1.0.0",
                                 edits=hist.summary(), uncertainty=0.12)
@@ -49,7 +52,7 @@ def test_round_trip_with_provenance(tmp_path):
         assert store.load(case_id, 1)[2].array[0, 0, 0] == 0 and store.check() == []
 
 
-def test_patient_identifiers_never_enter_the_store(tmp_path):
+def test_patient_identifiers_never_enter_the_store(store_root, tmp_path, request):
     vol, ai, fixed, _h = _case(1)
     folder = tmp_path / "dicom"
     write_series(vol, folder, patient_name="Doe^Jane", patient_id="PID-98765")
@@ -59,28 +62,37 @@ def test_patient_identifiers_never_enter_the_store(tmp_path):
         ds.AccessionNumber = "ACC-55555"
         ds.save_as(p)
     loaded = read_image(folder)
-    with CorrectionsStore(tmp_path / "store") as store:
+    with CorrectionsStore(store_root) as store:
         store.save(loaded, ai, fixed, reviewer="reviewer-1")
-    for path in (tmp_path / "store").rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            for secret in (b"Doe", b"Jane", b"PID-98765", b"19610203", b"ACC-55555"):
-                assert secret not in data, (path, secret)
+    for path, data in _stored(store_root, tmp_path, request):
+        for secret in (b"Doe", b"Jane", b"PID-98765", b"19610203", b"ACC-55555"):
+            assert secret not in data, (path, secret)
 
 
-def test_export_approved_corrections_as_nnunet_and_monai(tmp_path):
+def _stored(store_root, tmp_path, request):
+    """(name, bytes) of everything the store wrote: its files, and the database's dump."""
+    out = [(path, path.read_bytes()) for path in (tmp_path / "store").rglob("*") if path.is_file()]
+    if str(store_root).startswith("postgresql://"):
+        db = str(store_root).split("/")[3].split("?")[0]
+        dump = request.getfixturevalue("pg_server").dump(db)
+        assert b"COPY public.cases" in dump and b"COPY public.audit" in dump
+        out.append(("pg_dump " + db, dump))
+    return out
+
+
+def test_export_approved_corrections_as_nnunet_and_monai(store_root, tmp_path):
     import json
 
     import main
     from formats.io import read_labelmap
 
-    with CorrectionsStore(tmp_path / "store") as store:
+    with CorrectionsStore(store_root) as store:
         ids = []
         for seed in range(5):
             vol, ai, fixed, hist = _case(seed)
             ids.append(store.save(vol, ai, fixed, reviewer="r", state="approved" if seed < 4 else "in_review")[0])
         splits = {c.id: c.split for c in store.cases("approved")}
-    assert main.main(["export-dataset", str(tmp_path / "nn"), "--store", str(tmp_path / "store")]) == 0
+    assert main.main(["export-dataset", str(tmp_path / "nn"), "--store", str(store_root)]) == 0
     root = tmp_path / "nn" / "Dataset500_Delineate"
     meta = json.loads((root / "dataset.json").read_text())
     assert meta["labels"] == {"background": 0, "liver": 1, "tumour": 2}
@@ -90,7 +102,7 @@ def test_export_approved_corrections_as_nnunet_and_monai(tmp_path):
         first[0].name.replace("_0000.nii.gz", ".nii.gz")
     lab = read_labelmap(label_path, read_image(first[0]))
     assert set(np.unique(lab.array)) <= {0, 1, 2}
-    assert main.main(["export-dataset", str(tmp_path / "mo"), "--format", "monai", "--store", str(tmp_path / "store")]) == 0
+    assert main.main(["export-dataset", str(tmp_path / "mo"), "--format", "monai", "--store", str(store_root)]) == 0
     dl = json.loads((tmp_path / "mo" / "datalist.json").read_text())
     assert len(dl["training"]) + len(dl["validation"]) == 4 and (tmp_path / "mo" / dl["training"][0]["image"]).is_file()
 
@@ -109,12 +121,12 @@ def _dicom_ct(tmp_path, vol):
     return read_image(folder)
 
 
-def test_ct_stays_ct_with_its_identity_free_metadata(tmp_path):
+def test_ct_stays_ct_with_its_identity_free_metadata(store_root, tmp_path, request):
     import main
 
     vol, ai, fixed, _h = _case(3)
     loaded = _dicom_ct(tmp_path, vol)
-    with CorrectionsStore(tmp_path / "store") as store:
+    with CorrectionsStore(store_root) as store:
         case_id, _ = store.save(loaded, ai, fixed, reviewer="r")
         img, _ai, _fixed = store.load(case_id)
         meta = img.metadata["source_meta"]
@@ -123,23 +135,22 @@ def test_ct_stays_ct_with_its_identity_free_metadata(tmp_path):
         assert meta["dicom"]["SOPClassUID"] == "1.2.840.10008.5.1.4.1.1.2" and meta["dicom"]["ConvolutionKernel"] == "B30f"
         assert meta["series_description"] == "CT ABDOMEN PORTAL" == img.description  # names and the date gone
         assert meta["study_description"] == "Follow-up"
-    for path in (tmp_path / "store").rglob("*"):
-        if path.is_file():
-            for secret in (b"Doe", b"DOE", b"Jane", b"JANE", b"98765", b"Referrer", b"20240117"):
-                assert secret not in path.read_bytes(), (path, secret)
+    for path, data in _stored(store_root, tmp_path, request):
+        for secret in (b"Doe", b"DOE", b"Jane", b"JANE", b"98765", b"Referrer", b"20240117"):
+            assert secret not in data, (path, secret)
     # exported without its source DICOM: a CT series and a CT report
     assert main.main(["export", case_id, str(tmp_path / "seg.dcm"), "--format", "seg",
-                      "--store", str(tmp_path / "store")]) == 0
+                      "--store", str(store_root)]) == 0
     images = sorted((tmp_path / "seg-images").glob("*.dcm"))
     assert images and pydicom.dcmread(images[0]).SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
     assert pydicom.dcmread(tmp_path / "seg.dcm").Modality == "SEG"
 
 
-def test_case_exports_after_its_model_is_gone(tmp_path):
+def test_case_exports_after_its_model_is_gone(store_root, tmp_path):
     import main
 
     vol, ai, fixed, _h = _case(4)
-    with CorrectionsStore(tmp_path / "store") as store:
+    with CorrectionsStore(store_root) as store:
         snapshot = {"id": "retired-model", "version": "7", "name": "Retired model", "architecture": "UNet 3D",
                     "trained_on": "synthetic phantoms", "metrics": {"Dice liver": 0.91}, "synthetic": True}
         case_id, _ = store.save(vol, ai, fixed, reviewer="r", model_id="retired-model", model_version="7", card=snapshot)
@@ -147,42 +158,41 @@ def test_case_exports_after_its_model_is_gone(tmp_path):
         assert store.latest(case_id)["card"] == snapshot
     for cid, name in ((case_id, "a"), (old_id, "b")):
         assert main.main(["export", cid, str(tmp_path / f"{name}.dcm"), "--format", "seg",
-                          "--store", str(tmp_path / "store")]) == 0
+                          "--store", str(store_root)]) == 0
         assert main.main(["export", cid, str(tmp_path / f"{name}.png"), "--format", "report",
-                          "--store", str(tmp_path / "store")]) == 0
+                          "--store", str(store_root)]) == 0
     seg = pydicom.dcmread(tmp_path / "a.dcm")
     ident = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
     assert (ident.AlgorithmName, ident.AlgorithmVersion) == ("retired-model", "7")
     assert pydicom.dcmread(tmp_path / "b.dcm").SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
 
 
-def test_a_version_1_store_is_migrated(tmp_path):
-    import sqlite3
-
+def test_a_version_1_store_is_migrated(store_root, tmp_path):
     from store.corrections import SCHEMA_VERSION
 
     vol, ai, fixed, _h = _case(6)
-    with CorrectionsStore(tmp_path / "store") as store:
+    with CorrectionsStore(store_root) as store:
         case_id, _ = store.save(vol, ai, fixed, reviewer="r")
-    db = sqlite3.connect(tmp_path / "store" / "index.sqlite")  # back to the schema before card snapshots
-    db.execute("ALTER TABLE cases DROP COLUMN source_meta")
-    db.execute("ALTER TABLE corrections DROP COLUMN card")
-    db.execute("PRAGMA user_version = 0")
-    db.commit()
-    db.close()
-    with CorrectionsStore(tmp_path / "store") as store:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # back to the schema before card snapshots and team work (version 1 had no version number)
+        for statement in ("ALTER TABLE cases DROP COLUMN source_meta", "ALTER TABLE corrections DROP COLUMN card",
+                          "ALTER TABLE cases DROP COLUMN assignee", "DROP TABLE locks", "DROP TABLE audit"):
+            store.index.execute(statement)
+        store.index.set_version(0)
+    with CorrectionsStore(store_root) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        if store.url is None:
+            assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         img, _a, _f = store.load(case_id)
         assert img.modality == "CT" and store.latest(case_id)["card"] is None and store.check() == []
         assert store.save(vol, ai, fixed, card={"id": "x", "version": "1"}) == (case_id, 2)
+        assert [e["action"] for e in store.audit(case_id)] == ["saved"]  # the trail starts at the migration
 
 
-def test_check_reports_and_repair_removes_litter(tmp_path, capsys):
+def test_check_reports_and_repair_removes_litter(store_root, tmp_path, capsys):
     import main
 
     vol, ai, fixed, _h = _case(7)
-    with CorrectionsStore(tmp_path / "store") as store:
+    with CorrectionsStore(store_root) as store:
         case_id, _ = store.save(vol, ai, fixed, reviewer="r")
         cases = tmp_path / "store" / "cases"
         (cases / case_id / "fix-9-deadbeef.seg.nrrd").write_bytes(b"half a file")  # a killed save's files
@@ -196,19 +206,19 @@ def test_check_reports_and_repair_removes_litter(tmp_path, capsys):
             f"unreferenced file cases/{case_id}/fix-9-deadbeef.seg.nrrd", f"temp folder cases/{case_id}/.delineate-abc123",
             "unreferenced folder cases/0123456789abcdef", "temp folder cases/.delineate-zz"])
         assert [c.id for c in store.cases()] == [case_id]
-    assert main.main(["check-store", "--store", str(tmp_path / "store")]) == 1
-    assert main.main(["check-store", "--repair", "--store", str(tmp_path / "store")]) == 0
+    assert main.main(["check-store", "--store", str(store_root)]) == 1
+    assert main.main(["check-store", "--repair", "--store", str(store_root)]) == 0
     out = capsys.readouterr().out
     assert out.count("removed ") == 4 and "1 cases, healthy" in out
-    with CorrectionsStore(tmp_path / "store") as store:
+    with CorrectionsStore(store_root) as store:
         assert store.check() == [] and store.load(case_id)[2].array.shape == fixed.array.shape
 
 
-def test_repair_removes_links_without_following_them(tmp_path):
+def test_repair_removes_links_without_following_them(store_root, tmp_path):
     """A link in the store (to a folder or a file outside it) is litter: repair removes the link and
     never what it points to; it reported such links as removed while they stayed."""
     vol, ai, fixed, _h = _case(8)
-    with CorrectionsStore(tmp_path / "store") as store:
+    with CorrectionsStore(store_root) as store:
         case_id, _ = store.save(vol, ai, fixed, reviewer="r")
         victim = tmp_path / "victim"
         victim.mkdir()

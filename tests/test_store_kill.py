@@ -1,6 +1,7 @@
 """The store under SIGKILL: a child process forks savers and kills each at a random moment of its
 saves, 100 times; afterwards the index is intact, every listed case reads back, the litter of the
-killed saves is reported by check() (never listed as a case) and removed by repair()."""
+killed saves is reported by check() (never listed as a case) and removed by repair(). On both
+backends (SQLite, and a PostgreSQL started by the tests: tests.pg_server)."""
 import json
 import subprocess
 import sys
@@ -10,13 +11,14 @@ import numpy as np
 
 from store.corrections import CorrectionsStore
 from tests.conftest import ROOT
+from tests.pg_server import pg_server, store_root  # noqa: F401  (fixtures)
 
 KILLS = 100
 
 # Imports once, then forks a saver per round (milliseconds, not a fresh interpreter) and kills it
 # after a random delay spanning a few saves; nothing native runs in this process before forking.
 _KILLER = r"""
-import json, os, random, signal, sqlite3, sys, time
+import json, os, random, signal, sys, time
 sys.path.insert(0, {root!r})
 os.environ["DELINEATE_DECODE_IN_PROCESS"] = "1"
 import numpy as np
@@ -26,6 +28,8 @@ from store.corrections import CorrectionsStore
 # loaded before forking, so each saver starts saving at once
 import formats.io, formats.nifti, formats.itk_formats, store.source_meta, core.metrics, surface_distance  # noqa
 import nibabel, SimpleITK, scipy.ndimage  # noqa
+if {store!r}.startswith("postgresql://"):
+    import psycopg, store.backend_postgres  # noqa
 
 TABLE = LabelTable((Label(1, "organ", (200, 100, 60)), Label(2, "lesion", (250, 250, 0))))
 
@@ -57,19 +61,18 @@ for k in range({kills}):
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     stats["kills"] += 1
-    db = sqlite3.connect(os.path.join(store_dir, "index.sqlite"))
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok", k
-    stats["corrections_after_kill"].append(db.execute("SELECT COUNT(*) FROM corrections").fetchone()[0])
-    db.close()
+    with CorrectionsStore(store_dir) as st:  # opened after the fork: no connection crosses it
+        assert st.index.integrity() == [], k
+        stats["corrections_after_kill"].append(st.index.one("SELECT COUNT(*) AS n FROM corrections")["n"])
 print(json.dumps(stats))
 """
 
 
-def test_hundred_sigkills_during_saves(tmp_path):
+def test_hundred_sigkills_during_saves(store_root, tmp_path):
     started = time.perf_counter()
-    store_dir = tmp_path / "store"
-    CorrectionsStore(store_dir).close()
-    code = _KILLER.format(root=str(ROOT), store=str(store_dir), seed=0, kills=KILLS, max_delay=0.3)
+    store_dir = tmp_path / "store"  # the files; the index is in store_root
+    CorrectionsStore(store_root).close()
+    code = _KILLER.format(root=str(ROOT), store=str(store_root), seed=0, kills=KILLS, max_delay=0.3)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     stats = json.loads(done.stdout.strip().splitlines()[-1])
@@ -78,8 +81,8 @@ def test_hundred_sigkills_during_saves(tmp_path):
     assert counts[-1] > 20 and np.count_nonzero(np.diff([0] + counts) == 0) > 5  # kills landed between and amid saves
 
     killed_s = time.perf_counter() - started
-    store = CorrectionsStore(store_dir)
-    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store = CorrectionsStore(store_root)
+    assert store.index.integrity() == []
     cases = store.cases()
     folders = {p.name for p in (store_dir / "cases").iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert {c.id for c in cases} <= folders
@@ -104,12 +107,11 @@ def test_hundred_sigkills_during_saves(tmp_path):
     store.close()
 
 
-def test_repair_never_touches_a_save_in_progress(tmp_path):
+def test_repair_never_touches_a_save_in_progress(store_root):
     """repair() in a loop while another process saves: no committed correction ever points to a
     file that repair removed."""
-    store_dir = tmp_path / "store"
-    store = CorrectionsStore(store_dir)
-    code = _KILLER.format(root=str(ROOT), store=str(store_dir), seed=0, kills=0, max_delay=0)
+    store = CorrectionsStore(store_root)
+    code = _KILLER.format(root=str(ROOT), store=str(store_root), seed=0, kills=0, max_delay=0)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "saving"
