@@ -62,7 +62,7 @@ def case_from_store(case_id: str, root=None, *, source=None, model: Optional[str
     kept then; with ``source`` (its original DICOM) the export references those instances."""
     from store.corrections import CorrectionsStore
 
-    with CorrectionsStore(Path(root) if root else None) as store:
+    with CorrectionsStore(root or None) as store:  # a folder or a postgresql:// URL
         case = find_case(store, case_id)
         vol, ai, fixed = store.load(case.id)
         latest = store.latest(case.id)

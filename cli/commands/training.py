@@ -36,7 +36,7 @@ def cmd_train(args) -> int:
         reg = Registry()
         base = reg.get(args.base or args.recipe and {"brain": "brain-tissue", "ct": "ct-torso-phantom",
                                                       "us": "us-lesion-2d"}[args.recipe])
-        card = retrain(base, Path(args.store) if args.store else None, Path(args.out) if args.out else None,
+        card = retrain(base, args.store or None, Path(args.out) if args.out else None,
                        args.iterations or 200, progress_bar, registry=reg)
         print(card.summary())
         print(retrain_summary(card))
