@@ -6,7 +6,7 @@ PYTHON ?= python3
 APT_PACKAGES := xvfb xauth libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 \
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0 libx11-xcb1 \
-  dcmtk dicom3tools python3-venv orthanc orthanc-dicomweb
+  dcmtk dicom3tools python3-venv orthanc orthanc-dicomweb postgresql
 
 .PHONY: run test setup system-deps bench screenshots clean package package-test
 
