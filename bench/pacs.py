@@ -4,6 +4,12 @@ by WADO-RS, beside reading the same files from disk, in the same run.
 
 First slice: the first instance received and decoded, against Delineate's first slice of the local
 read (goal <= 2x). Whole: retrieve into the cache and load, against the local load.
+
+First slice on screen: the window's own paths, in a worker thread as the window runs them (so the
+sandbox decodes in its forkserver child, as in the window): File > Open from PACS (app.actions.pacs
+.retrieve's on_preview, the first instance received) against opening the same series from a local
+folder (opening.scan, then opening.read_series's on_preview); the time until the slice is handed to
+the window, which draws it next (drawing, the same for both, is not included).
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +54,39 @@ def retrieve(node: str, method: str, ids, config: Path, cache: Path):
     return first["t"], t_retrieved, time.perf_counter() - t0, vol
 
 
+def _in_worker(fn):
+    """``fn()`` in a thread, as the window's task runner runs it."""
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("result", fn()))
+    t.start()
+    t.join()
+    return out["result"]
+
+
+def local_on_screen(folder: Path) -> float:
+    """Seconds to the first slice of a local DICOM folder, as File > Open DICOM folder shows it."""
+    from app.actions import opening
+
+    t0 = time.perf_counter()
+    seen = {}
+
+    def work():
+        (info,) = opening.scan(str(folder))
+        return opening.read_series(info, on_preview=lambda v: seen.setdefault("t", time.perf_counter() - t0))
+
+    _in_worker(work)
+    return seen["t"]
+
+
+def pacs_on_screen(node: str, method: str, ids, config: Path, cache: Path) -> float:
+    """Seconds to the first slice of a retrieve, as File > Open from PACS shows it."""
+    t0 = time.perf_counter()
+    seen = {}
+    _in_worker(lambda: actions.retrieve(node, *ids, method=method, config=config, cache_root=cache, refresh=True,
+                                        on_preview=lambda v: seen.setdefault("t", time.perf_counter() - t0)))
+    return seen["t"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size", type=int, default=512)
@@ -78,6 +118,12 @@ def main() -> None:
             print(f"{method.upper():>5}        first slice {first * 1000:7.0f} ms ({first / local_first:4.1f}x, "
                   f"goal <= 2x)   retrieved {got * 1000:7.0f} ms ({mb / got:.0f} MB/s)   "
                   f"+ loaded {whole * 1000:7.0f} ms ({whole / local_whole:4.1f}x local)")
+        local_on_screen(tmp / "series")  # the forkserver up, as in a window that has opened something
+        local = min(local_on_screen(tmp / "series") for _ in range(2))
+        print(f"first slice on screen (the window's paths): local folder {local * 1000:5.0f} ms")
+        for node, method in (("dimse", "get"), ("dimse", "move"), ("web", "wado")):
+            t = pacs_on_screen(node, method, ids, config, tmp / "cache")
+            print(f"{method.upper():>5}        first slice on screen {t * 1000:5.0f} ms ({t / local:4.1f}x local, goal <= 2x)")
         print("(one run each, same machine; voxels verified identical to the series sent)")
 
 

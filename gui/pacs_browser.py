@@ -34,20 +34,25 @@ def _size(n: float) -> str:
 
 
 def _table(columns) -> QtWidgets.QTableWidget:
+    """A read-only table, one row selected at a time; the Description column takes the spare width."""
     t = QtWidgets.QTableWidget(0, len(columns))
     t.setHorizontalHeaderLabels(columns)
     t.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
     t.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
     t.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
     t.verticalHeader().setVisible(False)
-    t.horizontalHeader().setStretchLastSection(True)
+    header = t.horizontalHeader()
+    header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(columns.index("Description"), QtWidgets.QHeaderView.ResizeMode.Stretch)
     return t
 
 
 def _thumb_icon(array) -> QtGui.QIcon:
     h, w = array.shape
     image = QtGui.QImage(array.data, w, h, w, QtGui.QImage.Format.Format_Grayscale8).copy()
-    return QtGui.QIcon(QtGui.QPixmap.fromImage(image))
+    pixmap = QtGui.QPixmap.fromImage(image).scaled(THUMB, THUMB, QtCore.Qt.AspectRatioMode.KeepAspectRatio,
+                                                   QtCore.Qt.TransformationMode.SmoothTransformation)
+    return QtGui.QIcon(pixmap)
 
 
 class PacsBrowser(QtWidgets.QDialog):
@@ -60,6 +65,7 @@ class PacsBrowser(QtWidgets.QDialog):
         self.series: list = []
         self.retrieved = None  # the cache folder of the last complete retrieve (tests read it)
         self.retrieve_error = None  # the last retrieve's error or Cancelled
+        self._filling = False
 
         self.node_box = QtWidgets.QComboBox()
         self.node_box.setMinimumWidth(260)
@@ -101,6 +107,7 @@ class PacsBrowser(QtWidgets.QDialog):
         self.series_table = _table(SERIES_COLUMNS)
         self.series_table.setIconSize(QtCore.QSize(THUMB, THUMB))
         self.series_table.verticalHeader().setDefaultSectionSize(THUMB + 6)
+        self.series_table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Fixed)
         self.series_table.setColumnWidth(0, THUMB + 8)
         self.series_table.doubleClicked.connect(self.open_selected)
         self.series_table.itemSelectionChanged.connect(self._update_buttons)
@@ -235,15 +242,14 @@ class PacsBrowser(QtWidgets.QDialog):
         self.series = []
         self.series_table.setRowCount(0)
         t = self.study_table
-        t.blockSignals(True)
+        self._filling = True  # no series search per row while the table fills
         t.setRowCount(len(self.studies))
         for row, m in enumerate(self.studies):
             cells = (m.patient_id, m.patient_name.replace("^", " "), _date(m.study_date), m.study_description,
                      m.modality.replace("\\", ", "), m.accession, "" if m.instances is None else m.instances)
             for col, text in enumerate(cells):
                 t.setItem(row, col, QtWidgets.QTableWidgetItem(str(text)))
-        t.resizeColumnsToContents()
-        t.blockSignals(False)
+        self._filling = False
         self.say(f"{len(self.studies)} {'study' if len(self.studies) == 1 else 'studies'} on {node}")
         if self.studies:
             t.selectRow(0)
@@ -259,7 +265,7 @@ class PacsBrowser(QtWidgets.QDialog):
 
     def _study_chosen(self) -> None:
         study = self.selected_study()
-        if study is None:
+        if study is None or self._filling:
             return
         from pacs.query import Query
 
@@ -277,8 +283,6 @@ class PacsBrowser(QtWidgets.QDialog):
                      m.series_description or "(no description)", "" if m.instances is None else m.instances)
             for col, text in enumerate(cells):
                 t.setItem(row, col, QtWidgets.QTableWidgetItem(str(text)))
-        t.resizeColumnsToContents()
-        t.setColumnWidth(0, THUMB + 8)
         images = [m for m in self.series if m.modality.upper() not in actions.NON_IMAGE]
         if images:
             t.selectRow(self.series.index(max(images, key=lambda m: m.instances or 0)))
