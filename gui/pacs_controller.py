@@ -10,6 +10,8 @@ from core.errors import DelineateError
 
 
 class PacsController(QtCore.QObject):
+    sent = QtCore.Signal(int)  # a send finished: how many files the node stored
+
     def __init__(self, session, shell, opener) -> None:
         super().__init__(shell)
         self.session, self.shell, self.opener = session, shell, opener
@@ -62,7 +64,7 @@ class PacsController(QtCore.QObject):
         def done(n: int) -> None:
             self.last_sent = n
             self.shell.message(f"Sent {n} file{'s' if n != 1 else ''} to {node}", 15000)
-            self.shell.loaded.emit()
+            self.sent.emit(n)
 
         self.shell.tasks.start(what, lambda p, c, _part: actions.send_export(
             node, case, fmt, deidentify=deidentify, progress=p, cancel=c), done,

@@ -1,7 +1,6 @@
 """File > Open from PACS and Send to PACS in the real window under Xvfb, against a real Orthanc
 (tests/pacs_server.py): search, series with thumbnails, retrieve and open, cancel halfway, a wrong
 port, node configuration, and a SEG sent back that references its source series."""
-import os
 import socket
 import threading
 import time
@@ -199,7 +198,7 @@ def test_send_to_pacs_stores_a_seg_that_references_the_source_series(qtbot, wind
         dlg.accept()
 
     QtCore.QTimer.singleShot(200, fill_and_accept)
-    with qtbot.waitSignal(window.loaded, timeout=60000):
+    with qtbot.waitSignal(window.pacs.sent, timeout=60000):
         window.pacs.send_dialog()
     assert window.pacs.last_sent == 1
     cfg = pacs["config"]
@@ -210,3 +209,16 @@ def test_send_to_pacs_stores_a_seg_that_references_the_source_series(qtbot, wind
     assert got.ReferencedSeriesSequence[0].SeriesInstanceUID == pacs["series_uid"]
     assert len(got.ReferencedSeriesSequence[0].ReferencedInstanceSequence) == N_SLICES
     assert int(np.count_nonzero(got.pixel_array)) == int(arr.sum())
+
+
+def test_a_refused_password_is_one_line_naming_the_server(qtbot, window, pacs, monkeypatch):
+    monkeypatch.setenv("DELINEATE_TEST_GUI_PACS_PW", "not-the-password")
+    b = _browser(window, "web")
+    b.patient_id.setText(PATIENT)
+    t0 = time.perf_counter()
+    qtbot.mouseClick(b.search_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "HTTP 401" in b.message.text(), timeout=10000)
+    assert time.perf_counter() - t0 < 10
+    assert b.message.text() == (f"{pacs['server'].url}: QIDO-RS: HTTP 401: authentication failed: check the user "
+                                "name and the password or token")
+    assert b.study_table.rowCount() == 0
