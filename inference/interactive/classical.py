@@ -1,0 +1,375 @@
+"""The classical interactive engine: a marker-controlled watershed (scikit-image) in a region of
+interest around the prompts, at the image's own resolution. No torch, no weights: the fallback
+on any machine and the benchmark's baseline.
+
+How prompts become markers:
+- a positive click or scribble is an object marker; the object's intensity range is learnt around
+  it (median of a small ball, +- a few times the local noise measured in the same ROI);
+- a negative click, scribble or lasso is a background marker;
+- a box or lasso drawn on one slice: its centre (box) or its inside (lasso) is an object marker,
+  the slice outside it is background, and the object may not leave the box's in-plane extent
+  (a little margin) on other slices, so one box grows into a 3D object through the volume.
+
+Voxels outside every object intensity range are background; the watershed of the gradient
+magnitude decides between object and background markers where both could reach (a negative click
+cuts a false region off at its weakest edge). The ROI grows when the object touches its border.
+
+Refinement: with a ``previous`` mask, only the parts where the new answer differs from it and
+that touch the newest prompt change (a positive click adds the missed region it lies in, a
+negative click removes the false region it lies in); everything else stays as it was.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from core.geometry import Geometry
+from core.progress import check
+from core.volume import Volume
+from inference.interactive.engine import EngineInfo, register
+from inference.interactive.prompts import Box, Lasso, Point, Prompts, Scribble, rasterise
+
+MARGIN_MM = 20.0        # ROI margin around the prompts for the first try
+MIN_MARGIN_VOX = 6
+MAX_ROI_VOX = 256       # per axis: beyond it the object is cut at the ROI border
+ENLARGE = 3             # times the ROI may double when the object touches its border
+SEED_RADIUS_MM = 2.0    # intensity statistics of a click come from a ball this size
+NOISE_K = 3.0           # object range: median +- this many noise standard deviations
+BOX_CENTRE = 1 / 3      # the central third of a box is taken as the object
+COMPACTNESS = 0.0       # compact watershed is ~10x slower in scikit-image
+EDGE_BAND_MM = 4.0      # x the finest spacing: where the edge may lie beyond the object's range
+BOX_SLACK = 0.15        # the object may leave a box's in-plane extent by this fraction
+
+
+class ClassicalEngine:
+    name = "classical"
+
+    def __init__(self, device=None) -> None:
+        self.device = "cpu"  # numpy/scikit-image only
+
+    def open(self, volume: Volume) -> "ClassicalState":
+        return ClassicalState(volume)
+
+
+class ClassicalState:
+    def __init__(self, volume: Volume) -> None:
+        a = volume.array
+        if a.ndim == 4:  # colour (ultrasound screenshots, photos): luminance
+            a = a[..., :3].astype(np.float32).mean(axis=-1)
+        self.image = np.asarray(a, dtype=np.float32)
+        self.geometry = volume.geometry
+        self.spacing_zyx = np.asarray(volume.geometry.spacing, dtype=np.float64)[::-1]
+        self.shape = self.image.shape
+
+    # -- the answer -------------------------------------------------------------------------------
+    def predict(self, prompts: Prompts, previous: Optional[np.ndarray] = None, cancel=None) -> np.ndarray:
+        geo = self.geometry
+        every = rasterise(prompts, geo)  # raises PromptError naming a bad prompt
+        out = np.zeros(self.shape, bool)
+        if every.box is None:
+            return out if previous is None else np.asarray(previous, bool).copy()
+        prev = None if previous is None else np.asarray(previous, bool)
+        lo, hi = self._roi(every, prev)
+        for attempt in range(ENLARGE + 1):
+            check(cancel)
+            sl = tuple(slice(a, b) for a, b in zip(lo, hi))
+            obj = self._segment(prompts, every, prev, sl, cancel)
+            grow = self._touching(obj, lo, hi)
+            if not grow.any() or attempt == ENLARGE:
+                break
+            lo, hi = self._enlarge(lo, hi, grow)
+        out[sl] = obj
+        if prev is None:
+            return out
+        return _refine(prev, out, sl, rasterise(Prompts(prompts.items[-1:]), geo), prompts.items[-1])
+
+    # -- the region of interest -------------------------------------------------------------------
+    def _roi(self, every, prev) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.array([s.start for s in every.box])
+        hi = np.array([s.stop for s in every.box])
+        if prev is not None and prev.any():
+            # the previous object near the prompts takes part (so a click can cut or extend it)
+            near = _bbox(prev)
+            if near is not None and np.all(np.minimum(near[1], hi) - np.maximum(near[0], lo) > -8):
+                lo, hi = np.minimum(lo, near[0]), np.maximum(hi, near[1])
+        extent_mm = (hi - lo) * self.spacing_zyx
+        margin_mm = max(MARGIN_MM, 0.5 * float(extent_mm.max()))
+        margin = np.maximum(np.ceil(margin_mm / self.spacing_zyx), MIN_MARGIN_VOX).astype(int)
+        lo, hi = np.maximum(lo - margin, 0), np.minimum(hi + margin, self.shape)
+        over = (hi - lo) - MAX_ROI_VOX
+        for a in np.flatnonzero(over > 0):  # too big: keep the part around the prompts' centre
+            c = (every.box[a].start + every.box[a].stop) // 2
+            lo[a] = int(np.clip(c - MAX_ROI_VOX // 2, 0, self.shape[a] - MAX_ROI_VOX))
+            hi[a] = lo[a] + MAX_ROI_VOX
+        return lo, hi
+
+    def _touching(self, obj: np.ndarray, lo, hi) -> np.ndarray:
+        """(axis, side) faces of the ROI the object touches and that could still grow."""
+        grow = np.zeros((3, 2), bool)
+        for a in range(3):
+            if obj.shape[a] < 2:
+                continue
+            first = np.take(obj, 0, axis=a).any()
+            last = np.take(obj, obj.shape[a] - 1, axis=a).any()
+            room = (hi[a] - lo[a]) < MAX_ROI_VOX
+            grow[a, 0] = first and lo[a] > 0 and room
+            grow[a, 1] = last and hi[a] < self.shape[a] and room
+        return grow
+
+    def _enlarge(self, lo, hi, grow) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = lo.copy(), hi.copy()
+        for a in range(3):
+            step = max(int(hi[a] - lo[a]) // 2, MIN_MARGIN_VOX)
+            if grow[a, 0]:
+                lo[a] = max(0, lo[a] - step)
+            if grow[a, 1]:
+                hi[a] = min(self.shape[a], hi[a] + step)
+            if hi[a] - lo[a] > MAX_ROI_VOX:
+                if grow[a, 0] and not grow[a, 1]:
+                    lo[a] = hi[a] - MAX_ROI_VOX
+                else:
+                    hi[a] = lo[a] + MAX_ROI_VOX
+        return lo, hi
+
+    # -- the segmentation inside the ROI ----------------------------------------------------------
+    def _segment(self, prompts: Prompts, every, prev, sl, cancel) -> np.ndarray:
+        from scipy import ndimage as ndi
+        from skimage.segmentation import watershed
+
+        img = self.image[sl]
+        # the ROI as a grid of its own: each prompt is rasterised on it, not on the whole image
+        start = [sl[2].start, sl[1].start, sl[0].start]
+        roi = Geometry((img.shape[2], img.shape[1], img.shape[0]), self.geometry.spacing,
+                       self.geometry.index_to_world(start), self.geometry.direction)
+        axes = [a for a in range(3) if img.shape[a] > 1]
+        sigma = [0.0 if img.shape[a] < 2 else float(self.spacing_zyx.min() / self.spacing_zyx[a]) for a in range(3)]
+        smooth = ndi.gaussian_filter(img, sigma, mode="nearest")
+        noise = _noise(smooth, axes)
+        check(cancel)
+
+        pos = np.zeros(img.shape, bool)
+        neg = every.negative[sl].copy()
+        allowed = np.ones(img.shape, bool)
+        ranges: list[tuple[float, float]] = []
+        radius = np.maximum(np.rint(SEED_RADIUS_MM / self.spacing_zyx), 1).astype(int)
+        for p in prompts.items:
+            if isinstance(p, (Point, Scribble)) and p.positive:
+                seed = rasterise(Prompts((p,)), roi).positive
+                pos |= seed
+                stats = ndi.binary_dilation(seed, _ellipsoid(radius, img.shape)) if seed.any() else seed
+                ranges.append(_range(smooth[stats], noise))
+            elif isinstance(p, (Box, Lasso)) and (isinstance(p, Box) or p.positive):
+                drawn = rasterise(Prompts((p,)), roi).box_mask
+                inner, prism = self._region(drawn, isinstance(p, Box))
+                pos |= inner
+                allowed &= prism
+                # on the slice it was drawn on, the object lies inside the box/lasso
+                flat = _flat(drawn)
+                if flat is not None:
+                    a, s = flat
+                    plane = [slice(None)] * 3
+                    plane[a] = slice(s, s + 1)
+                    neg[tuple(plane)] |= ~drawn[tuple(plane)]
+                if inner.any():
+                    ranges.append(_range(smooth[inner], noise))
+        check(cancel)
+        if not pos.any():
+            if prev is None or not prev[sl].any():
+                return np.zeros(img.shape, bool)
+            # only negative prompts: the previous object (away from them) is what stays
+            keep = prev[sl]
+            pos = ndi.binary_erosion(keep) & ~ndi.binary_dilation(neg, iterations=3)
+            candidate = keep.copy()
+        else:
+            candidate = np.zeros(img.shape, bool)
+            for low, high in ranges:
+                candidate |= (smooth >= low) & (smooth <= high)
+        candidate &= allowed
+        neg &= ~pos
+        comps, n = ndi.label(candidate | pos | neg)
+        with_pos = np.zeros(n + 1, bool)
+        with_pos[np.unique(comps[pos])] = True
+        with_neg = np.zeros(n + 1, bool)
+        with_neg[np.unique(comps[neg])] = True
+        with_pos[0] = with_neg[0] = False
+        obj = with_pos[comps]
+        both = with_pos & with_neg
+        claimed = np.zeros(img.shape, bool)
+        if both.any():
+            # object and background markers in one connected region: the watershed of the gradient
+            # splits it (compact: half-way between them where there is no edge)
+            shared = both[comps]
+            box = tuple(slice(a, b) for a, b in zip(*_bbox(shared)))
+            markers = np.zeros(shared[box].shape, np.int32)
+            markers[neg[box] & shared[box]] = 2
+            markers[pos[box]] = 1
+            grad = _gradient(smooth[box], self.spacing_zyx, axes) / noise
+            check(cancel)
+            labels = watershed(grad, markers, mask=shared[box], compactness=COMPACTNESS)
+            claimed[box] = labels == 2
+            obj &= ~claimed
+        if not obj.any():
+            return obj
+        # holes the intensity range left inside the object (not the parts negatives claimed)
+        obj = (_fill_holes(obj, axes) & ~claimed & allowed) | obj
+        # the range is tight (the object's inside); its edge is where the gradient peaks, in a
+        # band around it as wide as the smoothing blurs
+        ring = np.maximum(np.ceil(EDGE_BAND_MM * self.spacing_zyx.min() / self.spacing_zyx), 1).astype(int)
+        grown = ndi.binary_dilation(obj, _ellipsoid(ring, img.shape))
+        lo, hi = _bbox(grown)
+        lo, hi = np.maximum(lo - 1, 0), np.minimum(hi + 1, img.shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        inside, band = obj[box], grown[box]
+        outer = ndi.binary_dilation(band) & ~band
+        # only the band's two shells are markers: the watershed's queue stays small
+        markers = np.zeros(band.shape, np.int32)
+        markers[outer | (band & (claimed[box] | neg[box] | ~allowed[box]))] = 2
+        markers[inside & ~ndi.binary_erosion(inside)] = 1
+        check(cancel)
+        labels = watershed(_gradient(smooth[box], self.spacing_zyx, axes), markers, mask=(band & ~inside) | (markers > 0))
+        out = np.zeros(img.shape, bool)
+        out[box] = inside | (labels == 1)
+        return out
+
+    def _region(self, drawn: np.ndarray, is_box: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(object marker, where the object may be) for a box or lasso drawn on one slice."""
+        from scipy import ndimage as ndi
+
+        flat = _flat(drawn)
+        prism = np.ones(drawn.shape, bool)
+        if flat is None:  # drawn through the whole volume: no slice to grow from
+            return drawn.copy(), drawn.copy()
+        a, _s = flat
+        rest = [b for b in range(3) if b != a]
+        box = _bbox(drawn)
+        inner = np.zeros(drawn.shape, bool)
+        lim = [slice(None)] * 3
+        for b in rest:
+            n = box[1][b] - box[0][b]
+            slack = int(np.ceil(BOX_SLACK * n)) + 1
+            lim[b] = slice(max(0, box[0][b] - slack), box[1][b] + slack)
+        prism[:] = False
+        prism[tuple(lim)] = True
+        if is_box:
+            centre = [slice(None)] * 3
+            centre[a] = slice(box[0][a], box[1][a])
+            for b in rest:
+                n = box[1][b] - box[0][b]
+                cut = int(np.floor(n * (1 - BOX_CENTRE) / 2))
+                centre[b] = slice(box[0][b] + cut, box[1][b] - cut)
+            inner[tuple(centre)] = True
+        else:
+            inner = ndi.binary_erosion(drawn, _plane_footprint(a))
+            if not inner.any():
+                inner = drawn.copy()
+        return inner, prism
+
+
+def _refine(prev, new, sl, last, prompt) -> np.ndarray:
+    """``prev`` changed only where ``new`` differs from it in parts touching the newest prompt."""
+    from scipy import ndimage as ndi
+
+    out = prev.copy()
+    region = (last.positive | last.negative)[sl]
+    touch = ndi.binary_dilation(region, iterations=1) if region.any() else region
+    for diff, value in ((new[sl] & ~prev[sl], True), (prev[sl] & ~new[sl], False)):
+        if isinstance(prompt, (Point, Scribble)) and prompt.positive is not value:
+            continue  # a positive click only adds, a negative one only removes
+        lab, n = ndi.label(diff)
+        if n == 0:
+            continue
+        hit = np.unique(lab[touch & diff])
+        hit = hit[hit > 0]
+        if hit.size:
+            roi = out[sl]
+            roi[np.isin(lab, hit)] = value
+    return out
+
+
+def _flat(drawn: np.ndarray) -> Optional[tuple[int, int]]:
+    """(axis, index) of the one slice a drawn region lies on; the thinnest axis for 2D images."""
+    box = _bbox(drawn)
+    if box is None:
+        return None
+    thick = box[1] - box[0]
+    cands = [a for a in range(3) if thick[a] == 1 and drawn.shape[a] > 1] or \
+        [a for a in range(3) if thick[a] == 1]  # a 2D image: its one slice
+    if not cands:
+        return None
+    a = min(cands, key=lambda b: -drawn.shape[b])
+    return a, int(box[0][a])
+
+
+def _plane_footprint(axis: int) -> np.ndarray:
+    f = np.zeros((3, 3, 3), bool)
+    idx: list = [slice(None)] * 3
+    idx[axis] = 1
+    f[tuple(idx)] = True
+    return f
+
+
+def _bbox(mask: np.ndarray):
+    if not mask.any():
+        return None
+    idx = [np.flatnonzero(mask.any(axis=tuple(b for b in range(3) if b != a))) for a in range(3)]
+    return np.array([i[0] for i in idx]), np.array([i[-1] + 1 for i in idx])
+
+
+def _ellipsoid(radius, shape) -> np.ndarray:
+    r = [int(v) if shape[a] > 1 else 0 for a, v in enumerate(radius)]
+    zz, yy, xx = np.ogrid[-r[0]:r[0] + 1, -r[1]:r[1] + 1, -r[2]:r[2] + 1]
+    return sum((g / max(v, 1)) ** 2 for g, v in zip((zz, yy, xx), r)) <= 1.0
+
+
+def _noise(smooth: np.ndarray, axes) -> float:
+    """Noise standard deviation of the smoothed image: MAD of neighbour differences (edges are
+    few, so the median ignores them)."""
+    diffs = [np.diff(smooth, axis=a).ravel() for a in axes] or [np.zeros(1, np.float32)]
+    d = np.concatenate(diffs)
+    if d.size > 200_000:  # a sample is plenty for a median
+        d = d[:: d.size // 200_000]
+    sigma = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2.0)
+    scale = float(np.ptp(smooth)) if smooth.size else 0.0
+    return max(sigma, 1e-3 * scale, 1e-6)
+
+
+def _range(values: np.ndarray, noise: float) -> tuple[float, float]:
+    if values.size == 0:
+        return (np.inf, -np.inf)
+    med = float(np.median(values))
+    spread = max(noise, 1.4826 * float(np.median(np.abs(values - med))))
+    return med - NOISE_K * spread, med + NOISE_K * spread
+
+
+def _gradient(smooth: np.ndarray, spacing_zyx, axes) -> np.ndarray:
+    g = np.zeros(smooth.shape, np.float32)
+    for a in axes:
+        d = np.gradient(smooth, float(spacing_zyx[a]), axis=a)
+        g += d * d
+    return np.sqrt(g)
+
+
+def _fill_holes(obj: np.ndarray, axes) -> np.ndarray:
+    from scipy import ndimage as ndi
+
+    if len(axes) == 3:
+        return ndi.binary_fill_holes(obj)
+    out = obj.copy()  # a 2D image (or a one-voxel-thick ROI): fill in its plane
+    flat = [a for a in range(3) if a not in axes]
+    a = flat[0]
+    for i in range(obj.shape[a]):
+        idx: list = [slice(None)] * 3
+        idx[a] = i
+        out[tuple(idx)] = ndi.binary_fill_holes(obj[tuple(idx)])
+    return out
+
+
+def _available() -> Optional[str]:
+    import importlib.util
+
+    return None if importlib.util.find_spec("skimage") else "scikit-image is not installed"
+
+
+register(EngineInfo("classical", "Classical (watershed from the prompts)", _available,
+                    lambda device=None: ClassicalEngine(device)))
