@@ -99,8 +99,6 @@ class PacsBrowser(QtWidgets.QDialog):
             form.addWidget(QtWidgets.QLabel(label), 1, 2 * col)
             form.addWidget(w, 1, 2 * col + 1)
         form.addWidget(self.search_button, 0, 6, 2, 1)
-        for w in (self.patient_id, self.patient_name, self.accession, self.date_from, self.date_to):
-            w.returnPressed.connect(self.search)
 
         self.study_table = _table(STUDY_COLUMNS)
         self.study_table.itemSelectionChanged.connect(self._study_chosen)

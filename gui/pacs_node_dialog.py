@@ -75,6 +75,16 @@ class NodeDialog(QtWidgets.QDialog):
         f.addRow("User name", self.username)
         f.addRow("Password / token", self.secret)
         f.addRow("", self.secret_env)
+        local = actions.settings().local
+        self.local_ae = QtWidgets.QLineEdit(local.ae_title)
+        self.local_ae.setMaxLength(16)
+        self.local_port = QtWidgets.QSpinBox()
+        self.local_port.setRange(1, 65535)
+        self.local_port.setValue(local.port)
+        self.local_box = QtWidgets.QGroupBox("This computer, for every node (the archive must know it)")
+        f = QtWidgets.QFormLayout(self.local_box)
+        f.addRow("Our AE title", self.local_ae)
+        f.addRow("Storage SCP port (C-MOVE only)", self.local_port)
         top = QtWidgets.QFormLayout()
         top.addRow("Name", self.name)
         top.addRow("Kind", self.kind)
@@ -96,6 +106,7 @@ class NodeDialog(QtWidgets.QDialog):
         ca = QtWidgets.QFormLayout()
         ca.addRow("CA file", self.ca_file)
         lay.addLayout(ca)
+        lay.addWidget(self.local_box)
         lay.addWidget(self.message)
         lay.addWidget(self.tasks)
         lay.addWidget(buttons)
@@ -124,6 +135,7 @@ class NodeDialog(QtWidgets.QDialog):
     def _kind_changed(self) -> None:
         web = self.kind.currentIndex() == 1
         self.dimse_box.setVisible(not web)
+        self.local_box.setVisible(not web)
         self.web_box.setVisible(web)
         needs = self.auth.currentText() != "none"
         for w in (self.username, self.secret, self.secret_env):
@@ -149,19 +161,24 @@ class NodeDialog(QtWidgets.QDialog):
         self.message.setText(text)
 
     def test(self) -> None:
+        from pacs.nodes import LocalAE
+
         try:
             node = self.node()
+            local = LocalAE(self.local_ae.text().strip(), self.local_port.value())
         except DelineateError as exc:
             self._say(str(exc), True)
             return
         self._say(f"Asking {node}…")
-        self.tasks.start(f"Testing {node}", lambda p, c, _part: actions.echo(node, progress=p, cancel=c),
+        self.tasks.start(f"Testing {node}", lambda p, c, _part: actions.echo(node, local=local, progress=p, cancel=c),
                          lambda s: self._say(f"{node} answered in {s * 1000:.0f} ms"),
                          lambda exc: self._say("cancelled" if isinstance(exc, Cancelled) else str(exc), True))
 
     def accept(self) -> None:
         try:
             node = self.node()
+            if not hasattr(node, "url"):
+                actions.save_local(self.local_ae.text().strip(), self.local_port.value())
             actions.save_node(node.name, node, replace=self.original or None)
         except DelineateError as exc:
             self._say(str(exc), True)

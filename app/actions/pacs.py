@@ -32,9 +32,10 @@ def cache(config: Optional[str | Path] = None, root: Optional[str | Path] = None
     return SeriesCache(root, int(settings(config).cache_gb * 1e9))
 
 
-def echo(which: Union[str, Node], *, config=None, progress: ProgressFn = no_progress,
+def echo(which: Union[str, Node], *, config=None, local=None, progress: ProgressFn = no_progress,
          cancel: Optional[CancelToken] = None) -> float:
-    """Check a node answers (C-ECHO, or a one-study QIDO-RS); returns the seconds it took."""
+    """Check a node answers (C-ECHO, or a one-study QIDO-RS); returns the seconds it took. ``local``:
+    the calling AE to try (pacs.nodes.LocalAE; default the configured one)."""
     import time
 
     n = node(which, config)
@@ -46,7 +47,7 @@ def echo(which: Union[str, Node], *, config=None, progress: ProgressFn = no_prog
     else:
         from pacs import dimse
 
-        dimse.echo(n, settings(config).local, progress, cancel)
+        dimse.echo(n, local or settings(config).local, progress, cancel)
     return time.perf_counter() - t0
 
 
@@ -177,6 +178,16 @@ def save_node(name: str, n: Node, *, replace: Optional[str] = None, config=None)
     if replace and replace != name:
         s.nodes.pop(replace, None)
     s.nodes[name] = dataclasses.replace(n, name=name)
+    _nodes.save(s)
+    return s
+
+
+def save_local(ae_title: str, port: int, *, config=None) -> Settings:
+    """Delineate's own AE title (the calling AE every node sees) and its C-MOVE Storage SCP port."""
+    import dataclasses
+
+    s = settings(config)
+    s.local = dataclasses.replace(s.local, ae_title=ae_title, port=port)
     _nodes.save(s)
     return s
 

@@ -161,11 +161,16 @@ def test_a_node_added_in_the_dialog_with_a_wrong_port_fails_fast_and_clearly(qtb
     dlg.name.setText("wrong port")
     dlg.ae.setText(AE_TITLE)
     dlg.host.setText("127.0.0.1")
+    assert (dlg.local_ae.text(), dlg.local_port.value()) == (LOCAL_AE, pacs["server"].scp_port)
+    dlg.port.setValue(pacs["server"].dicom_port)
+    dlg.test()
+    qtbot.waitUntil(lambda: "answered" in dlg.message.text(), timeout=10000)
     dlg.port.setValue(port)
     dlg.test()
     qtbot.waitUntil(lambda: "refused" in dlg.message.text(), timeout=10000)
     dlg.accept()
-    assert nodes.load(pacs["config"]).nodes["wrong port"].port == port
+    saved = nodes.load(pacs["config"])
+    assert saved.nodes["wrong port"].port == port and saved.local == LocalAE(LOCAL_AE, pacs["server"].scp_port)
     b.reload_nodes("wrong port")
     assert b.node_name() == "wrong port"
     b.patient_id.setText(PATIENT)
