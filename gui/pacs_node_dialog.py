@@ -56,7 +56,7 @@ class NodeDialog(QtWidgets.QDialog):
         self.secret.setEchoMode(QtWidgets.QLineEdit.EchoMode.Password)
         self.secret.setPlaceholderText("kept for this session only, never saved")
         self.secret_env = QtWidgets.QLineEdit()
-        self.secret_env.setPlaceholderText("or: the environment variable that holds it")
+        self.secret_env.setPlaceholderText("the environment variable that holds it (for later sessions)")
         self.ca_file = QtWidgets.QLineEdit()
         self.ca_file.setPlaceholderText("CA bundle of the hospital's certificate authority (optional)")
 
@@ -74,7 +74,7 @@ class NodeDialog(QtWidgets.QDialog):
         f.addRow("Authentication", self.auth)
         f.addRow("User name", self.username)
         f.addRow("Password / token", self.secret)
-        f.addRow("", self.secret_env)
+        f.addRow("or its variable", self.secret_env)
         local = actions.settings().local
         self.local_ae = QtWidgets.QLineEdit(local.ae_title)
         self.local_ae.setMaxLength(16)
@@ -115,7 +115,7 @@ class NodeDialog(QtWidgets.QDialog):
         if node is not None:
             self._fill(name, node)
         self._kind_changed()
-        self.resize(520, 0)
+        self.setMinimumWidth(520)
 
     def _fill(self, name: str, node) -> None:
         self.ca_file.setText(node.ca_file or "")
