@@ -1,5 +1,6 @@
 """Editing tools on the slice views: navigate, paint, erase (round brush in mm, on the slice or as a
-3D sphere, optionally limited to an intensity range), segment operations, undo/redo. A drag is one
+3D sphere, optionally limited to an intensity range), interactive segmentation from prompts
+(gui.interactive_panel), segment operations, undo/redo. A drag is one
 stroke and one undo step. The panel only reads its controls: the edits are app.actions.editing on
 the case session, the voxel operations core.editing (Qt-free, tested)."""
 from __future__ import annotations
@@ -11,8 +12,9 @@ from PySide6 import QtCore, QtWidgets
 
 from app.actions import editing
 from app.session import CaseSession, HistoryChanged, ImageOpened
+from gui.interactive_panel import InteractivePanel
 
-TOOLS = ("Navigate", "Paint", "Erase")
+TOOLS = ("Navigate", "Paint", "Erase", "Interactive")
 TIPS = {"Interpolate slices": "Fills the slices between slices you drew on (along the image's slice axis), "
                               "by shape-based interpolation of their outlines"}
 
@@ -80,6 +82,10 @@ class EditPanel(QtWidgets.QWidget):
             grid.addWidget(b, n // 2, n % 2)
             self.op_buttons[name] = b
         form.addRow(grid)
+        self.interactive = InteractivePanel(session, shell, self)  # shown while its tool is chosen
+        self.interactive.setVisible(False)
+        form.insertRow(1, self.interactive)
+        self.tool.currentTextChanged.connect(lambda name: self.interactive.set_active(name == "Interactive"))
         self._stroke: Optional[editing.BrushStroke] = None
         self.model.subscribe("segments", self._segments_changed)
         session.subscribe(ImageOpened, lambda _e: self._sync_buttons(HistoryChanged(False, False)))
@@ -116,13 +122,18 @@ class EditPanel(QtWidgets.QWidget):
             editing.delete_segment(self.session, int(self.label.currentData()))
 
     def undo(self) -> None:
-        self.session.undo()
+        """Ctrl+Z: while an interactive object is being built, its last prompt; else the last edit."""
+        if not (self.tool.currentText() == "Interactive" and self.interactive.tool.undo_prompt()):
+            self.session.undo()
 
     def redo(self) -> None:
         self.session.redo()
 
     def on_view(self, view: str, display_ijk, phase: str) -> None:
         """Left button in a slice view with a paint/erase tool: one dab per event, one undo step per drag."""
+        if self.tool.currentText() == "Interactive":
+            self.interactive.tool.on_view(view, display_ijk, phase)
+            return
         s, value = self.session, self.label.currentData()
         if s.labelmap is None or value is None or s.history is None:
             return

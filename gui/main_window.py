@@ -51,6 +51,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.heat_panel = HeatPanel(self.model)
         self.explain_panel = ExplainPanel(self.session, self.shell)
         self.edit_panel = EditPanel(self.session, self.shell)
+        self.edit_panel.interactive.attach(self.views)  # the object under construction on every view
         self.edit_panel.tool_changed.connect(self._tool_changed)
         self.worklist = WorklistPanel(self.session, self.tasks)
         self.worklist.case_opened.connect(self._store_case_opened)
@@ -78,6 +79,7 @@ class MainWindow(QtWidgets.QMainWindow):
         column.addWidget(views, 1)
         self.setCentralWidget(self.central)
         self._build_actions()
+        self.edit_panel.interactive.bind_actions(self.actions_by_id)
         self._build_side_panel()
         self.set_layout("conventional")
         for view in self.views.values():
@@ -164,9 +166,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 ("opacity_down", "Segment opacity down", lambda: seg.opacity.setValue(seg.opacity.value() - 10)),
                 ("toggle_heat", "Show / hide heat maps", self.model.toggle_heatmaps),
                 ("opacity_up", "Segment opacity up", lambda: seg.opacity.setValue(seg.opacity.value() + 10))],
-            "&Edit": [("undo", "&Undo", self.session.undo), ("redo", "&Redo", self.session.redo)] + [
+            "&Edit": [("undo", "&Undo", ed.undo), ("redo", "&Redo", self.session.redo)] + [
                 (f"tool_{t.lower()}", f"&{t}", lambda _=False, t=t: ed.tool.setCurrentText(t))
-                for t in ("Paint", "Erase", "Navigate")] + [("new_segment", "New &segment", ed.new_segment)],
+                for t in ("Paint", "Erase", "Navigate")] + [("new_segment", "New &segment", ed.new_segment), None]
+                + ed.interactive.menu_items(),
             "&Segment": [("run_default", "Run the &default model", cc.run_default_model),
                          ("run_model", "Run a &model…", cc.run_model_dialog),
                          ("compare_model", "&Compare with another model…", lambda: cc.run_model_dialog(compare=True)),

@@ -27,6 +27,16 @@ SHORTCUTS = (
     ("tool_paint", "P", "Paint tool (left drag paints the chosen segment)"),
     ("tool_erase", "E", "Erase tool"),
     ("tool_navigate", "N", "Navigate tool (left click moves the crosshair)"),
+    ("tool_interactive", "I", "Interactive tool, point mode: left click inside the object, right click "
+                              "(or Ctrl+click) outside it; each click refines the object"),
+    ("interactive_box", "B", "Interactive tool, box mode: drag a box around the object on one slice"),
+    ("interactive_lasso", "L", "Interactive tool, lasso mode: draw around the object on one slice "
+                               "(Ctrl: a negative lasso)"),
+    ("interactive_scribble", "K", "Interactive tool, scribble mode: drag over the object (Ctrl: over what "
+                                  "is not part of it)"),
+    ("interactive_accept", "Return", "Accept the interactive object into the chosen segment (one undo step)"),
+    ("interactive_new", "Esc", "Discard the interactive object and start a new one"),
+    (None, "Ctrl+Z (Interactive tool)", "Undo the last prompt while an object is being built"),
     ("new_segment", "Ctrl+Shift+N", "Add a segment (a new segmentation if there is none)"),
     ("reset_view", "R", "Reset zoom, pan and 3D camera"),
     ("toggle_segments", "S", "Show / hide all segments"),

@@ -3,7 +3,8 @@
 Scene units are millimetres in the view plane, so anisotropic voxels keep their true aspect and
 the crosshair is placed in world coordinates. Mouse, as in Slicer / ITK-SNAP: left click or drag
 moves the crosshair, right drag changes window/level, middle drag pans, wheel steps slices,
-Ctrl+wheel zooms. Tools (painting, issue "editing") replace the left-button behaviour.
+Ctrl+wheel zooms. Tools (painting, issue "editing") replace the left-button behaviour; the
+interactive tool also takes right clicks (negative prompts).
 """
 from __future__ import annotations
 
@@ -30,13 +31,18 @@ class _SliceViewBox(pg.ViewBox):
         self._wl_start = None
 
     def mouseClickEvent(self, ev) -> None:
+        self.owner.modifiers = ev.modifiers()
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
             ev.accept()
             self.owner.left_at(self.mapToView(ev.pos()), "click")
+        elif ev.button() == QtCore.Qt.MouseButton.RightButton and self.owner.right_handler is not None:
+            ev.accept()
+            self.owner.left_at(self.mapToView(ev.pos()), "click", self.owner.right_handler)
         else:
             ev.ignore()
 
     def mouseDragEvent(self, ev, axis=None) -> None:
+        self.owner.modifiers = ev.modifiers()
         btn = ev.button()
         if btn == QtCore.Qt.MouseButton.LeftButton:
             ev.accept()
@@ -158,6 +164,8 @@ class SliceView(QtWidgets.QWidget):
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(120, 120)
         self.left_handler: Optional[Callable] = None  # tool override: fn(view, display_ijk, phase)
+        self.right_handler: Optional[Callable] = None  # a tool's right click (right drags stay window/level)
+        self.modifiers = QtCore.Qt.KeyboardModifier.NoModifier  # of the last mouse event (Ctrl+click)
         self.shown_index = -1
         self.graphics.scene().sigMouseMoved.connect(self._hover)
         # pyqtgraph treats presses shorter than 0.5 s as clicks unless the mouse moved far: a quick
@@ -277,12 +285,13 @@ class SliceView(QtWidgets.QWidget):
             item.set_pixels(codes_argb(plane, table), plane)
 
     # -- mouse ------------------------------------------------------------------------------------
-    def left_at(self, scene_point: QtCore.QPointF, phase: str) -> None:
+    def left_at(self, scene_point: QtCore.QPointF, phase: str, handler: Optional[Callable] = None) -> None:
         if self.model.display is None:
             return
         ijk = self.scene_to_index(scene_point)
-        if self.left_handler is not None:
-            self.left_handler(self.view, ijk, phase)
+        handler = handler or self.left_handler
+        if handler is not None:
+            handler(self.view, ijk, phase)
         else:
             self.model.set_cursor_index(ijk)
 

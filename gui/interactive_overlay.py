@@ -1,0 +1,152 @@
+"""The object under construction on one slice view, above the label map: its mask in its own colour
+(a light fill with a solid outline, so the anatomy under it stays readable), the prompts as markers
+on the slice they lie on (green positive, red negative) and the box, lasso or scribble being drawn.
+
+Prompts are in LPS mm; the view draws the display grid (core.display), in millimetres of its plane."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core.display import DisplayGrid
+from core.overlay import outline
+from core.render2d import codes_argb, premultiplied
+from gui.argb_item import ArgbItem
+from inference.interactive.prompts import Box, Lasso, Point, Prompts, Scribble
+
+OBJECT_RGB = (255, 170, 0)  # amber: unlike the segment palette's first colours, visible on grey
+POSITIVE, NEGATIVE = QtGui.QColor(40, 230, 40), QtGui.QColor(255, 40, 40)
+#: codes 0 outside, 1 inside, 2 the object's edge on the slice
+_TABLE = premultiplied(np.array([[0, 0, 0, 0], [*OBJECT_RGB, 80], [*OBJECT_RGB, 255]], np.uint8))
+
+
+def _pen(color: QtGui.QColor, width: float = 2.0, dashed: bool = False) -> QtGui.QPen:
+    pen = QtGui.QPen(color, width)
+    pen.setCosmetic(True)  # pixels on screen, whatever the zoom
+    if dashed:
+        pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+    return pen
+
+
+class InteractiveOverlay:
+    """Layers added to one SliceView; ``show`` sets what to draw, slice changes redraw."""
+
+    def __init__(self, view) -> None:
+        self.view = view
+        self.mask_item = ArgbItem()
+        self.mask_item.setZValue(20)  # over the label map (10) and heat maps, under the crosshair (100)
+        self.markers = pg.ScatterPlotItem(pxMode=True)
+        self.markers.setZValue(40)
+        self.shapes = {positive: QtWidgets.QGraphicsPathItem() for positive in (True, False)}  # boxes, lassos, scribbles
+        self.sketch = QtWidgets.QGraphicsPathItem()  # the drag in progress
+        self.sketch.setZValue(35)
+        for positive, item in self.shapes.items():
+            item.setPen(_pen(POSITIVE if positive else NEGATIVE))
+            item.setZValue(30)
+        for item in (self.mask_item, *self.shapes.values(), self.sketch, self.markers):
+            view.viewbox.addItem(item, ignoreBounds=True)
+        self.display_mask: Optional[np.ndarray] = None  # uint8 (z, y, x) on the display grid, or None
+        self.prompts = Prompts()
+        self._shown = -1
+        view.model.subscribe("cursor", self._on_cursor)
+        view.model.subscribe("image", self.clear)
+
+    # -- what to show --------------------------------------------------------------------------
+    def show(self, display_mask: Optional[np.ndarray], prompts: Prompts) -> None:
+        self.display_mask, self.prompts = display_mask, prompts
+        self.redraw()
+
+    def clear(self) -> None:
+        self.display_mask, self.prompts = None, Prompts()
+        self.sketch.setPath(QtGui.QPainterPath())
+        self.redraw()
+
+    @property
+    def grid(self) -> Optional[DisplayGrid]:
+        return self.view.model.display
+
+    def _on_cursor(self) -> None:
+        if self.grid is not None and self.view.model.slice_index(self.view.view) != self._shown:
+            self.redraw()
+
+    def redraw(self) -> None:
+        g = self.grid
+        if g is None:
+            self.mask_item.clear()
+            self.markers.clear()
+            for item in self.shapes.values():
+                item.setPath(QtGui.QPainterPath())
+            return
+        self._shown = self.view.model.slice_index(self.view.view)
+        self._draw_mask(g)
+        self._draw_prompts(g)
+
+    def _draw_mask(self, g: DisplayGrid) -> None:
+        if self.display_mask is None:
+            self.mask_item.clear()
+            return
+        plane = DisplayGrid.take_slice(self.display_mask, self.view.view, self._shown)
+        codes = plane + (outline(plane) > 0).astype(np.uint8)
+        self.mask_item.set_rect(self._rect(g))
+        self.mask_item.set_pixels(codes_argb(codes, _TABLE), plane)
+
+    def _rect(self, g: DisplayGrid) -> QtCore.QRectF:
+        sr, sc = g.plane_spacing(self.view.view)
+        r_axis, c_axis = g.plane_axes(self.view.view)
+        return QtCore.QRectF(-0.5 * sc, -0.5 * sr, g.grid.size[c_axis] * sc, g.grid.size[r_axis] * sr)
+
+    # -- prompts --------------------------------------------------------------------------------
+    def to_scene(self, lps) -> tuple[np.ndarray, np.ndarray]:
+        """Scene (x, y) mm of LPS points on this view, and whether each lies on the shown slice."""
+        g, view = self.grid, self.view.view
+        ijk = g.grid.world_to_index(np.asarray(lps, dtype=np.float64).reshape(-1, 3))
+        sr, sc = g.plane_spacing(view)
+        r, c = g.plane_axes(view)
+        on = np.abs(ijk[:, g.sliced_axis(view)] - self._shown) <= 0.5 + 1e-6
+        return np.c_[ijk[:, c] * sc, ijk[:, r] * sr], on
+
+    def _draw_prompts(self, g: DisplayGrid) -> None:
+        spots, paths = [], {True: QtGui.QPainterPath(), False: QtGui.QPainterPath()}
+        for p in self.prompts.items:
+            if isinstance(p, Point):
+                xy, on = self.to_scene(p.lps)
+                if on[0]:
+                    spots.append({"pos": tuple(xy[0]), "brush": POSITIVE if p.positive else NEGATIVE})
+                continue
+            if isinstance(p, Box):
+                (a, b), on = self.to_scene([p.lps_min, p.lps_max])
+                if on.all():
+                    paths[True].addRect(QtCore.QRectF(QtCore.QPointF(*a), QtCore.QPointF(*b)).normalized())
+                continue
+            xy, on = self.to_scene(p.lps)
+            if on.all():
+                path = paths[p.positive]
+                path.moveTo(*xy[0])
+                for q in xy[1:]:
+                    path.lineTo(*q)
+                if isinstance(p, Lasso):
+                    path.closeSubpath()
+                elif isinstance(p, Scribble) and len(xy) == 1:
+                    path.addEllipse(QtCore.QPointF(*xy[0]), 0.5, 0.5)
+        self.markers.setData(spots, size=12, symbol="o", pen=pg.mkPen("k", width=1.5))
+        for positive, item in self.shapes.items():
+            item.setPath(paths[positive])
+
+    def draw_sketch(self, lps_points, mode: str, negative: bool) -> None:
+        """The drag in progress: a box's rectangle, a lasso's or scribble's line."""
+        path = QtGui.QPainterPath()
+        if lps_points is not None and len(lps_points) > 1 and self.grid is not None:
+            xy, _on = self.to_scene(lps_points)
+            if mode == "box":
+                path.addRect(QtCore.QRectF(QtCore.QPointF(*xy[0]), QtCore.QPointF(*xy[-1])).normalized())
+            else:
+                path.moveTo(*xy[0])
+                for q in xy[1:]:
+                    path.lineTo(*q)
+                if mode == "lasso":
+                    path.closeSubpath()
+        self.sketch.setPen(_pen(NEGATIVE if negative else POSITIVE, dashed=True))
+        self.sketch.setPath(path)
