@@ -23,7 +23,7 @@ from app.session import InteractiveChanged
 from core import editing
 from core.errors import DelineateError
 from inference.interactive.engine import make_engine
-from inference.interactive.prompts import Prompts, rasterise
+from inference.interactive.prompts import PromptError, Prompts, rasterise
 
 
 class InteractiveObject:
@@ -105,8 +105,44 @@ class InteractiveObject:
         return edit
 
 
+OBJECT_LABEL = (1, "Object", (255, 160, 40))  # the value, name and colour OUT's one label gets
+
+
 def segment_file(image, prompts_path, out, previous=None, engine: str = "auto", device=None,
-                 progress=None, cancel=None) -> dict:
+                 progress=None, cancel=None, series=None) -> dict:
     """``main.py interactive``: read IMAGE, answer the prompts file (LPS mm), write a binary label
-    map on IMAGE's exact grid to OUT. Returns a summary (engine, voxels, ml, seconds)."""
-    raise NotImplementedError("filled in by the interactive CLI work (issue 18)")
+    map on IMAGE's exact grid to OUT. ``previous``: a label map on IMAGE's grid whose non-zero
+    voxels are the object to refine. Returns a summary (engine, voxels, ml, seconds, prompts).
+    Bad prompts, files or grids raise a DelineateError naming the file and the problem, before
+    anything is written."""
+    from app.actions import opening
+    from core.labels import Label, LabelMap, LabelTable
+    from core.progress import check, no_progress
+    from formats.io import kind_of, read_labelmap, write_labelmap
+
+    progress = progress or no_progress
+    if kind_of(out) == "dicom":  # refused before the work, not after it
+        raise DelineateError(f"{out}: write the mask as .nii/.nii.gz, .nrrd, .mha or .png (DICOM SEG: the export command)")
+    prompts = Prompts.load(prompts_path)
+    progress(0.0, "reading the image")
+    vol = opening.read(str(image), series, progress=lambda f, m="": progress(0.4 * f, m), cancel=cancel)
+    try:
+        rasterise(prompts, vol.geometry)
+    except PromptError as e:
+        raise PromptError(f"{prompts_path}: {e}") from None
+    prev = None
+    if previous is not None:
+        prev = read_labelmap(previous, reference=vol).array > 0
+    check(cancel)
+    progress(0.45, "starting the engine")
+    eng = make_engine(engine, device)
+    t = time.perf_counter()
+    mask = np.asarray(eng.open(vol).predict(prompts, prev, cancel=cancel), dtype=bool)
+    seconds = time.perf_counter() - t
+    progress(0.95, "writing the mask")
+    value, name, colour = OBJECT_LABEL
+    write_labelmap(LabelMap(mask.astype(np.uint8) * value, vol.geometry, LabelTable((Label(value, name, colour),))), out)
+    progress(1.0, "done")
+    voxels = int(mask.sum())
+    return {"engine": getattr(eng, "name", engine), "voxels": voxels, "ml": voxels * vol.geometry.voxel_volume_ml(),
+            "seconds": seconds, **prompts.counts()}

@@ -38,7 +38,7 @@ SEED_RADIUS_MM = 2.0    # intensity statistics of a click come from a ball this 
 NOISE_K = 3.0           # object range: median +- this many noise standard deviations
 BOX_CENTRE = 1 / 3      # the central third of a box is taken as the object
 COMPACTNESS = 0.0       # compact watershed is ~10x slower in scikit-image
-EDGE_BAND_MM = 4.0      # x the finest spacing: where the edge may lie beyond the object's range
+EDGE_BAND_MM = 3.0      # x the finest spacing: where the edge may lie beyond the object's range
 BOX_SLACK = 0.15        # the object may leave a box's in-plane extent by this fraction
 
 
@@ -213,24 +213,26 @@ class ClassicalState:
             return obj
         # holes the intensity range left inside the object (not the parts negatives claimed)
         obj = (_fill_holes(obj, axes) & ~claimed & allowed) | obj
-        # the range is tight (the object's inside); its edge is where the gradient peaks, in a
-        # band around it as wide as the smoothing blurs
+        # the range is tight (the object's inside); its edge is where the image is half-way between
+        # the object's level and the background's around it (both measured locally), in a band as
+        # wide as the smoothing blurs
         ring = np.maximum(np.ceil(EDGE_BAND_MM * self.spacing_zyx.min() / self.spacing_zyx), 1).astype(int)
-        grown = ndi.binary_dilation(obj, _ellipsoid(ring, img.shape))
+        ring = np.where(np.asarray(img.shape) > 1, ring, 0)
+        grown = ndi.maximum_filter(obj.view(np.uint8), size=tuple(2 * ring + 1)).view(bool)  # separable: fast
         lo, hi = _bbox(grown)
-        lo, hi = np.maximum(lo - 1, 0), np.minimum(hi + 1, img.shape)
+        lo, hi = np.maximum(lo - ring - 1, 0), np.minimum(hi + ring + 1, img.shape)
         box = tuple(slice(a, b) for a, b in zip(lo, hi))
-        inside, band = obj[box], grown[box]
-        outer = ndi.binary_dilation(band) & ~band
-        # only the band's two shells are markers: the watershed's queue stays small
-        markers = np.zeros(band.shape, np.int32)
-        markers[outer | (band & (claimed[box] | neg[box] | ~allowed[box]))] = 2
-        markers[inside & ~ndi.binary_erosion(inside)] = 1
+        inside, band, s = obj[box], grown[box], smooth[box]
+        outer = ndi.maximum_filter(band.view(np.uint8), size=tuple(2 * ring + 1)).view(bool) & ~band
         check(cancel)
-        labels = watershed(_gradient(smooth[box], self.spacing_zyx, axes), markers, mask=(band & ~inside) | (markers > 0))
+        level_in, level_out = _local_mean(s, inside, ring), _local_mean(s, outer, ring)
+        edge = band & ~inside & (np.abs(s - level_in) < np.abs(s - level_out))
+        edge &= ~(claimed[box] | neg[box]) & allowed[box]
+        comps, _n = ndi.label(edge | inside)
+        keep = np.unique(comps[inside])
         out = np.zeros(img.shape, bool)
-        out[box] = inside | (labels == 1)
-        return out
+        out[box] = np.isin(comps, keep[keep > 0])
+        return _fill_holes(out, axes) & ~claimed & allowed | out
 
     def _region(self, drawn: np.ndarray, is_box: bool) -> tuple[np.ndarray, np.ndarray]:
         """(object marker, where the object may be) for a box or lasso drawn on one slice."""
@@ -342,6 +344,20 @@ def _range(values: np.ndarray, noise: float) -> tuple[float, float]:
     return med - NOISE_K * spread, med + NOISE_K * spread
 
 
+def _local_mean(values: np.ndarray, where: np.ndarray, ring) -> np.ndarray:
+    """Mean of ``values`` over ``where`` near each voxel (normalised convolution); where none is
+    near, the mean over all of ``where``."""
+    from scipy import ndimage as ndi
+
+    if not where.any():
+        return np.full(values.shape, np.inf, np.float32)
+    sigma = [float(r) for r in ring]
+    w = ndi.gaussian_filter(where.astype(np.float32), sigma, mode="nearest")
+    v = ndi.gaussian_filter(np.where(where, values, 0).astype(np.float32), sigma, mode="nearest")
+    fallback = float(values[where].mean())
+    return np.where(w > 1e-3, v / np.maximum(w, 1e-6), fallback)
+
+
 def _gradient(smooth: np.ndarray, spacing_zyx, axes) -> np.ndarray:
     g = np.zeros(smooth.shape, np.float32)
     for a in axes:
@@ -351,18 +367,18 @@ def _gradient(smooth: np.ndarray, spacing_zyx, axes) -> np.ndarray:
 
 
 def _fill_holes(obj: np.ndarray, axes) -> np.ndarray:
+    """Background components that do not reach the array's border (in 2D, the plane's border)."""
     from scipy import ndimage as ndi
 
-    if len(axes) == 3:
-        return ndi.binary_fill_holes(obj)
-    out = obj.copy()  # a 2D image (or a one-voxel-thick ROI): fill in its plane
-    flat = [a for a in range(3) if a not in axes]
-    a = flat[0]
-    for i in range(obj.shape[a]):
-        idx: list = [slice(None)] * 3
-        idx[a] = i
-        out[tuple(idx)] = ndi.binary_fill_holes(obj[tuple(idx)])
-    return out
+    lab, n = ndi.label(~obj)
+    if n == 0:
+        return obj
+    edge = np.zeros(n + 1, bool)
+    for a in axes:
+        edge[np.unique(np.take(lab, 0, axis=a))] = True
+        edge[np.unique(np.take(lab, lab.shape[a] - 1, axis=a))] = True
+    edge[0] = True
+    return obj | ~edge[lab]
 
 
 def _available() -> Optional[str]:
