@@ -163,3 +163,28 @@ def test_cancel(two_blobs):
     token.cancel()
     with pytest.raises(Cancelled):
         make_engine("classical").open(vol).predict(Prompts((Point(a_c),)), cancel=token)
+
+
+def test_accepted_objects_prompts_are_saved_with_the_correction(two_blobs, tmp_path):
+    from app.actions import review
+    from app.actions.interactive import InteractiveObject
+    from app.session import CaseSession
+    from core.labels import LabelMap
+    from store.corrections import CorrectionsStore
+
+    vol, a, b, a_c, b_c = two_blobs
+    s = CaseSession()
+    s.set_image(vol, str(tmp_path / "mr.nii.gz"))
+    s.set_labelmap(LabelMap.empty_like(vol.geometry))
+    obj = InteractiveObject(s, engine="classical")
+    for prompt in (Point(a_c), Point(b_c, positive=False)):
+        prompts = obj.ask(obj.prompts.add(prompt))
+        assert obj.show(prompts, *obj.compute(prompts))
+    assert obj.accept(3) is not None
+    assert (s.labelmap.array[a] == 3).mean() > 0.9 and (s.labelmap.array[b] == 3).mean() < 0.1
+    case_id, _n = review.save_correction(review.correction_request(s, "approved", "dr.a"), tmp_path / "store")
+    with CorrectionsStore(tmp_path / "store") as st:
+        edits = st.latest(case_id)["edits"]
+    assert edits["interactive"] == [{"engine": "classical", "segment": 3, "points": 2, "boxes": 0, "scribbles": 0,
+                                     "lassos": 0, "prompts": 2}]
+    assert edits["3"]["added"] == int(np.sum(s.labelmap.array == 3))  # the voxel summary beside it

@@ -42,9 +42,12 @@ def correction_request(session, state: str, reviewer: str = "", reason: str = ""
     # the card as it is now, so the case exports with it even after the model is removed
     card = dict(run.card.report_dict(), card=run.card.to_dict(), warnings=list(session.warnings)) \
         if run is not None else None
+    edits = session.history.summary() if session.history else {}
+    if session.interactions:  # objects accepted from prompts: which engine, how many prompts of each kind
+        edits = dict(edits, interactive=[dict(i) for i in session.interactions])
     return CorrectionRequest(session.volume, ai.copy() if ai is lm else ai, lm.copy(), state, reason.strip(),
                              reviewer, run.card.id if run else "", run.card.version if run else "",
-                             session.history.summary() if session.history else {}, session.uncertainty, card)
+                             edits, session.uncertainty, card)
 
 
 def save_correction(req: CorrectionRequest, root: Optional[Path] = None, progress=no_progress,
