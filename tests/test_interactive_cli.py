@@ -99,3 +99,43 @@ def test_previous_on_another_grid_and_unknown_engine_are_refused(case, tmp_path,
                  "--engine", "magic"])
     assert code == 2 and "unknown interactive engine 'magic'" in capsys.readouterr().err
     assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_nninteractive_says_why_it_is_not_usable_here(case, tmp_path, monkeypatch, capsys):
+    """Only the unavailable path runs here: the nnInteractive package (which pins its own PyTorch)
+    and its weights are not installed on the test machines."""
+    import importlib.util
+
+    from core.errors import DelineateError
+    from inference.interactive import nninteractive_engine as nni
+    from inference.interactive.engine import engines, make_engine
+
+    assert "nninteractive" in engines()
+    installed = importlib.util.find_spec("nnInteractive") is not None
+    if installed:
+        pytest.skip("nnInteractive is installed here: the unavailable path does not apply")
+    monkeypatch.setenv(nni.WEIGHTS_ENV, str(tmp_path / "weights"))
+    why = engines()["nninteractive"].available()
+    assert why is not None and "nnInteractive package is not installed" in why
+    with pytest.raises(DelineateError, match="interactive engine 'nninteractive' is not usable here"):
+        make_engine("nninteractive")
+    d, vol, _obj, _other = case
+    prompts = _write(tmp_path / "p.json", {"points": [{"lps": _lps(vol, 8, 17, 12)}]})
+    code = main(["interactive", str(d / "image.nii.gz"), str(tmp_path / "o.nii.gz"), "--prompts", prompts,
+                 "--engine", "nninteractive"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not installed" in err[0]
+
+
+def test_nninteractive_weights_setting(tmp_path, monkeypatch):
+    """The weights check on its own (it runs after the package check)."""
+    from inference.interactive import nninteractive_engine as nni
+
+    monkeypatch.delenv(nni.WEIGHTS_ENV, raising=False)
+    assert nni.WEIGHTS_ENV in nni.weights_problem()
+    monkeypatch.setenv(nni.WEIGHTS_ENV, str(tmp_path / "model"))
+    assert "does not exist" in nni.weights_problem()
+    (tmp_path / "model" / "fold_0").mkdir(parents=True)
+    assert "holds no checkpoint" in nni.weights_problem()
+    (tmp_path / "model" / "fold_0" / "checkpoint_final.pth").write_bytes(b"")
+    assert nni.weights_problem() is None
