@@ -78,7 +78,10 @@ class PostgresIndex:
 
     def version(self) -> int:
         with self._reported():
-            if self.db.execute("SELECT to_regclass('delineate_meta') AS t").fetchone()["t"] is None:
+            # the catalog read as a table (an MVCC snapshot): to_regclass() may answer from a stale
+            # cache and miss a table another client created a moment ago
+            if self.db.execute("SELECT count(*) AS n FROM pg_catalog.pg_tables WHERE tablename = 'delineate_meta' "
+                               "AND schemaname = current_schema()").fetchone()["n"] == 0:
                 return 0
             row = self.db.execute("SELECT value FROM delineate_meta WHERE key = 'schema_version'").fetchone()
             return int(row["value"]) if row else 0

@@ -252,6 +252,8 @@ class CorrectionsStore(TeamFeatures):
         with self._writing():  # one transaction: the case row and the correction row, or neither
             row = self.index.one("SELECT id, state FROM cases WHERE image_hash = ?", (h,))
             case_id = row["id"] if row else (new_id if known is None else uuid.uuid4().hex[:16])
+            if known is None and case_id != new_id:  # another saver made the case meanwhile: ours is litter
+                shutil.rmtree(self.root / "cases" / new_id, ignore_errors=True)
             if row is not None:
                 self._check_not_locked(case_id, lock_token)
             folder = self.root / "cases" / case_id

@@ -1,0 +1,284 @@
+"""Team work on the store, against a real PostgreSQL started by the tests (tests.pg_server) and on
+SQLite alike: two reviewers in two processes never hold the same case; a killed holder's lock
+expires and leaves the case intact; the audit trail lists every state change; 20 processes saving
+50 corrections each at once lose nothing and the index matches the files."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.actions.store_cases import list_cases, release_case, take_case
+from core.errors import DelineateError
+from core.labels import Label, LabelMap, LabelTable
+from core.volume import Volume
+from formats.io import read_labelmap
+from store.corrections import CorrectionsStore
+from store.team import CaseLocked
+from tests.conftest import ROOT
+from tests.pg_server import pg_server, store_root  # noqa: F401  (fixtures)
+
+TABLE = LabelTable((Label(1, "organ", (200, 100, 60)), Label(2, "lesion", (250, 250, 0))))
+
+
+def _image(seed: int):
+    arr = np.random.default_rng(seed).integers(-100, 200, (16, 16, 16)).astype(np.int16)
+    vol = Volume.from_array(arr, spacing=(1.0, 1.0, 2.0), modality="CT")
+    ai = LabelMap((arr > 100).astype(np.uint8), vol.geometry, TABLE)
+    return vol, ai
+
+
+def _saved_case(store_root, seed=0) -> str:
+    vol, ai = _image(seed)
+    with CorrectionsStore(store_root) as st:
+        return st.save(vol, ai, ai.copy(), reviewer="dr.ai")[0]
+
+
+# A reviewer's process: opens the case for editing (app.actions.store_cases.take_case, as the GUI
+# does), says what happened, then does what the test writes on its standard input.
+_REVIEWER = r"""
+import json, sys
+sys.path.insert(0, {root!r})
+from app.actions.store_cases import release_case, take_case
+from core.errors import DelineateError
+try:
+    case = take_case({case!r}, {who!r}, {store!r}, timeout={timeout})
+except DelineateError as exc:
+    print(json.dumps({{"refused": str(exc)}}), flush=True)
+    sys.exit(0)
+print(json.dumps({{"holding": case.case_id}}), flush=True)
+for line in sys.stdin:
+    if line.strip() == "save":
+        from store.corrections import CorrectionsStore
+        with CorrectionsStore({store!r}) as st:
+            fixed = case.corrected.copy()
+            fixed.array[0, 0, 0] = 2
+            print(json.dumps({{"saved": st.save(case.image, case.ai, fixed, reviewer={who!r},
+                                                lock_token=case.lock.token)}}), flush=True)
+    elif line.strip() == "release":
+        print(json.dumps({{"released": release_case(case)}}), flush=True)
+        break
+"""
+
+
+def _reviewer(store_root, case_id, who, timeout=120.0):
+    code = _REVIEWER.format(root=str(ROOT), case=case_id, who=who, store=str(store_root), timeout=timeout)
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "DELINEATE_DECODE_IN_PROCESS": "1"})
+
+
+def _said(proc) -> dict:
+    line = proc.stdout.readline()
+    assert line, f"the reviewer's process said nothing (exit {proc.wait()})"
+    return json.loads(line)
+
+
+def test_two_reviewers_in_two_processes_never_hold_the_same_case(store_root):
+    """dr.a opens the case in another process; dr.b (this process) is told who holds it."""
+    case_id = _saved_case(store_root)
+    a = _reviewer(store_root, case_id, "dr.a")
+    try:
+        assert _said(a) == {"holding": case_id}
+        with pytest.raises(CaseLocked) as refused:
+            take_case(case_id, "dr.b", store_root)
+        assert f"case {case_id} is locked by dr.a on " in str(refused.value)
+        assert "break the lock with a reason" in str(refused.value) and refused.value.info.pid == a.pid
+        # the worklist shows who holds it; a save by someone else is refused, the holder's goes in
+        (listed,) = list_cases(store_root)
+        assert listed.locked_by.startswith("dr.a on ")
+        vol, ai = _image(0)
+        with CorrectionsStore(store_root) as st, pytest.raises(CaseLocked, match="locked by dr.a"):
+            st.save(vol, ai, ai.copy(), reviewer="dr.b")
+        a.stdin.write("save\n")
+        a.stdin.flush()
+        assert _said(a) == {"saved": [case_id, 2]}
+        a.stdin.write("release\n")
+        a.stdin.flush()
+        assert _said(a) == {"released": True}
+        assert a.wait(30) == 0
+    finally:
+        a.kill()
+    case = take_case(case_id, "dr.b", store_root)  # released: the second reviewer gets it now
+    assert case.corrected.array[0, 0, 0] == 2 and release_case(case)
+    with CorrectionsStore(store_root) as st:
+        assert st.lock_of(case_id) is None and st.latest(case_id)["n"] == 2 and st.check() == []
+        assert [(e["action"], e["actor"]) for e in st.audit(case_id)] == [
+            ("created", "dr.ai"), ("locked", "dr.a"), ("saved", "dr.a"), ("unlocked", "dr.a"),
+            ("locked", "dr.b"), ("unlocked", "dr.b")]
+
+
+def test_a_killed_holders_lock_expires_and_the_case_is_intact(store_root):
+    """kill -9 of a process holding a case (its heartbeat kept the lock past its timeout until then):
+    the lock is refused to others until it expires, then taken over, and the case reads back whole."""
+    timeout = 1.5
+    case_id = _saved_case(store_root)
+    a = _reviewer(store_root, case_id, "dr.a", timeout=timeout)
+    try:
+        assert _said(a) == {"holding": case_id}
+        a.stdin.write("save\n")
+        a.stdin.flush()
+        assert _said(a) == {"saved": [case_id, 2]}
+        time.sleep(2.5 * timeout)  # longer than the timeout: only the heartbeat keeps it
+        with CorrectionsStore(store_root) as st:
+            assert st.lock_of(case_id).holder == "dr.a"
+        os.kill(a.pid, signal.SIGKILL)
+        assert a.wait(10) == -signal.SIGKILL
+    finally:
+        a.kill()
+    killed = time.monotonic()
+    with CorrectionsStore(store_root) as st:
+        with pytest.raises(CaseLocked, match="locked by dr.a"):
+            st.lock(case_id, "dr.b")
+        while st.lock_of(case_id) is not None:
+            assert time.monotonic() - killed < timeout + 5, "the dead holder's lock never expired"
+            time.sleep(0.1)
+        expired_after = time.monotonic() - killed
+        token = st.lock(case_id, "dr.b")
+        assert st.lock_of(case_id).holder == "dr.b" and expired_after <= timeout + 1
+        image, ai, fixed = st.load(case_id)
+        assert fixed.array[0, 0, 0] == 2 and st.latest(case_id)["n"] == 2 and st.check() == []
+        assert [e["action"] for e in st.audit(case_id)][-2:] == ["lock expired", "locked"]
+        assert "dr.a on " in st.audit(case_id)[-2]["detail"]
+        st.unlock(case_id, token)
+
+
+def test_the_audit_trail_lists_every_state_change(store_root):
+    vol, ai = _image(1)
+    fixed = ai.copy()
+    with CorrectionsStore(store_root) as st:
+        case_id, _ = st.save(vol, ai, fixed, reviewer="dr.a")
+        st.assign(case_id, "dr.b", actor="lead")
+        token = st.lock(case_id, "dr.b")
+        fixed.array[1, 1, 1] = 2
+        st.save(vol, ai, fixed, reviewer="dr.b", state="in_review", lock_token=token)
+        st.set_state(case_id, "approved", actor="dr.b", lock_token=token)
+        assert st.unlock(case_id, token) and not st.unlock(case_id, token)
+        st.lock(case_id, "dr.c")
+        with pytest.raises(DelineateError, match="needs a reason"):
+            st.break_lock(case_id, "lead", " ")
+        assert st.break_lock(case_id, "lead", "dr.c went home with it open").holder == "dr.c"
+        st.set_state(case_id, "rejected", "leak into the bowel", actor="lead")
+        st.assign(case_id, "", actor="lead")
+        trail = st.audit(case_id)
+        other = st.save(_image(2)[0], ai, ai.copy(), reviewer="dr.d")[0]
+        assert [e["case_id"] for e in st.audit()] == [case_id] * len(trail) + [other]
+    got = [(e["action"], e["actor"], e["old_state"], e["new_state"]) for e in trail]
+    assert got == [("created", "dr.a", None, "in_review"), ("assigned", "lead", "in_review", "in_review"),
+                   ("locked", "dr.b", "in_review", "in_review"), ("saved", "dr.b", "in_review", "in_review"),
+                   ("state", "dr.b", "in_review", "approved"), ("unlocked", "dr.b", "approved", "approved"),
+                   ("locked", "dr.c", "approved", "approved"), ("lock broken", "lead", "approved", "approved"),
+                   ("state", "lead", "approved", "rejected"), ("assigned", "lead", "rejected", "rejected")]
+    assert trail[1]["detail"] == "nobody -> dr.b" and trail[-1]["detail"] == "dr.b -> nobody"
+    assert trail[3]["detail"] == "correction 2" and "dr.c went home with it open" in trail[7]["detail"]
+    assert trail[8]["detail"] == "leak into the bowel"
+    import socket
+
+    assert {e["host"] for e in trail} == {socket.gethostname()} and all(e["login"] for e in trail)
+    assert [e["at"] for e in trail] == sorted(e["at"] for e in trail) and trail[0]["at"].endswith("+00:00")
+
+
+def test_the_worklist_of_cases_assigned_to_me(store_root):
+    ids = [_saved_case(store_root, seed) for seed in range(4)]
+    with CorrectionsStore(store_root) as st:
+        st.assign(ids[0], "dr.a")
+        st.assign(ids[2], "dr.a")
+        st.assign(ids[3], "dr.b")
+        st.set_state(ids[2], "approved")
+    assert {c.id for c in list_cases(store_root, assignee="dr.a")} == {ids[0], ids[2]}
+    assert [c.id for c in list_cases(store_root, state="approved", assignee="dr.a")] == [ids[2]]
+    assert [c.assignee for c in list_cases(store_root, assignee="dr.b")] == ["dr.b"]
+    assert list_cases(store_root, assignee="nobody") == []
+
+
+# 20 savers forked from one process that imported everything once; each saves 50 corrections,
+# spread over 4 images (so they contend for the same cases' numbering), marking the correction
+# (saver k, save i) by one voxel set to 2 at flat index k * SAVES + i.
+SAVERS, SAVES, IMAGES = 20, 50, 4
+_SAVERS = r"""
+import json, os, sys, time
+sys.path.insert(0, {root!r})
+os.environ["DELINEATE_DECODE_IN_PROCESS"] = "1"
+import numpy as np
+from tests.test_team_store import _image
+from store.corrections import CorrectionsStore
+import formats.io, formats.nifti, formats.itk_formats, store.source_meta, core.metrics, surface_distance  # noqa
+import nibabel, SimpleITK, scipy.ndimage  # noqa
+if {store!r}.startswith("postgresql://"):
+    import psycopg, store.backend_postgres  # noqa
+started = time.perf_counter()
+pids = []
+for k in range({savers}):
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            with CorrectionsStore({store!r}) as st:
+                for i in range({saves}):
+                    vol, ai = _image((k + i) % {images})
+                    ai.array[:] = 0  # no label in common: no surface distances, the saves' slow part
+                    fixed = ai.copy()
+                    fixed.array.flat[k * {saves} + i] = 2
+                    st.save(vol, ai, fixed, reviewer=f"saver-{{k}}", edits={{"saver": k, "i": i}})
+            code = 0
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    pids.append(pid)
+codes = [os.waitpid(pid, 0)[1] for pid in pids]
+print(json.dumps({{"codes": codes, "seconds": time.perf_counter() - started}}))
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shm_store_root(request):
+    """Like store_root, with the files on tmpfs where there is one (as the test server's database
+    is): this test measures the store's concurrency, not the disk's fsync."""
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    files = Path(tempfile.mkdtemp(prefix="delineate-store-", dir=shm))
+    if request.param == "sqlite":
+        yield files
+    else:
+        server = request.getfixturevalue("pg_server")
+        yield server.url(server.fresh(), files)
+    shutil.rmtree(files, ignore_errors=True)
+
+
+def test_twenty_concurrent_savers_lose_nothing(shm_store_root, capsys):
+    store_root = shm_store_root
+    code = _SAVERS.format(root=str(ROOT), store=str(store_root), savers=SAVERS, saves=SAVES, images=IMAGES)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["codes"] == [0] * SAVERS, done.stderr[-3000:]
+    checked = time.perf_counter()
+    images = [_image(s)[0].array for s in range(IMAGES)]
+    with CorrectionsStore(store_root) as st:
+        cases = st.cases()
+        assert len(cases) == IMAGES and st.check() == []  # every indexed file there, no file unindexed
+        seen = set()
+        for case in cases:
+            image = st.load(case.id)[0]
+            (which,) = [s for s in range(IMAGES) if np.array_equal(image.array, images[s])]
+            rows = st.index.query("SELECT n, edits, fixed_file FROM corrections WHERE case_id = ? ORDER BY n",
+                                  (case.id,))
+            assert [r["n"] for r in rows] == list(range(1, len(rows) + 1))  # numbered without a gap or a repeat
+            for r in rows:
+                mark = json.loads(r["edits"])
+                assert (mark["saver"] + mark["i"]) % IMAGES == which and (mark["saver"], mark["i"]) not in seen
+                seen.add((mark["saver"], mark["i"]))
+                fixed = read_labelmap(st.root / "cases" / case.id / r["fixed_file"], image, isolate=False)
+                # the file holds exactly what that save wrote
+                assert np.flatnonzero(fixed.array == 2).tolist() == [mark["saver"] * SAVES + mark["i"]]
+        assert len(seen) == SAVERS * SAVES
+    with capsys.disabled():
+        print(f"\n{SAVERS} savers x {SAVES} saves ({st.index.kind}): {result['seconds']:.1f} s saving "
+              f"({SAVERS * SAVES / result['seconds']:.0f} saves/s), {time.perf_counter() - checked:.1f} s checking")
