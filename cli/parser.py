@@ -29,7 +29,8 @@ _BY_NAME = {c[0]: c for c in (GUI,) + images.COMMANDS + models.COMMANDS + traini
             + exporting.COMMANDS + selftest.COMMANDS + evaluation.COMMANDS + pacs.COMMANDS
             + interactive.COMMANDS}
 #: the order --help lists them in
-NAMES = ("gui", "info", "convert", "segment", "models", "train", "explain", "export-dataset", "check-store", "export",
+NAMES = ("gui", "info", "convert", "segment", "models", "train", "explain", "export-dataset", "check-store", "store",
+         "export",
          "benchmark-models", "import-model", "evaluate", "calibrate-guard", "selftest", "interactive",
          "pacs")
 
