@@ -10,6 +10,7 @@ import pytest
 
 from core.errors import DelineateError
 from store.corrections import SCHEMA_VERSION, CorrectionsStore
+from tests.pg_server import pg_server  # noqa: F401  (fixture)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -80,3 +81,25 @@ def test_a_store_from_a_newer_release_or_not_a_store_is_refused_clearly(tmp_path
     (tmp_path / "junk" / "index.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(DelineateError, match="index.sqlite: cannot open the store's index"):
         CorrectionsStore(tmp_path / "junk")
+
+
+def test_on_postgresql_the_connection_closes_and_a_newer_schema_is_refused(pg_server, tmp_path):
+    """The fixtures above are SQLite files of earlier releases; a team store (no earlier release)
+    keeps the same two promises: the context manager closes its connection, and a store from a
+    newer release is refused clearly rather than written to."""
+    import psycopg
+
+    files = tmp_path / "share"
+    files.mkdir()
+    url = pg_server.url(pg_server.fresh(), files)
+    with pytest.raises(RuntimeError):
+        with CorrectionsStore(url) as st:
+            assert st.schema_version() == SCHEMA_VERSION
+            raise RuntimeError("boom")
+    assert st.db.closed
+    with pytest.raises(psycopg.OperationalError):
+        st.db.execute("SELECT 1")
+    with CorrectionsStore(url) as st:
+        st.index.set_version(SCHEMA_VERSION + 1)
+    with pytest.raises(DelineateError, match="newer Delineate"):
+        CorrectionsStore(url)

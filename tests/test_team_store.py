@@ -23,7 +23,7 @@ from formats.io import read_labelmap
 from store.corrections import CorrectionsStore
 from store.team import CaseLocked
 from tests.conftest import ROOT
-from tests.pg_server import pg_server, store_root  # noqa: F401  (fixtures)
+from tests.pg_server import free_port, pg_server, store_root  # noqa: F401  (fixtures)
 
 TABLE = LabelTable((Label(1, "organ", (200, 100, 60)), Label(2, "lesion", (250, 250, 0))))
 
@@ -282,3 +282,57 @@ def test_twenty_concurrent_savers_lose_nothing(shm_store_root, capsys):
     with capsys.disabled():
         print(f"\n{SAVERS} savers x {SAVES} saves ({st.index.kind}): {result['seconds']:.1f} s saving "
               f"({SAVERS * SAVES / result['seconds']:.0f} saves/s), {time.perf_counter() - checked:.1f} s checking")
+
+
+def test_the_readme_url_over_tcp_and_clear_errors(pg_server, tmp_path):
+    """The README's URL form (user:password@host:port/db?files=...) works; a wrong password, a wrong
+    port, no files= or an unmounted share are one clear line each, within seconds, the password
+    never shown."""
+    import main
+
+    files = tmp_path / "share"
+    files.mkdir()
+    url = pg_server.url(pg_server.fresh(), files, tcp=True)
+    assert main.main(["store", "migrate", "--url", url]) == 0
+    _saved_case(url)
+    with CorrectionsStore(url) as st:
+        assert st.index.kind == "postgresql" and st.schema_version() == 3 and len(st.cases()) == 1
+        assert (files / "cases" / st.cases()[0].id / "image.nii.gz").is_file()
+    bad = [(url.replace(":not-a-secret@", ":wrong@"), "password authentication failed"),
+           (url.replace(f":{pg_server.port}/", f":{free_port()}/"), "cannot connect to the team store"),
+           (url.split("?")[0], r"needs \?files=/shared/folder"),
+           (url.replace(f"files={files}", "files=relative/path"), "must be an absolute path"),
+           (url.replace(f"files={files}", f"files={tmp_path / 'not-mounted'}"), r"is the share mounted here\?")]
+    for wrong, why in bad:
+        started = time.monotonic()
+        with pytest.raises(DelineateError, match=why) as err:
+            CorrectionsStore(wrong)
+        assert time.monotonic() - started < 10 and "not-a-secret" not in str(err.value) and "wrong@" not in str(err.value)
+    assert not (tmp_path / "not-mounted").exists()
+
+
+def test_a_folder_store_never_imports_psycopg(tmp_path):
+    code = ("import sys; from store.corrections import CorrectionsStore; import app.actions.store_cases as s; "
+            f"CorrectionsStore({str(tmp_path / 'store')!r}).close(); s.list_cases({str(tmp_path / 'store')!r}); "
+            "assert 'psycopg' not in sys.modules, 'psycopg imported'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_cli_assigns_breaks_a_lock_and_prints_the_trail(store_root, capsys):
+    import main
+
+    case_id = _saved_case(store_root)
+    with CorrectionsStore(store_root) as st:
+        st.lock(case_id, "dr.c")
+    assert main.main(["store", "assign", case_id, "dr.a", "--by", "lead", "--store", str(store_root)]) == 0
+    assert main.main(["store", "info", "--store", str(store_root)]) == 0
+    assert f"locked by dr.c on " in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # --reason is required
+        main.main(["store", "break-lock", case_id, "--store", str(store_root)])
+    assert main.main(["store", "break-lock", case_id, "--reason", "left for the day", "--by", "lead",
+                      "--store", str(store_root)]) == 0
+    assert main.main(["store", "audit", case_id, "--store", str(store_root)]) == 0
+    out = capsys.readouterr().out
+    assert "broke the lock of dr.c" in out and "nobody -> dr.a" in out and "left for the day" in out
+    assert [line.split()[2] for line in out.splitlines()[-4:]] == ["created", "locked", "assigned", "lock"]
