@@ -7,6 +7,7 @@ import argparse
 from typing import Optional
 
 from cli.commands import evaluation, exporting, images, models, pacs, selftest, store, training
+from cli.commands import federated
 from cli.commands import interactive
 
 DESCRIPTION = "Delineate: review and correct AI segmentations of medical images."
@@ -26,12 +27,13 @@ def cmd_gui(args) -> int:
 
 GUI = ("gui", "open the viewer (default when no command is given)", gui_arguments, cmd_gui)
 _BY_NAME = {c[0]: c for c in (GUI,) + images.COMMANDS + models.COMMANDS + training.COMMANDS + store.COMMANDS
+            + federated.COMMANDS
             + exporting.COMMANDS + selftest.COMMANDS + evaluation.COMMANDS + pacs.COMMANDS
             + interactive.COMMANDS}
 #: the order --help lists them in
 NAMES = ("gui", "info", "convert", "segment", "models", "train", "explain", "export-dataset", "check-store", "store",
          "export",
-         "benchmark-models", "import-model", "evaluate", "calibrate-guard", "selftest", "interactive",
+         "benchmark-models", "import-model", "evaluate", "calibrate-guard", "selftest", "interactive", "federated",
          "pacs")
 
 
