@@ -20,7 +20,7 @@ from inference.interactive.prompts import Box, Lasso, Point, Prompts, Scribble
 OBJECT_RGB = (255, 170, 0)  # amber: unlike the segment palette's first colours, visible on grey
 POSITIVE, NEGATIVE = QtGui.QColor(40, 230, 40), QtGui.QColor(255, 40, 40)
 #: codes 0 outside, 1 inside, 2 the object's edge on the slice
-_TABLE = premultiplied(np.array([[0, 0, 0, 0], [*OBJECT_RGB, 80], [*OBJECT_RGB, 255]], np.uint8))
+_TABLE = premultiplied(np.array([[0, 0, 0, 0], [*OBJECT_RGB, 90], [*OBJECT_RGB, 255]], np.uint8))
 
 
 def _pen(color: QtGui.QColor, width: float = 2.0, dashed: bool = False) -> QtGui.QPen:
@@ -131,7 +131,7 @@ class InteractiveOverlay:
                     path.closeSubpath()
                 elif isinstance(p, Scribble) and len(xy) == 1:
                     path.addEllipse(QtCore.QPointF(*xy[0]), 0.5, 0.5)
-        self.markers.setData(spots, size=12, symbol="o", pen=pg.mkPen("k", width=1.5))
+        self.markers.setData(spots, size=10, symbol="o", pen=pg.mkPen("k", width=1.5))
         for positive, item in self.shapes.items():
             item.setPath(paths[positive])
 

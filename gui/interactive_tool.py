@@ -104,7 +104,7 @@ class InteractiveTool(QtCore.QObject):
         ijk = np.asarray(display_ijk, dtype=np.float64)
         if phase == "click":
             self._drag = None
-            self.add(Point(self._world(ijk), positive=not negative))
+            self.add(Point(_vec(self._world(ijk)), positive=not negative))
         elif phase == "start":
             self._drag = (view, [ijk], negative)
         elif self._drag is not None and self._drag[0] == view:
@@ -118,7 +118,7 @@ class InteractiveTool(QtCore.QObject):
 
     def on_right(self, view: str, display_ijk, phase: str) -> None:
         if phase == "click":
-            self.add(Point(self._world(np.asarray(display_ijk, dtype=np.float64)), positive=False))
+            self.add(Point(_vec(self._world(np.asarray(display_ijk, dtype=np.float64))), positive=False))
 
     def _world(self, display_ijk: np.ndarray) -> np.ndarray:
         return self.session.viewer.display.grid.index_to_world(display_ijk)
@@ -129,7 +129,7 @@ class InteractiveTool(QtCore.QObject):
             self.overlays[view].draw_sketch(None, self.mode, negative)
         pts = np.array(points + [last])
         if self.mode == "point" or np.max(np.ptp(pts, axis=0)) < _CLICK_VOXELS:
-            self.add(Point(self._world(pts[0]), positive=not negative))  # a click that moved a little
+            self.add(Point(_vec(self._world(pts[0])), positive=not negative))  # a click that moved a little
         elif self.mode == "box":
             a, b = self._on_one_slice(view, pts[[0, -1]])
             self.add(Box(a, b))

@@ -73,6 +73,12 @@ def _start(qtbot, window, volume):
     panel = window.edit_panel.interactive
     assert window.edit_panel.tool.currentText() == "Interactive" and panel.isVisible()
     assert panel.engine.currentData() is not None
+    from inference.interactive.engine import engines
+
+    for name, info in engines().items():  # engines not usable here: listed, disabled, with the reason
+        item = panel.engine.model().item(panel.engine.findData(name))
+        assert item.isEnabled() == (info.available() is None)
+        assert item.toolTip() == (info.available() or info.title)
     panel.engine.setCurrentIndex(panel.engine.findData("classical"))
     return panel, panel.tool
 
