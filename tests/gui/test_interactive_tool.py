@@ -196,3 +196,42 @@ def test_a_2d_image(qtbot, window):
     assert not tool.overlays["axial"].shapes[True].path().isEmpty()  # the lasso drawn where it was drawn
     panel.accept()
     assert np.array_equal(window.session.labelmap.array == 1, mask)
+
+
+def test_box_and_lasso_on_an_oblique_image_lie_on_one_of_its_slices(qtbot, window):
+    from inference.interactive.prompts import Box, Lasso, rasterise
+    from tests.conftest import rotation
+
+    src = _phantom()
+    vol = Volume.from_array(src.array, spacing=src.geometry.spacing, origin=src.geometry.origin,
+                            direction=rotation(0.25, 0.15, 0.3), modality="CT")
+    panel, tool = _start(qtbot, window, vol)
+    centre = vol.geometry.index_to_world([46, 24, 10])  # the right ball
+    d = window.model.display.grid
+    c = d.world_to_index(centre)
+    window.model.set_cursor_world(centre)
+    k = window.model.slice_index("axial")
+    corners = [np.array([c[0] + dx, c[1] + dy, k]) for dx, dy in ((-9, -9), (9, 9))]
+    window.actions_by_id["interactive_box"].trigger()
+    tool.on_view("axial", corners[0], "start")
+    tool.on_view("axial", (corners[0] + corners[1]) / 2, "drag")
+    tool.on_view("axial", corners[1], "finish")
+    _settled(qtbot, tool, 1)
+    box = tool.prompts.items[0]
+    assert isinstance(box, Box)
+    ijk = vol.geometry.world_to_index(np.array([box.lps_min, box.lps_max]))
+    assert np.isclose(ijk[0, 2], ijk[1, 2]) and np.isclose(ijk[0, 2], np.rint(ijk[0, 2]))  # one image slice
+    mask = tool.obj.mask
+    assert mask[10, 24, 46] and mask.any(axis=(1, 2)).sum() >= 3 and not mask[:, :, :32].any()
+    window.actions_by_id["interactive_new"].trigger()
+    window.actions_by_id["interactive_lasso"].trigger()
+    t = np.linspace(0, 2 * np.pi, 12)
+    ring = [np.array([c[0] + 8 * np.cos(a), c[1] + 8 * np.sin(a), k]) for a in t]
+    tool.on_view("axial", ring[0], "start")
+    for p in ring[1:-1]:
+        tool.on_view("axial", p, "drag")
+    tool.on_view("axial", ring[-1], "finish")
+    _settled(qtbot, tool, 1)
+    assert isinstance(tool.prompts.items[0], Lasso)
+    assert rasterise(tool.prompts, vol.geometry).box_mask.any()  # drawn on one slice: no PromptError
+    assert tool.obj.mask[10, 24, 46]
