@@ -188,6 +188,7 @@ class HeldLock:
         self.location, self.case_id, self.token, self.holder, self.timeout = location, case_id, token, holder, timeout
         self.lost = False
         self._stop = threading.Event()
+        self._releasing = threading.Lock()  # the UI's release and the exit's may meet
         self._thread = threading.Thread(target=self._beat, name=f"lock {case_id}", daemon=True)
         _HELD.add(self)
         self._thread.start()
@@ -213,9 +214,10 @@ class HeldLock:
         """Stop the heartbeat and remove the lock (False: it was lost before)."""
         from store.corrections import CorrectionsStore
 
-        if self not in _HELD:
-            return False
-        _HELD.discard(self)
+        with self._releasing:
+            if self not in _HELD:
+                return False
+            _HELD.discard(self)
         self._stop.set()
         self._thread.join(10)
         if self.lost:

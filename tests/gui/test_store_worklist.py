@@ -77,3 +77,54 @@ def test_a_refresh_asked_for_while_one_runs_shows_the_latest_root(qtbot, bar, tm
     with qtbot.waitSignal(panel.refreshed, timeout=10000):
         panel.refresh()
     assert panel.table.rowCount() == 2
+
+
+def test_a_case_locked_by_someone_else_says_who_and_mine_are_listed_alone(qtbot, bar, tmp_path):
+    """Opening a case another reviewer holds shows "locked by ..." in the panel (and the error
+    signal), opens nothing and crashes nothing; the table says who holds it and who it is assigned
+    to; "Assigned to me" lists the reviewer's cases; an opened case is locked for the reviewer until
+    another image replaces it."""
+    from store.corrections import CorrectionsStore
+    from store.team import CaseLocked
+
+    shutil.copytree(FIXTURES / "store-v2", tmp_path / "store")
+    with CorrectionsStore(tmp_path / "store") as st:
+        approved, in_review = st.cases("approved")[0].id, st.cases("in_review")[0].id
+        st.lock(approved, "dr.other")
+        st.assign(in_review, "dr.me")
+    session = CaseSession()
+    panel = WorklistPanel(session, bar)
+    qtbot.addWidget(panel)
+    panel.reviewer = lambda: "dr.me"
+    panel.root = tmp_path / "store"
+    with qtbot.waitSignal(panel.refreshed, timeout=10000):
+        panel.refresh()
+    rows = {panel.cases[r].id: r for r in range(2)}
+    header = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    locked_col, assigned_col = header.index("Locked by"), header.index("Assigned to")
+    assert panel.table.item(rows[approved], locked_col).text().startswith("dr.other on ")
+    assert panel.table.item(rows[in_review], assigned_col).text() == "dr.me"
+    opened = []
+    panel.case_opened.connect(lambda *args: opened.append(args))
+    with qtbot.waitSignal(panel.failed, timeout=10000) as failed:
+        panel.open_row(rows[approved])
+    assert isinstance(failed.args[1], CaseLocked) and not opened and panel.held is None
+    assert f"Case {approved} is not opened: locked by dr.other on " in panel.status.text()
+    with qtbot.waitSignal(panel.refreshed, timeout=10000):
+        panel.mine.setChecked(True)
+    assert [c.id for c in panel.cases] == [in_review] and "1 case assigned to you" in panel.status.text()
+    with qtbot.waitSignal(panel.case_opened, timeout=10000) as got:
+        panel.open_row(0)
+    image, _ai, _corrected, case_id = got.args
+    assert case_id == in_review and panel.held is not None
+    with CorrectionsStore(tmp_path / "store") as st:
+        assert st.lock_of(in_review).holder == "dr.me"
+    session.set_image(image, "", store_case=case_id)  # the window shows it: still held
+    assert panel.held is not None
+    session.set_image(image, "elsewhere.nii.gz")  # another image: the lock goes
+    assert panel.held is None
+
+    def released():
+        with CorrectionsStore(tmp_path / "store") as st:
+            return st.lock_of(in_review) is None
+    qtbot.waitUntil(released, timeout=10000)
