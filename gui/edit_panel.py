@@ -84,13 +84,19 @@ class EditPanel(QtWidgets.QWidget):
         form.addRow(grid)
         self.interactive = InteractivePanel(session, shell, self)  # shown while its tool is chosen
         self.interactive.setVisible(False)
-        form.insertRow(1, self.interactive)
-        self.tool.currentTextChanged.connect(lambda name: self.interactive.set_active(name == "Interactive"))
+        form.insertRow(2, self.interactive)  # under the segment it accepts into
+        self.tool.currentTextChanged.connect(lambda name: self._interactive(form, rng, name == "Interactive"))
         self._stroke: Optional[editing.BrushStroke] = None
         self.model.subscribe("segments", self._segments_changed)
         session.subscribe(ImageOpened, lambda _e: self._sync_buttons(HistoryChanged(False, False)))
         session.subscribe(HistoryChanged, self._sync_buttons)
         self._sync_buttons(HistoryChanged(False, False))
+
+    def _interactive(self, form: QtWidgets.QFormLayout, rng: QtWidgets.QLayout, on: bool) -> None:
+        """The Interactive tool's controls replace the brush's while it is chosen."""
+        for row in (self.radius, self.sphere, self.threshold, rng):
+            form.setRowVisible(row, not on)
+        self.interactive.set_active(on)
 
     @property
     def history(self):
