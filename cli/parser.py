@@ -8,6 +8,7 @@ from typing import Optional
 
 from cli.commands import evaluation, exporting, images, models, pacs, selftest, store, training
 from cli.commands import federated
+from cli.commands import interactive_train
 from cli.commands import interactive
 
 DESCRIPTION = "Delineate: review and correct AI segmentations of medical images."
@@ -29,12 +30,12 @@ GUI = ("gui", "open the viewer (default when no command is given)", gui_argument
 _BY_NAME = {c[0]: c for c in (GUI,) + images.COMMANDS + models.COMMANDS + training.COMMANDS + store.COMMANDS
             + federated.COMMANDS
             + exporting.COMMANDS + selftest.COMMANDS + evaluation.COMMANDS + pacs.COMMANDS
-            + interactive.COMMANDS}
+            + interactive_train.COMMANDS + interactive.COMMANDS}
 #: the order --help lists them in
 NAMES = ("gui", "info", "convert", "segment", "models", "train", "explain", "export-dataset", "check-store", "store",
          "export",
          "benchmark-models", "import-model", "evaluate", "calibrate-guard", "selftest", "interactive", "federated",
-         "pacs")
+         "pacs", "train-interactive")
 
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
