@@ -196,6 +196,13 @@ def test_a_2d_image(qtbot, window):
     assert not tool.overlays["axial"].shapes[True].path().isEmpty()  # the lasso drawn where it was drawn
     panel.accept()
     assert np.array_equal(window.session.labelmap.array == 1, mask)
+    # a scribble across the disc is one prompt of many points, positive
+    window.actions_by_id["interactive_scribble"].trigger()
+    _drag(qtbot, axial, (42, 40), (58, 42))
+    _settled(qtbot, tool, 1)
+    scribble = tool.prompts.items[0]
+    assert type(scribble).__name__ == "Scribble" and scribble.positive and len(scribble.lps) >= 4
+    assert (tool.obj.mask & disc).sum() > 0.5 * disc.sum()
 
 
 def test_box_and_lasso_on_an_oblique_image_lie_on_one_of_its_slices(qtbot, window):
