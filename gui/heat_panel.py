@@ -3,27 +3,12 @@ legend, colour map, opacity, threshold. The panel always acts on the model's act
 the newest one until the user picks another."""
 from __future__ import annotations
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.viewer_model import ViewerModel
+from gui.colorbar_item import colorbar_image
 
 COLORMAPS = ("inferno", "viridis", "magma", "plasma", "CET-L3", "CET-R4")
-
-
-def colorbar_image(heat, width: int = 256, height: int = 14) -> QtGui.QImage:
-    """The map's colour scale from its minimum (left) to its maximum (right), dimmed below the
-    threshold where the views show nothing."""
-    from gui.slice_view import _colormap
-
-    colors = _colormap(heat.colormap)[:, :3].astype(np.float32)
-    codes = np.linspace(0, 255, width).round().astype(int)
-    row = colors[codes]
-    hidden = np.array([heat.value_of(c) < heat.threshold for c in codes])
-    row[hidden] = row[hidden] * 0.25 + 96
-    rgb = np.ascontiguousarray(np.repeat(row[None].clip(0, 255).astype(np.uint8), height, axis=0))
-    image = QtGui.QImage(rgb.data, width, height, 3 * width, QtGui.QImage.Format.Format_RGB888)
-    return image.copy()  # own the pixels: rgb is freed when this returns
 
 
 class HeatPanel(QtWidgets.QWidget):

@@ -161,6 +161,10 @@ class SliceView(QtWidgets.QWidget):
         lay.addWidget(self.graphics)
         self.annotations = _Annotations(self)
         self.annotations.raise_()
+        from gui.colorbar_item import HeatBar
+
+        self.heat_bar = HeatBar(self)  # the shown maps' colour bars, range and meaning
+        self.heat_bar.raise_()
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(120, 120)
         self.left_handler: Optional[Callable] = None  # tool override: fn(view, display_ijk, phase)
@@ -316,6 +320,7 @@ class SliceView(QtWidgets.QWidget):
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
         self.annotations.setGeometry(self.rect())
+        self.heat_bar.setGeometry(self.rect())
 
     def screenshot(self) -> QtGui.QImage:
         return self.grab().toImage()

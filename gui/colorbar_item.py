@@ -1,0 +1,93 @@
+"""The colour bar of each heat map shown, painted over a slice view: the map's name, its colour
+scale with the range at either end (dimmed below the threshold, where the view shows nothing) and
+the first sentence of what it means. A view showing a map always says what the colours are, also
+in screenshots (it is a child widget, so ``grab`` includes it)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+BAR_WIDTH = 150
+MAX_BARS = 3  # stacked maps: one bar each, newest on top
+
+
+def colorbar_image(heat, width: int = 256, height: int = 14) -> QtGui.QImage:
+    """The map's colour scale from its minimum (left) to its maximum (right), dimmed below the
+    threshold where the views show nothing."""
+    colors = pg.colormap.get(heat.colormap).getLookupTable(nPts=256, alpha=False)[:, :3].astype(np.float32)
+    codes = np.linspace(0, 255, width).round().astype(int)
+    row = colors[codes]
+    hidden = np.array([heat.value_of(c) < heat.threshold for c in codes])
+    row[hidden] = row[hidden] * 0.25 + 96
+    rgb = np.ascontiguousarray(np.repeat(row[None].clip(0, 255).astype(np.uint8), height, axis=0))
+    image = QtGui.QImage(rgb.data, width, height, 3 * width, QtGui.QImage.Format.Format_RGB888)
+    return image.copy()  # own the pixels: rgb is freed when this returns
+
+
+def shown_maps(model) -> list:
+    """The heat maps a view draws now (visible, not faded out), newest first."""
+    return [h for h in reversed(model.heatmaps) if h.visible and h.opacity > 0][:MAX_BARS]
+
+
+def first_sentence(text: str) -> str:
+    head = text.split(". ")[0].strip()
+    return head if head.endswith(".") else head + "."
+
+
+def _number(v: float) -> str:
+    return f"{v:.3g}"
+
+
+class HeatBar(QtWidgets.QWidget):
+    """Transparent to the mouse, laid over the whole view; paints in its bottom-left corner."""
+
+    def __init__(self, view) -> None:
+        super().__init__(view)
+        self.view = view
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        view.model.subscribe("heatmaps", self.update)
+        view.model.subscribe("image", self.update)
+
+    def boxes(self) -> list[QtCore.QRect]:
+        """Where each bar's box is painted (for tests and layout): bottom-left, stacked upwards."""
+        h = self.height()
+        out = []
+        for i, _heat in enumerate(shown_maps(self.view.model)):
+            out.append(QtCore.QRect(6, h - 30 - (i + 1) * 58, BAR_WIDTH + 12, 54))
+        return out
+
+    def paintEvent(self, _ev) -> None:
+        model = self.view.model
+        if model.display is None:
+            return
+        maps = shown_maps(model)
+        if not maps:
+            return
+        p = QtGui.QPainter(self)
+        f = p.font()
+        f.setPointSize(8)
+        p.setFont(f)
+        metrics = QtGui.QFontMetrics(f)
+        for heat, box in zip(maps, self.boxes()):
+            p.fillRect(box, QtGui.QColor(0, 0, 0, 150))
+            x, y = box.x() + 6, box.y() + 3
+            p.setPen(QtGui.QColor("#f0f0f0"))
+            p.drawText(QtCore.QRect(x, y, BAR_WIDTH, 13), QtCore.Qt.AlignmentFlag.AlignLeft,
+                       metrics.elidedText(heat.name, QtCore.Qt.TextElideMode.ElideRight, BAR_WIDTH))
+            p.drawImage(QtCore.QRect(x, y + 15, BAR_WIDTH, 9), colorbar_image(heat, BAR_WIDTH, 9))
+            p.drawText(QtCore.QRect(x, y + 25, BAR_WIDTH, 12), QtCore.Qt.AlignmentFlag.AlignLeft,
+                       _number(heat.vmin))
+            p.drawText(QtCore.QRect(x, y + 25, BAR_WIDTH, 12), QtCore.Qt.AlignmentFlag.AlignRight,
+                       _number(heat.vmax))
+            if heat.threshold > heat.vmin:
+                tx = x + int(round((heat.threshold - heat.vmin) / (heat.vmax - heat.vmin) * BAR_WIDTH))
+                p.drawLine(tx, y + 13, tx, y + 25)
+                p.drawText(QtCore.QRect(x, y + 25, BAR_WIDTH, 12), QtCore.Qt.AlignmentFlag.AlignHCenter,
+                           f"shown from {_number(heat.threshold)}")
+            if heat.meaning:
+                p.setPen(QtGui.QColor("#c8c8c8"))
+                p.drawText(QtCore.QRect(x, y + 37, BAR_WIDTH, 12), QtCore.Qt.AlignmentFlag.AlignLeft,
+                           metrics.elidedText(first_sentence(heat.meaning), QtCore.Qt.TextElideMode.ElideRight,
+                                              BAR_WIDTH))
+        p.end()

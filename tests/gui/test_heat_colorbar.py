@@ -1,0 +1,51 @@
+"""Every slice view showing a map carries its colour bar (name, range, meaning), also in its
+screenshot; the bar follows which maps are shown."""
+import numpy as np
+import pytest
+
+from core.overlay import HeatMap
+from core.viewer_model import ViewerModel
+from core.volume import Volume
+
+pytest.importorskip("pytestqt")
+
+
+def _box_colours(image, box):
+    pixels = [image.pixelColor(x, y).getRgb()[:3] for x in range(box.left() + 8, box.right() - 8, 4)
+              for y in range(box.top() + 18, box.top() + 26, 2)]
+    return {tuple(p) for p in pixels}
+
+
+def test_each_view_shows_the_shown_maps_colour_bar_in_its_screenshot(qtbot):
+    from gui.app import make_app
+    from gui.slice_view import SliceView
+
+    make_app()
+    vol = Volume.from_array(np.zeros((20, 40, 40), np.float32), modality="MR")  # black: any colour is the bar
+    model = ViewerModel()
+    model.set_volume(vol)
+    views = [SliceView(model, v) for v in ("axial", "coronal", "sagittal")]
+    for v in views:
+        qtbot.addWidget(v)
+        v.resize(360, 360)
+        v.show()
+    qtbot.waitExposed(views[0])
+    assert all(not v.heat_bar.boxes() for v in views)
+    zeros = np.zeros(vol.array.shape, np.float32)  # nothing above the threshold: only the bar is coloured
+    first = HeatMap.from_values("Grad-CAM (CSF)", zeros, vol.geometry, vmin=0.0, vmax=1.0, threshold=0.1,
+                                meaning="Where the network's features raised the score. Relative.")
+    second = HeatMap.from_values("Uncertainty", zeros, vol.geometry, vmin=0.0, vmax=1.0, colormap="viridis")
+    model.add_heatmap(first)
+    for v in views:
+        boxes = v.heat_bar.boxes()
+        assert len(boxes) == 1
+        colours = _box_colours(v.screenshot(), boxes[0])
+        assert len(colours) > 5 and any(r > 150 and b < 100 for r, g, b in colours)  # inferno's warm end
+    model.add_heatmap(second)  # one map at a time: the bar is the new map's
+    shot = views[0].screenshot()
+    (box,) = views[0].heat_bar.boxes()
+    assert any(g > 150 and r < 150 for r, g, b in _box_colours(shot, box))  # viridis' green-yellow end
+    model.set_one_heatmap(False)  # stacked maps: a bar each
+    assert len(views[0].heat_bar.boxes()) == 2
+    model.toggle_heatmaps()  # all faded out: no bar
+    assert views[0].heat_bar.boxes() == []
