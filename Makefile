@@ -42,11 +42,13 @@ test: setup
 bench: setup
 	$(PY) bench/open_series.py
 	$(PY) bench/inference.py
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/first_mask.py
 	$(PY) bench/xai.py
 	$(PY) bench/export.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/viewer.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/editing.py
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) bench/startup.py
+	$(PY) bench/federated.py
 
 screenshots: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/screenshots.py
