@@ -19,6 +19,8 @@ for _var, _sub in (("DELINEATE_STORE", "store"), ("DELINEATE_RECOVERY", "recover
     os.environ.setdefault(_var, str(_SANDBOX / _sub))
 
 from core.labels import Code, Label, LabelMap, LabelTable  # noqa: E402
+# one PostgreSQL for the whole run (tests.pg_server), and the store location on each backend
+from tests.pg_server import pg_server, store_root  # noqa: E402,F401
 from core.volume import Volume, WindowPreset  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """The corrections store: provenance round-trip, no patient identifiers, migrations, check and
-repair - each on both backends (``store_root``: a folder with SQLite, and a PostgreSQL database
-started by the tests with its files in that same folder)."""
+repair - each on both backends (``store_root``, tests/pg_server.py: a folder with SQLite, and a
+PostgreSQL database started by the tests with its files in that same folder)."""
 
 import numpy as np
 import pydicom
@@ -12,7 +12,6 @@ from core.volume import Volume
 from formats.dicom.write import write_series
 from formats.io import read_image
 from store.corrections import CorrectionsStore, image_hash
-from tests.pg_server import pg_server, store_root  # noqa: F401  (fixtures)
 
 TABLE = LabelTable((Label(1, "liver", (200, 100, 60)), Label(2, "tumour", (250, 250, 0))))
 

@@ -10,7 +10,6 @@ import pytest
 
 from core.errors import DelineateError
 from store.corrections import SCHEMA_VERSION, CorrectionsStore
-from tests.pg_server import pg_server  # noqa: F401  (fixture)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

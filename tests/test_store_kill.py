@@ -11,7 +11,6 @@ import numpy as np
 
 from store.corrections import CorrectionsStore
 from tests.conftest import ROOT
-from tests.pg_server import pg_server, store_root  # noqa: F401  (fixtures)
 
 KILLS = 100
 

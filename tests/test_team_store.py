@@ -23,7 +23,7 @@ from formats.io import read_labelmap
 from store.corrections import CorrectionsStore
 from store.team import CaseLocked
 from tests.conftest import ROOT
-from tests.pg_server import free_port, pg_server, store_root  # noqa: F401  (fixtures)
+from tests.pg_server import ROLE, free_port
 
 TABLE = LabelTable((Label(1, "organ", (200, 100, 60)), Label(2, "lesion", (250, 250, 0))))
 
@@ -298,6 +298,13 @@ def test_the_readme_url_over_tcp_and_clear_errors(pg_server, tmp_path):
     with CorrectionsStore(url) as st:
         assert st.index.kind == "postgresql" and st.schema_version() == 3 and len(st.cases()) == 1
         assert (files / "cases" / st.cases()[0].id / "image.nii.gz").is_file()
+    # a reviewer with a role of their own, a member of the store's role (README)
+    member = "dr_" + url.split("/")[3].split("?")[0][-6:]  # roles are cluster-wide: one per test database
+    pg_server.admin(f"CREATE ROLE {member} LOGIN; GRANT {ROLE} TO {member}")
+    db = url.split("/")[3].split("?")[0]
+    with CorrectionsStore(pg_server.url(db, files).replace(f"//{ROLE}@", f"//{member}@")) as st:
+        assert st.save(*_image(9), _image(9)[1].copy(), reviewer=member)[1] == 1 and len(st.cases()) == 2
+        assert st.audit()[-1]["actor"] == member
     bad = [(url.replace(":not-a-secret@", ":wrong@"), "password authentication failed"),
            (url.replace(f":{pg_server.port}/", f":{free_port()}/"), "cannot connect to the team store"),
            (url.split("?")[0], r"needs \?files=/shared/folder"),
