@@ -140,9 +140,10 @@ def _summary(args, extra: list) -> None:
     rows += extra
     from inference.registry import user_models_dir
     from store.corrections import default_root
+    from store.location import redacted
     from store.recovery import recovery_path
 
-    rows += [("user data", f"models   {user_models_dir()}"), ("", f"store    {default_root()}"),
+    rows += [("user data", f"models   {user_models_dir()}"), ("", f"store    {redacted(str(default_root()))}"),
              ("", f"recovery {recovery_path()}"), ("", f"logs     {logs.log_dir()}")]
     for key, value in rows:
         print(f"{key:10s} {value}")

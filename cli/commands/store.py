@@ -3,7 +3,8 @@ a team store's administration (info, migrate, assign, break-lock, audit). ``--st
 ``--url``) takes a folder or a ``postgresql://...?files=/shared/folder`` URL."""
 from __future__ import annotations
 
-_STORE_HELP = "corrections store: a folder or postgresql://user@host/db?files=/shared/folder (default: $DELINEATE_STORE, else the user's)"
+_STORE_HELP = ("corrections store: a folder or postgresql://user@host/db?files=/shared/folder "
+               "(default: $DELINEATE_STORE, else the user's)")
 
 
 def _store(p, help_text: str = _STORE_HELP) -> None:
