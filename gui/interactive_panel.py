@@ -92,9 +92,15 @@ class InteractivePanel(QtWidgets.QGroupBox):
                         ("interactive_new", "New interactive object", self.tool.new_object)]
 
     def bind_actions(self, actions: dict) -> None:
-        """The window's actions for Accept and New object: enabled only while they apply, so Enter
-        and Esc keep their usual meaning elsewhere."""
+        """The window's actions for Accept and New object: their keys (Enter, Esc) work in the slice
+        views only, and only while they apply, so a text or number field keeps its Enter and Esc."""
         self._actions = {k: actions[k] for k in ("interactive_accept", "interactive_new") if k in actions}
+        for act in self._actions.values():
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            if isinstance(act.parent(), QtWidgets.QWidget):
+                act.parent().removeAction(act)  # the window would make it window-wide again
+            for view in self.tool.views.values():
+                view.addAction(act)
         self._sync()
 
     def _fill_engines(self) -> None:

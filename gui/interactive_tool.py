@@ -41,7 +41,7 @@ class InteractiveTool(QtCore.QObject):
         self.obj: Optional[InteractiveObject] = None
         self.overlays: dict = {}
         self.last_seconds: Optional[float] = None
-        self._views: dict = {}
+        self.views: dict = {}
         self._lock = threading.Lock()  # one engine call at a time
         self._asked = 0  # generation of the newest request
         self._started = 0  # generation of the newest worker started
@@ -57,12 +57,12 @@ class InteractiveTool(QtCore.QObject):
         """Draw on these slice views (name -> SliceView) and take their right clicks while active."""
         from gui.interactive_overlay import InteractiveOverlay
 
-        self._views = views
+        self.views = views
         self.overlays = {name: InteractiveOverlay(view) for name, view in views.items()}
 
     def set_active(self, on: bool) -> None:
         self.active = on
-        for view in self._views.values():
+        for view in self.views.values():
             view.right_handler = self.on_right if on else None
 
     def set_engine(self, name: str) -> None:
@@ -99,7 +99,7 @@ class InteractiveTool(QtCore.QObject):
     # -- mouse ----------------------------------------------------------------------------------
     def on_view(self, view: str, display_ijk, phase: str) -> None:
         """Left button on a slice view (EditPanel.on_view passes it on while this tool is chosen)."""
-        sv = self._views.get(view)
+        sv = self.views.get(view)
         negative = sv is not None and bool(sv.modifiers & QtCore.Qt.KeyboardModifier.ControlModifier)
         ijk = np.asarray(display_ijk, dtype=np.float64)
         if phase == "click":

@@ -68,6 +68,7 @@ def _settled(qtbot, tool, n_prompts):
 
 def _start(qtbot, window, volume):
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)  # the worklist's first read
+    window.set_layout("2d")  # slices only: no software-rendered 3D view to wait for
     window.session.set_image(volume, "phantom")
     window.actions_by_id["tool_interactive"].trigger()  # I: the Interactive tool, point mode
     panel = window.edit_panel.interactive
@@ -127,9 +128,16 @@ def test_click_shows_the_object_accept_is_one_undo_step_and_a_negative_click_rem
     window.actions_by_id["undo"].trigger()
     assert len(tool.prompts) == 3
 
-    # Accept (Enter) with no segmentation yet: a segment is made, the object goes in as one undo step
+    # Enter in a number field is that field's; in a view it accepts the object, with no segmentation
+    # yet: a segment is made, the object goes in as one undo step
     expected = tool.obj.mask.copy()
-    window.actions_by_id["interactive_accept"].trigger()
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.edit_panel.amount.setFocus()
+    qtbot.keyClick(window.edit_panel.amount, QtCore.Qt.Key.Key_Return)
+    assert tool.has_object and window.session.labelmap is None
+    axial.graphics.setFocus()
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Return)
     lm = window.session.labelmap
     assert lm is not None and np.array_equal(lm.array == 1, expected)
     assert not tool.has_object and tool.overlays["axial"].mask_item.source is None
