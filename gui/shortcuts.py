@@ -34,8 +34,9 @@ SHORTCUTS = (
                                "(Ctrl: a negative lasso)"),
     ("interactive_scribble", "K", "Interactive tool, scribble mode: drag over the object (Ctrl: over what "
                                   "is not part of it)"),
-    ("interactive_accept", "Return", "Accept the interactive object into the chosen segment (one undo step)"),
-    ("interactive_new", "Esc", "Discard the interactive object and start a new one"),
+    ("interactive_accept", "Return", "In a slice view: accept the interactive object into the chosen segment "
+                                      "(one undo step)"),
+    ("interactive_new", "Esc", "In a slice view: discard the interactive object and start a new one"),
     (None, "Ctrl+Z (Interactive tool)", "Undo the last prompt while an object is being built"),
     ("new_segment", "Ctrl+Shift+N", "Add a segment (a new segmentation if there is none)"),
     ("reset_view", "R", "Reset zoom, pan and 3D camera"),
