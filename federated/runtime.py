@@ -60,8 +60,10 @@ def _start(args: list[str], home: Path, log: Optional[Path]) -> subprocess.Popen
 
 def start_superlink(home: Path, port: int = 9093, host: str = "127.0.0.1", tls: Optional[Tls] = None,
                     log: Optional[Path] = None) -> subprocess.Popen:
+    # state in memory (no --database): a run is minutes long, and SQLite's lock under a loaded CPU
+    # answered sites' uploads with "database is locked"
     args = [executable("flower-superlink"), "--host", host, "--port", str(port),
-            "--disable-runtime-dependency-installation", "--database", str(home / "superlink.db")]
+            "--disable-runtime-dependency-installation"]
     args += (["--ssl-certfile", str(tls.cert), "--ssl-keyfile", str(tls.key), "--ssl-ca-certfile", str(tls.ca)]
              if tls else ["--insecure"])
     return _start(args, home, log)
