@@ -25,6 +25,11 @@ def run(path: Optional[str] = None, model: bool = True) -> int:
 
     app = make_app()
     start_log("gui")  # no-op after main.py's cli.entry started it
+    from PySide6 import QtCore
+
+    from gui.worklist import apply_store_setting
+
+    apply_store_setting(QtCore.QSettings("Delineate", "Delineate"))  # before anything opens the store
     win = MainWindow()
     if startup_probe.wanted():
         startup_probe.install(app, win)

@@ -163,6 +163,19 @@ class WorklistPanel(QtWidgets.QWidget):
             threading.Thread(target=held.release, name="release case lock", daemon=True).start()
 
 
+def apply_store_setting(settings) -> str:
+    """The settings' ``store`` (a folder or a postgresql://...?files=... URL) becomes the default
+    store of this process, unless $DELINEATE_STORE names one (the environment wins); the store in use."""
+    import os
+
+    from store.location import redacted
+
+    value = str(settings.value("store", "") or "").strip()
+    if value and not os.environ.get("DELINEATE_STORE", "").strip():
+        os.environ["DELINEATE_STORE"] = value
+    return redacted(os.environ.get("DELINEATE_STORE", ""))
+
+
 def _reviewer() -> str:
     name = str(QtCore.QSettings("Delineate", "Delineate").value("reviewer", "") or "")
     if not name:

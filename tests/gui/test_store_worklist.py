@@ -128,3 +128,19 @@ def test_a_case_locked_by_someone_else_says_who_and_mine_are_listed_alone(qtbot,
         with CorrectionsStore(tmp_path / "store") as st:
             return st.lock_of(in_review) is None
     qtbot.waitUntil(released, timeout=10000)
+
+
+def test_the_store_in_the_settings_is_the_default_unless_the_environment_names_one(tmp_path, monkeypatch):
+    from PySide6 import QtCore
+
+    from gui.worklist import apply_store_setting
+    from store.corrections import default_root
+
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    url = "postgresql://dr:pw@db.hospital.local/delineate?files=/mnt/store"
+    settings.setValue("store", url)
+    monkeypatch.setenv("DELINEATE_STORE", str(tmp_path / "env-store"))
+    assert apply_store_setting(settings) == str(tmp_path / "env-store") and default_root() == tmp_path / "env-store"
+    monkeypatch.delenv("DELINEATE_STORE")
+    assert apply_store_setting(settings) == "postgresql://dr:***@db.hospital.local/delineate?files=/mnt/store"
+    assert default_root() == url
