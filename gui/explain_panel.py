@@ -38,8 +38,15 @@ class ExplainPanel(QtWidgets.QWidget):
         form.addRow(self.info)
         self.regions: list[dict] = []
         self._region = -1
+        self.nav = None  # gui.region_nav.RegionNav once attached to the slice views
         self.model.subscribe("segments", self._labels_changed)
         session.subscribe(ImageOpened, lambda _e: self._show_regions([]))
+
+    def attach(self, views: dict) -> None:
+        """Outline and zoom to the walked regions on these slice views (name -> SliceView)."""
+        from gui.region_nav import RegionNav
+
+        self.nav = RegionNav(views)
 
     def current_method(self) -> str:
         return self.method.currentData()
@@ -81,6 +88,8 @@ class ExplainPanel(QtWidgets.QWidget):
     def _show_regions(self, regions: list) -> None:
         self.regions, self._region = regions, -1
         self.next.setEnabled(bool(regions))
+        if self.nav is not None:
+            self.nav.clear()
 
     def _name(self, value: int) -> str:
         lab = self.model.labelmap.table.get(value) if self.model.labelmap is not None else None
@@ -91,4 +100,6 @@ class ExplainPanel(QtWidgets.QWidget):
             self._region = (self._region + 1) % len(self.regions)
             r = self.regions[self._region]
             self.model.set_cursor_world(region_centre_world(self.session.volume, r))
+            if self.nav is not None:
+                self.nav.show(r, len(self.regions))
             self.info.setText(describe_region(r, len(self.regions)))

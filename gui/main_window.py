@@ -50,6 +50,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.segments = SegmentPanel(self.session)
         self.heat_panel = HeatPanel(self.model)
         self.explain_panel = ExplainPanel(self.session, self.shell)
+        self.explain_panel.attach(self.views)  # "Next region" outlines and zooms on every view
         self.edit_panel = EditPanel(self.session, self.shell)
         self.edit_panel.interactive.attach(self.views)  # the object under construction on every view
         self.edit_panel.tool_changed.connect(self._tool_changed)
@@ -91,10 +92,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worklist.failed.connect(lambda what, exc: show_error(self, what, exc))
         self.opener.recent_changed.connect(self._fill_recent)
         self.setAcceptDrops(True)
-        self.resize(1400, 900)
+        self._fit_to_screen()
         self.setWindowTitle("Delineate")
 
     # -- construction -------------------------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """Nine tenths of the screen's free area up to 1600x1000 (a fixed size overflowed small or
+        HiDPI screens: QT_SCALE_FACTOR=2 halves the logical pixels)."""
+        screen = QtGui.QGuiApplication.primaryScreen()
+        free = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1400, 900)
+        self.resize(min(1600, int(free.width() * 0.9)), min(1000, int(free.height() * 0.9)))
+
     def _build_side_panel(self) -> None:
         panel = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(panel)
@@ -121,7 +129,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.worklist, "Worklist")
         self.segments.table.setMinimumHeight(150)
         lay.addWidget(self.tabs, 1)
-        dock = QtWidgets.QDockWidget("Panel")
+        dock = QtWidgets.QDockWidget("Display, segments and review")
         dock.setObjectName("panel")
         scroll = QtWidgets.QScrollArea()  # small screens: the panel scrolls instead of squeezing
         scroll.setWidgetResizable(True)
