@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
-BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin",
-            "/usr/local/bin", "/usr/bin")
+# Debian keeps the server's programs in a folder per major version (15 on bookworm, 17 on trixie)
+BIN_DIRS = tuple(sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
+                        key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0,
+                        reverse=True)) + ("/usr/local/bin", "/usr/bin")
 ROLE, PASSWORD = "delineate", "not-a-secret"
 
 
