@@ -148,9 +148,16 @@ def test_click_shows_the_object_accept_is_one_undo_step_and_a_negative_click_rem
     assert np.array_equal(window.session.labelmap.array == 1, expected)
 
 
-def test_box_on_one_slice_gives_a_3d_object_and_bad_prompts_are_one_line(qtbot, window):
+def test_box_on_one_slice_gives_a_3d_object_replace_and_bad_prompts_are_one_line(qtbot, window):
+    from inference.interactive.prompts import Point
+
     vol = _phantom()
     panel, tool = _start(qtbot, window, vol)
+    tool.add(Point(tuple(vol.geometry.index_to_world([18, 24, 10]))))  # the left ball, into segment 1
+    _settled(qtbot, tool, 1)
+    panel.accept()
+    left = window.session.labelmap.array == 1
+    assert left[10, 24, 18]
     window.actions_by_id["interactive_box"].trigger()
     assert tool.mode == "box"
     axial = window.views["axial"]
@@ -164,12 +171,18 @@ def test_box_on_one_slice_gives_a_3d_object_and_bad_prompts_are_one_line(qtbot, 
     assert not tool.overlays["axial"].shapes[True].path().isEmpty()
     window.model.set_cursor_index((46, 24, 9))
     assert tool.overlays["coronal"].mask_item.source.any()
+    # Replace: segment 1 becomes the object (the left ball leaves it), as one undo step
+    panel.replace.setChecked(True)
+    panel.accept()
+    assert np.array_equal(window.session.labelmap.array == 1, mask)
+    window.actions_by_id["undo"].trigger()
+    assert np.array_equal(window.session.labelmap.array == 1, left)
+    tool.add(Point(tuple(vol.geometry.index_to_world([46, 24, 10]))))
+    _settled(qtbot, tool, 1)
     # Esc starts a new object
     window.actions_by_id["interactive_new"].trigger()
     assert not tool.has_object and len(tool.prompts) == 0
     # a prompt outside the image: one line in the panel and the status bar; nothing changes
-    from inference.interactive.prompts import Point
-
     tool.add(Point((500.0, 500.0, 500.0)))
     qtbot.waitUntil(lambda: not tool.busy and bool(panel.problem.text()), timeout=30000)
     assert "outside the image" in panel.problem.text() and "\n" not in panel.problem.text()
