@@ -1,18 +1,20 @@
-"""The classical interactive engine: a marker-controlled watershed (scikit-image) in a region of
-interest around the prompts, at the image's own resolution. No torch, no weights: the fallback
-on any machine and the benchmark's baseline.
+"""The classical interactive engine: seeded region growing in a region of interest around the
+prompts, at the image's own resolution (numpy/scipy only: no torch, no weights). The fallback on
+any machine and the benchmark's baseline.
 
-How prompts become markers:
-- a positive click or scribble is an object marker; the object's intensity range is learnt around
-  it (median of a small ball, +- a few times the local noise measured in the same ROI);
-- a negative click, scribble or lasso is a background marker;
-- a box or lasso drawn on one slice: its centre (box) or its inside (lasso) is an object marker,
-  the slice outside it is background, and the object may not leave the box's in-plane extent
-  (a little margin) on other slices, so one box grows into a 3D object through the volume.
-
-Voxels outside every object intensity range are background; the watershed of the gradient
-magnitude decides between object and background markers where both could reach (a negative click
-cuts a false region off at its weakest edge). The ROI grows when the object touches its border.
+How prompts become an object:
+- a positive click or scribble is a seed; the object's intensity range is learnt around it (the
+  median of a small ball +- a few times the noise measured in the same ROI, on the image smoothed
+  by one voxel); the object is what that range reaches from the seeds, holes filled;
+- a box or lasso drawn on one slice: its centre (box) or its inside (lasso) is the seed, the slice
+  outside it is background, and the object may not leave the box's in-plane extent (a little
+  margin) on other slices, so one box grows into a 3D object through the volume;
+- a negative click, scribble or lasso is background; where it lies in the same connected region
+  as a seed, the part of that region nearer (mm) the negative prompt than any positive one goes;
+- the edge: the range is tight (the object's inside), so the object then grows into a band as
+  wide as the smoothing blurs, voxel by voxel nearer the object's local level than the
+  background's (the half-way iso-contour, which keeps the thin end slices of anisotropic images).
+The ROI grows when the object touches its border.
 
 Refinement: with a ``previous`` mask, only the parts where the new answer differs from it and
 that touch the newest prompt change (a positive click adds the missed region it lies in, a
@@ -37,8 +39,8 @@ ENLARGE = 3             # times the ROI may double when the object touches its b
 SEED_RADIUS_MM = 2.0    # intensity statistics of a click come from a ball this size
 NOISE_K = 3.0           # object range: median +- this many noise standard deviations
 BOX_CENTRE = 1 / 3      # the central third of a box is taken as the object
-COMPACTNESS = 0.0       # compact watershed is ~10x slower in scikit-image
 EDGE_BAND_MM = 3.0      # x the finest spacing: where the edge may lie beyond the object's range
+NEG_REACH_MM = 15.0     # a negative prompt's say over the edge band reaches this far
 BOX_SLACK = 0.15        # the object may leave a box's in-plane extent by this fraction
 
 
@@ -82,7 +84,8 @@ class ClassicalState:
         out[sl] = obj
         if prev is None:
             return out
-        return _refine(prev, out, sl, rasterise(Prompts(prompts.items[-1:]), geo), prompts.items[-1])
+        return _refine(prev, out, sl, rasterise(Prompts(prompts.items[-1:]), geo), prompts.items[-1],
+                       self.spacing_zyx)
 
     # -- the region of interest -------------------------------------------------------------------
     def _roi(self, every, prev) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +138,6 @@ class ClassicalState:
     # -- the segmentation inside the ROI ----------------------------------------------------------
     def _segment(self, prompts: Prompts, every, prev, sl, cancel) -> np.ndarray:
         from scipy import ndimage as ndi
-        from skimage.segmentation import watershed
 
         img = self.image[sl]
         # the ROI as a grid of its own: each prompt is rasterised on it, not on the whole image
@@ -161,7 +163,7 @@ class ClassicalState:
                 ranges.append(_range(smooth[stats], noise))
             elif isinstance(p, (Box, Lasso)) and (isinstance(p, Box) or p.positive):
                 drawn = rasterise(Prompts((p,)), roi).box_mask
-                inner, prism = self._region(drawn, isinstance(p, Box))
+                inner, prism = self._region(drawn, isinstance(p, Box), smooth)
                 pos |= inner
                 allowed &= prism
                 # on the slice it was drawn on, the object lies inside the box/lasso
@@ -197,22 +199,23 @@ class ClassicalState:
         both = with_pos & with_neg
         claimed = np.zeros(img.shape, bool)
         if both.any():
-            # object and background markers in one connected region: the watershed of the gradient
-            # splits it (compact: half-way between them where there is no edge)
+            # object and background markers in one connected region (the same intensities): the
+            # part nearer (mm) a negative prompt than any positive one goes; what is left of the
+            # object must still reach a positive prompt
             shared = both[comps]
             box = tuple(slice(a, b) for a, b in zip(*_bbox(shared)))
-            markers = np.zeros(shared[box].shape, np.int32)
-            markers[neg[box] & shared[box]] = 2
-            markers[pos[box]] = 1
-            grad = _gradient(smooth[box], self.spacing_zyx, axes) / noise
-            check(cancel)
-            labels = watershed(grad, markers, mask=shared[box], compactness=COMPACTNESS)
-            claimed[box] = labels == 2
+            sampling = [float(self.spacing_zyx[a]) for a in range(3)]
+            d_neg = ndi.distance_transform_edt(~neg[box], sampling=sampling)
+            d_pos = ndi.distance_transform_edt(~pos[box], sampling=sampling)
+            claimed[box] = shared[box] & (d_neg < d_pos)
             obj &= ~claimed
+            parts, _k = ndi.label(obj)
+            obj = np.isin(parts, np.unique(parts[pos & obj]))
+            obj &= parts > 0
         if not obj.any():
             return obj
         # holes the intensity range left inside the object (not the parts negatives claimed)
-        obj = (_fill_holes(obj, axes) & ~claimed & allowed) | obj
+        obj = (_fill_holes(obj, axes, neg) & ~claimed & allowed) | obj
         # the range is tight (the object's inside); its edge is where the image is half-way between
         # the object's level and the background's around it (both measured locally), in a band as
         # wide as the smoothing blurs
@@ -226,15 +229,27 @@ class ClassicalState:
         outer = ndi.maximum_filter(band.view(np.uint8), size=tuple(2 * ring + 1)).view(bool) & ~band
         check(cancel)
         level_in, level_out = _local_mean(s, inside, ring), _local_mean(s, outer, ring)
-        edge = band & ~inside & (np.abs(s - level_in) < np.abs(s - level_out))
+        # partial volume lies between the two levels: nearer the object's, and not beyond it by
+        # more than the object's own spread (a rib brighter than both is not the liver's edge)
+        spread = NOISE_K * noise
+        toward = (s - level_in) * np.sign(level_out - level_in)
+        edge = band & ~inside & (np.abs(s - level_in) < np.abs(s - level_out)) & (toward > -spread)
         edge &= ~(claimed[box] | neg[box]) & allowed[box]
+        if neg[box].any():
+            # a negative prompt in the band says the edge is too far out there: near it, voxels
+            # nearer its intensity than the object's are not the object
+            values = s[neg[box]]
+            v_neg = float(np.median(values))
+            d_neg = ndi.distance_transform_edt(~neg[box], sampling=[float(v) for v in self.spacing_zyx])
+            near = d_neg <= NEG_REACH_MM
+            edge &= ~(near & (np.abs(s - v_neg) < np.abs(s - level_in)))
         comps, _n = ndi.label(edge | inside)
         keep = np.unique(comps[inside])
         out = np.zeros(img.shape, bool)
         out[box] = np.isin(comps, keep[keep > 0])
-        return _fill_holes(out, axes) & ~claimed & allowed | out
+        return _fill_holes(out, axes, neg) & ~claimed & allowed | out
 
-    def _region(self, drawn: np.ndarray, is_box: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _region(self, drawn: np.ndarray, is_box: bool, smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(object marker, where the object may be) for a box or lasso drawn on one slice."""
         from scipy import ndimage as ndi
 
@@ -261,6 +276,27 @@ class ClassicalState:
                 cut = int(np.floor(n * (1 - BOX_CENTRE) / 2))
                 centre[b] = slice(box[0][b] + cut, box[1][b] - cut)
             inner[tuple(centre)] = True
+            # the object is the class (two-class Otsu split of the box) that fills the box's middle
+            # more than its rim; its largest piece there is the seed (the centre alone is wrong
+            # for C-shaped objects such as a lateral ventricle)
+            rim = drawn & ~ndi.binary_erosion(drawn, _plane_footprint(a))
+            middle = drawn & ~rim
+            for b in rest:
+                n = box[1][b] - box[0][b]
+                cut = int(np.floor(n * 0.15))
+                lim2 = [slice(None)] * 3
+                lim2[b] = slice(box[0][b] + cut, box[1][b] - cut)
+                keep = np.zeros(drawn.shape, bool)
+                keep[tuple(lim2)] = True
+                middle &= keep
+            if middle.any() and rim.any():
+                bright = smooth > _otsu(smooth[drawn])
+                cls = bright if bright[middle].mean() - bright[rim].mean() >= 0 else ~bright
+                seeds, n = ndi.label(cls & middle)
+                if n:
+                    sizes = np.bincount(seeds.ravel())
+                    sizes[0] = 0
+                    inner = seeds == int(np.argmax(sizes))
         else:
             inner = ndi.binary_erosion(drawn, _plane_footprint(a))
             if not inner.any():
@@ -268,8 +304,11 @@ class ClassicalState:
         return inner, prism
 
 
-def _refine(prev, new, sl, last, prompt) -> np.ndarray:
-    """``prev`` changed only where ``new`` differs from it in parts touching the newest prompt."""
+def _refine(prev, new, sl, last, prompt, spacing_zyx) -> np.ndarray:
+    """``prev`` changed only where ``new`` differs from it in parts touching the newest prompt; a
+    positive click or scribble adds only near itself (within 3x its distance from the object, at
+    least a quarter of the object's radius), so a click on a missed rim does not flood the
+    tissue beside it."""
     from scipy import ndimage as ndi
 
     out = prev.copy()
@@ -284,9 +323,31 @@ def _refine(prev, new, sl, last, prompt) -> np.ndarray:
         hit = np.unique(lab[touch & diff])
         hit = hit[hit > 0]
         if hit.size:
+            change = np.isin(lab, hit)
+            if value and isinstance(prompt, (Point, Scribble)):
+                change &= _near(region, prev[sl], prev, spacing_zyx)
             roi = out[sl]
-            roi[np.isin(lab, hit)] = value
+            roi[change] = value
     return out
+
+
+def _near(prompt: np.ndarray, before: np.ndarray, whole_before: np.ndarray, spacing_zyx) -> np.ndarray:
+    """Voxels of the ROI within reach of a corrective positive prompt (see _refine)."""
+    pts = np.argwhere(prompt) * spacing_zyx
+    obj = np.argwhere(before)
+    if len(pts) == 0 or len(obj) == 0:
+        return np.ones(prompt.shape, bool)
+    if len(obj) > 20000:  # the distance to the object needs only a sample of it
+        obj = obj[:: len(obj) // 20000]
+    centre = pts.mean(axis=0)
+    d = float(np.sqrt(((obj * spacing_zyx - centre) ** 2).sum(axis=1)).min())
+    dims = int(np.sum(np.asarray(whole_before.shape) > 1))
+    size = float(whole_before.sum() * np.prod(spacing_zyx[np.asarray(whole_before.shape) > 1]))
+    r_obj = (size * 3 / (4 * np.pi)) ** (1 / 3) if dims == 3 else np.sqrt(size / np.pi)
+    reach = max(3.0 * d, 0.25 * r_obj, 2.0 * float(spacing_zyx.max() if dims == 3 else spacing_zyx[1:].max()))
+    grids = np.ogrid[tuple(slice(0, n) for n in prompt.shape)]
+    dist2 = sum(((g * s) - c) ** 2 for g, s, c in zip(grids, spacing_zyx, centre))
+    return dist2 <= reach * reach
 
 
 def _flat(drawn: np.ndarray) -> Optional[tuple[int, int]]:
@@ -301,6 +362,17 @@ def _flat(drawn: np.ndarray) -> Optional[tuple[int, int]]:
         return None
     a = min(cands, key=lambda b: -drawn.shape[b])
     return a, int(box[0][a])
+
+
+def _otsu(values: np.ndarray) -> float:
+    """The threshold that best splits ``values`` in two classes (Otsu)."""
+    hist, edges = np.histogram(values, bins=128)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres) / np.maximum(w0, 1)
+    m1 = (np.sum(hist * centres) - np.cumsum(hist * centres)) / np.maximum(w1, 1)
+    return float(centres[int(np.argmax(w0 * w1 * (m0 - m1) ** 2))])
 
 
 def _plane_footprint(axis: int) -> np.ndarray:
@@ -358,22 +430,17 @@ def _local_mean(values: np.ndarray, where: np.ndarray, ring) -> np.ndarray:
     return np.where(w > 1e-3, v / np.maximum(w, 1e-6), fallback)
 
 
-def _gradient(smooth: np.ndarray, spacing_zyx, axes) -> np.ndarray:
-    g = np.zeros(smooth.shape, np.float32)
-    for a in axes:
-        d = np.gradient(smooth, float(spacing_zyx[a]), axis=a)
-        g += d * d
-    return np.sqrt(g)
-
-
-def _fill_holes(obj: np.ndarray, axes) -> np.ndarray:
-    """Background components that do not reach the array's border (in 2D, the plane's border)."""
+def _fill_holes(obj: np.ndarray, axes, negative: np.ndarray) -> np.ndarray:
+    """Background components that do not reach the array's border (in 2D, the plane's border),
+    except those a negative prompt is in (a rib against the liver is a hole the user said is not
+    the object)."""
     from scipy import ndimage as ndi
 
     lab, n = ndi.label(~obj)
     if n == 0:
         return obj
     edge = np.zeros(n + 1, bool)
+    edge[np.unique(lab[negative])] = True
     for a in axes:
         edge[np.unique(np.take(lab, 0, axis=a))] = True
         edge[np.unique(np.take(lab, lab.shape[a] - 1, axis=a))] = True
@@ -381,11 +448,5 @@ def _fill_holes(obj: np.ndarray, axes) -> np.ndarray:
     return obj | ~edge[lab]
 
 
-def _available() -> Optional[str]:
-    import importlib.util
-
-    return None if importlib.util.find_spec("skimage") else "scikit-image is not installed"
-
-
-register(EngineInfo("classical", "Classical (watershed from the prompts)", _available,
+register(EngineInfo("classical", "Classical (region growing from the prompts)", lambda: None,
                     lambda device=None: ClassicalEngine(device)))
