@@ -33,6 +33,10 @@ class HeatPanel(QtWidgets.QWidget):
         self.threshold.setRange(0, 255)
         self.threshold_text = QtWidgets.QLabel()
         self.remove = QtWidgets.QPushButton("Remove")
+        self.in_3d = QtWidgets.QCheckBox("Show in 3D (iso-surfaces at 50 % and 80 % of the range)")
+        self.in_3d.setChecked(True)
+        self.in_3d.setEnabled(False)  # until a 3D view is attached
+        self.map3d = None
         form = QtWidgets.QFormLayout(self)
         form.addRow("Layer", self.layer)
         form.addRow("", self.one)
@@ -43,6 +47,7 @@ class HeatPanel(QtWidgets.QWidget):
         form.addRow("Opacity", self.opacity)
         form.addRow("Threshold", self.threshold)
         form.addRow("", self.threshold_text)
+        form.addRow("", self.in_3d)
         form.addRow("", self.remove)
         self._filling = False
         self.layer.currentIndexChanged.connect(self._picked)
@@ -54,6 +59,16 @@ class HeatPanel(QtWidgets.QWidget):
         model.subscribe("heatmaps", self._layers_changed)
         model.subscribe("image", self._layers_changed)
         self._layers_changed()
+
+    def attach_3d(self, view3d) -> None:
+        """Show the active map in ``view3d`` too (gui.map3d), switched by the "Show in 3D" box."""
+        if not view3d.available:
+            return
+        from gui.map3d import Map3D
+
+        self.map3d = Map3D(view3d)
+        self.in_3d.setEnabled(True)
+        self.in_3d.toggled.connect(self.map3d.set_enabled)
 
     def current(self):
         return self.model.active_heatmap()

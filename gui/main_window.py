@@ -49,6 +49,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view3d = View3D(self.model, self.session)
         self.segments = SegmentPanel(self.session)
         self.heat_panel = HeatPanel(self.model)
+        self.heat_panel.attach_3d(self.view3d)  # the active map as iso-surfaces in 3D, switchable
         self.explain_panel = ExplainPanel(self.session, self.shell)
         self.explain_panel.attach(self.views)  # "Next region" outlines and zooms on every view
         self.edit_panel = EditPanel(self.session, self.shell)
