@@ -40,7 +40,8 @@ class InteractiveOverlay:
         self.mask_item.setZValue(20)  # over the label map (10) and heat maps, under the crosshair (100)
         self.markers = pg.ScatterPlotItem(pxMode=True)
         self.markers.setZValue(40)
-        self.shapes = {positive: QtWidgets.QGraphicsPathItem() for positive in (True, False)}  # boxes, lassos, scribbles
+        # boxes, lassos and scribbles: positive ones green, negative ones red
+        self.shapes = {positive: QtWidgets.QGraphicsPathItem() for positive in (True, False)}
         self.sketch = QtWidgets.QGraphicsPathItem()  # the drag in progress
         self.sketch.setZValue(35)
         for positive, item in self.shapes.items():
