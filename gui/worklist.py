@@ -42,8 +42,11 @@ class WorklistPanel(QtWidgets.QWidget):
         self.mine = QtWidgets.QCheckBox("Assigned to me")
         self.mine.setToolTip("Only the cases assigned to you (the reviewer of record)")
         self.mine.toggled.connect(lambda _on: self.refresh())
+        self.by_uncertainty = QtWidgets.QCheckBox("Most uncertain first")  # review where the model doubts
+        self.by_uncertainty.toggled.connect(lambda _on: self.refresh())
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(self.mine)
+        lay.addWidget(self.by_uncertainty)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.status)
         lay.addWidget(refresh)
@@ -91,6 +94,8 @@ class WorklistPanel(QtWidgets.QWidget):
             return
         self._pending = False
         self.cases = list(cases)
+        if self.by_uncertainty.isChecked():  # cases without a measured uncertainty last
+            self.cases.sort(key=lambda c: -c.uncertainty if c.uncertainty is not None else float("inf"))
         self.table.setRowCount(len(self.cases))
         for r, c in enumerate(self.cases):
             cells = (c.state.replace("_", " ") + (f": {c.reason}" if c.reason else ""),
