@@ -5,9 +5,11 @@ A lock is a row in ``locks`` with an expiry on the database's clock (never a cli
 disagree): taken when a case is opened for editing, renewed by a heartbeat (``HeldLock``, every
 quarter of its timeout), released on close. A client that dies (kill -9, a crash, a pulled network
 cable) stops renewing, and its lock expires after its timeout; the next reviewer to open the case
-takes it over, and the audit trail says so. A lock that is alive but stale (a colleague went home
-with the case open) can be broken with a reason, which is recorded. A lock refuses saves and state
-changes by anyone but its holder (its token, or the process that took it).
+takes it over, and the audit trail says so. On the holder's own host, a lock whose process is gone
+counts as expired at once (a crash, then a restart, reopens the case without waiting). A lock that
+is alive but stale (a colleague went home with the case open) can be broken with a reason, which is
+recorded. A lock refuses saves and state changes by anyone but its holder (its token, or the
+process that took it).
 
 Works the same on SQLite (a laptop: one reviewer, several windows or processes) and PostgreSQL.
 Times in the audit trail are UTC, ISO 8601; hosts are host names; no patient identifier enters."""
@@ -30,6 +32,20 @@ AUDIT_FIELDS = ("id", "case_id", "at", "actor", "login", "host", "action", "old_
 
 def this_host() -> str:
     return socket.gethostname() or "unknown host"
+
+
+def _gone(host: str, pid: int) -> bool:
+    """Whether the process holding a lock is known to be dead: it ran on this host and no longer
+    exists (a crash, kill -9). Elsewhere - or not sure - only the lock's timeout tells."""
+    if host != this_host() or pid == os.getpid() or os.name != "posix":  # os.kill on Windows terminates
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    return False
 
 
 def this_login() -> str:
@@ -111,7 +127,9 @@ class TeamFeatures:
 
     def _check_not_locked(self, case_id: str, token: Optional[str]) -> None:
         row = self._lock_row(case_id)
-        if row is not None and row["token"] != token and not (row["host"] == this_host() and row["pid"] == os.getpid()):
+        if row is None or row["token"] == token or (row["host"] == this_host() and row["pid"] == os.getpid()):
+            return
+        if not _gone(row["host"], int(row["pid"])):
             raise CaseLocked(self._info(row))
 
     def lock(self, case_id: str, reviewer: str, timeout: Optional[float] = None) -> str:
@@ -124,12 +142,13 @@ class TeamFeatures:
             state = self._case_row(case_id)["state"]
             old = self._lock_row(case_id, live=False)
             if old is not None:
-                if float(old["left_s"]) > 0:
+                dead = _gone(old["host"], int(old["pid"]))
+                if float(old["left_s"]) > 0 and not dead:
                     raise CaseLocked(self._info(old))
                 self.index.execute("DELETE FROM locks WHERE case_id = ?", (case_id,))
+                why = "its process is gone" if dead and float(old["left_s"]) > 0 else "it stopped renewing it"
                 self._audit(case_id, "lock expired", reviewer, state, state,
-                            f"{old['holder']} on {old['host']} (pid {old['pid']}) stopped renewing it; taken over",
-                            at=now)
+                            f"{old['holder']} on {old['host']} (pid {old['pid']}): {why}; taken over", at=now)
             self.index.execute(f"INSERT INTO locks (case_id, holder, host, pid, token, taken, heartbeat, expires) "
                                f"VALUES (?,?,?,?,?,?,{self.index.now},{self.index.now} + ?)",
                                (case_id, reviewer or this_login(), this_host(), os.getpid(), token, now, timeout))

@@ -114,38 +114,70 @@ def test_two_reviewers_in_two_processes_never_hold_the_same_case(store_root):
             ("locked", "dr.b"), ("unlocked", "dr.b")]
 
 
-def test_a_killed_holders_lock_expires_and_the_case_is_intact(store_root):
-    """kill -9 of a process holding a case (its heartbeat kept the lock past its timeout until then):
-    the lock is refused to others until it expires, then taken over, and the case reads back whole."""
-    timeout = 1.5
-    case_id = _saved_case(store_root)
+def _killed_holder(store_root, case_id, timeout, host=None, hold=None):
+    """dr.a opens the case in another process, saves a correction, holds it (by default longer than
+    its timeout: only the heartbeat keeps it), and is killed -9. ``host``: the lock's host is made
+    that one (a workstation elsewhere, whose processes this one cannot see)."""
     a = _reviewer(store_root, case_id, "dr.a", timeout=timeout)
     try:
         assert _said(a) == {"holding": case_id}
+        if host:
+            with CorrectionsStore(store_root) as st:
+                st.index.execute("UPDATE locks SET host = ? WHERE case_id = ?", (host, case_id))
         a.stdin.write("save\n")
         a.stdin.flush()
         assert _said(a) == {"saved": [case_id, 2]}
-        time.sleep(2.5 * timeout)  # longer than the timeout: only the heartbeat keeps it
+        time.sleep(2.5 * timeout if hold is None else hold)
         with CorrectionsStore(store_root) as st:
             assert st.lock_of(case_id).holder == "dr.a"
         os.kill(a.pid, signal.SIGKILL)
         assert a.wait(10) == -signal.SIGKILL
     finally:
         a.kill()
-    killed = time.monotonic()
+    return time.monotonic()
+
+
+def _intact(st, case_id):
+    image, ai, fixed = st.load(case_id)
+    assert fixed.array[0, 0, 0] == 2 and st.latest(case_id)["n"] == 2 and st.check() == []
+
+
+def test_a_killed_holders_lock_expires_and_the_case_is_intact(store_root):
+    """kill -9 of a process on another workstation holding a case: the lock is refused to others
+    until it expires (its timeout after the last heartbeat), then taken over; the case reads back
+    whole."""
+    timeout = 1.5
+    case_id = _saved_case(store_root)
+    killed = _killed_holder(store_root, case_id, timeout, host="ws-elsewhere")
     with CorrectionsStore(store_root) as st:
-        with pytest.raises(CaseLocked, match="locked by dr.a"):
+        with pytest.raises(CaseLocked, match="locked by dr.a on ws-elsewhere"):
             st.lock(case_id, "dr.b")
+        vol, ai = _image(0)
+        with pytest.raises(CaseLocked):
+            st.save(vol, ai, ai.copy(), reviewer="dr.b")
         while st.lock_of(case_id) is not None:
             assert time.monotonic() - killed < timeout + 5, "the dead holder's lock never expired"
             time.sleep(0.1)
         expired_after = time.monotonic() - killed
         token = st.lock(case_id, "dr.b")
         assert st.lock_of(case_id).holder == "dr.b" and expired_after <= timeout + 1
-        image, ai, fixed = st.load(case_id)
-        assert fixed.array[0, 0, 0] == 2 and st.latest(case_id)["n"] == 2 and st.check() == []
+        _intact(st, case_id)
         assert [e["action"] for e in st.audit(case_id)][-2:] == ["lock expired", "locked"]
-        assert "dr.a on " in st.audit(case_id)[-2]["detail"]
+        assert "dr.a on ws-elsewhere" in st.audit(case_id)[-2]["detail"]
+        assert "stopped renewing" in st.audit(case_id)[-2]["detail"]
+        st.unlock(case_id, token)
+
+
+def test_a_lock_whose_process_died_on_this_host_is_taken_over_at_once(store_root):
+    """The same on the holder's own host: its process is known to be gone, so a restart reopens
+    the case at once instead of waiting for the timeout."""
+    case_id = _saved_case(store_root)
+    _killed_holder(store_root, case_id, timeout=30.0, hold=0.5)
+    with CorrectionsStore(store_root) as st:
+        token = st.lock(case_id, "dr.b", timeout=600)
+        assert st.lock_of(case_id).holder == "dr.b"
+        _intact(st, case_id)
+        assert "its process is gone" in st.audit(case_id)[-2]["detail"]
         st.unlock(case_id, token)
 
 
