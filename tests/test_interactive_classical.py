@@ -188,3 +188,28 @@ def test_accepted_objects_prompts_are_saved_with_the_correction(two_blobs, tmp_p
     assert edits["interactive"] == [{"engine": "classical", "segment": 3, "points": 2, "boxes": 0, "scribbles": 0,
                                      "lassos": 0, "prompts": 2}]
     assert edits["3"]["added"] == int(np.sum(s.labelmap.array == 3))  # the voxel summary beside it
+
+
+def test_benchmark_protocol_clicks_the_centre_of_the_largest_error():
+    from inference.interactive.benchmark import Case, corrective_click, interior_point, run_case
+
+    truth = np.zeros((12, 30, 30), bool)
+    truth[2:10, 5:25, 5:25] = True
+    mask = truth.copy()
+    mask[3:9, 6:12, 6:12] = False  # missed: 216 voxels
+    mask[0:2, 26:29, 26:29] = True  # false: 18 voxels
+    (z, y, x), positive = corrective_click(truth, mask, np.array([2.0, 1.0, 1.0]))
+    assert positive and 4 <= z <= 7 and y in (8, 9) and x in (8, 9)  # 3 mm from the missed block's sides
+    mask[3:9, 6:12, 6:12] = True
+    (z, y, x), positive = corrective_click(truth, mask, np.ones(3))
+    assert not positive and 0 <= z < 2 and 26 <= y < 29 and 26 <= x < 29
+    assert corrective_click(truth, truth, np.ones(3)) is None
+    disk = np.zeros((1, 20, 20), bool)
+    disk[0, 4:15, 6:17] = True  # a 2D image: the interior point is in the plane
+    assert interior_point(disk, np.ones(3)) == (0, 9, 11)
+    # the whole protocol with the classical engine: 6 Dice values, the object found
+    w = _world_grid(GEO)
+    obj = _ball(w, _centre(GEO), 8.0)
+    vol = _image(GEO, [(obj, 90.0)], seed=4)
+    run = run_case(make_engine("classical").open(vol), Case("t", "ball", vol, obj), "click", "classical")
+    assert len(run.dice) == 6 and len(run.seconds) >= 1 and run.dice[0] > 0.85 and run.prompts_to(0.85) == 1

@@ -141,7 +141,7 @@ def run_case(state, case: Case, start: str, engine: str, cancel=None) -> Run:
 
 
 # -- the objects ------------------------------------------------------------------------------------
-def ct_cases(n: int = 2) -> list[Case]:
+def ct_cases(n: int = 2, both_kidneys: bool = False) -> list[Case]:
     from scipy import ndimage as ndi
 
     from core.geometry import Geometry
@@ -158,6 +158,9 @@ def ct_cases(n: int = 2) -> list[Case]:
         xs = ndi.center_of_mass(np.ones_like(kid), kid, range(1, _n + 1))
         left = 1 + int(np.argmax([c[2] for c in xs]))
         out.append(Case("CT phantom organs", f"left kidney {seed}", vol, kid == left))
+        if both_kidneys:
+            right = 1 + int(np.argmin([c[2] for c in xs]))
+            out.append(Case("CT phantom organs", f"right kidney {seed}", vol, kid == right))
     return out
 
 
