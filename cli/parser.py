@@ -34,7 +34,7 @@ _BY_NAME = {c[0]: c for c in (GUI,) + images.COMMANDS + models.COMMANDS + traini
 #: the order --help lists them in
 NAMES = ("gui", "info", "convert", "segment", "models", "train", "explain", "export-dataset", "check-store", "store",
          "export",
-         "benchmark-models", "import-model", "evaluate", "calibrate-guard", "calibrate-confidence", "selftest", "interactive", "federated",
+         "benchmark-models", "import-model", "evaluate", "calibrate-guard", "selftest", "interactive", "federated",
          "benchmark-interactive",
          "pacs", "train-interactive")
 
