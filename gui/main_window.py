@@ -186,7 +186,8 @@ class MainWindow(QtWidgets.QMainWindow):
                          ("save_review", "&Save correction (in review)", lambda: cc.save_correction("in_review")),
                          ("approve", "&Approve and save", lambda: cc.save_correction("approved")),
                          (None, "Re&ject and save…", lambda: cc.save_correction("rejected")), None,
-                         (None, "Re&train the model on approved corrections", cc.retrain_model)],
+                         (None, "Re&train the model on approved corrections", cc.retrain_model),
+                         (None, "&Join federated round…", self._join_federated_round)],
             "&Window": [("preset_next", "Next preset", lambda: self.window_level.next_preset())],
             "&Help": [("help_shortcuts", "&Shortcuts", lambda: ShortcutsDialog(self).exec()),
                       (None, "Show &log folder", lambda: QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(log_dir())))),
@@ -246,6 +247,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 if view.graphics is obj:
                     self._focused_view = name
         return False
+
+    def _join_federated_round(self) -> None:
+        from gui.federated_dialog import join_federated_round  # flwr and the dialog only when asked for
+
+        join_federated_round(self.shell)
 
     def reset_views(self) -> None:
         for view in self.views.values():

@@ -44,6 +44,7 @@ def serve(rounds: int = 3, min_sites: int = 2, model: str = "us-lesion-2d", vers
         raise DelineateError("rounds, sites and local iterations must be at least 1")
     host, port = _address(listen)
     home = Path(home) if home else _home("server")
+    log = Path(log) if log else home / "superlink.log"
     link = runtime.start_superlink(home / "superlink", port, host, tls, log)
     try:
         runtime.wait_listening("127.0.0.1" if host in ("0.0.0.0", "::") else host, port, link)
@@ -96,8 +97,9 @@ def join(superlink: str, store=None, models_root: Optional[Path] = None, ca: Opt
             if rounds != seen:
                 seen = rounds
                 progress(0.5, f"trained in {rounds} round{'s' * (rounds != 1)}")
-            if until_done and "[site node" in text:
-                progress(1.0, text.rsplit("[site node", 1)[1].splitlines()[0].split("]", 1)[-1].strip())
+            decided = text.rsplit("[site node", 1)[1] if until_done and "[site node" in text else ""
+            if "Sent successfully" in decided:  # the decision is printed before its reply is sent: wait for it
+                progress(1.0, decided.splitlines()[0].split("]", 1)[-1].strip())
                 return 0
             time.sleep(1.0)
     finally:

@@ -55,8 +55,14 @@ def _tls_or_insecure(args, need_key: bool):
 
 
 def cmd_federated(args) -> int:
+    import signal
+    import sys
+
     from app.actions import federated
     from cli.progress import progress_bar
+
+    # a terminated command still stops its SuperLink or SuperNode (they run in their own process groups)
+    signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))
 
     if args.federated_command == "server":
         summary = federated.serve(args.rounds, args.min_sites, args.model, args.model_version, args.strategy,
