@@ -35,6 +35,7 @@ _BY_NAME = {c[0]: c for c in (GUI,) + images.COMMANDS + models.COMMANDS + traini
 NAMES = ("gui", "info", "convert", "segment", "models", "train", "explain", "export-dataset", "check-store", "store",
          "export",
          "benchmark-models", "import-model", "evaluate", "calibrate-guard", "selftest", "interactive", "federated",
+         "calibrate-confidence",
          "benchmark-interactive",
          "pacs", "train-interactive")
 

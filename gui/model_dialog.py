@@ -5,6 +5,7 @@ from typing import Optional
 
 from PySide6 import QtWidgets
 
+from gui.calibration_view import calibration_text, register
 from inference.card import DEVICES
 
 
@@ -37,6 +38,7 @@ def card_text(card, bench: Optional[dict] = None) -> str:
              "<p><b>Measured:</b><br>" + "<br>".join(f"{m.name} = {m.value:.3f} — {m.data}" for m in card.metrics)
              + "</p>" if card.metrics else "<p>No metrics.</p>",
              benchmark_text(card, bench or {}),
+             calibration_text(card),
              f"<p>{card.notes}</p>" if card.notes else "",
              f"<p><i>{card.intended_use}</i></p>", f"<p>Licence: {card.licence}</p>"]
     return "".join(lines)
@@ -61,8 +63,7 @@ class ModelDialog(QtWidgets.QDialog):
         from inference.benchmark import committed_rows
 
         bench = committed_rows()
-        self.list.currentRowChanged.connect(
-            lambda r: self.details.setHtml(card_text(cards[r], bench) if r >= 0 else ""))
+        self.list.currentRowChanged.connect(lambda r: self._show(cards[r] if r >= 0 else None, bench))
         if problems:
             self.details.setToolTip("\n".join(problems))
         split = QtWidgets.QSplitter()
@@ -88,6 +89,11 @@ class ModelDialog(QtWidgets.QDialog):
         if cards:
             self.list.setCurrentRow(cards.index(default) if default in cards else 0)
         self.resize(900, 520)
+
+    def _show(self, card, bench) -> None:
+        if card is not None:
+            register(self.details.document(), card)
+        self.details.setHtml(card_text(card, bench) if card is not None else "")
 
     def chosen(self) -> Optional[object]:
         r = self.list.currentRow()

@@ -77,6 +77,7 @@ class ModelCard:
     keep_largest_component: bool = False
     promoted: bool = True  # False: a retrained version that did not beat its parent (kept, not default)
     envelope: Optional[dict] = None  # what it was made for (inference.envelope.Envelope), calibrated
+    calibration: Optional[dict] = None  # reliability and ECE on held-out cases (inference.xai_calibration)
     folder: Optional[Path] = None  # where it was read from (not serialised)
 
     # -- (de)serialisation -----------------------------------------------------------------------

@@ -52,9 +52,42 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def confidence_arguments(p) -> None:
+    p.add_argument("model", help="model id[/version]")
+    p.add_argument("--cases", type=int, default=8, help="held-out generated cases to measure (default 8)")
+    p.add_argument("--plot", help="also write the reliability diagram and uncertainty-vs-Dice plot (PNG)")
+    p.add_argument("--dry-run", action="store_true", help="print only; leave the card as it is")
+
+
+def cmd_confidence(args) -> int:
+    from inference.registry import Registry
+    from inference.xai_calibration import measure, plot
+
+    model_id, _, version = args.model.partition("/")
+    card = Registry().get(model_id, version or None)
+    cal = measure(card, args.cases, progress=progress_bar)
+    rho = cal["spearman_uncertainty_dice"]
+    print(f"{card.id} v{card.version}: ECE {cal['ece']:.4f} (labelled voxels; {cal['ece_all_voxels']:.4f} over every "
+          f"voxel); case uncertainty vs Dice Spearman "
+          f"{'n/a' if rho is None else f'{rho:.2f}'} on {cal['measured_on']}")
+    for c, a, n in zip(cal["confidence"], cal["accuracy"], cal["voxels"]):
+        if n:
+            print(f"  confidence {c:.3f}  accuracy {a:.3f}  ({n} voxels)")
+    if args.plot:
+        plot(cal, f"{card.id} v{card.version}: {cal['measured_on'].split(',')[0]}", args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    if not args.dry_run:
+        card.calibration = cal
+        card.save(card.folder)
+        print(f"written to {card.folder / 'card.json'}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = (
     ("evaluate", "Dice / IoU / HD95 per label of a model on your own labelled cases (files or folders)",
      evaluate_arguments, cmd_evaluate),
     ("calibrate-guard", "measure a model's out-of-distribution envelope on held-out generated cases and write it "
                         "into its card", calibrate_arguments, cmd_calibrate),
+    ("calibrate-confidence", "measure a model's calibration (reliability, ECE) and case uncertainty vs Dice on "
+                             "held-out generated cases and write it into its card", confidence_arguments, cmd_confidence),
 )
