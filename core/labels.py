@@ -60,6 +60,27 @@ def default_color(value: int) -> tuple[int, int, int]:
     return _PALETTE[(value - 1) % len(_PALETTE)]
 
 
+def _lab(rgb) -> np.ndarray:
+    """sRGB (0-255) to CIELAB (D65), for colour distances people see."""
+    c = np.asarray(rgb, dtype=np.float64).reshape(-1, 3) / 255.0
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz /= np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+def distinct_color(taken: Iterable[tuple[int, int, int]]) -> tuple[int, int, int]:
+    """The palette colour farthest (CIE76 distance) from every colour already in use, so a new
+    segment never looks like Liver beside Liver. Near-greys are skipped: they vanish on grey images."""
+    taken = [tuple(c) for c in taken]
+    candidates = [c for c in _PALETTE if np.ptp(c) > 60]
+    if not taken:
+        return candidates[0]
+    d = np.linalg.norm(_lab(candidates)[:, None] - _lab(taken)[None], axis=2).min(axis=1)
+    return candidates[int(np.argmax(d))]
+
+
 @dataclass(frozen=True)
 class LabelTable:
     """Ordered labels; value 0 is background and never listed."""

@@ -70,7 +70,7 @@ def test_ct_presets_and_window_drag():
     ct = Volume.from_array(np.arange(-1000, 1000, dtype=np.int16).reshape(2, 10, 100), modality="CT",
                            window_presets=[WindowPreset("ABDOMEN", 40, 400)])
     names = [p.name for p in presets_for(ct)]
-    assert names[0] == "File: ABDOMEN" and "Auto" in names and {p.name for p in CT_PRESETS} <= set(names)
+    assert names[0] == "From file (ABDOMEN): W400/L40" and "Auto" in names and {p.name for p in CT_PRESETS} <= set(names)
     mr = Volume.from_array(np.arange(1000, dtype=np.float32).reshape(10, 10, 10), modality="MR")
     assert [p.name for p in presets_for(mr)] == ["Auto"]
     w = WindowPreset("x", 40, 400)
@@ -162,3 +162,17 @@ def test_label_change_box_limits_which_views_redraw(oblique_ct, labels_on):
     assert seen[-1] == {"axial": True, "coronal": False, "sagittal": False}
     model.labels_changed()
     assert all(seen[-1].values())
+
+
+def test_new_segment_colour_stands_apart():
+    """A new segment's colour is far (CIELAB) from every colour already used, never a near-grey."""
+    from core.labels import _lab, distinct_color
+
+    ct = [(90, 180, 230), (200, 100, 60), (220, 190, 60), (241, 214, 145)]  # the CT model's labels
+    taken = list(ct)
+    for _ in range(4):
+        new = distinct_color(taken)
+        gap = np.linalg.norm(_lab([new]) - _lab(taken), axis=1).min()
+        assert gap > 25 and np.ptp(new) > 60, (new, gap)
+        taken.append(new)
+    assert len(set(taken)) == len(taken)

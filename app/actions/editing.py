@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from core import editing
-from core.labels import Label, LabelMap, LabelTable, default_color
+from core.labels import Label, LabelMap, LabelTable, distinct_color
 
 # name -> fn(labelmap, value, amount (mm or ml), locked) -> Edit or None
 OPERATIONS = {
@@ -33,7 +33,7 @@ def new_segment(session) -> Optional[int]:
     if lm is None:
         lm = LabelMap.empty_like(vol.geometry, LabelTable())
     value = max([lab.value for lab in lm.table] + [0]) + 1
-    lm.table = lm.table.with_label(Label(value, f"Segment {value}", default_color(value)))
+    lm.table = lm.table.with_label(Label(value, f"Segment {value}", distinct_color(lab.color for lab in lm.table)))
     if session.labelmap is lm:
         session.table_changed()
     else:

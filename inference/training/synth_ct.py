@@ -10,7 +10,7 @@ from core.geometry import Geometry
 from core.labels import Label, LabelTable
 
 LABELS = LabelTable((Label(1, "Lung", (90, 180, 230)), Label(2, "Liver", (200, 100, 60)),
-                     Label(3, "Kidney", (220, 190, 60)), Label(4, "Bone", (240, 240, 230))))
+                     Label(3, "Kidney", (220, 190, 60)), Label(4, "Bone", (241, 214, 145))))
 
 
 def _ellipsoid(p, c, r):
