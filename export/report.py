@@ -34,6 +34,7 @@ class ReportInfo:
     model: Optional[dict] = None  # id, version, name, architecture, trained_on, metrics, synthetic
     case_id: str = ""
     notes: list[str] = field(default_factory=list)
+    explanation: Optional[object] = None  # export.heat_image.ExplanationView: a map with its colour bar
     created: str = field(default_factory=lambda: datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
@@ -123,6 +124,8 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
                 pa.text(*xy, txt, color="yellow", fontsize=7, ha="center", va="center", transform=pa.transAxes)
             pa.set_title(f"{img.view} (slice {img.slice_index + 1})", fontsize=8)
         y -= 0.24
+        if info.explanation is not None:
+            y = _explanation(fig, ax, info.explanation, volume, y)
     if rows:
         ax.text(0.05, y, "Segments", fontsize=10, fontweight="bold", va="top")
         height = min(0.022 * (len(rows) + 1), y - 0.08)
@@ -144,6 +147,38 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
             "between the AI draft and the corrected mask.", fontsize=6.5, color="0.4")
     ax.text(0.95, 0.02, f"page {page}/{pages}", fontsize=7, ha="right", color="0.4")
     return fig
+
+
+def _explanation(fig, ax, chosen, volume: Volume, y: float) -> float:
+    """The chosen explanation view with its colour bar, range, threshold and meaning; returns the
+    height left below it."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+
+    from export.heat_image import colormap_table, heat_key_image
+
+    heat = chosen.heat
+    img = heat_key_image(volume, chosen)
+    ax.text(0.05, y, "Explanation", fontsize=10, fontweight="bold", va="top")
+    pa = fig.add_axes((0.05, y - 0.275, 0.4, 0.23))
+    pa.axis("off")
+    w, h = img.extent_mm
+    pa.imshow(img.rgb, extent=(0, w, h, 0), interpolation="antialiased")
+    left, right, top, bottom = img.letters
+    for txt, xy in ((left, (0.02, 0.5)), (right, (0.98, 0.5)), (top, (0.5, 0.97)), (bottom, (0.5, 0.03))):
+        pa.text(*xy, txt, color="yellow", fontsize=7, ha="center", va="center", transform=pa.transAxes)
+    pa.set_title(f"{heat.name}: {img.view} (slice {img.slice_index + 1})", fontsize=8)
+    cax = fig.add_axes((0.47, y - 0.26, 0.015, 0.2))
+    bar = fig.colorbar(ScalarMappable(Normalize(heat.vmin, heat.vmax), ListedColormap(colormap_table(heat.colormap))),
+                       cax=cax)
+    bar.ax.tick_params(labelsize=7)
+    if heat.threshold > heat.vmin:
+        bar.ax.axhline(heat.threshold, color="white", lw=1.2)
+        bar.ax.axhline(heat.threshold, color="black", lw=0.6, ls="--")
+    lines = [f"map: {heat.name}", f"range {heat.vmin:.3g} to {heat.vmax:.3g}; shown from {heat.threshold:.3g} "
+             "(dashed line on the bar)"] + ([heat.meaning] if heat.meaning else [])
+    _text_block(ax, 0.53, y - 0.02, "What the colours mean", lines, size=8)
+    return y - 0.30
 
 
 def render_report(info: ReportInfo, volume: Volume, labelmap: LabelMap, stats: list[dict], path: str | Path,

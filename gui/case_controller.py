@@ -154,12 +154,13 @@ class CaseController(QtCore.QObject):
             self.shell.message("Nothing to export: open an image and segment it first")
             return
         stem = (Path(vol.source).name.split(".")[0] if vol.source else "case") or "case"
-        dlg = ExportDialog(self.shell.last_dir(), f"{stem}-seg", self.session.run is not None, self.shell.widget)
+        dlg = ExportDialog(self.shell.last_dir(), f"{stem}-seg", self.session.run is not None, self.shell.widget,
+                           explanation=self.session.viewer.active_heatmap(), at=self.session.viewer.cursor_world())
         if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.export_case(**dlg.values())
 
     def export_case(self, fmt: str, path: str, deidentify: bool = False, fractional: bool = False,
-                    compress: bool = False) -> None:
+                    compress: bool = False, explanation=None) -> None:
         """Export what is on screen (a copy: editing may go on meanwhile) in a worker."""
         from app.actions.exporting import case_from_session, export_case
         from gui.export_dialog import export_failed
@@ -172,5 +173,6 @@ class CaseController(QtCore.QObject):
                                                            else ""), 15000)
 
         self.shell.tasks.start(f"Exporting {fmt}", lambda p, c, _part: export_case(
-            fmt, case, path, fractional=fractional, deidentify=deidentify, compress=compress, progress=p, cancel=c),
+            fmt, case, path, fractional=fractional, deidentify=deidentify, compress=compress, progress=p, cancel=c,
+            explanation=explanation),
             done, lambda exc: export_failed(self.shell.widget, path, exc))

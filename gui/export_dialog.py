@@ -11,7 +11,9 @@ from gui.dialogs import path_row, standard_buttons
 
 
 class ExportDialog(QtWidgets.QDialog):
-    def __init__(self, folder: str, stem: str, can_fractional: bool, parent=None) -> None:
+    def __init__(self, folder: str, stem: str, can_fractional: bool, parent=None, explanation=None, at=None) -> None:
+        """``explanation``: the heat map on screen (core.overlay.HeatMap), which the report can show
+        with its colour bar on a chosen plane through ``at`` (LPS mm; default its peak)."""
         super().__init__(parent)
         self.setWindowTitle("Export segmentation")
         self.stem = stem
@@ -25,6 +27,15 @@ class ExportDialog(QtWidgets.QDialog):
         self.fractional.setEnabled(can_fractional)
         self.compress = QtWidgets.QCheckBox("SEG: compress (JPEG 2000 lossless, ~30x smaller; some viewers cannot "
                                             "read it)")
+        self.heat, self.at = explanation, at
+        self.explain = QtWidgets.QCheckBox("Report: include the explanation view" +
+                                           (f" ({explanation.name}, with its colour bar)" if explanation else
+                                            " (no heat map shown)"))
+        self.explain.setEnabled(explanation is not None)
+        self.explain.setChecked(explanation is not None)
+        self.explain_view = QtWidgets.QComboBox()
+        self.explain_view.addItems(["axial", "coronal", "sagittal"])
+        self.explain_view.setEnabled(explanation is not None)
         self.format.currentIndexChanged.connect(self._format_changed)
         form = QtWidgets.QFormLayout()
         form.addRow("Format", self.format)
@@ -32,6 +43,13 @@ class ExportDialog(QtWidgets.QDialog):
         form.addRow(self.deidentify)
         form.addRow(self.fractional)
         form.addRow(self.compress)
+        self.explain_row = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(self.explain_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.explain)
+        row.addWidget(self.explain_view)
+        row.addStretch(1)
+        form.addRow(self.explain_row)
         standard_buttons(self, QtWidgets.QDialogButtonBox.StandardButton.Save, form)
         self._format_changed()
         self.resize(640, 180)
@@ -48,6 +66,7 @@ class ExportDialog(QtWidgets.QDialog):
         self.fractional.setVisible(fmt == "seg")
         self.compress.setVisible(fmt == "seg")
         self.deidentify.setVisible(fmt in ("seg", "rtstruct", "report"))
+        self.explain_row.setVisible(fmt == "report")
 
     def _browse(self) -> None:
         if self.fmt() in ("stl", "obj"):
@@ -60,7 +79,16 @@ class ExportDialog(QtWidgets.QDialog):
     def values(self) -> dict:
         return {"fmt": self.fmt(), "path": self.path.text(), "deidentify": self.deidentify.isChecked(),
                 "fractional": self.fractional.isChecked() and self.fmt() == "seg",
-                "compress": self.compress.isChecked() and self.fmt() == "seg"}
+                "compress": self.compress.isChecked() and self.fmt() == "seg",
+                "explanation": self.explanation()}
+
+    def explanation(self):
+        """The chosen explanation view for the report (export.heat_image.ExplanationView), or None."""
+        if self.fmt() != "report" or self.heat is None or not self.explain.isChecked():
+            return None
+        from export.heat_image import ExplanationView
+
+        return ExplanationView(self.heat, self.explain_view.currentText(), self.at)
 
 
 def export_failed(window, path: str, exc) -> None:

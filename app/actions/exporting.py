@@ -122,7 +122,7 @@ def _model(case: CaseExport, need_card: bool):
 
 def export_case(fmt: str, case: CaseExport, out, *, fractional: bool = False, deidentify: bool = False,
                 compress: bool = False, progress: Optional[ProgressFn] = None,
-                cancel: Optional[CancelToken] = None) -> list[Path]:
+                cancel: Optional[CancelToken] = None, explanation=None) -> list[Path]:
     """Write ``case`` as ``fmt`` (export.case.FORMATS) to ``out``; returns every file written, the
     main one first. A fractional SEG uses the run's probabilities, or runs the case's model again."""
     from export.case import ExportRequest, export
@@ -139,7 +139,7 @@ def export_case(fmt: str, case: CaseExport, out, *, fractional: bool = False, de
         probs = segment(case.volume, card, progress, cancel).probabilities[1:]
     req = ExportRequest(fmt, case.volume, case.labelmap, Path(out), ai=case.ai, probabilities=probs,
                         deidentify=deidentify, compress=compress, model=model, reviewer=case.reviewer,
-                        state=case.state, case_id=case.case_id)
+                        state=case.state, case_id=case.case_id, explanation=explanation)
     return export(req, progress, cancel)
 
 
