@@ -13,9 +13,11 @@ import torch
 
 from core.volume import Volume
 from inference.card import ModelCard
+from inference.runner import model_grid
 from inference.xai import Explanation, plan
 
 DELETION_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+DELETION_BLUR_MM = 8.0  # the deletion blocks' size on the brain model's 2 mm grid
 
 
 def brain_mask(volume: Volume) -> np.ndarray:
@@ -93,21 +95,41 @@ def _score(net, pl, x: np.ndarray, label: int, device) -> float:
     return float((p[label] / p.sum(0)).mean())
 
 
+def deleted_image(x: np.ndarray, spacing_mm: Sequence[float], sigma_mm: float = DELETION_BLUR_MM) -> np.ndarray:
+    """What a deleted voxel becomes: the image blurred by ``sigma_mm`` (Gaussian; Fong & Vedaldi
+    2017). It keeps the local mean intensity, so the network sees nothing unlike its training, and
+    removes the detail (edges, shape, texture) the block held. ``x``: [C, ...] on the model grid,
+    ``spacing_mm`` per spatial axis of it."""
+    from scipy import ndimage
+
+    sigma = [sigma_mm / float(s) for s in spacing_mm]
+    return np.stack([ndimage.gaussian_filter(c, sigma, mode="nearest") for c in x]).astype(np.float32)
+
+
 def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, explanation: Explanation,
                     roi: np.ndarray, fractions: Sequence[float] = DELETION_FRACTIONS, seed: int = 0,
-                    device: str = "cpu", unit: int = 4) -> dict:
-    """Delete (set to the no-signal reference) a growing share of the voxels that carry signal, most
+                    device: str = "cpu", unit: int = 4, order: Optional[np.ndarray] = None) -> dict:
+    """Delete (replace by ``deleted_image``) a growing share of the voxels that carry signal, most
     salient first and in random order, and follow the label's mean probability over the region (as
     inference blends it; Petsiuk et al. 2018). A faithful map drops it faster than chance:
-    ``ratio`` = area under the salient curve / area under the random one (lower is better)."""
+    ``ratio`` = area under the salient curve / area under the random one (lower is better).
+    ``order``: a model-grid map to rank by instead of the explanation's (``region_first``: what
+    the measure can show at all for this region).
+
+    Deleting to the no-signal value (black), as before, measured the network's reaction to black
+    holes rather than the map: black is CSF-like on T1, and scattered black blocks collapsed the CSF
+    probability everywhere (random deletion of 10 % of the blocks: 0.61 -> 0.18 on the test crop),
+    so not even deleting the CSF segment itself first beat random deletion (ratio 0.88)."""
     pl = plan(volume, card, roi)
     net.eval()
     covered = np.zeros(pl.x.shape[1:], bool)
     for w in pl.windows:
         covered[pl.slices(w)] = True
     sal = np.zeros(pl.x.shape[1:], np.float32)
-    m = explanation.extra["model_map"]
+    m = explanation.extra["model_map"] if order is None else order
     sal[tuple(slice(0, s) for s in m.shape)] = m
+    spacing = list(model_grid(volume, card).spacing)[::-1][-(pl.x.ndim - 1):]  # model axes: (z,) y, x
+    gone_to = deleted_image(pl.x, spacing).reshape(pl.x.shape[0], -1)
     # delete in blocks of ``unit`` model voxels, in either order: scattered single voxels are noise the
     # network never saw, and would test its robustness to noise rather than the map
     signal = covered & (np.abs(pl.x - pl.fill).max(0) > 1e-3)  # deleting an empty voxel deletes nothing
@@ -123,7 +145,7 @@ def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, expla
     orders = {"salient": np.lexsort((jitter, -block_sal)), "random": rng.permutation(ids.size)}
     where = np.flatnonzero(signal)
     curves, ends = {}, {}  # nothing and everything deleted: the same image in either order
-    for name, order in orders.items():
+    for name, ranked in orders.items():
         ys = []
         for f in fractions:
             if f in (0, 1) and f in ends:
@@ -131,8 +153,9 @@ def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, expla
                 continue
             x = pl.x.copy()
             gone = np.zeros(ids.size, bool)
-            gone[order[:int(round(f * ids.size))]] = True
-            x.reshape(x.shape[0], -1)[:, where[gone[inverse]]] = pl.fill
+            gone[ranked[:int(round(f * ids.size))]] = True
+            idx = where[gone[inverse]]
+            x.reshape(x.shape[0], -1)[:, idx] = gone_to[:, idx]
             ys.append(_score(net, pl, x, explanation.label, device))
             if f in (0, 1):
                 ends[f] = ys[-1]
@@ -142,6 +165,13 @@ def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, expla
             "salient_area": area["salient"], "random_area": area["random"],
             "ratio": area["salient"] / area["random"] if area["random"] > 0 else float("inf"),
             "blocks": int(ids.size)}
+
+
+def region_first(volume: Volume, card: ModelCard, roi: np.ndarray) -> np.ndarray:
+    """The explained region itself on the model grid, as ``deletion_curves(order=...)``: deleting
+    the segment's own voxels first is the reference any map is measured beside."""
+    pl = plan(volume, card, roi)
+    return pl.roi[tuple(slice(0, s) for s in pl.shape)].astype(np.float32)
 
 
 def verdicts(volume: Volume, card: ModelCard, net: torch.nn.Module, explanation: Explanation,

@@ -76,12 +76,17 @@ def test_maps_do_not_depend_on_the_machines_precision(brain, monkeypatch):
 
 @pytest.mark.parametrize("method", ["gradcam", "ig"])
 def test_deleting_the_salient_blocks_first_beats_random_deletion(brain, method):
-    """Deletion curve (Petsiuk et al.): hiding the blocks a faithful map ranks first must lower
-    the label's probability in the region faster than hiding random blocks (8 mm blocks in both
-    orders). Measured on this crop, area ratio for CSF, grey, white matter: Grad-CAM 0.81 0.88
-    1.18, IG 0.79 0.84 1.01 (white matter: no better than chance yet); asserted for CSF."""
+    """Deletion curve (Petsiuk et al.): blurring away (8 mm Gaussian, ``deleted_image``) the 8 mm
+    blocks a faithful map ranks first must lower the label's probability in the region faster than
+    blurring random blocks. Measured on this crop, area ratio for CSF, grey, white matter: Grad-CAM
+    0.41 0.96 1.05, IG 0.43 (and below); deleting the segment's own blocks first (``region_first``)
+    0.38 0.97 1.04. Grey and white matter: not even the segment itself beats random deletion (the
+    network labels them from their surroundings, and a blurred block of either still reads as it),
+    so the measure cannot tell a faithful map there; asserted for CSF at the issue's bar (0.8).
+    Deleting to black instead gave CSF 0.81 here and 1.82 on the whole template: black is CSF-like
+    on T1, and scattered black blocks collapsed the CSF probability whatever their order."""
     card, net, vol, labels = brain
     roi = labels == 1
     e = explain(vol, card, 1, method, roi=roi, net=net, device="cpu", ig_steps=4)
     d = deletion_curves(vol, card, net, e, roi, fractions=(0, 0.1, 0.25, 0.5, 1))
-    assert d["ratio"] <= 0.9, d
+    assert d["ratio"] <= 0.8, d
