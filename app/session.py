@@ -82,6 +82,12 @@ class SurfacesChanged:
 
 
 @dataclass(frozen=True)
+class MeasurementsChanged:
+    """Rulers, angles, ROIs or RECIST axes were added or removed (core.measurements.Measurement)."""
+    measurements: tuple
+
+
+@dataclass(frozen=True)
 class ReviewSaved:
     case_id: str
     n: int
@@ -129,6 +135,7 @@ class CaseSession:
         self.store_case: Optional[str] = None  # the store case this image was opened from
         self.review_state: Optional[str] = None  # of the last save in this session
         self.interactions: list[dict] = []  # objects accepted from prompts (provenance of the correction)
+        self.measurements: list = []  # core.measurements.Measurement, in LPS mm (app.actions.measuring)
 
     def subscribe(self, kind: type, fn: Callable) -> Subscription:
         return self.events.subscribe(kind, fn)
@@ -153,8 +160,11 @@ class CaseSession:
         self.run, self.uncertainty, self.history, self.review_state = None, None, None, None
         self.locked, self.hidden_surfaces, had_warnings, self.warnings = set(), set(), bool(self.warnings), ()
         self.interactions = []
+        had_measurements, self.measurements = bool(self.measurements), []
         self.viewer.set_volume(volume, keep_cursor=keep)
         self.events.emit(ImageOpened(volume, self.source, preview))
+        if had_measurements:
+            self.events.emit(MeasurementsChanged(()))
         if had_warnings:
             self.events.emit(GuardChecked(()))
 

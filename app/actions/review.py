@@ -45,6 +45,9 @@ def correction_request(session, state: str, reviewer: str = "", reason: str = ""
     edits = session.history.summary() if session.history else {}
     if session.interactions:  # objects accepted from prompts: which engine, how many prompts of each kind
         edits = dict(edits, interactive=[dict(i) for i in session.interactions])
+    if session.measurements:  # rulers, angles, ROIs, RECIST axes: points in LPS mm and what they read
+        from app.actions.measuring import rows
+        edits = dict(edits, measurements=rows(session))
     return CorrectionRequest(session.volume, ai.copy() if ai is lm else ai, lm.copy(), state, reason.strip(),
                              reviewer, run.card.id if run else "", run.card.version if run else "",
                              edits, session.uncertainty, card)
