@@ -117,7 +117,11 @@ def corrective_click(truth: np.ndarray, mask: np.ndarray, spacing_zyx) -> Option
             best = (int(sizes[k]), lab == k, positive)
     if best is None:
         return None
-    return interior_point(best[1], spacing_zyx), best[2]
+    region = best[1]
+    idx = [np.flatnonzero(region.any(axis=tuple(b for b in range(3) if b != a))) for a in range(3)]
+    box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)  # the distance transform on its box only
+    z, y, x = interior_point(region[box], spacing_zyx)
+    return (z + box[0].start, y + box[1].start, x + box[2].start), best[2]
 
 
 def run_case(state, case: Case, start: str, engine: str, cancel=None) -> Run:

@@ -73,12 +73,15 @@ class ClassicalState:
             return out if previous is None else np.asarray(previous, bool).copy()
         prev = None if previous is None else np.asarray(previous, bool)
         lo, hi = self._roi(every, prev)
-        for attempt in range(ENLARGE + 1):
+        # a corrective click changes the object only near itself (see _refine), and the ROI already
+        # holds the object and a margin: growing it would only chase a leak the click cannot keep
+        tries = 0 if prev is not None and isinstance(prompts.items[-1], (Point, Scribble)) else ENLARGE
+        for attempt in range(tries + 1):
             check(cancel)
             sl = tuple(slice(a, b) for a, b in zip(lo, hi))
             obj = self._segment(prompts, every, prev, sl, cancel)
             grow = self._touching(obj, lo, hi)
-            if not grow.any() or attempt == ENLARGE:
+            if not grow.any() or attempt == tries:
                 break
             lo, hi = self._enlarge(lo, hi, grow)
         out[sl] = obj
@@ -86,6 +89,29 @@ class ClassicalState:
             return out
         return _refine(prev, out, sl, rasterise(Prompts(prompts.items[-1:]), geo), prompts.items[-1],
                        self.spacing_zyx)
+
+    def _smoothed(self, sl) -> np.ndarray:
+        """The image smoothed by one (finest) voxel over ``sl``, computed on a padded box so it is
+        the same whichever ROI asks; the last box is kept (prompts on one object reuse it)."""
+        from scipy import ndimage as ndi
+
+        sigma = [0.0 if n < 2 else float(self.spacing_zyx.min() / self.spacing_zyx[a])
+                 for a, n in enumerate(self.shape)]
+        pad = [int(np.ceil(4 * s)) + 1 for s in sigma]
+        want_lo = np.array([s.start for s in sl])
+        want_hi = np.array([s.stop for s in sl])
+        cache = getattr(self, "_cache", None)
+        if cache is not None:
+            lo, hi, arr = cache
+            ok_lo = np.where(lo == 0, 0, lo + pad)  # inside the part computed with its full padding
+            ok_hi = np.where(hi == np.asarray(self.shape), hi, hi - pad)
+            if np.all(want_lo >= ok_lo) and np.all(want_hi <= ok_hi):
+                return arr[tuple(slice(a - b, c - b) for a, b, c in zip(want_lo, lo, want_hi))]
+        lo = np.maximum(want_lo - pad, 0)
+        hi = np.minimum(want_hi + pad, self.shape)
+        arr = ndi.gaussian_filter(self.image[tuple(slice(a, b) for a, b in zip(lo, hi))], sigma, mode="nearest")
+        self._cache = (lo, hi, arr)
+        return arr[tuple(slice(a - b, c - b) for a, b, c in zip(want_lo, lo, want_hi))]
 
     # -- the region of interest -------------------------------------------------------------------
     def _roi(self, every, prev) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +171,7 @@ class ClassicalState:
         roi = Geometry((img.shape[2], img.shape[1], img.shape[0]), self.geometry.spacing,
                        self.geometry.index_to_world(start), self.geometry.direction)
         axes = [a for a in range(3) if img.shape[a] > 1]
-        sigma = [0.0 if img.shape[a] < 2 else float(self.spacing_zyx.min() / self.spacing_zyx[a]) for a in range(3)]
-        smooth = ndi.gaussian_filter(img, sigma, mode="nearest")
+        smooth = self._smoothed(sl)
         noise = _noise(smooth, axes)
         check(cancel)
 
@@ -205,9 +230,10 @@ class ClassicalState:
             shared = both[comps]
             box = tuple(slice(a, b) for a, b in zip(*_bbox(shared)))
             sampling = [float(self.spacing_zyx[a]) for a in range(3)]
-            d_neg = ndi.distance_transform_edt(~neg[box], sampling=sampling)
-            d_pos = ndi.distance_transform_edt(~pos[box], sampling=sampling)
-            claimed[box] = shared[box] & (d_neg < d_pos)
+            seeds = (pos | neg)[box]
+            nearest = ndi.distance_transform_edt(~seeds, sampling=sampling, return_distances=False,
+                                                 return_indices=True)
+            claimed[box] = shared[box] & neg[box][tuple(nearest)] & ~pos[box][tuple(nearest)]
             obj &= ~claimed
             parts, _k = ndi.label(obj)
             obj = np.isin(parts, np.unique(parts[pos & obj]))
@@ -240,8 +266,8 @@ class ClassicalState:
             # nearer its intensity than the object's are not the object
             values = s[neg[box]]
             v_neg = float(np.median(values))
-            d_neg = ndi.distance_transform_edt(~neg[box], sampling=[float(v) for v in self.spacing_zyx])
-            near = d_neg <= NEG_REACH_MM
+            reach = np.where(np.asarray(s.shape) > 1, np.ceil(NEG_REACH_MM / self.spacing_zyx), 0).astype(int)
+            near = ndi.maximum_filter(neg[box].view(np.uint8), size=tuple(2 * reach + 1)).view(bool)  # a box: fast
             edge &= ~(near & (np.abs(s - v_neg) < np.abs(s - level_in)))
         comps, _n = ndi.label(edge | inside)
         keep = np.unique(comps[inside])
