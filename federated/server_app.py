@@ -57,7 +57,7 @@ def main(grid: Grid, context: Context) -> None:
     seconds = time.perf_counter() - t0
     version = next_version(base, [v.version for v in registry.versions(base.id)])
     sites = _final_step(grid, result.arrays, {"model": base.id, "model-version": base.version, "version": version,
-                                              "rounds": rounds, "sites": min_sites, "strategy": label,
+                                              "rounds": rounds, "sites": len(grid.get_node_ids()), "strategy": label,
                                               "min-cases": int(c["min-cases"])}, timeout)
     parameters.load_arrays(net, result.arrays.to_numpy_ndarrays())
     ok = [s for s in sites if "error" not in s]

@@ -204,11 +204,44 @@ def _certificates(folder: Path):
 
 
 @pytest.mark.timeout(600)
-def test_a_site_federates_over_tls_with_self_signed_certificates(tmp_path, stores, fp32_env):
+def test_the_command_line_federates_over_tls_with_self_signed_certificates(tmp_path, stores, fp32_env, monkeypatch):
+    """`main.py federated server` with a certificate signed by a test CA, `main.py federated site`
+    trusting that CA: one site, one round, over HTTPS only, with Flower's central DP on (the site
+    clips its update, the server adds noise)."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
     tls = _certificates(tmp_path)
-    summary, _rec, site_models = run_federation(tmp_path, stores[:1], tls=tls, rounds=1, **{"local-iterations": 1})
-    assert len(summary["sites"]) == 1 and "error" not in summary["sites"][0]
-    assert list(site_models[0].glob("us-lesion-2d/*/card.json"))
-    for log in ("superlink.log", "site0.log"):  # HTTPS only: neither side fell back to plain HTTP
-        text = (tmp_path / log).read_text(errors="replace").lower()
-        assert "insecure" not in text and "https" in text, log
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the Flower homes go under the user's data folder
+    port = runtime.free_port()
+    main = [sys.executable, str(ROOT / "main.py"), "federated"]
+    server = subprocess.Popen(main + ["server", "--rounds", "1", "--min-sites", "1", "--local-iterations", "1",
+                                      "--listen", f"127.0.0.1:{port}", "--certificate", str(tls.cert), "--key",
+                                      str(tls.key), "--ca", str(tls.ca), "--models", str(tmp_path / "server-models"),
+                                      "--dp-clip", "0.5", "--dp-noise", "0.1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    site = subprocess.Popen(main + ["site", "--superlink", f"127.0.0.1:{port}", "--ca", str(tls.ca), "--store",
+                                    str(stores[0]), "--models", str(tmp_path / "site-models"), "--port",
+                                    str(runtime.free_port()), "--once"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = server.communicate(timeout=540)
+        site_out, site_err = site.communicate(timeout=60)
+    finally:
+        for p in (server, site):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)  # the commands stop their SuperLink / SuperNode on the way out
+                p.wait(30)
+    assert server.returncode == 0, err[-3000:]
+    assert "site 1: held-out Dice" in out and "v1.1.0-fed (from v1.0.0)" in out, out
+    assert "FedAvg with central DP (clip 0.5, noise multiplier 0.1)" in out  # Flower's DP wrapper and clipping mod
+    assert site.returncode == 0, site_err[-3000:]
+    assert list((tmp_path / "site-models").glob("us-lesion-2d/1.1.0-fed/card.json"))
+    assert list((tmp_path / "server-models").glob("us-lesion-2d/1.1.0-fed/card.json"))
+    home = tmp_path / "data" / "Delineate" / "federated"
+    link = (home / "server" / "superlink.log").read_text(errors="replace")
+    assert "running on https://127.0.0.1" in link and "http://" not in link  # HTTPS only
+    assert "insecure" not in (home / "site" / "supernode.log").read_text(errors="replace").lower()

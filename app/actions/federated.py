@@ -73,7 +73,8 @@ def serve(rounds: int = 3, min_sites: int = 2, model: str = "us-lesion-2d", vers
 
 def join(superlink: str, store=None, models_root: Optional[Path] = None, ca: Optional[Path] = None,
          runtime_port: int = 9094, home: Optional[Path] = None, progress: ProgressFn = no_progress,
-         cancel: Optional[CancelToken] = None, log: Optional[Path] = None, until_done: bool = False) -> int:
+         cancel: Optional[CancelToken] = None, log: Optional[Path] = None, until_done: bool = False,
+         linger_s: float = 30.0) -> int:
     """Run this site's SuperNode against ``superlink`` (HOST:PORT) until cancelled (or, with
     ``until_done``, until the site has decided on a federated model); its store (default: the
     user's) never leaves this machine. ``ca``: the CA that signed the SuperLink's certificate;
@@ -87,7 +88,7 @@ def join(superlink: str, store=None, models_root: Optional[Path] = None, ca: Opt
     log = Path(log) if log else home / "supernode.log"
     node = runtime.start_site(superlink, store, home, models_root, runtime_port, ca, log)
     progress(0.0, f"joined {superlink}; waiting for the server's rounds")
-    seen = 0
+    seen, sent_at = 0, None
     try:
         while node.poll() is None:
             if cancel is not None and cancel.cancelled:
@@ -99,8 +100,12 @@ def join(superlink: str, store=None, models_root: Optional[Path] = None, ca: Opt
                 progress(0.5, f"trained in {rounds} round{'s' * (rounds != 1)}")
             decided = text.rsplit("[site node", 1)[1] if until_done and "[site node" in text else ""
             if "Sent successfully" in decided:  # the decision is printed before its reply is sent: wait for it
-                progress(1.0, decided.splitlines()[0].split("]", 1)[-1].strip())
-                return 0
+                # and stay connected a while: the SuperLink answers "node unavailable" for a reply whose
+                # node left before the ServerApp collected it
+                sent_at = sent_at or time.monotonic()
+                progress(0.99, decided.splitlines()[0].split("]", 1)[-1].strip())
+                if time.monotonic() - sent_at > linger_s:
+                    return 0
             time.sleep(1.0)
     finally:
         runtime.stop(node)
