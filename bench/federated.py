@@ -59,29 +59,38 @@ def timing(tmp: Path, rounds: int, iterations: int) -> None:
     print(f"ratio federated round / local retraining: {fed / local:.2f}x")
 
 
-def in_process(sites, rounds: int, iterations: int, lr: float, seed: int):
+def in_process(sites, rounds: int, iterations: int, lr: float, seed: int, dp=None):
     """The same rounds without processes: each Site fine-tunes, Flower's FedAvg.aggregate_train
-    averages (a Message outside a run needs Flower's task identity set)."""
+    averages (a Message outside a run needs Flower's task identity set). ``dp`` (clip, noise):
+    each update clipped as Flower's fixedclipping_mod does, noise added by Flower's
+    DifferentialPrivacyClientSideFixedClipping."""
     from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
-    from flwr.serverapp.strategy import FedAvg
+    from flwr.supercore.differential_privacy import compute_clip_model_update
     from flwr.supercore.task_identity import TaskIdentity
 
     from federated import parameters
+    from federated.strategies import make_strategy
 
     TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1
-    arrays, strategy = parameters.to_arrays(sites[0].network()), FedAvg()
+    np.random.seed(seed)  # Flower's Gaussian noise draws from numpy's global generator
+    strategy, _label = make_strategy("fedavg", len(sites), 0.0, *((dp[1], dp[0]) if dp else (0.0, 0.0)))
+    arrays, norms = parameters.to_arrays(sites[0].network()), []
     for r in range(1, rounds + 1):
         replies = []
         for i, s in enumerate(sites):
             new, metrics = s.fit(arrays, iterations, lr, seed * 1000 + r * 10 + i)
+            norms.append(float(np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(new, arrays)))))
+            if dp:
+                compute_clip_model_update(new, arrays, dp[0])
             replies.append(Message(RecordDict({"arrays": ArrayRecord(new), "metrics": MetricRecord(metrics)}),
                                    dst_node_id=i + 1, message_type="train"))
         arrays = strategy.aggregate_train(r, replies)[0].to_numpy_ndarrays()
+    print(f"  update L2 norms before clipping: median {np.median(norms):.3f}, max {max(norms):.3f}", flush=True)
     return sites[0].network(arrays)
 
 
 def quality(tmp: Path, seeds: int, rounds: int, iterations: int, n_train: int, lr: float, dp,
-            processes: bool = True) -> None:
+            processes: bool = True, with_local: bool = True) -> None:
     import torch
 
     from federated import local_training, runtime
@@ -99,7 +108,7 @@ def quality(tmp: Path, seeds: int, rounds: int, iterations: int, n_train: int, l
         base = sites[0].network()
         t = time.perf_counter()
         local = []
-        for s in sites:  # each site alone, the same iterations a site trains in the whole federation
+        for s in sites if with_local else []:  # each site alone, the same iterations it trains in the federation
             net = s.network()
             local_training.fit(net, s.recipe, rounds * iterations, lr, seed)
             local.append(float(_union_dice(sites, net).mean()))
@@ -107,13 +116,16 @@ def quality(tmp: Path, seeds: int, rounds: int, iterations: int, n_train: int, l
         scores = {}
         if not processes:
             scores["FedAvg"] = float(_union_dice(sites, in_process(sites, rounds, iterations, lr, seed)).mean())
+            if dp:
+                scores["FedAvg+DP"] = float(_union_dice(sites, in_process(sites, rounds, iterations, lr, seed,
+                                                                          dp)).mean())
         runs = [("FedAvg", {})] + ([("FedAvg+DP", {"dp-clip": dp[0], "dp-noise": dp[1]})] if dp else [])
         for label, extra in runs if processes else []:
             summary, _m = runtime.one_machine(stores, folder / label, {"rounds": rounds, "local-iterations": iterations,
                                                                       "lr": lr, "seed": seed, **extra})
             card = ModelCard.load(Path(summary["folder"]) / "card.json")
             scores[label] = float(_union_dice(sites, load_model(card, torch.device("cpu")), card).mean())
-        margin = scores["FedAvg"] - max(local)
+        margin = scores["FedAvg"] - max(local) if local else float("nan")
         margins.append(margin)
         if dp:
             dp_costs.append(scores["FedAvg"] - scores["FedAvg+DP"])
@@ -137,6 +149,8 @@ def main() -> None:
     ap.add_argument("--quality", type=int, metavar="SEEDS", help="compare with local-only retraining over SEEDS")
     ap.add_argument("--train-cases", type=int, default=8, help="with --quality: training corrections per site")
     ap.add_argument("--dp", help="with --quality: CLIP,NOISE for a run with central DP")
+    ap.add_argument("--no-local", action="store_true", help="with --quality: skip the local-only runs (a DP "
+                    "cost measurement)")
     ap.add_argument("--in-process", action="store_true", help="with --quality: drive the rounds in this process "
                     "(same sites, Flower's FedAvg aggregation) instead of SuperLink + SuperNodes: the same numbers "
                     "without the processes' start-up, for many seeds")
@@ -145,10 +159,8 @@ def main() -> None:
     try:
         if args.quality:
             dp = tuple(float(v) for v in args.dp.split(",")) if args.dp else None
-            if dp and args.in_process:
-                ap.error("--dp needs the Flower runtime (its DP wrapper runs in the ServerApp): drop --in-process")
             quality(tmp, args.quality, args.rounds or 6, args.local_iterations, args.train_cases, args.lr, dp,
-                    not args.in_process)
+                    not args.in_process, not args.no_local)
         else:
             timing(tmp, args.rounds or 2, args.local_iterations)
     finally:
