@@ -213,3 +213,14 @@ def test_benchmark_protocol_clicks_the_centre_of_the_largest_error():
     vol = _image(GEO, [(obj, 90.0)], seed=4)
     run = run_case(make_engine("classical").open(vol), Case("t", "ball", vol, obj), "click", "classical")
     assert len(run.dice) == 6 and len(run.seconds) >= 1 and run.dice[0] > 0.85 and run.prompts_to(0.85) == 1
+
+
+def test_corrective_click_on_a_one_slice_error_of_a_volume():
+    from inference.interactive.benchmark import corrective_click
+
+    truth = np.zeros((10, 20, 20), bool)
+    truth[2:8, 4:16, 4:16] = True
+    mask = truth.copy()
+    mask[5, 6:14, 6:14] = False  # a missed region one slice thick
+    (z, y, x), positive = corrective_click(truth, mask, np.array([3.0, 1.0, 1.0]))
+    assert positive and z == 5 and 8 <= y <= 11 and 8 <= x <= 11  # 3 mm inside: as deep as the slice allows

@@ -60,9 +60,12 @@ def cmd_benchmark(args) -> int:
         from core.errors import DelineateError
 
         raise DelineateError("no interactive engine could run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-    header = (f"`python main.py benchmark-interactive{' --quick' if args.quick else ''}` on {platform.machine()} "
-              f"({platform.processor() or 'CPU'}), device {args.device}. Protocol and objects: "
-              "inference/interactive/benchmark.py.\n")
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    header = (f"`python main.py benchmark-interactive{' --quick' if args.quick else ''}` on {platform.machine()}, "
+              f"{os.cpu_count()} CPU cores (load average {load:.1f} when it ended), device {args.device}. "
+              "Protocol and objects: inference/interactive/benchmark.py.\n")
     md, png = bm.write(runs, skipped, Path(args.out), header)
     print(bm.table(runs, skipped))
     print(f"wrote {md} and {png}", file=sys.stderr)

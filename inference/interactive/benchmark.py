@@ -74,11 +74,12 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # -- the protocol -----------------------------------------------------------------------------------
-def interior_point(mask: np.ndarray, spacing_zyx) -> tuple[int, int, int]:
-    """The voxel of ``mask`` farthest (mm) from its outside; the array's edge counts as outside."""
+def interior_point(mask: np.ndarray, spacing_zyx, image_shape=None) -> tuple[int, int, int]:
+    """The voxel of ``mask`` farthest (mm) from its outside; the array's edge counts as outside.
+    Axes one voxel thick in ``image_shape`` (a 2D image; default ``mask``'s shape) are left out."""
     from scipy import ndimage as ndi
 
-    keep = [a for a in range(3) if mask.shape[a] > 1]
+    keep = [a for a in range(3) if (image_shape or mask.shape)[a] > 1]
     sub = mask.reshape([mask.shape[a] for a in keep])
     dt = ndi.distance_transform_edt(np.pad(sub, 1), sampling=[float(spacing_zyx[a]) for a in keep])
     dt = dt[tuple(slice(1, -1) for _ in keep)]
@@ -120,7 +121,7 @@ def corrective_click(truth: np.ndarray, mask: np.ndarray, spacing_zyx) -> Option
     region = best[1]
     idx = [np.flatnonzero(region.any(axis=tuple(b for b in range(3) if b != a))) for a in range(3)]
     box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)  # the distance transform on its box only
-    z, y, x = interior_point(region[box], spacing_zyx)
+    z, y, x = interior_point(region[box], spacing_zyx, region.shape)
     return (z + box[0].start, y + box[1].start, x + box[2].start), best[2]
 
 

@@ -38,7 +38,7 @@ MAX_ROI_VOX = 256       # per axis: beyond it the object is cut at the ROI borde
 ENLARGE = 3             # times the ROI may double when the object touches its border
 SEED_RADIUS_MM = 2.0    # intensity statistics of a click come from a ball this size
 NOISE_K = 3.0           # object range: median +- this many noise standard deviations
-BOX_CENTRE = 1 / 3      # the central third of a box is taken as the object
+BOX_CENTRE = 1 / 3      # a box's central third: its seed when the Otsu split finds none
 EDGE_BAND_MM = 3.0      # x the finest spacing: where the edge may lie beyond the object's range
 NEG_REACH_MM = 15.0     # a negative prompt's say over the edge band reaches this far
 BOX_SLACK = 0.15        # the object may leave a box's in-plane extent by this fraction
@@ -48,7 +48,7 @@ class ClassicalEngine:
     name = "classical"
 
     def __init__(self, device=None) -> None:
-        self.device = "cpu"  # numpy/scikit-image only
+        self.device = "cpu"  # numpy/scipy only
 
     def open(self, volume: Volume) -> "ClassicalState":
         return ClassicalState(volume)
@@ -63,6 +63,7 @@ class ClassicalState:
         self.geometry = volume.geometry
         self.spacing_zyx = np.asarray(volume.geometry.spacing, dtype=np.float64)[::-1]
         self.shape = self.image.shape
+        self._cache = None  # (lo, hi, smoothed): one tuple, swapped whole (predict may run in two workers)
 
     # -- the answer -------------------------------------------------------------------------------
     def predict(self, prompts: Prompts, previous: Optional[np.ndarray] = None, cancel=None) -> np.ndarray:
@@ -100,7 +101,7 @@ class ClassicalState:
         pad = [int(np.ceil(4 * s)) + 1 for s in sigma]
         want_lo = np.array([s.start for s in sl])
         want_hi = np.array([s.stop for s in sl])
-        cache = getattr(self, "_cache", None)
+        cache = self._cache
         if cache is not None:
             lo, hi, arr = cache
             ok_lo = np.where(lo == 0, 0, lo + pad)  # inside the part computed with its full padding
