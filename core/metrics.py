@@ -119,17 +119,45 @@ class LabelComparison:
 
 
 def compare_labelmaps(a: LabelMap, b: LabelMap) -> list[LabelComparison]:
-    """Per-label agreement between two label maps on the same grid (e.g. AI vs corrected)."""
+    """Per-label agreement between two label maps on the same grid (e.g. AI vs corrected).
+
+    A label no voxel of which changed agrees perfectly (no surface distances to compute: in a
+    review most segments are untouched); a changed one is compared inside the box holding both
+    masks (plus a voxel), which gives the same numbers as the whole grid at a fraction of the cost."""
+    from scipy import ndimage
+
     if not a.geometry.same_grid(b.geometry, tol=1e-5):
         raise ValueError("label maps are on different grids; resample one first")
     spacing = a.geometry.spacing
     values = sorted(set(a.table.values()) | set(b.table.values()))
+    aa, bb = a.array, b.array
+    changed = aa != bb
+    touched = set(np.unique(aa[changed]).tolist()) | set(np.unique(bb[changed]).tolist()) if changed.any() else set()
+    top = max(values, default=0) + 1
+    count_a = np.bincount(aa.reshape(-1), minlength=top) if aa.dtype.kind in "ub" else None
+    boxes_a, boxes_b = ndimage.find_objects(aa), ndimage.find_objects(bb)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
     out = []
     for v in values:
-        ma, mb = a.array == v, b.array == v
-        sd = surface_distances(ma, mb, spacing)
         lab = a.table.get(v) or b.table.get(v)
-        out.append(LabelComparison(v, lab.name if lab else str(v), dice(ma, mb), iou(ma, mb),
-                                   sd.hausdorff_mm, sd.hausdorff95_mm, sd.assd_mm,
+        name = lab.name if lab else str(v)
+        if v not in touched:
+            n = int(count_a[v]) if count_a is not None and v < count_a.size else int(np.count_nonzero(aa == v))
+            out.append(LabelComparison(v, name, 1.0, 1.0, 0.0, 0.0, 0.0, n * voxel_ml, n * voxel_ml))
+            continue
+        box = _union_box([bx[v - 1] if 0 < v <= len(bx) else None for bx in (boxes_a, boxes_b)], aa.shape)
+        ma, mb = aa[box] == v, bb[box] == v
+        sd = surface_distances(ma, mb, spacing)
+        out.append(LabelComparison(v, name, dice(ma, mb), iou(ma, mb), sd.hausdorff_mm, sd.hausdorff95_mm, sd.assd_mm,
                                    volume_ml(ma, spacing), volume_ml(mb, spacing)))
     return out
+
+
+def _union_box(boxes, shape) -> tuple:
+    """The box holding every given box, one voxel wider where the grid allows (never thinner than
+    two slices on a grid of more: a one-slice 3D crop would be measured as a 2D contour)."""
+    boxes = [b for b in boxes if b is not None]
+    if not boxes:
+        return tuple(slice(0, 0) for _ in shape)
+    return tuple(slice(max(min(b[d].start for b in boxes) - 1, 0), min(max(b[d].stop for b in boxes) + 1, n))
+                 for d, n in enumerate(shape))

@@ -13,7 +13,7 @@ from core.volume import Volume
 
 COLUMNS = ("value", "name", "voxels", "volume_ml", "mean", "sd", "min", "max", "unit",
            "bbox_index_min", "bbox_index_max", "bbox_lps_min_mm", "bbox_lps_max_mm",
-           "dice_vs_ai", "iou_vs_ai", "hd95_vs_ai_mm", "assd_vs_ai_mm", "ai_volume_ml")
+           "dice_vs_ai", "iou_vs_ai", "hd95_vs_ai_mm", "assd_vs_ai_mm", "ai_volume_ml", "added_by_reviewer")
 
 
 def _world_box(labelmap: LabelMap, lo, hi) -> tuple[list[float], list[float]]:
@@ -26,37 +26,40 @@ def _world_box(labelmap: LabelMap, lo, hi) -> tuple[list[float], list[float]]:
 
 def segment_statistics(volume: Optional[Volume], labelmap: LabelMap, ai: Optional[LabelMap] = None) -> list[dict]:
     """One row per label of the table (present or not). Intensities in the image's physical
-    units (HU for CT); colour images get no intensity columns."""
+    units (HU for CT); colour images get no intensity columns. A segment the AI's draft does not
+    have is ``added_by_reviewer`` (no agreement figures: there is nothing to agree with)."""
     arr = labelmap.array
-    values = labelmap.table.values()
-    index = np.asarray(values)
-    counts = ndimage.sum_labels(np.ones(arr.shape, np.uint8), arr, index) if values else []
     grey = volume is not None and not volume.is_color
-    if grey:
-        img = volume.array
-        with np.errstate(invalid="ignore", divide="ignore"):  # absent labels: NaN, reported as None
-            mean, var = ndimage.mean(img, arr, index), ndimage.variance(img, arr, index)
-        mins, maxs = ndimage.minimum(img, arr, index), ndimage.maximum(img, arr, index)
-    boxes = ndimage.find_objects(arr)
+    boxes = ndimage.find_objects(arr)  # one pass; each segment is then measured inside its own box
+    measured = {}
+    for lab in labelmap.table:
+        box = boxes[lab.value - 1] if 0 < lab.value <= len(boxes) else None
+        if box is None:
+            continue
+        inside = arr[box] == lab.value
+        vals = volume.array[box][inside].astype(np.float64) if grey else None
+        measured[lab.value] = (box, int(np.count_nonzero(inside)), vals)
     agreement = {c.value: c for c in compare_labelmaps(ai, labelmap)} if ai is not None else {}
     unit = "HU" if volume is not None and volume.modality == "CT" else ""
     rows = []
-    for n, lab in enumerate(labelmap.table):
-        count = int(counts[n])
+    for lab in labelmap.table:
+        box, count, vals = measured.get(lab.value, (None, 0, None))
         row = dict.fromkeys(COLUMNS)
         row.update(value=lab.value, name=lab.name, voxels=count,
                    volume_ml=round(count * labelmap.geometry.voxel_volume_ml(), 4), unit=unit)
-        if count and grey:
-            row.update(mean=float(mean[n]), sd=float(np.sqrt(var[n])), min=float(mins[n]), max=float(maxs[n]))
-        box = boxes[lab.value - 1] if lab.value - 1 < len(boxes) else None
-        if count and box is not None:
+        if count and vals is not None:
+            row.update(mean=float(vals.mean()), sd=float(vals.std()), min=float(vals.min()), max=float(vals.max()))
+        if count:
             lo = [box[2].start, box[1].start, box[0].start]
             hi = [box[2].stop - 1, box[1].stop - 1, box[0].stop - 1]
             row["bbox_index_min"], row["bbox_index_max"] = lo, hi
             row["bbox_lps_min_mm"], row["bbox_lps_max_mm"] = _world_box(labelmap, lo, hi)
         c = agreement.get(lab.value)
-        if c is not None:
+        if c is not None and count and not c.volume_a_ml:
+            row.update(added_by_reviewer=True, ai_volume_ml=0.0)  # no Dice against a draft that never had it
+        elif c is not None:
             row.update(dice_vs_ai=c.dice, iou_vs_ai=c.iou, hd95_vs_ai_mm=finite_or_none(c.hausdorff95_mm),
-                       assd_vs_ai_mm=finite_or_none(c.assd_mm), ai_volume_ml=round(c.volume_a_ml, 4))
+                       assd_vs_ai_mm=finite_or_none(c.assd_mm), ai_volume_ml=round(c.volume_a_ml, 4),
+                       added_by_reviewer=False)
         rows.append(row)
     return rows

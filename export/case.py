@@ -56,6 +56,7 @@ class ExportRequest:
     case_id: str = ""
     notes: list[str] = field(default_factory=list)
     explanation: Optional[object] = None  # report: export.heat_image.ExplanationView
+    regions: dict = field(default_factory=dict)  # report: key-image regions (export.report.ReportInfo)
 
 
 def _with_suffix(path: Path, fmt: str) -> Path:
@@ -205,7 +206,7 @@ def _export(req: ExportRequest, progress: ProgressFn, cancel: Optional[CancelTok
     desc = "" if req.deidentify else req.volume.description
     info = ReportInfo(patient="de-identified" if req.deidentify else (req.volume.metadata.get("patient") or "-"),
                       study=desc, reviewer=req.reviewer, state=req.state, model=req.model, case_id=req.case_id,
-                      explanation=req.explanation,
+                      explanation=req.explanation, regions=dict(req.regions),
                       notes=list(req.notes) + ([] if snapshot is not None else ["3D view not rendered (no OpenGL)"]))
     render_report(info, req.volume, req.labelmap, rows, out, snapshot)
     progress(1.0, "done")

@@ -23,6 +23,7 @@ class KeyImage:
     extent_mm: tuple[float, float]  # (width, height)
     letters: tuple[str, str, str, str]  # left, right, top, bottom
     slice_index: int
+    reason: str = ""  # why this plane: "edited region", "most uncertain region", "largest segment"
 
 
 def focus_index(labelmap: LabelMap, value: Optional[int] = None) -> np.ndarray:
@@ -45,18 +46,26 @@ def report_window(volume: Volume) -> WindowPreset:
     return next(p for p in CT_PRESETS if p.name == "Abdomen")
 
 
-def key_images(volume: Volume, labelmap: LabelMap, value: Optional[int] = None, opacity: float = 0.35) -> list[KeyImage]:
+def box_centre(box_zyx) -> np.ndarray:
+    """Source (x, y, z) index at the middle of a (z, y, x) inclusive-exclusive box."""
+    return np.array([(lo + hi - 1) // 2 for lo, hi in box_zyx][::-1], int)
+
+
+def key_images(volume: Volume, labelmap: LabelMap, value: Optional[int] = None, opacity: float = 0.35,
+               focus: Optional[np.ndarray] = None, views=None) -> list[KeyImage]:
+    """The planes ``views`` (default all three; axial only for a 2D image) through ``focus`` (a
+    source (x, y, z) index), else through the centre of segment ``value`` or the largest one."""
     grid = DisplayGrid.for_geometry(volume.geometry)
     fill = volume.array.min() if not volume.is_color else 0
     image = grid.to_display(volume.array, fill=fill)
     labels = grid.to_display(labelmap.array, order=0)
-    focus_world = volume.geometry.index_to_world(focus_index(labelmap, value))
+    focus_world = volume.geometry.index_to_world(focus_index(labelmap, value) if focus is None else focus)
     focus = grid.clamp_index(grid.grid.world_to_index(focus_world))
     w = report_window(volume)
     lo, hi = w.center - w.width / 2, w.center + w.width / 2
     lut = label_lut(labelmap.table, opacity=1.0).astype(np.float32) / 255.0
     out = []
-    views = ("axial",) if volume.is_2d else VIEWS
+    views = ("axial",) if volume.is_2d else (views or VIEWS)
     for view in views:
         k = int(focus[grid.sliced_axis(view)])
         plane = grid.take_slice(image, view, k)

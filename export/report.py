@@ -15,7 +15,7 @@ import numpy as np
 
 from core.labels import LabelMap
 from core.volume import Volume
-from export.keyimages import key_images
+from export.keyimages import box_centre, key_images
 from formats.atomic import atomic_output
 
 A4 = (8.27, 11.69)
@@ -35,6 +35,9 @@ class ReportInfo:
     case_id: str = ""
     notes: list[str] = field(default_factory=list)
     explanation: Optional[object] = None  # export.heat_image.ExplanationView: a map with its colour bar
+    # where the key images go: "edited" (the box of the reviewer's edits), "uncertain" (the most
+    # uncertain region's box), each as (z, y, x) [start, stop) pairs
+    regions: dict = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
@@ -48,7 +51,7 @@ def _fmt(x, digits=1) -> str:
 
 def _table_rows(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
     unit = next((r["unit"] for r in stats if r.get("unit")), "")
-    has_ai = any(r.get("dice_vs_ai") is not None for r in stats)
+    has_ai = any(r.get("dice_vs_ai") is not None or r.get("added_by_reviewer") for r in stats)
     head = ["Segment", "Volume (ml)", f"Mean ± SD {unit}".strip(), "Min / max"]
     if has_ai:
         head += ["Dice vs AI", "HD95 (mm)"]
@@ -57,7 +60,9 @@ def _table_rows(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
         row = [r["name"], _fmt(r["volume_ml"], 2),
                "-" if r["mean"] is None else f"{r['mean']:.1f} ± {r['sd']:.1f}",
                "-" if r["min"] is None else f"{r['min']:.0f} / {r['max']:.0f}"]
-        if has_ai:
+        if has_ai and r.get("added_by_reviewer"):
+            row += ["added by reviewer", "-"]
+        elif has_ai:
             row += [_fmt(r.get("dice_vs_ai"), 3), _fmt(r.get("hd95_vs_ai_mm"), 1)]
         rows.append(row)
     return head, rows
@@ -102,11 +107,12 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
     if first:
         g = volume.geometry
         _text_block(ax, 0.05, y, "Case", [
-            f"patient: {info.patient}", f"study: {info.study or '-'}", f"case: {info.case_id or '-'}",
+            f"patient: {info.patient}", f"study: {info.study or '-'}",
+            f"case: {info.case_id or 'not saved to the store'}",
             f"image: {volume.modality}, {g.size[0]}×{g.size[1]}×{g.size[2]} voxels",
             f"spacing: {' × '.join(f'{s:.3g}' for s in g.spacing)} mm, {g.orientation_code()}"])
         _text_block(ax, 0.52, y, "Model and review", _model_lines(info.model) + [
-            f"reviewer: {info.reviewer or '-'}    state: {info.state or '-'}"])
+            f"reviewer: {info.reviewer or '-'}    state: {(info.state or 'not saved').replace('_', ' ')}"])
         y -= 0.16
         panels = list(images) + ([snapshot] if snapshot is not None else [])
         width = 0.9 / max(len(panels), 1)
@@ -122,7 +128,8 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
             left, right, top, bottom = img.letters
             for txt, xy in ((left, (0.02, 0.5)), (right, (0.98, 0.5)), (top, (0.5, 0.97)), (bottom, (0.5, 0.03))):
                 pa.text(*xy, txt, color="yellow", fontsize=7, ha="center", va="center", transform=pa.transAxes)
-            pa.set_title(f"{img.view} (slice {img.slice_index + 1})", fontsize=8)
+            pa.set_title(f"{img.view} (slice {img.slice_index + 1})" + (f"\n{img.reason}" if img.reason else ""),
+                         fontsize=7.5 if len(panels) > 4 else 8)
         y -= 0.24
         if info.explanation is not None:
             y = _explanation(fig, ax, info.explanation, volume, y)
@@ -181,18 +188,39 @@ def _explanation(fig, ax, chosen, volume: Volume, y: float) -> float:
     return y - 0.30
 
 
+def report_key_images(info: ReportInfo, volume: Volume, labelmap: LabelMap) -> list:
+    """Three planes through the reviewer's edits (else the largest segment), and an axial plane
+    through the most uncertain region when there is an uncertainty map."""
+    edited, uncertain = info.regions.get("edited"), info.regions.get("uncertain")
+    images = key_images(volume, labelmap, focus=box_centre(edited) if edited else None)
+    for img in images:
+        img.reason = "edited region" if edited else "largest segment"
+    if uncertain:
+        extra = key_images(volume, labelmap, focus=box_centre(uncertain), views=("axial",))
+        for img in extra:
+            img.reason = "most uncertain region"
+        images += extra
+    return images
+
+
+def report_figures(info: ReportInfo, volume: Volume, labelmap: LabelMap, stats: list[dict],
+                   snapshot: Optional[np.ndarray] = None) -> list:
+    """The report's pages as matplotlib figures."""
+    head, rows = _table_rows(stats)
+    chunks = [rows[:ROWS_FIRST_PAGE]] + [rows[i:i + ROWS_PER_PAGE]
+                                         for i in range(ROWS_FIRST_PAGE, len(rows), ROWS_PER_PAGE)]
+    images = report_key_images(info, volume, labelmap)
+    return [_page(info, volume, head, chunk, images, snapshot, n == 0, n + 1, len(chunks))
+            for n, chunk in enumerate(chunks)]
+
+
 def render_report(info: ReportInfo, volume: Volume, labelmap: LabelMap, stats: list[dict], path: str | Path,
                   snapshot: Optional[np.ndarray] = None, dpi: int = 150) -> Path:
     """Write the report as PDF (every page) or PNG (the first page; further pages as -2.png...)."""
     from matplotlib.backends.backend_pdf import PdfPages
 
     path = Path(path)
-    head, rows = _table_rows(stats)
-    chunks = [rows[:ROWS_FIRST_PAGE]] + [rows[i:i + ROWS_PER_PAGE]
-                                         for i in range(ROWS_FIRST_PAGE, len(rows), ROWS_PER_PAGE)]
-    images = key_images(volume, labelmap)
-    figs = [_page(info, volume, head, chunk, images, snapshot, n == 0, n + 1, len(chunks))
-            for n, chunk in enumerate(chunks)]
+    figs = report_figures(info, volume, labelmap, stats, snapshot)
     with atomic_output(path) as tmp:
         if path.suffix.lower() == ".pdf":
             with PdfPages(tmp, metadata={"Title": "Segmentation review report", "Creator": "Delineate"}) as pdf:

@@ -5,6 +5,7 @@ import gzip
 import zlib
 from pathlib import Path
 
+from isal import igzip
 import nibabel as nib
 from nibabel.openers import ImageOpener
 import numpy as np
@@ -188,8 +189,19 @@ def _nifti_image(array: np.ndarray, geometry: Geometry):
 
 
 def write_volume(volume: Volume, path: str | Path) -> None:
+    img = _nifti_image(volume.array, volume.geometry)
     with atomic_output(path) as tmp:
-        nib.save(_nifti_image(volume.array, volume.geometry), str(tmp))
+        if str(path).lower().endswith(".gz"):
+            _write_gz(img, tmp)
+        else:
+            nib.save(img, str(tmp))
+
+
+def _write_gz(img, path: Path) -> None:
+    """gzip by ISA-L: ~4x zlib level 1's speed at a slightly smaller size, any gzip reader reads it
+    (saving a 512x512x300 CT took seconds in zlib alone)."""
+    with igzip.open(path, "wb", compresslevel=2) as f:
+        f.write(img.to_bytes())
 
 
 def write_labelmap(labelmap: LabelMap, path: str | Path) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from core.errors import DelineateError
 from core.labels import LabelMap
 from core.progress import CancelToken, ProgressFn, check, no_progress
@@ -30,6 +32,7 @@ class CaseExport:
     state: str = ""
     case_id: str = ""
     probabilities: Optional[object] = None  # (C, z, y, x) foreground probabilities of the run, for a fractional SEG
+    regions: Optional[dict] = None  # report key images: "edited", "uncertain" boxes (None: from ai vs labelmap)
 
 
 def find_case(store, prefix: str):
@@ -139,8 +142,48 @@ def export_case(fmt: str, case: CaseExport, out, *, fractional: bool = False, de
         probs = segment(case.volume, card, progress, cancel).probabilities[1:]
     req = ExportRequest(fmt, case.volume, case.labelmap, Path(out), ai=case.ai, probabilities=probs,
                         deidentify=deidentify, compress=compress, model=model, reviewer=case.reviewer,
-                        state=case.state, case_id=case.case_id, explanation=explanation)
+                        state=case.state, case_id=case.case_id, explanation=explanation,
+                        regions=report_regions(case) if fmt == "report" else {})
     return export(req, progress, cancel)
+
+
+def report_regions(case: CaseExport) -> dict:
+    """Where the report's key images go: the box of the reviewer's edits (the session's, else
+    wherever the AI draft and the corrected mask differ) and the most uncertain region's."""
+    regions = dict(case.regions or {})
+    if "edited" not in regions and case.ai is not None:
+        box = _box(case.ai.array != case.labelmap.array)
+        if box is not None:
+            regions["edited"] = box
+    return regions
+
+
+def _box(mask) -> Optional[list]:
+    """(z, y, x) [start, stop) pairs around every True voxel, or None."""
+    from scipy import ndimage
+
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    return [[s.start, s.stop] for s in found[0]] if found else None
+
+
+def _session_regions(session) -> dict:
+    """The box of this session's edits (undone ones excluded) and the most uncertain region of an
+    uncertainty map on screen."""
+    regions = {}
+    done = session.history.done if session.history else []
+    if done:
+        regions["edited"] = [[min(e.box[d].start for e in done), max(e.box[d].stop for e in done)]
+                             for d in range(3)]
+    heat = next((h for h in session.viewer.heatmaps if h.name.startswith("Uncertainty")), None)
+    if heat is not None and heat.geometry.same_grid(session.volume.geometry, tol=1e-4):
+        from inference.xai import uncertain_regions
+
+        values = heat.vmin + heat.codes.astype(np.float32) * ((heat.vmax - heat.vmin) / 255.0)
+        found = uncertain_regions(values, 0.5, min_voxels=27 if values.shape[0] > 1 else 9,
+                                  spacing_xyz=session.volume.geometry.spacing)
+        if found:
+            regions["uncertain"] = found[0]["bbox_zyx"]
+    return regions
 
 
 def case_from_session(session, reviewer: str = "") -> CaseExport:
@@ -154,4 +197,5 @@ def case_from_session(session, reviewer: str = "") -> CaseExport:
                       snapshot=dict(run.card.report_dict(), warnings=list(session.warnings)) if run else None,
                       reviewer=reviewer,
                       state=session.review_state or "", case_id=session.store_case or "",
-                      probabilities=run.probabilities[1:] if run is not None else None)
+                      probabilities=run.probabilities[1:] if run is not None else None,
+                      regions=_session_regions(session))

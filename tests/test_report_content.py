@@ -1,0 +1,103 @@
+"""What the review report says right after an approval, through the GUI's own path
+(app.actions.review -> store, app.actions.exporting -> export.report): the state, case id and
+reviewer; key images through the reviewer's edits and the most uncertain region; a segment the
+AI never drew is "added by reviewer", not "Dice 0.000". Small volumes, no display."""
+import numpy as np
+import pytest
+from matplotlib.text import Text
+
+from app.actions import review
+from app.actions.exporting import case_from_session, case_from_store, report_regions
+from app.session import CaseSession
+from core import editing
+from core.labels import LabelMap, LabelTable
+from core.overlay import HeatMap
+from core.statistics import segment_statistics
+from core.volume import Volume
+from export.report import ReportInfo, report_figures, report_key_images
+
+SHAPE = (24, 40, 48)  # z, y, x
+EDIT = (slice(15, 19), slice(26, 31), slice(30, 36))  # the reviewer paints a lesion here
+
+
+def _session() -> CaseSession:
+    """A CT with one organ from the 'AI' and a lesion the reviewer painted far from its centre."""
+    rng = np.random.default_rng(0)
+    vol = Volume.from_array(rng.normal(40, 10, SHAPE).astype(np.int16), spacing=(0.8, 0.8, 2.0), modality="CT")
+    lab = np.zeros(SHAPE, np.uint8)
+    lab[4:12, 5:20, 5:20] = 1
+    s = CaseSession()
+    s.set_image(vol)
+    s.set_labelmap(LabelMap(lab, vol.geometry, LabelTable.from_names(["liver", "lesion"])))
+    where = np.ones(tuple(b.stop - b.start for b in EDIT), bool)
+    s.apply(editing.apply(s.labelmap, "paint", 2, where, offset=EDIT))
+    return s
+
+
+def _texts(figs) -> str:
+    return "\n".join(t.get_text() for fig in figs for t in fig.findobj(Text))
+
+
+def _cell_texts(figs) -> list[str]:
+    from matplotlib.table import Table
+
+    return [c.get_text().get_text() for fig in figs for t in fig.findobj(Table) for c in t.get_celld().values()]
+
+
+def _report(case):
+    from app.actions.exporting import _model
+    _card, model = _model(case, need_card=False)
+    stats = segment_statistics(case.volume, case.labelmap, case.ai)
+    info = ReportInfo(reviewer=case.reviewer, state=case.state, case_id=case.case_id, model=model,
+                      regions=report_regions(case))
+    return info, stats, report_figures(info, case.volume, case.labelmap, stats)
+
+
+def test_right_after_approval_the_report_names_state_case_and_reviewer(tmp_path):
+    s = _session()
+    req = review.correction_request(s, "approved", "dr.house")
+    case_id, n = review.save_correction(req, tmp_path / "store")
+    s.mark_saved(case_id, n, "approved")
+    text = _texts(_report(case_from_session(s, "dr.house"))[2])
+    assert "state: approved" in text and f"case: {case_id}" in text and "reviewer: dr.house" in text
+    # the same case read back from the store says the same
+    text = _texts(_report(case_from_store(case_id[:8], tmp_path / "store"))[2])
+    assert "state: approved" in text and f"case: {case_id}" in text and "reviewer: dr.house" in text
+    # before any save it says so instead of a bare dash
+    text = _texts(_report(case_from_session(_session(), "dr.house"))[2])
+    assert "state: not saved" in text and "case: not saved to the store" in text
+
+
+def test_key_images_go_through_the_edited_region_and_the_most_uncertain_one(tmp_path):
+    s = _session()
+    values = np.zeros(SHAPE, np.float32)
+    values[5:8, 30:36, 6:12] = 0.9  # the model's doubt, away from both the organ and the edit
+    s.viewer.add_heatmap(HeatMap.from_values("Uncertainty", values, s.volume.geometry, vmin=0.0, vmax=1.0))
+    case = case_from_session(s, "dr.house")
+    assert case.regions["edited"] == [[b.start, b.stop] for b in EDIT]
+    info, _stats, _figs = _report(case)
+    images = report_key_images(info, case.volume, case.labelmap)
+    by_view = {(i.view, i.reason): i.slice_index for i in images}
+    # identity direction: axial slices step through z, coronal through y, sagittal through x
+    assert EDIT[0].start <= by_view["axial", "edited region"] < EDIT[0].stop
+    assert EDIT[1].start <= by_view["coronal", "edited region"] < EDIT[1].stop
+    assert EDIT[2].start <= by_view["sagittal", "edited region"] < EDIT[2].stop
+    assert 5 <= by_view["axial", "most uncertain region"] < 8
+    # the plane through the edit shows the painted lesion's colour (not only the organ's)
+    axial = next(i for i in images if i.reason == "edited region" and i.view == "axial")
+    colour = np.asarray(case.labelmap.table.get(2).color, float)
+    assert np.any(np.abs(axial.rgb.astype(float) - colour).sum(axis=2) < 60)
+    # a store case has no session history: the edits are where the draft and the correction differ
+    case_id, _n = review.save_correction(review.correction_request(s, "in_review", "dr.house"), tmp_path / "st")
+    assert report_regions(case_from_store(case_id, tmp_path / "st"))["edited"] == [[b.start, b.stop] for b in EDIT]
+
+
+def test_a_segment_the_ai_never_drew_is_added_by_the_reviewer():
+    s = _session()
+    case = case_from_session(s, "dr.house")
+    _info, stats, figs = _report(case)
+    liver, lesion = stats
+    assert lesion["added_by_reviewer"] and lesion["dice_vs_ai"] is None and lesion["hd95_vs_ai_mm"] is None
+    assert liver["added_by_reviewer"] is False and liver["dice_vs_ai"] == pytest.approx(1.0)
+    cells = _cell_texts(figs)
+    assert "added by reviewer" in cells and "0.000" not in cells and "1.000" in cells
