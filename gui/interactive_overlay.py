@@ -102,12 +102,7 @@ class InteractiveOverlay:
     # -- prompts --------------------------------------------------------------------------------
     def to_scene(self, lps) -> tuple[np.ndarray, np.ndarray]:
         """Scene (x, y) mm of LPS points on this view, and whether each lies on the shown slice."""
-        g, view = self.grid, self.view.view
-        ijk = g.grid.world_to_index(np.asarray(lps, dtype=np.float64).reshape(-1, 3))
-        sr, sc = g.plane_spacing(view)
-        r, c = g.plane_axes(view)
-        on = np.abs(ijk[:, g.sliced_axis(view)] - self._shown) <= 0.5 + 1e-6
-        return np.c_[ijk[:, c] * sc, ijk[:, r] * sr], on
+        return self.view.world_to_scene(lps)
 
     def _draw_prompts(self, g: DisplayGrid) -> None:
         spots, paths = [], {True: QtGui.QPainterPath(), False: QtGui.QPainterPath()}

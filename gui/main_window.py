@@ -20,6 +20,8 @@ from gui.dialogs import ShortcutsDialog, show_error
 from gui.edit_panel import EditPanel
 from gui.explain_panel import ExplainPanel
 from gui.heat_panel import HeatPanel
+from gui.measure_panel import MeasurePanel
+from gui.measure_tool import MeasureTool
 from gui.opener import Opener
 from gui.pacs_controller import PacsController
 from gui.segment_panel import SegmentPanel
@@ -55,6 +57,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit_panel = EditPanel(self.session, self.shell)
         self.edit_panel.interactive.attach(self.views)  # the object under construction on every view
         self.edit_panel.tool_changed.connect(self._tool_changed)
+        self.measure = MeasureTool(self.session, self.shell, self)  # ruler, angle, ellipse ROI on every view
+        self.measure.attach(self.views)
+        self.measure.started.connect(lambda: self.edit_panel.tool.setCurrentText("Navigate"))
+        self.measure.failed.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.measure_panel = MeasurePanel(self.session, self.measure)
         self.worklist = WorklistPanel(self.session, self.tasks)
         self.worklist.case_opened.connect(self._store_case_opened)
         self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
@@ -124,7 +131,8 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(box3d)
         # tabs keep the panel short: segments and tools / explanations / the store's worklist
         self.tabs = QtWidgets.QTabWidget()
-        self.tabs.addTab(_stack([(None, self.segments), ("Edit", self.edit_panel)]), "Segments")
+        self.tabs.addTab(_stack([(None, self.segments), ("Edit", self.edit_panel),
+                                  ("Measurements", self.measure_panel)]), "Segments")
         self.tabs.addTab(_stack([("Explain", self.explain_panel), ("Heat maps", self.heat_panel)], stretch=True),
                          "Explain")
         self.tabs.addTab(self.worklist, "Worklist")
@@ -178,7 +186,9 @@ class MainWindow(QtWidgets.QMainWindow):
             "&Edit": [("undo", "&Undo", ed.undo), ("redo", "&Redo", self.session.redo)] + [
                 (f"tool_{t.lower()}", f"&{t}", lambda _=False, t=t: ed.tool.setCurrentText(t))
                 for t in ("Paint", "Erase", "Navigate")] + [("new_segment", "New &segment", ed.new_segment), None]
-                + ed.interactive.menu_items(),
+                + ed.interactive.menu_items() + [None] + [
+                (f"measure_{m}", f"Measure: {t}", lambda _=False, m=m: self.measure.set_mode(m))
+                for m, t in (("ruler", "&ruler"), ("angle", "an&gle"), ("ellipse", "e&llipse ROI"))],
             "&Segment": [("run_default", "Run the &default model", cc.run_default_model),
                          ("run_model", "Run a &model…", cc.run_model_dialog),
                          ("compare_model", "&Compare with another model…", lambda: cc.run_model_dialog(compare=True)),
@@ -260,6 +270,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.view3d.reset_camera()
 
     def _tool_changed(self, name: str) -> None:
+        if name != "Navigate":
+            self.measure.set_mode(None)
         for view in self.views.values():
             view.left_handler = None if name == "Navigate" else self.edit_panel.on_view
             view.setCursor(QtCore.Qt.CursorShape.ArrowCursor if name == "Navigate" else

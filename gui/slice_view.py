@@ -46,7 +46,8 @@ class _SliceViewBox(pg.ViewBox):
         btn = ev.button()
         if btn == QtCore.Qt.MouseButton.LeftButton:
             ev.accept()
-            self.owner.left_at(self.mapToView(ev.pos()),
+            # a drag starts where the button went down, not where the mouse is once it has moved enough
+            self.owner.left_at(self.mapToView(ev.buttonDownPos() if ev.isStart() else ev.pos()),
                                "start" if ev.isStart() else "finish" if ev.isFinish() else "drag")
         elif btn == QtCore.Qt.MouseButton.RightButton:
             ev.accept()
@@ -195,6 +196,16 @@ class SliceView(QtWidgets.QWidget):
     def scene_to_index(self, point: QtCore.QPointF) -> np.ndarray:
         sr, sc = self.grid.plane_spacing(self.view)
         return self.grid.plane_to_index(self.view, self.model.slice_index(self.view), point.y() / sr, point.x() / sc)
+
+    def world_to_scene(self, lps) -> tuple[np.ndarray, np.ndarray]:
+        """Scene (x, y) mm of LPS points (..., 3) on this view, and whether each lies on the shown
+        slice: the one mapping the overlays (interactive prompts, measurements) draw with."""
+        g, view = self.grid, self.view
+        ijk = g.grid.world_to_index(np.asarray(lps, dtype=np.float64).reshape(-1, 3))
+        sr, sc = g.plane_spacing(view)
+        r, c = g.plane_axes(view)
+        on = np.abs(ijk[:, g.sliced_axis(view)] - self.model.slice_index(view)) <= 0.5 + 1e-6
+        return np.c_[ijk[:, c] * sc, ijk[:, r] * sr], on
 
     # -- model events ---------------------------------------------------------------------------
     def _on_image(self) -> None:

@@ -1,0 +1,117 @@
+"""Measurements on one slice view: rulers, angles, ellipses and RECIST axes lying on the shown slice,
+each with its value as a label (white on a dark shadow, readable over bright and dark anatomy), and
+the one being drawn (dashed). Points are LPS mm, mapped with SliceView.world_to_scene."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core.measurements import Measurement, ellipse_axes, text, values
+
+COLOR = QtGui.QColor(255, 220, 0)  # yellow, as Slicer's and most PACS' rulers
+SHORT_COLOR = QtGui.QColor(0, 220, 255)  # RECIST short axis
+
+
+def _pen(color: QtGui.QColor, width: float = 2.0, dashed: bool = False) -> QtGui.QPen:
+    pen = QtGui.QPen(color, width)
+    pen.setCosmetic(True)
+    if dashed:
+        pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+    return pen
+
+
+def ellipse_outline(points, n: int = 72) -> np.ndarray:
+    c, u, v = ellipse_axes(points)
+    t = np.linspace(0, 2 * np.pi, n)
+    return c + np.cos(t)[:, None] * u + np.sin(t)[:, None] * v
+
+
+class MeasureOverlay:
+    """Layers added to one SliceView; ``show`` sets the measurements, slice changes redraw."""
+
+    def __init__(self, view) -> None:
+        self.view = view
+        self.paths = {c: QtWidgets.QGraphicsPathItem() for c in ("main", "short", "sketch")}
+        self.paths["main"].setPen(_pen(COLOR))
+        self.paths["short"].setPen(_pen(SHORT_COLOR))
+        self.paths["sketch"].setPen(_pen(COLOR, dashed=True))
+        for item in self.paths.values():
+            item.setZValue(50)  # over segments and the interactive object, under the crosshair
+            view.viewbox.addItem(item, ignoreBounds=True)
+        self.labels: list[pg.TextItem] = []
+        self.measurements: list[Measurement] = []
+        self.volume = None
+        self._shown = -1
+        view.model.subscribe("cursor", self._on_cursor)
+        view.model.subscribe("image", lambda: self.show([], None))
+
+    def show(self, measurements, volume) -> None:
+        self.measurements, self.volume = list(measurements), volume
+        self.redraw()
+
+    def _on_cursor(self) -> None:
+        if self.view.model.display is not None and self.view.model.slice_index(self.view.view) != self._shown:
+            self.redraw()
+
+    def _label(self, n: int, s: str, xy) -> None:
+        while len(self.labels) <= n:
+            # white on a translucent dark box with a drop shadow: readable over bone and air alike
+            item = pg.TextItem(color=(255, 255, 255), anchor=(-0.05, 1.1), fill=pg.mkBrush(0, 0, 0, 110))
+            shadow = QtWidgets.QGraphicsDropShadowEffect()
+            shadow.setColor(QtGui.QColor(0, 0, 0, 255))
+            shadow.setOffset(1.2, 1.2)
+            shadow.setBlurRadius(4)
+            item.setGraphicsEffect(shadow)
+            font = item.textItem.font()
+            font.setBold(True)
+            font.setPointSize(10)
+            item.setFont(font)
+            item.setZValue(60)
+            self.view.viewbox.addItem(item, ignoreBounds=True)
+            self.labels.append(item)
+        item = self.labels[n]
+        item.setText(s)
+        item.setPos(float(xy[0]), float(xy[1]))
+        item.setVisible(True)
+
+    def redraw(self) -> None:
+        main, short = QtGui.QPainterPath(), QtGui.QPainterPath()
+        shown = 0
+        if self.view.model.display is not None:
+            self._shown = self.view.model.slice_index(self.view.view)
+            for m in self.measurements:
+                pts = ellipse_outline(m.points) if m.kind == "ellipse" else m.array
+                xy, on = self.view.world_to_scene(pts)
+                if not on.all():
+                    continue
+                if m.kind == "recist":
+                    _line(main, xy[:2])
+                    _line(short, xy[2:])
+                    anchor = xy[1]
+                elif m.kind == "ellipse":
+                    _line(main, xy)
+                    anchor = xy[np.argmax(xy[:, 0])]  # the label beside the ellipse's rightmost point
+                else:
+                    _line(main, xy)
+                    anchor = xy[1] if m.kind == "angle" else xy[-1]
+                self._label(shown, text(m, values(m, self.volume)), anchor)
+                shown += 1
+        for item in self.labels[shown:]:
+            item.setVisible(False)
+        self.paths["main"].setPath(main)
+        self.paths["short"].setPath(short)
+
+    def draw_sketch(self, lps_points, ellipse: bool = False) -> None:
+        """The measurement being drawn (None: nothing)."""
+        path = QtGui.QPainterPath()
+        if lps_points is not None and len(lps_points) > 1 and self.view.model.display is not None:
+            pts = ellipse_outline(lps_points) if ellipse else lps_points
+            _line(path, self.view.world_to_scene(pts)[0])
+        self.paths["sketch"].setPath(path)
+
+
+def _line(path: QtGui.QPainterPath, xy) -> None:
+    path.moveTo(*xy[0])
+    for q in xy[1:]:
+        path.lineTo(*q)

@@ -1,0 +1,115 @@
+"""The Measure tool in the real window (Xvfb): a ruler between two clicked points on an oblique,
+anisotropic image reads their distance in mm; an angle from three clicks; an ellipse ROI dragged on
+the view reads its area and HU statistics; RECIST axes of a segment; the list deletes; the
+measurements go into the saved correction's edits."""
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from core.labels import LabelMap, LabelTable
+from core.volume import Volume
+
+pytest.importorskip("pytestqt")
+
+
+def _oblique() -> Volume:
+    t = np.radians(20)
+    direction = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    arr = np.full((8, 60, 70), 40, np.int16)
+    arr[:, 20:40, 25:45] = 100
+    return Volume.from_array(arr, spacing=(0.8, 0.6, 2.5), origin=(-20.0, 10.0, 30.0), direction=direction,
+                             modality="CT")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from gui.app import make_app
+    from gui.main_window import MainWindow
+
+    make_app()
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1300, 850)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    assert win.tasks.wait(10000)
+
+
+def _pos(view, col, row):
+    sr, sc = view.model.display.plane_spacing(view.view)
+    return view.graphics.mapFromScene(view.viewbox.mapViewToScene(QtCore.QPointF(col * sc, row * sr)))
+
+
+def _click(qtbot, view, col, row):
+    qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, col, row))
+
+
+def test_ruler_angle_ellipse_recist_on_an_oblique_image(qtbot, window, tmp_path):
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)  # the worklist's first read
+    window.set_layout("2d")
+    vol = _oblique()
+    window.session.set_image(vol, "oblique phantom")
+    assert window.model.display.is_view is False  # resampled: the oblique case
+    view = window.views["axial"]
+    qtbot.wait(50)
+    window.actions_by_id["measure_ruler"].trigger()  # M
+    assert window.measure.mode == "ruler" and window.measure_panel.buttons["ruler"].isChecked()
+    (c0, r0), (c1, r1) = (20.0, 15.0), (50.0, 45.0)  # display voxels (col, row) on the axial view
+    _click(qtbot, view, c0, r0)
+    _click(qtbot, view, c1, r1)
+    ms = window.session.measurements
+    assert len(ms) == 1 and ms[0].kind == "ruler"
+    sr, sc = window.model.display.plane_spacing("axial")
+    expected = np.hypot((c1 - c0) * sc, (r1 - r0) * sr)  # the clicked points' distance in mm on the view
+    from core.measurements import values
+
+    got = values(ms[0])["length_mm"]
+    pixel = max(sr, sc) * view.viewbox.viewPixelSize()[0] / min(sr, sc)  # one screen pixel in mm
+    assert abs(got - expected) < 2 * pixel
+    label = window.measure.overlays["axial"].labels[0]
+    assert label.isVisible() and label.textItem.toPlainText() == f"{got:.1f} mm"
+    assert window.measure_panel.list.item(0).text() == f"1. ruler: {got:.1f} mm"
+    # the same points on the image's own (oblique) grid: the distance is the same in mm
+    a, b = vol.geometry.world_to_index(np.array(ms[0].points))
+    assert np.hypot(*((b - a) * vol.geometry.spacing)[:2]) == pytest.approx(got, abs=1e-6)
+
+    window.actions_by_id["measure_angle"].trigger()
+    for c, r in ((8, 60), (25, 60), (25, 80)):
+        _click(qtbot, view, c, r)
+    assert values(window.session.measurements[-1])["angle_deg"] == pytest.approx(90.0, abs=1.0)
+
+    window.actions_by_id["measure_ellipse"].trigger()
+    viewport = view.graphics.viewport()
+    qtbot.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, 45, 62))
+    for t in np.linspace(0, 1, 5)[1:]:
+        qtbot.mouseMove(viewport, pos=_pos(view, 45 + 20 * t, 62 + 15 * t))
+        qtbot.wait(20)
+    qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, 65, 77))
+    roi = values(window.session.measurements[-1], vol)
+    assert window.session.measurements[-1].kind == "ellipse"
+    assert roi["area_mm2"] == pytest.approx(np.pi * 10 * sc * 7.5 * sr, rel=0.1)
+    assert roi["unit"] == "HU" and roi["min"] >= 40 and roi["max"] <= 100 and roi["voxels"] > 0
+
+    lm = LabelMap.empty_like(vol.geometry, LabelTable.from_names(["Lesion"]))
+    lm.array[4, 20:40, 25:45] = 1
+    window.session.set_labelmap(lm)
+    window.measure_panel.recist_button.click()
+    rec = values(window.session.measurements[-1])
+    assert rec["long_mm"] == pytest.approx(np.hypot(19 * 0.8, 19 * 0.6), abs=0.8)
+    assert window.measure_panel.list.count() == 4
+
+    window._focused_view = "axial"
+    window.set_layout("single")  # the axial view alone, for the screenshot
+    qtbot.wait(100)
+    window.save_screenshot(str(tmp_path / "measure.png"))
+    from app.actions.review import correction_request
+
+    kinds = [r["kind"] for r in correction_request(window.session, "in_review").edits["measurements"]]
+    assert kinds == ["ruler", "angle", "ellipse", "recist"]
+    window.measure_panel.list.setCurrentRow(1)
+    window.measure_panel.delete.click()
+    assert [m.kind for m in window.session.measurements] == ["ruler", "ellipse", "recist"]
+    window.actions_by_id["tool_paint"].trigger()  # an editing tool takes the left button back
+    assert window.measure.mode is None and view.left_handler == window.edit_panel.on_view
