@@ -189,3 +189,20 @@ def _hull(xy: np.ndarray) -> np.ndarray:
         return xy[ConvexHull(xy).vertices]
     except QhullError:  # collinear: a one-voxel-wide segment
         return xy[[int(np.argmin(xy @ (xy[-1] - xy[0]))), int(np.argmax(xy @ (xy[-1] - xy[0])))]]
+
+
+MEASUREMENT_COLUMNS = ("kind", "label", "text", "length_mm", "angle_deg", "long_mm", "short_mm", "area_mm2",
+                       "voxels", "mean", "sd", "min", "max", "unit", "points_lps_mm")
+
+
+def measurements_csv(rows: list[dict]) -> str:
+    """Rows of ``row`` as CSV (points as "x y z; x y z" in LPS mm)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=MEASUREMENT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(dict(r, points_lps_mm="; ".join(" ".join(f"{v:g}" for v in p) for p in r["points_lps_mm"])))
+    return buf.getvalue()

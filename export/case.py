@@ -57,6 +57,7 @@ class ExportRequest:
     notes: list[str] = field(default_factory=list)
     explanation: Optional[object] = None  # report: export.heat_image.ExplanationView
     regions: dict = field(default_factory=dict)  # report: key-image regions (export.report.ReportInfo)
+    measurements: list = field(default_factory=list)  # the reader's, as core.measurements.row gives them
 
 
 def _with_suffix(path: Path, fmt: str) -> Path:
@@ -108,9 +109,10 @@ def dicom_sources(req: ExportRequest, progress: ProgressFn, cancel: Optional[Can
     return [pydicom.dcmread(p, stop_before_pixels=True) for p in paths], paths
 
 
-def statistics_text(rows: list[dict], suffix: str) -> str:
+def statistics_text(rows: list[dict], suffix: str, measurements=()) -> str:
     if suffix == ".json":
-        return json.dumps({"segments": rows}, indent=2)
+        return json.dumps(dict({"segments": rows}, **({"measurements": list(measurements)} if measurements else {})),
+                          indent=2)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
@@ -194,7 +196,14 @@ def _export(req: ExportRequest, progress: ProgressFn, cancel: Optional[CancelTok
     rows = segment_statistics(req.volume, req.labelmap, req.ai)
     if fmt == "stats":
         with atomic_output(out) as tmp:
-            tmp.write_text(statistics_text(rows, out.suffix.lower()))
+            tmp.write_text(statistics_text(rows, out.suffix.lower(), req.measurements))
+        if req.measurements and out.suffix.lower() == ".csv":  # a second table: its own file beside
+            from core.measurements import measurements_csv
+
+            beside = out.with_name(out.name[:-4] + "-measurements.csv")
+            with atomic_output(beside) as tmp:
+                tmp.write_text(measurements_csv(req.measurements))
+            return [out, beside]
         return [out]
     from export.report import ReportInfo, render_report
     from export.snapshot import render_surfaces
@@ -207,6 +216,7 @@ def _export(req: ExportRequest, progress: ProgressFn, cancel: Optional[CancelTok
     info = ReportInfo(patient="de-identified" if req.deidentify else (req.volume.metadata.get("patient") or "-"),
                       study=desc, reviewer=req.reviewer, state=req.state, model=req.model, case_id=req.case_id,
                       explanation=req.explanation, regions=dict(req.regions),
+                      measurements=list(req.measurements),
                       notes=list(req.notes) + ([] if snapshot is not None else ["3D view not rendered (no OpenGL)"]))
     render_report(info, req.volume, req.labelmap, rows, out, snapshot)
     progress(1.0, "done")

@@ -38,6 +38,7 @@ class ReportInfo:
     # where the key images go: "edited" (the box of the reviewer's edits), "uncertain" (the most
     # uncertain region's box), each as (z, y, x) [start, stop) pairs
     regions: dict = field(default_factory=dict)
+    measurements: list = field(default_factory=list)  # the reader's (core.measurements.row)
     created: str = field(default_factory=lambda: datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
@@ -72,6 +73,15 @@ def _text_block(ax, x, y, title, lines, size=8.5, width=52):
     lines = [w for line in lines for w in (textwrap.wrap(line, width, subsequent_indent="   ") or [""])]
     ax.text(x, y, title, fontsize=10, fontweight="bold", va="top", transform=ax.transAxes)
     ax.text(x, y - 0.022, "\n".join(lines), fontsize=size, va="top", transform=ax.transAxes, linespacing=1.45)
+
+
+def _measurements_block(ax, y: float, rows: list[dict]) -> float:
+    """The reader's measurements (ruler, angle, ROI, RECIST), one line each; the height left below."""
+    lines = [f"{n}. {r['kind']}: {r['text']}" for n, r in enumerate(rows[:8], 1)]
+    if len(rows) > 8:
+        lines.append(f"... and {len(rows) - 8} more (in the statistics export)")
+    _text_block(ax, 0.05, y, "Measurements", lines, size=8, width=110)
+    return y - 0.022 - 0.0175 * len(lines) - 0.02
 
 
 def _model_lines(model: Optional[dict]) -> list[str]:
@@ -148,6 +158,7 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
                 cell.set_facecolor("#e8eef7")
                 cell.set_text_props(fontweight="bold")
         y -= height + 0.04
+    y = _measurements_block(ax, y, info.measurements) if first and info.measurements else y
     if first and info.notes:
         _text_block(ax, 0.05, y, "Notes", info.notes[:8], size=8, width=110)
     ax.text(0.05, 0.02, "Volumes from voxel counts × voxel volume; HD95 = 95th percentile Hausdorff distance "

@@ -122,3 +122,41 @@ def test_session_actions_list_remove_and_save_with_the_correction():
     assert Measurement.from_dict(saved[1]) == s.measurements[1]
     s.set_image(vol, "another")
     assert s.measurements == [] and seen[-1] == 0
+
+
+def test_measurements_in_the_statistics_export_and_the_report(tmp_path):
+    import csv
+    import json
+
+    from app.actions import measuring
+    from app.actions.exporting import case_from_session, export_case
+    from app.session import CaseSession
+    from export import report
+
+    arr = np.full((3, 30, 30), 50, np.int16)
+    vol = Volume.from_array(arr, spacing=(0.5, 0.5, 3.0), modality="CT")
+    s = CaseSession()
+    s.set_image(vol, "phantom")
+    lm = LabelMap.empty_like(vol.geometry, LabelTable.from_names(["Lesion"]))
+    lm.array[1, 10:20, 8:22] = 1
+    s.set_labelmap(lm)
+    c = vol.geometry.index_to_world([15, 15, 1])
+    measuring.add(s, Measurement("ruler", ((0, 0, 3), (6, 8, 3))))
+    measuring.add(s, Measurement("ellipse", (tuple(c), tuple(c + [4, 0, 0]), tuple(c + [0, 2, 0]))))
+    measuring.add_recist(s, 1)
+    case = case_from_session(s)
+    written = export_case("stats", case, tmp_path / "stats.json")
+    doc = json.loads(written[0].read_text())
+    assert [m["kind"] for m in doc["measurements"]] == ["ruler", "ellipse", "recist"]
+    assert doc["measurements"][0]["length_mm"] == pytest.approx(10.0)
+    assert doc["measurements"][1]["mean"] == 50.0 and doc["measurements"][1]["unit"] == "HU"
+    written = export_case("stats", case, tmp_path / "stats.csv")
+    assert [p.name for p in written] == ["stats.csv", "stats-measurements.csv"]
+    rows = list(csv.DictReader(written[1].open()))
+    assert rows[0]["kind"] == "ruler" and float(rows[0]["length_mm"]) == pytest.approx(10.0)
+    assert rows[0]["points_lps_mm"] == "0 0 3; 6 8 3"
+    assert float(rows[2]["long_mm"]) == pytest.approx(np.hypot(13 * 0.5, 9 * 0.5), abs=0.5)
+    info = report.ReportInfo(measurements=measuring.rows(s))
+    fig = report._page(info, vol, [], [], [], None, True, 1, 1)
+    shown = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "Measurements" in shown and "1. ruler: 10.0 mm" in shown and "recist: Lesion:" in shown

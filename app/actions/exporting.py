@@ -33,6 +33,7 @@ class CaseExport:
     case_id: str = ""
     probabilities: Optional[object] = None  # (C, z, y, x) foreground probabilities of the run, for a fractional SEG
     regions: Optional[dict] = None  # report key images: "edited", "uncertain" boxes (None: from ai vs labelmap)
+    measurements: Optional[list] = None  # the reader's rulers, angles, ROIs, RECIST (core.measurements.row)
 
 
 def find_case(store, prefix: str):
@@ -75,7 +76,7 @@ def case_from_store(case_id: str, root=None, *, source=None, model: Optional[str
     stored_ref = f"{latest['model_id']}/{latest['model_version']}" if latest.get("model_id") else None
     return CaseExport(vol, fixed, ai, model_ref=model or stored_ref, snapshot=None if model else latest.get("card"),
                       model_named=bool(model), reviewer=reviewer or latest.get("reviewer") or "",
-                      state=case.state, case_id=case.id)
+                      state=case.state, case_id=case.id, measurements=latest["edits"].get("measurements"))
 
 
 def relink(volume: Volume, labelmaps, source, expected_hash: str, case_id: str = "", *,
@@ -143,7 +144,8 @@ def export_case(fmt: str, case: CaseExport, out, *, fractional: bool = False, de
     req = ExportRequest(fmt, case.volume, case.labelmap, Path(out), ai=case.ai, probabilities=probs,
                         deidentify=deidentify, compress=compress, model=model, reviewer=case.reviewer,
                         state=case.state, case_id=case.case_id, explanation=explanation,
-                        regions=report_regions(case) if fmt == "report" else {})
+                        regions=report_regions(case) if fmt == "report" else {},
+                        measurements=list(case.measurements or []))
     return export(req, progress, cancel)
 
 
@@ -186,6 +188,12 @@ def _session_regions(session) -> dict:
     return regions
 
 
+def _measurement_rows(session) -> list:
+    from app.actions.measuring import rows
+
+    return rows(session)
+
+
 def case_from_session(session, reviewer: str = "") -> CaseExport:
     """The case on screen (copies: editing may go on), with the run's probabilities for a
     fractional SEG."""
@@ -198,4 +206,4 @@ def case_from_session(session, reviewer: str = "") -> CaseExport:
                       reviewer=reviewer,
                       state=session.review_state or "", case_id=session.store_case or "",
                       probabilities=run.probabilities[1:] if run is not None else None,
-                      regions=_session_regions(session))
+                      regions=_session_regions(session), measurements=_measurement_rows(session))
