@@ -11,7 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 OUTLINE = "#40e0ff"
 MIN_FIELD_MM = 40.0  # zoomed no closer than this: the reviewer needs the region's surroundings too
-MARGIN = 1.0  # the box's size again on each side
+MARGIN = 0.5  # half the box's size on each side
 
 
 def display_box(model, region: dict) -> np.ndarray:
@@ -93,7 +93,8 @@ class RegionNav:
     def _zoom(self, name: str) -> None:
         view = self.views[name]
         scene, _cut = self._scene_box(name)
-        w = max(scene.width() * (1 + 2 * MARGIN), MIN_FIELD_MM)
-        h = max(scene.height() * (1 + 2 * MARGIN), MIN_FIELD_MM)
+        whole = view._rect()  # never zoomed out beyond the image
+        w = min(max(scene.width() * (1 + 2 * MARGIN), MIN_FIELD_MM), whole.width())
+        h = min(max(scene.height() * (1 + 2 * MARGIN), MIN_FIELD_MM), whole.height())
         c = scene.center()
         view.viewbox.setRange(QtCore.QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)

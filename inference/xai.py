@@ -426,13 +426,15 @@ def calibration(probabilities: np.ndarray, truth: np.ndarray, bins: int = 10) ->
 
 def uncertain_regions(values: np.ndarray, threshold: float = 0.5, min_voxels: int = 5,
                       spacing_xyz=(1.0, 1.0, 1.0), merge_mm: Optional[float] = None,
-                      keep_fraction: float = 0.02) -> list[dict]:
+                      keep_fraction: float = 0.02, max_mm: Optional[float] = 40.0) -> list[dict]:
     """Regions above ``threshold`` for a reviewer to walk, most important first.
 
     Pieces closer than ``merge_mm`` (default: two voxels along the coarsest axis) are one region:
     a ragged rim of doubt is one place to look, not dozens. A region's score is its volume (mL) x
     its mean uncertainty; regions under ``min_voxels`` or scoring under ``keep_fraction`` of the
-    top one are dropped. Each has its rank, volume, mean, score, centre and bounding box (index
+    top one are dropped. A region longer than ``max_mm`` along an axis is cut into tiles of that size
+    (a rim of doubt along a whole cortex merged into one 49 mL "region" whose box was the brain: no
+    place to look). Each has its rank, volume, mean, score, centre and bounding box (index
     z, y, x; the box is inclusive-exclusive) so a viewer can outline and zoom to it."""
     from scipy import ndimage
 
@@ -445,6 +447,24 @@ def uncertain_regions(values: np.ndarray, threshold: float = 0.5, min_voxels: in
     joined = ndimage.binary_dilation(above, np.ones(tuple(2 * reach + 1), bool)) if reach.any() else above
     comp, n = ndimage.label(joined)
     comp = np.where(above, comp, 0)  # statistics over the doubtful voxels only
+    if max_mm and n:
+        # tiles laid from each long region's own first voxel, so a region that fits stays whole
+        boxes = ndimage.find_objects(comp, n)
+        where = np.nonzero(above)
+        c = comp[where]
+        tile = np.zeros(c.size, np.int64)
+        for axis, mm in enumerate(spacing_zyx):
+            per = max(int(max_mm // mm), 1)
+            start = np.array([0] + [b[axis].start if b is not None else 0 for b in boxes])
+            length = np.array([0] + [b[axis].stop - b[axis].start if b is not None else 0 for b in boxes])
+            step = np.where(length > per, per, np.iinfo(np.int32).max)  # only regions longer than a tile
+            tile = tile * (max(comp.shape) + 1) + (where[axis] - start[c]) // step[c]
+        key = np.zeros(comp.shape, np.int64)
+        key[where] = c.astype(np.int64) * (int(tile.max()) + 1) + tile
+        _, pieces = np.unique(key[above], return_inverse=True)
+        comp = np.zeros(comp.shape, np.int64)
+        comp[above] = pieces.reshape(-1) + 1
+        n = int(comp.max())
     idx = np.arange(1, n + 1)
     sizes = ndimage.sum_labels(above, comp, idx)
     means = ndimage.mean(values, comp, idx)

@@ -144,3 +144,11 @@ def test_uncertain_regions_are_merged_ranked_by_volume_times_mean_and_trimmed():
     assert big["size"] == 2 * 4 * 8 * 4 and big["volume_ml"] == pytest.approx(256 * 2 / 1000)
     assert big["bbox_zyx"] == [[2, 6], [2, 10], [2, 11]] and big["mean"] == pytest.approx(0.6)
     assert small["score"] == pytest.approx(8 * 2 / 1000 * 0.95) and small["score"] < big["score"]
+
+
+def test_a_long_rim_of_doubt_is_walked_in_pieces_of_at_most_40_mm():
+    values = np.zeros((6, 30, 120), np.float32)
+    values[2:4, 10:12, 5:115] = 0.8  # a 110 mm rim, one connected piece
+    regions = uncertain_regions(values, 0.5, min_voxels=3, spacing_xyz=(1.0, 1.0, 1.0))
+    assert len(regions) == 3 and sum(r["size"] for r in regions) == 2 * 2 * 110
+    assert all(r["bbox_zyx"][2][1] - r["bbox_zyx"][2][0] <= 40 for r in regions)
