@@ -160,3 +160,23 @@ def test_measurements_in_the_statistics_export_and_the_report(tmp_path):
     fig = report._page(info, vol, [], [], [], None, True, 1, 1)
     shown = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
     assert "Measurements" in shown and "1. ruler: 10.0 mm" in shown and "recist: Lesion:" in shown
+
+
+def test_measurements_saved_with_the_correction_come_back_from_the_store(tmp_path):
+    from app.actions import measuring
+    from app.actions.exporting import case_from_store
+    from app.actions.review import correction_request, save_correction
+    from app.session import CaseSession
+
+    vol = Volume.from_array(np.zeros((3, 16, 16), np.int16), spacing=(0.7, 0.7, 2.0), modality="CT")
+    s = CaseSession()
+    s.set_image(vol, "phantom")
+    lm = LabelMap.empty_like(vol.geometry, LabelTable.from_names(["Lesion"]))
+    lm.array[1, 4:9, 4:12] = 1
+    s.set_labelmap(lm)
+    measuring.add(s, Measurement("ruler", ((1, 2, 2), (4, 6, 2)), "a"))
+    measuring.add_recist(s, 1)
+    case_id, _n = save_correction(correction_request(s, "approved", "reader"), tmp_path / "store")
+    back = case_from_store(case_id, tmp_path / "store").measurements
+    assert [Measurement.from_dict(r) for r in back] == s.measurements
+    assert back[0]["length_mm"] == pytest.approx(5.0)
