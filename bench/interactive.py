@@ -48,7 +48,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     vol, cases = kidneys()
     shape = vol.array.shape
-    print(f"CT phantom {shape[::-1]} (x, y, z) at {vol.geometry.spacing.tolist()} mm; {torch.get_num_threads()} threads, "
+    print(f"CT phantom {shape[::-1]} (x, y, z) at {vol.geometry.spacing.tolist()} mm; "
+          f"{torch.get_num_threads()} threads, "
           f"device {args.device}")
     card = default_model(vol)
     for attempt in ("load + run", "run"):

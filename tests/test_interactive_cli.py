@@ -24,8 +24,10 @@ def case(tmp_path_factory):
     shape = (16, 36, 40)
     zz, yy, xx = np.indices(shape)
     spacing = np.array([0.8, 0.9, 2.5])  # x, y, z
-    mm = lambda z, y, x: (zz - z) ** 2 * spacing[2] ** 2 + (yy - y) ** 2 * spacing[1] ** 2 + (xx - x) ** 2 * spacing[0] ** 2
-    obj, other = mm(8, 17, 12) <= 7.0 ** 2, mm(8, 18, 30) <= 5.0 ** 2
+    def mm2(z, y, x):  # squared distance in mm from voxel (z, y, x)
+        return ((zz - z) * spacing[2]) ** 2 + ((yy - y) * spacing[1]) ** 2 + ((xx - x) * spacing[0]) ** 2
+
+    obj, other = mm2(8, 17, 12) <= 7.0 ** 2, mm2(8, 18, 30) <= 5.0 ** 2
     img = np.where(obj | other, 300.0, 100.0) + rng.normal(0, 15, shape)
     vol = Volume.from_array(img.astype(np.float32), spacing=tuple(spacing), origin=(-20.5, 11.25, -4.0),
                             direction=rotation(0.3, 0.1, -0.25), modality="MR")

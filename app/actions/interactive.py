@@ -122,7 +122,8 @@ def segment_file(image, prompts_path, out, previous=None, engine: str = "auto", 
 
     progress = progress or no_progress
     if kind_of(out) == "dicom":  # refused before the work, not after it
-        raise DelineateError(f"{out}: write the mask as .nii/.nii.gz, .nrrd, .mha or .png (DICOM SEG: the export command)")
+        raise DelineateError(f"{out}: write the mask as .nii/.nii.gz, .nrrd, .mha or .png "
+                             "(DICOM SEG: the export command)")
     prompts = Prompts.load(prompts_path)
     progress(0.0, "reading the image")
     vol = opening.read(str(image), series, progress=lambda f, m="": progress(0.4 * f, m), cancel=cancel)
@@ -141,7 +142,8 @@ def segment_file(image, prompts_path, out, previous=None, engine: str = "auto", 
     seconds = time.perf_counter() - t
     progress(0.95, "writing the mask")
     value, name, colour = OBJECT_LABEL
-    write_labelmap(LabelMap(mask.astype(np.uint8) * value, vol.geometry, LabelTable((Label(value, name, colour),))), out)
+    table = LabelTable((Label(value, name, colour),))
+    write_labelmap(LabelMap(mask.astype(np.uint8) * value, vol.geometry, table), out)
     progress(1.0, "done")
     voxels = int(mask.sum())
     return {"engine": getattr(eng, "name", engine), "voxels": voxels, "ml": voxels * vol.geometry.voxel_volume_ml(),

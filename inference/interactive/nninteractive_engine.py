@@ -15,6 +15,7 @@ Its session is stateful: a prompt that extends the last ones is added to it; any
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -89,13 +90,27 @@ class NNInteractiveState:
         self.session.set_target_buffer(self.target)
         self.applied: tuple = ()
         self.last: Optional[np.ndarray] = None
+        self.lock = threading.Lock()
 
     def predict(self, prompts: Prompts, previous: Optional[np.ndarray] = None, cancel=None) -> np.ndarray:
+        from core.errors import Cancelled, DelineateError
+
         rasterise(prompts, self.geometry)  # a bad prompt fails here, before the session changes
-        items = prompts.items
+        with self.lock:  # one session: a superseded prompt still running finishes first
+            try:
+                return self._predict(prompts.items, previous, cancel)
+            except (Cancelled, DelineateError):
+                self.applied = ()  # the session is part-way: start over next time
+                raise
+            except (ValueError, AssertionError, RuntimeError) as e:  # its own checks (a 3D box, shapes)
+                self.applied = ()
+                raise DelineateError(f"nnInteractive refused the prompts: {e}") from None
+
+    def _predict(self, items, previous, cancel) -> np.ndarray:
         n = len(self.applied)
-        extends = (n < len(items) and items[:n] == self.applied and
-                   (previous is None if self.last is None else previous is not None and np.array_equal(previous, self.last)))
+        same_previous = previous is None if self.last is None else \
+            previous is not None and np.array_equal(previous, self.last)
+        extends = n < len(items) and items[:n] == self.applied and same_previous
         if not extends:
             self.session.reset_interactions()
             if previous is not None and np.any(previous):
