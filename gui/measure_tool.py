@@ -1,5 +1,6 @@
 """The Measure tool on the slice views: ruler (two clicks, or a drag), angle (three clicks: arm,
-vertex, arm), ellipse ROI (drag its bounding box). Mouse positions become LPS mm through the display
+vertex, arm), ellipse ROI (drag its bounding box). While measuring, dragging a point of a measurement
+on the shown slice moves it (an ellipse's centre moves the whole ellipse), RECIST axes included. Mouse positions become LPS mm through the display
 grid (the same mapping as the Interactive tool), so values are exact on oblique and anisotropic
 images; the measurements live on the case session (app.actions.measuring) and show on every view
 whose slice they lie on."""
@@ -17,6 +18,7 @@ from core.measurements import Measurement, text, values
 
 MODES = {"ruler": 2, "angle": 3, "ellipse": 2}  # points (clicks, or a drag's ends) per measurement
 _MIN_MM = 0.5  # a drag shorter than this is a click
+_GRAB_PX = 8  # a drag starting this close (screen pixels) to a measurement's point moves that point
 
 
 class MeasureTool(QtCore.QObject):
@@ -32,6 +34,7 @@ class MeasureTool(QtCore.QObject):
         self.overlays: dict = {}
         self._pending: list[np.ndarray] = []  # LPS points of the measurement being drawn
         self._view: Optional[str] = None
+        self._moving: Optional[tuple[int, int, np.ndarray]] = None  # measurement, point, LPS where the drag began
         session.subscribe(MeasurementsChanged, lambda _e: self.redraw())
         session.subscribe(ImageOpened, lambda _e: self._cancel())
 
@@ -66,6 +69,11 @@ class MeasureTool(QtCore.QObject):
         if self.mode is None or self.session.volume is None:
             return
         p = self._world(display_ijk)
+        if phase == "start" and not self._pending:
+            self._moving = self._grab(view, p)
+        if self._moving is not None:
+            self._move(p, phase)
+            return
         if view != self._view:  # points of one measurement are on one view's slice
             self._cancel()
             self._view = view
@@ -83,6 +91,34 @@ class MeasureTool(QtCore.QObject):
         done = len(self._pending) >= MODES[self.mode] and phase in ("click", "finish")
         if done:
             self._finish()
+
+    def _grab(self, view: str, p: np.ndarray) -> Optional[tuple[int, int, np.ndarray]]:
+        """The measurement point on this view's slice nearest ``p``, if within a few screen pixels."""
+        sv = self.views.get(view)
+        if sv is None:
+            return None
+        reach = _GRAB_PX * sv.viewbox.viewPixelSize()[0]
+        best = None
+        for n, m in enumerate(self.session.measurements):
+            _xy, on = sv.world_to_scene(m.array)
+            if on.all():
+                d = np.linalg.norm(m.array - p, axis=1)
+                k = int(np.argmin(d))
+                if d[k] <= reach and (best is None or d[k] < best[0]):
+                    best = (d[k], n, k)
+        return None if best is None else (best[1], best[2], self.session.measurements[best[1]].array)
+
+    def _move(self, p: np.ndarray, phase: str) -> None:
+        n, k, start = self._moving
+        if phase == "finish":
+            self._moving = None
+        pts = start.copy()
+        if self.session.measurements[n].kind == "ellipse" and k == 0:
+            pts += p - start[0]  # the centre carries the ellipse
+        else:
+            pts[k] = p
+        old = self.session.measurements[n]
+        measuring.replace(self.session, n, Measurement(old.kind, tuple(map(tuple, pts)), old.label))
 
     def _sketch(self) -> None:
         overlay = self.overlays.get(self._view)

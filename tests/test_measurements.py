@@ -109,6 +109,8 @@ def test_session_actions_list_remove_and_save_with_the_correction():
     measuring.add(s, Measurement("angle", ((1, 0, 0), (0, 0, 0), (0, 1, 0))))
     assert seen == [1, 2] and [r["kind"] for r in measuring.rows(s)] == ["ruler", "angle"]
     assert measuring.rows(s)[0]["length_mm"] == pytest.approx(5.0)
+    measuring.replace(s, 0, Measurement("ruler", ((0, 0, 0), (6, 8, 0))))
+    assert seen == [1, 2, 2] and measuring.rows(s)[0]["length_mm"] == pytest.approx(10.0)
     measuring.remove(s, 1)
     assert seen[-1] == 1
     lm = LabelMap.empty_like(vol.geometry, LabelTable.from_names(["Lesion"]))
@@ -118,7 +120,7 @@ def test_session_actions_list_remove_and_save_with_the_correction():
     assert m is not None and values(m)["long_mm"] > 0
     req = correction_request(s, "in_review")
     saved = req.edits["measurements"]
-    assert [r["kind"] for r in saved] == ["ruler", "recist"] and saved[0]["length_mm"] == pytest.approx(5.0)
+    assert [r["kind"] for r in saved] == ["ruler", "recist"] and saved[0]["length_mm"] == pytest.approx(10.0)
     assert Measurement.from_dict(saved[1]) == s.measurements[1]
     s.set_image(vol, "another")
     assert s.measurements == [] and seen[-1] == 0

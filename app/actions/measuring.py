@@ -30,6 +30,13 @@ def add_recist(session: CaseSession, value: int) -> Optional[Measurement]:
     return add(session, m) if m is not None else None
 
 
+def replace(session: CaseSession, index: int, m: Measurement) -> None:
+    """A measurement edited (a point moved)."""
+    if 0 <= index < len(session.measurements) and session.measurements[index] != m:
+        session.measurements[index] = m
+        _changed(session)
+
+
 def remove(session: CaseSession, index: int) -> None:
     if 0 <= index < len(session.measurements):
         del session.measurements[index]

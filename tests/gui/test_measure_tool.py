@@ -75,6 +75,17 @@ def test_ruler_angle_ellipse_recist_on_an_oblique_image(qtbot, window, tmp_path)
     a, b = vol.geometry.world_to_index(np.array(ms[0].points))
     assert np.hypot(*((b - a) * vol.geometry.spacing)[:2]) == pytest.approx(got, abs=1e-6)
 
+    # dragging an end moves it: the ruler reads the new distance
+    qtbot.mousePress(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, c1, r1))
+    for t in np.linspace(0, 1, 4)[1:]:
+        qtbot.mouseMove(view.graphics.viewport(), pos=_pos(view, c1 + 10 * t, r1))
+        qtbot.wait(20)
+    qtbot.mouseRelease(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, c1 + 10, r1))
+    assert len(window.session.measurements) == 1
+    moved = values(window.session.measurements[0])["length_mm"]
+    assert abs(moved - np.hypot((c1 + 10 - c0) * sc, (r1 - r0) * sr)) < 2 * pixel
+    assert window.measure_panel.list.item(0).text() == f"1. ruler: {moved:.1f} mm"
+
     window.actions_by_id["measure_angle"].trigger()
     for c, r in ((8, 60), (25, 60), (25, 80)):
         _click(qtbot, view, c, r)
