@@ -133,8 +133,6 @@ def compare_labelmaps(a: LabelMap, b: LabelMap) -> list[LabelComparison]:
     aa, bb = a.array, b.array
     changed = aa != bb
     touched = set(np.unique(aa[changed]).tolist()) | set(np.unique(bb[changed]).tolist()) if changed.any() else set()
-    top = max(values, default=0) + 1
-    count_a = np.bincount(aa.reshape(-1), minlength=top) if aa.dtype.kind in "ub" else None
     boxes_a, boxes_b = ndimage.find_objects(aa), ndimage.find_objects(bb)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     out = []
@@ -142,7 +140,8 @@ def compare_labelmaps(a: LabelMap, b: LabelMap) -> list[LabelComparison]:
         lab = a.table.get(v) or b.table.get(v)
         name = lab.name if lab else str(v)
         if v not in touched:
-            n = int(count_a[v]) if count_a is not None and v < count_a.size else int(np.count_nonzero(aa == v))
+            box = boxes_a[v - 1] if 0 < v <= len(boxes_a) else None
+            n = int(np.count_nonzero(aa[box] == v)) if box is not None else 0
             out.append(LabelComparison(v, name, 1.0, 1.0, 0.0, 0.0, 0.0, n * voxel_ml, n * voxel_ml))
             continue
         box = _union_box([bx[v - 1] if 0 < v <= len(bx) else None for bx in (boxes_a, boxes_b)], aa.shape)
