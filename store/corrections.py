@@ -334,7 +334,8 @@ class CorrectionsStore(TeamFeatures):
     def load(self, case_id: str, n: Optional[int] = None):
         """(image Volume, AI LabelMap, corrected LabelMap) of a case's correction n (default latest).
         The image comes back with its stored modality, window presets and identity-free source
-        metadata (``metadata["source_meta"]``), not what the NIfTI file can say."""
+        metadata (``metadata["source_meta"]``), not what the NIfTI file can say; its review state
+        and reviewer as stored (``store_state``, ``store_reviewer``), for the report."""
         from formats.io import read_image, read_labelmap
 
         case = self.case(case_id)
@@ -347,7 +348,8 @@ class CorrectionsStore(TeamFeatures):
         image = Volume(raw.array, raw.geometry, modality=case.modality or raw.modality,
                        description=meta.get("series_description") or f"store case {case_id}", source=raw.source,
                        window_presets=presets or raw.window_presets, warnings=list(raw.warnings),
-                       metadata={"store_case": case_id, "source_meta": meta})
+                       metadata={"store_case": case_id, "source_meta": meta, "store_state": case.state,
+                                 "store_reviewer": info.get("reviewer") or ""})
         return (image, read_labelmap(folder / info["ai_file"], image, isolate=False),
                 read_labelmap(folder / info["fixed_file"], image, isolate=False))
 

@@ -63,6 +63,15 @@ def test_right_after_approval_the_report_names_state_case_and_reviewer(tmp_path)
     # the same case read back from the store says the same
     text = _texts(_report(case_from_store(case_id[:8], tmp_path / "store"))[2])
     assert "state: approved" in text and f"case: {case_id}" in text and "reviewer: dr.house" in text
+    # the case reopened from the store (as the worklist does) says what it was saved as
+    from store.corrections import CorrectionsStore
+    with CorrectionsStore(tmp_path / "store") as st:
+        image, _ai, corrected = st.load(case_id)
+    reopened = CaseSession()
+    reopened.set_image(image, "", store_case=case_id)
+    reopened.set_labelmap(corrected)
+    text = _texts(_report(case_from_session(reopened))[2])
+    assert "state: approved" in text and f"case: {case_id}" in text and "reviewer: dr.house" in text
     # before any save it says so instead of a bare dash
     text = _texts(_report(case_from_session(_session(), "dr.house"))[2])
     assert "state: not saved" in text and "case: not saved to the store" in text

@@ -200,10 +200,13 @@ def case_from_session(session, reviewer: str = "") -> CaseExport:
     if session.volume is None or session.labelmap is None:
         raise DelineateError("nothing to export: open an image and segment it first")
     lm, run, ai = session.labelmap, session.run, session.ai_draft()
+    # a store case opened and not saved again in this session: the state and reviewer it was saved with
+    meta = session.volume.metadata or {}
+    stored = meta if session.store_case and meta.get("store_case") == session.store_case else {}
     return CaseExport(session.volume, lm.copy(), ai=None if ai is lm else ai.copy(),
                       model_ref=f"{run.card.id}/{run.card.version}" if run else None,
                       snapshot=dict(run.card.report_dict(), warnings=list(session.warnings)) if run else None,
-                      reviewer=reviewer,
-                      state=session.review_state or "", case_id=session.store_case or "",
+                      reviewer=reviewer or stored.get("store_reviewer", ""),
+                      state=session.review_state or stored.get("store_state", ""), case_id=session.store_case or "",
                       probabilities=run.probabilities[1:] if run is not None else None,
                       regions=_session_regions(session), measurements=_measurement_rows(session))
