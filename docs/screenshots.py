@@ -24,7 +24,7 @@ def _window_on_sample():
     win.resize(1500, 940)
     win.show()
     vol = read_image(samples.path("mni152-t1"))
-    win._loaded(str(samples.path("mni152-t1")), vol)
+    win.opener._loaded(str(samples.path("mni152-t1")), vol)
     return app, win, vol
 
 
@@ -36,7 +36,7 @@ def main(out: str) -> None:
     from formats.io import read_image
 
     app, win, vol = _window_on_sample()
-    win.set_labelmap(samples.mni152_tissue(vol))
+    win.opener.set_labelmap(samples.mni152_tissue(vol))
     gm = read_image(samples.path("mni152-gm"))
     win.model.add_heatmap(HeatMap.from_values("Grey-matter probability", gm.array, vol.geometry,
                                               colormap="inferno", opacity=0.55, threshold=0.6 * float(gm.array.max())))
@@ -54,27 +54,43 @@ def main(out: str) -> None:
 
 
 def explain_shots(folder: Path) -> None:
-    """The default brain model on the MNI152 T1: Grad-CAM of grey matter, then TTA uncertainty."""
+    """The default brain model on the MNI152 T1: Grad-CAM of grey matter (only its outline shown
+    beside the map), then TTA uncertainty with the first region of the review walk outlined. One
+    map at a time, each view with its colour bar."""
     from PySide6 import QtCore
 
+    from app.actions.explaining import explain
+    from inference import device as devices
     from inference.registry import Registry
     from inference.runner import segment
-    from inference.xai import explain, uncertainty
 
+    devices._FAST_BF16 = False  # the pictures must not depend on the machine
     app, win, vol = _window_on_sample()
     card = Registry().get("brain-tissue")
     seg = segment(vol, card, device="cpu")
-    win._segmented(seg)
+    win.session.set_run(seg)
     win.set_layout("2d")
     win.tabs.setCurrentIndex(1)  # the Explain tab
     win.segments.outline.setChecked(True)
-    win.model.set_cursor_world(vol.geometry.index_to_world([80, 140, 95]))
-    win.explain_panel.whole.setChecked(True)
-    for name, result in (("explain-gradcam.png", explain(vol, card, 2, "gradcam", device="cpu", labels=seg.labels.array)),
-                         ("explain-uncertainty.png", uncertainty(vol, card, device="cpu", first=seg.probabilities))):
+    names = {lab.value: lab.name for lab in card.labels}
+    for name, method, value in (("explain-gradcam.png", "gradcam", 2), ("explain-uncertainty.png", "uncertainty", None)):
+        for v in names:  # Grad-CAM: the explained segment's outline only, so the anatomy stays readable
+            win.model.set_visible(v, method == "uncertainty" or v == value)
         for h in list(win.model.heatmaps):
             win.model.remove_heatmap(h.name)
-        win.explain_panel._done(result)
+        win.model.set_cursor_world(vol.geometry.index_to_world([80, 140, 95]))
+        for view in win.views.values():
+            view.reset_zoom()
+            view.viewbox.scaleBy((0.75, 0.75))  # the brain, not the empty field around it
+        if value is not None:
+            win.explain_panel.label.setCurrentIndex(win.explain_panel.label.findData(value))
+        win.explain_panel.method.setCurrentIndex(win.explain_panel.method.findData(method))
+        win.explain_panel.whole.setChecked(True)
+        done = explain(vol, seg, method, value, seg.labels.array == value if value else None, names.get)
+        win.explain_panel._done(done)
+        win.explain_panel.info.setText(done.summary)
+        if method == "uncertainty" and done.regions:
+            win.explain_panel.next_region()  # outlined and zoomed to
         for _ in range(10):
             app.processEvents()
             QtCore.QThread.msleep(30)
