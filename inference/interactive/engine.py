@@ -38,6 +38,7 @@ class EngineInfo:
     title: str           # shown in the GUI
     available: Callable[[], Optional[str]]  # None when usable here, else why not (one line)
     factory: Callable[..., Engine]          # factory(device=None) -> Engine
+    auto: bool = True    # "auto" may pick it (False: only when named, e.g. while it is weaker than the fallback)
 
 
 ENGINES: dict[str, EngineInfo] = {}
@@ -69,7 +70,7 @@ def make_engine(name: str = "auto", device=None) -> Engine:
     known = engines()
     if name == "auto":
         for candidate in ("network", "classical"):
-            if candidate in known and known[candidate].available() is None:
+            if candidate in known and known[candidate].auto and known[candidate].available() is None:
                 name = candidate
                 break
         else:

@@ -77,9 +77,10 @@ def ball(mask: np.ndarray, centre, radius: float = 1.0) -> None:
         return
     zz, yy, xx = np.ogrid[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     near = (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r * r + 1e-6
-    if not near.any():  # a centre between voxels: the nearest voxel at least
-        k = tuple(int(np.clip(np.rint(v), 0, n - 1)) for v, n in zip(c, mask.shape))
-        mask[k] = True
+    if not near.any():  # a centre between voxels: the nearest voxel at least, if it is in the array
+        k = np.rint(c).astype(int)
+        if np.all(k >= 0) and np.all(k < mask.shape):
+            mask[tuple(k)] = True
         return
     mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] |= near
 

@@ -36,7 +36,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     arch: dict = field(default_factory=lambda: dict(net_model.ARCH))
-    p_perturbed: float = 0.35                    # batches whose previous mask is a perturbed target
+    p_perturbed: float = 0.2                     # batches whose previous mask is a perturbed target
     max_iterations: int = 3                      # corrective rounds the network answers itself
     checkpoint_every_s: float = 300.0
     repeat_batch: bool = False                   # tests: one fixed batch (the loss must fall)
@@ -172,6 +172,12 @@ class Sample:
         return np.repeat(x, depth, axis=1) if x.shape[1] == 1 and depth > 1 else x
 
 
+def _rounds(n: int) -> np.ndarray:
+    p = np.full(n + 1, 0.5 / max(n, 1))
+    p[0] = 0.5 if n else 1.0
+    return p / p.sum()
+
+
 def make_batch(cfg: TrainConfig, rng, net=None) -> tuple:
     """Input (B, 5, z, y, x) and target (B, 1, z, y, x) tensors after 0-max_iterations simulated
     corrective rounds (answered by ``net`` when given; otherwise by perturbing the target)."""
@@ -181,7 +187,8 @@ def make_batch(cfg: TrainConfig, rng, net=None) -> tuple:
     shape = (1, *cfg.plane) if flat else tuple(cfg.patch)
     depth = cfg.slab if flat else 1
     samples = [Sample(synth_objects.scene(shape, rng), rng) for _ in range(cfg.batch2d if flat else cfg.batch)]
-    k = int(rng.choice(cfg.max_iterations + 1)) if net is not None and cfg.max_iterations else 0
+    # half the batches are first prompts alone: the hardest case, and the one every object starts with
+    k = int(rng.choice(cfg.max_iterations + 1, p=_rounds(cfg.max_iterations))) if net is not None else 0
     for _ in range(k):
         x = torch.from_numpy(np.stack([s.channels(depth) for s in samples]))
         with torch.no_grad():
@@ -280,7 +287,7 @@ TRAINING_DATA = (
     "3D scenes of 48^3 isotropic voxels and 2D scenes of 64^2 (as 16-slice slabs). Prompts simulated as in the "
     "CVPR 2025 interactive challenge: a first click (65 %), box on one slice (20 %), 3D box (5 %) or lasso "
     "(10 %), then 0-3 corrective clicks at the most interior point of the largest error region answered by the "
-    "network itself, and in 35 % of batches an imperfect previous mask (dilated, eroded, cut or with an extra "
+    "network itself (none in half the batches), and in 20 % of batches an imperfect previous mask (dilated, eroded, cut or with an extra "
     "blob) and one corrective click. No anatomy, organ phantom, "
     "template brain or ultrasound lesion model was used.")
 
