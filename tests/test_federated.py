@@ -1,9 +1,12 @@
 """Federated retraining over Flower's deployment runtime on localhost: a real SuperLink, one
 SuperNode process per site, the Flower App submitted with `flwr run` (not the simulation engine).
 Each site's traffic passes through a recording HTTP proxy, so the privacy test reads what actually
-crossed the wire. Tiny training (2 rounds of 2 local iterations): these tests check the plumbing,
-the per-site decisions and what leaves a site; how much federation helps is bench/federated.py's
-measurement. fp32 everywhere (DELINEATE_CPU_BF16=0 in every process)."""
+crossed the wire. Tiny training (1 round of 2 local iterations, then the sites' decisions), for CI
+time: these tests check the plumbing, the per-site decisions and what leaves a site; how much
+federation helps is bench/federated.py's measurement. fp32 everywhere (DELINEATE_CPU_BF16=0 in
+every process). Measured on the 2-core machine shared with other jobs (load 6-9): the three-site
+test 152 s with 1 round (309 s with 2: 96 s a round, mostly each ClientApp process's start), the TLS
+command-line test 133 s; a quiet machine takes a fraction of that."""
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +21,7 @@ from federated import runtime  # noqa: E402
 from inference.card import ModelCard  # noqa: E402
 from tests.test_federated_data import DOMAINS, make_store  # noqa: E402
 
-ROUNDS, LOCAL_ITERATIONS = 2, 2
+ROUNDS, LOCAL_ITERATIONS = 1, 2
 
 
 class Recorder:
