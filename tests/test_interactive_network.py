@@ -110,10 +110,10 @@ def _clicks(state, vol, obj, centre, corrections: int):
 
 
 def test_click_segments_an_unseen_ellipsoid_on_an_oblique_anisotropic_grid(engine):
-    """Measured (v1.0.0, seeds 0-7, fp32): after the first click every predicted voxel lies in the
-    object (precision 1.000 each time) but the object is under-segmented (Dice 0.33 +- 0.16, min
-    0.11); after 5 corrective clicks Dice 0.63 +- 0.16 (min 0.30). Bars: precision 0.9, Dice 0.05
-    and 0.15."""
+    """Measured (v1.0.0, seeds 0-7, fp32): after the first click nearly every predicted voxel lies in
+    the object (precision 0.997 +- 0.007, min 0.978) but the object is under-segmented (Dice 0.52 +-
+    0.13, min 0.34); after 5 corrective clicks Dice 0.79 +- 0.05 (min 0.68). Bars: precision 0.9,
+    Dice 0.15 and 0.4."""
     for seed in (0, 1):
         vol, obj, centre = ellipsoid_scene(seed, direction=OBLIQUE)
         masks = _clicks(engine.open(vol), vol, obj, centre, 5)
@@ -122,12 +122,12 @@ def test_click_segments_an_unseen_ellipsoid_on_an_oblique_anisotropic_grid(engin
         ijk = np.rint(vol.geometry.world_to_index(centre)).astype(int)
         assert first[ijk[2], ijk[1], ijk[0]]  # the clicked voxel is in the object
         assert (first & obj).sum() > 0.9 * first.sum()
-        assert dice(first, obj) > 0.05, (seed, dice(first, obj))
-        assert dice(masks[-1], obj) > 0.15, (seed, dice(masks[-1], obj))
+        assert dice(first, obj) > 0.15, (seed, dice(first, obj))
+        assert dice(masks[-1], obj) > 0.4, (seed, dice(masks[-1], obj))
 
 
 def test_box_on_one_slice_gives_a_3d_object(engine):
-    """Measured (v1.0.0, seeds 0-9): Dice 0.50 +- 0.15 (min 0.35); the bar is 0.2."""
+    """Measured (v1.0.0, seeds 0-9): Dice 0.62 +- 0.12 (min 0.47); the bar is 0.25."""
     vol, obj, centre = ellipsoid_scene(2, direction=OBLIQUE)
     g = vol.geometry
     k = int(np.rint(g.world_to_index(centre)[2]))
@@ -138,7 +138,7 @@ def test_box_on_one_slice_gives_a_3d_object(engine):
     mask = engine.open(vol).predict(Prompts((Box(tuple(a), tuple(b)),)))
     slices = np.flatnonzero(mask.any(axis=(1, 2)))
     assert len(slices) >= 3  # beyond the slice the box was drawn on
-    assert dice(mask, obj) > 0.2, dice(mask, obj)
+    assert dice(mask, obj) > 0.25, dice(mask, obj)
 
 
 def test_negative_click_removes_a_false_region_and_leaves_the_rest(engine):
@@ -155,15 +155,15 @@ def test_negative_click_removes_a_false_region_and_leaves_the_rest(engine):
 
 
 def test_2d_image(engine):
-    """Measured (v1.0.0, seeds 0-7): precision 1.000 after the first click, Dice 0.09 +- 0.02 (the
-    2D slab is the network's weakest case); after 5 corrective clicks Dice 0.53 +- 0.13 (min 0.32).
-    Bars: precision 0.9, Dice 0.15 after 5 clicks."""
+    """Measured (v1.0.0, seeds 0-7): precision 1.000 after the first click, Dice 0.13 +- 0.03 (the
+    2D slab is the network's weakest case); after 5 corrective clicks Dice 0.67 +- 0.09 (min 0.46).
+    Bars: precision 0.9, Dice 0.25 after 5 clicks."""
     vol, obj, centre = ellipsoid_scene(4, spacing=(0.4, 0.4, 1.0), flat=True)
     assert vol.geometry.size[2] == 1
     masks = _clicks(engine.open(vol), vol, obj, centre, 5)
     assert all(m.shape == vol.geometry.shape_zyx for m in masks)
     assert masks[0].any() and (masks[0] & obj).sum() > 0.9 * masks[0].sum()
-    assert dice(masks[-1], obj) > 0.15, dice(masks[-1], obj)
+    assert dice(masks[-1], obj) > 0.25, dice(masks[-1], obj)
 
 
 def test_cli_trains_a_tiny_model_the_engine_loads(tmp_path):
