@@ -22,22 +22,6 @@ def _phantom() -> Volume:
                              modality="CT")
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from gui.app import make_app
-    from gui.main_window import MainWindow
-
-    make_app()
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.resize(1300, 850)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    assert win.tasks.wait(10000)
-
-
 def _press_at(qtbot, view, col, row, button=QtCore.Qt.MouseButton.LeftButton,
               modifier=QtCore.Qt.KeyboardModifier.NoModifier):
     sr, sc = view.model.display.plane_spacing(view.view)

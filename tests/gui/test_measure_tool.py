@@ -21,22 +21,6 @@ def _oblique() -> Volume:
                              modality="CT")
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from gui.app import make_app
-    from gui.main_window import MainWindow
-
-    make_app()
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.resize(1300, 850)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    assert win.tasks.wait(10000)
-
-
 def _pos(view, col, row):
     sr, sc = view.model.display.plane_spacing(view.view)
     return view.graphics.mapFromScene(view.viewbox.mapViewToScene(QtCore.QPointF(col * sc, row * sr)))
