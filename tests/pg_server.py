@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.pacs_server import free_port
 
 # Debian keeps the server's programs in a folder per major version (15 on bookworm, 17 on trixie)
 BIN_DIRS = tuple(sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
@@ -39,12 +40,6 @@ def _binary(name: str) -> str:
         if os.access(Path(d) / name, os.X_OK):
             return str(Path(d) / name)
     raise PostgresError(f"{name} not found in {BIN_DIRS}: apt-get install postgresql (make system-deps)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Postgres:
