@@ -24,6 +24,7 @@ class CaseController(QtCore.QObject):
         self.last_comparison = None
         self.last_export: Optional[list] = None
         self.last_retrain = None
+        self._saved_mark: tuple = (None, 0, 0)  # (history, edits done, measurements) at the last save
 
     # -- models ------------------------------------------------------------------------------
     def run_default_model(self) -> None:
@@ -105,8 +106,37 @@ class CaseController(QtCore.QObject):
                        lambda card: self.shell.message(f"Imported: {card.summary()}", 15000), str(spec.path))
 
     # -- review --------------------------------------------------------------------------------
-    def save_correction(self, state: str, reason: str = "", root=None) -> None:
-        """Save the AI mask and the corrected one, with provenance, to the corrections store."""
+    def save_then(self, then, root=None) -> None:
+        """Save the open case if it has anything unsaved, then ``then()`` (the worklist's Next /
+        Previous case). An approved case stays approved; anything else is saved in review, so
+        moving on never approves a case nobody approved. A failed save shows its error and does
+        not call ``then``: nothing edited is left behind."""
+        s = self.session
+        if s.volume is None or s.labelmap is None or not self.unsaved():
+            then()
+            return
+        stored = s.review_state or (s.volume.metadata or {}).get("store_state")
+        self.save_correction("approved" if stored == "approved" else "in_review", root=root, then=then)
+
+    def unsaved(self) -> bool:
+        """Whether the mask on screen differs from what the store has of it: an image not in the
+        store yet, a model run on it, or edits or measurements since it was opened from the store
+        or last saved (undoing back to a saved state is not a change)."""
+        s = self.session
+        if s.store_case is None:
+            return True
+        saved = self._saved_mark if self._saved_mark[0] is s.history else None
+        if saved is None and s.run is not None:  # a store case opens without a run: this mask is new
+            return True
+        return self._mark() != (saved or (s.history, 0, 0))
+
+    def _mark(self) -> tuple:
+        s = self.session
+        return (s.history, len(s.history.done) if s.history else 0, len(s.measurements))
+
+    def save_correction(self, state: str, reason: str = "", root=None, then=None) -> None:
+        """Save the AI mask and the corrected one, with provenance, to the corrections store;
+        ``then()`` after it is saved."""
         if self.session.volume is None or self.session.labelmap is None:
             return
         if state == "rejected" and not reason:
@@ -119,13 +149,17 @@ class CaseController(QtCore.QObject):
         except DelineateError as exc:
             show_error(self.shell.widget, "corrections store", exc)
             return
+        mark = self._mark()  # what is being saved: edits made while it saves are still unsaved
 
         def saved(result) -> None:
             from store import recovery
 
             recovery.clear()  # the store has it now
+            self._saved_mark = mark
             self.session.mark_saved(result[0], result[1], state)
             self.shell.message(f"Saved correction {result[1]} of case {result[0]} ({state.replace('_', ' ')})", 15000)
+            if then is not None:
+                then()
 
         self.shell.run("Saving correction", lambda p, c, _part: review.save_correction(req, root, p, c), saved,
                        "corrections store")

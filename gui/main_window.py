@@ -64,6 +64,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.measure_panel = MeasurePanel(self.session, self.measure)
         self.worklist = WorklistPanel(self.session, self.tasks)
         self.worklist.case_opened.connect(self._store_case_opened)
+        self.worklist.save_current = lambda then: self.cases.save_then(then, root=self.worklist.root)
         self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
         # a new text must not re-layout the status bar on every crosshair move
         self.probe_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
@@ -195,7 +196,9 @@ class MainWindow(QtWidgets.QMainWindow):
                          (None, "&Import a model…", cc.import_model_dialog), None,
                          ("save_review", "&Save correction (in review)", lambda: cc.save_correction("in_review")),
                          ("approve", "&Approve and save", lambda: cc.save_correction("approved")),
-                         (None, "Re&ject and save…", lambda: cc.save_correction("rejected")), None,
+                         (None, "Re&ject and save…", lambda: cc.save_correction("rejected")),
+                         ("next_case", "&Next case (save, open the next worklist row)", lambda: self.worklist.step(1)),
+                         ("previous_case", "&Previous case", lambda: self.worklist.step(-1)), None,
                          (None, "Re&train the model on approved corrections", cc.retrain_model),
                          (None, "&Join federated round…", self._join_federated_round)],
             "&Window": [("preset_next", "Next preset", lambda: self.window_level.next_preset())],

@@ -18,6 +18,9 @@ SHORTCUTS = (
                                       "disagreement heat map)"),
     ("save_review", "Ctrl+S", "Save the correction to the store (in review)"),
     ("approve", "Ctrl+Shift+A", "Approve and save the correction"),
+    ("next_case", "Ctrl+Right", "Next case: save the open case (approved stays approved, else in review) and "
+                                "open the next row of the worklist"),
+    ("previous_case", "Ctrl+Left", "Previous case: save the open case and open the row above it in the worklist"),
     ("layout_conventional", "Ctrl+1", "Layout: three slices + 3D"),
     ("layout_four_up", "Ctrl+2", "Layout: four-up"),
     ("layout_2d", "Ctrl+3", "Layout: slices only"),

@@ -1,24 +1,63 @@
-"""Worklist: the cases in the corrections store with their review state, who they are assigned to
-and who has them open; double-click opens one (the de-identified image and its latest corrected
-mask) under the case's lock (store.team), held - with a heartbeat - until another image replaces
-it; a case someone else holds is not opened, and the panel says by whom. "Assigned to me" lists
-only the reviewer's cases. The store is read in the task runner's worker, never on the UI thread;
-the panel knows the case session and the task runner, not the window, and hands an opened case on
-through ``case_opened``."""
+"""Worklist: the cases in the corrections store - study description, study year, modality, model,
+review state, reviewer and when it was last saved, who it is assigned to and who has it open -
+filtered by text and state, sorted by a click on a column; double-click opens one (the
+de-identified image and its latest corrected mask) under the case's lock (store.team), held - with
+a heartbeat - until another image replaces it; a case someone else holds is not opened, and the
+panel says by whom. "Next case" / "Previous case" save the open case (through ``save_current``,
+which the window sets) and open the neighbouring row as the table shows it. "Assigned to me" lists
+only the reviewer's cases.
+
+The store is read in a thread of its own as soon as the panel is shown, never on the UI thread and
+never waiting behind (or superseding) work in the task runner (a model run at start-up would keep
+the list empty for its whole run); opening a case goes through the task runner. The panel knows the
+case session and the task runner, not the window, and hands an opened case on through
+``case_opened``."""
 from __future__ import annotations
 
+import datetime
 import threading
+from typing import Callable, Optional
 
 from PySide6 import QtCore, QtWidgets
 
-COLUMNS = ("State", "Model", "Updated", "Uncertainty", "Split", "Assigned to", "Locked by", "Case")
-_RETRY_MS = 500  # how soon a refresh that found the runner busy tries again
+COLUMNS = ("State", "Study", "Study year", "Modality", "Model", "Reviewer", "Last saved", "Uncertainty",
+           "Assigned to", "Locked by", "Split", "Case")
+_STATES = ("ai_draft", "in_review", "approved", "rejected")  # store.corrections.STATES (not imported: no numpy here)
+_NEWEST_FIRST = ("Last saved", "Uncertainty")  # a first click on these sorts them descending
+
+
+def _local(stamp: str) -> str:
+    """A stored UTC time as the reviewer's local 'YYYY-MM-DD HH:MM'."""
+    try:
+        return datetime.datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return (stamp or "").replace("T", " ")[:16]
+
+
+def cells(c) -> tuple:
+    """The row of case ``c`` (store.corrections.Case), in COLUMNS' order: no patient identifier is
+    in the store, so none can be here."""
+    meta = c.source_meta or {}
+    return (c.state.replace("_", " ") + (f": {c.reason}" if c.reason else ""),
+            meta.get("study_description") or meta.get("series_description") or "", meta.get("study_year", ""),
+            c.modality or meta.get("modality") or "", f"{c.model_id or ''} {c.model_version or ''}".strip(),
+            c.reviewer, _local(c.saved or c.updated), "" if c.uncertainty is None else f"{c.uncertainty:.3f}",
+            c.assignee, c.locked_by, c.split, c.id)
+
+
+def _sort_key(c, column: str):
+    if column == "Uncertainty":  # numbers, cases without one last either way round is fine
+        return (c.uncertainty is None, c.uncertainty or 0.0)
+    if column == "Last saved":
+        return c.saved or c.updated
+    return cells(c)[COLUMNS.index(column)].lower()
 
 
 class WorklistPanel(QtWidgets.QWidget):
     case_opened = QtCore.Signal(object, object, object, str)  # image, ai, corrected, case id
     refreshed = QtCore.Signal()  # the table shows the store as it was just read
     failed = QtCore.Signal(str, object)  # what could not be done, the exception
+    _read = QtCore.Signal(object, object)  # from the reading thread: cases, or the exception
 
     def __init__(self, session, tasks, parent=None) -> None:
         super().__init__(parent)
@@ -26,17 +65,40 @@ class WorklistPanel(QtWidgets.QWidget):
         self.session = session
         self.root = None  # None: the default store ($DELINEATE_STORE: a folder or a postgresql:// URL)
         self.reviewer = _reviewer  # who opens cases: the settings' reviewer of record, else the login
+        # the window's "save the open case, then call this" (gui.case_controller); None: nothing is saved
+        self.save_current: Optional[Callable[[Callable[[], None]], None]] = None
         self.held = None  # the lock of the case open for editing (store.team.HeldLock)
-        self.cases: list = []
+        self.cases: list = []  # in the table's order: row r shows cases[r]
+        self.sort_by: Optional[tuple[str, bool]] = None  # (column, descending); None: last updated first
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.table.cellDoubleClicked.connect(lambda r, _c: self.open_row(r))
+        self.table.horizontalHeader().sectionClicked.connect(self._header_clicked)
+        self.table.horizontalHeaderItem(COLUMNS.index("Study year")).setToolTip(
+            "Only the year of the study date is stored (the store keeps no dates that could identify a patient)")
+        self.filter = QtWidgets.QLineEdit()
+        self.filter.setPlaceholderText("Filter: study, modality, model, reviewer…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(lambda _t: self._apply_filter())
+        self.state = QtWidgets.QComboBox()
+        self.state.addItem("All states", None)
+        for s in _STATES:
+            self.state.addItem(s.replace("_", " "), s)
+        self.state.currentIndexChanged.connect(lambda _i: self._apply_filter())
         self.status = QtWidgets.QLabel("Reading the store…")
         self.status.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
+        self.previous_button = QtWidgets.QPushButton("◀ Previous")
+        self.previous_button.setToolTip("Save the open case and open the row above it (Ctrl+Left)")
+        self.previous_button.clicked.connect(lambda: self.step(-1))
+        self.next_button = QtWidgets.QPushButton("Next case ▶")
+        self.next_button.setToolTip("Save the open case (approved stays approved, else in review) and open "
+                                    "the row below it (Ctrl+Right)")
+        self.next_button.clicked.connect(lambda: self.step(1))
         refresh = QtWidgets.QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
         self.mine = QtWidgets.QCheckBox("Assigned to me")
@@ -45,30 +107,39 @@ class WorklistPanel(QtWidgets.QWidget):
         self.by_uncertainty = QtWidgets.QCheckBox("Most uncertain first")  # review where the model doubts
         self.by_uncertainty.toggled.connect(lambda _on: self.refresh())
         lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.mine)
-        lay.addWidget(self.by_uncertainty)
+        checks = QtWidgets.QHBoxLayout()
+        checks.addWidget(self.mine)
+        checks.addWidget(self.by_uncertainty)
+        checks.addStretch(1)
+        lay.addLayout(checks)
+        filters = QtWidgets.QHBoxLayout()
+        filters.addWidget(self.filter, 1)
+        filters.addWidget(self.state)
+        lay.addLayout(filters)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.status)
-        lay.addWidget(refresh)
-        self._pending = False  # a refresh is waiting for the runner or running
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.previous_button)
+        buttons.addWidget(self.next_button)
+        buttons.addWidget(refresh)
+        lay.addLayout(buttons)
+        self._pending = False  # a read is running
         self._again = False  # asked for again meanwhile (the store or root may have changed since it began)
-        self._retry = QtCore.QTimer(self, singleShot=True, interval=_RETRY_MS)
-        self._retry.timeout.connect(self._start_refresh)
+        self._read.connect(self._delivered, QtCore.Qt.ConnectionType.QueuedConnection)
         if session is not None:
-            from app.session import ReviewSaved
-
-            from app.session import ImageOpened
+            from app.session import ImageOpened, ReviewSaved
 
             subs = [session.subscribe(ReviewSaved, lambda _e: self.refresh()),
                     session.subscribe(ImageOpened, self._image_opened)]
             self.destroyed.connect(lambda *_: [sub.cancel() for sub in subs])
         self.destroyed.connect(lambda *_: self.release())
-        self.refresh()
+        # at the first turn of the event loop: whoever made the panel may set ``root`` first
+        QtCore.QTimer.singleShot(0, self.refresh)
 
     # -- listing -------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Read the store in the worker and show it. Never supersedes work the runner is doing (an
-        image loading, a model running): it waits until the runner is free."""
+        """Read the store in a thread of its own and show it; a refresh asked for while one runs
+        reads again when it ends, and only the latest is shown."""
         if self._pending:
             self._again = True
             return
@@ -76,56 +147,123 @@ class WorklistPanel(QtWidgets.QWidget):
         self._start_refresh()
 
     def _start_refresh(self) -> None:
+        import app.actions.store_cases as store_cases
+
         self._again = False
-        if self.tasks.busy:
-            self._retry.start()
-            return
-        from app.actions.store_cases import list_cases
-
         root, mine = self.root, self.reviewer() if self.mine.isChecked() else None
-        # cancel is not heeded: the query is short, and a refresh superseded by the user's next
-        # task still delivers its rows
-        self.tasks.start("Reading the worklist", lambda p, _c, _part: list_cases(root, progress=p, assignee=mine),
-                         self._listed, self._list_failed)
 
-    def _listed(self, cases: list) -> None:
+        def read() -> None:
+            try:
+                got = (store_cases.list_cases(root, assignee=mine), None)
+            except Exception as exc:  # noqa: BLE001 - shown in the panel, never a crash
+                got = (None, exc)
+            try:
+                self._read.emit(*got)
+            except RuntimeError:  # the panel was closed meanwhile
+                pass
+
+        threading.Thread(target=read, name="read the worklist", daemon=True).start()
+
+    def _delivered(self, cases, exc) -> None:
         if self._again:  # what was read may be stale already: read again, show only the latest
             self._start_refresh()
             return
         self._pending = False
+        if exc is not None:
+            self.status.setText(f"Cannot read the store: {exc}")
+            self.failed.emit("corrections store", exc)
+            return
         self.cases = list(cases)
-        if self.by_uncertainty.isChecked():  # cases without a measured uncertainty last
-            self.cases.sort(key=lambda c: -c.uncertainty if c.uncertainty is not None else float("inf"))
-        self.table.setRowCount(len(self.cases))
-        for r, c in enumerate(self.cases):
-            cells = (c.state.replace("_", " ") + (f": {c.reason}" if c.reason else ""),
-                     f"{c.model_id or ''} {c.model_version or ''}".strip(), c.updated.replace("T", " ")[:16],
-                     "" if c.uncertainty is None else f"{c.uncertainty:.3f}", c.split, c.assignee, c.locked_by, c.id)
-            for col, text in enumerate(cells):
-                self.table.setItem(r, col, QtWidgets.QTableWidgetItem(text))
-        self.table.resizeColumnsToContents()
-        where = " assigned to you" if self.mine.isChecked() else " in the store"
-        self.status.setText(f"{len(self.cases)} case{'s' * (len(self.cases) != 1)}{where}" if self.cases else
-                            "No case assigned to you" if self.mine.isChecked() else "No saved corrections yet")
+        self._show()
         self.refreshed.emit()
 
-    def _list_failed(self, exc) -> None:
-        if self._again:
-            self._start_refresh()
-            return
-        self._pending = False
-        self.status.setText(f"Cannot read the store: {exc}")
-        self.failed.emit("corrections store", exc)
+    def _header_clicked(self, col: int) -> None:
+        column = COLUMNS[col]
+        if self.sort_by is not None and self.sort_by[0] == column:
+            self.sort_by = (column, not self.sort_by[1])
+        else:
+            self.sort_by = (column, column in _NEWEST_FIRST)
+        self.by_uncertainty.blockSignals(True)  # a chosen column replaces "most uncertain first"
+        self.by_uncertainty.setChecked(False)
+        self.by_uncertainty.blockSignals(False)
+        self._show()
+
+    def _show(self) -> None:
+        """Fill the table from ``cases`` in the chosen order; the filter hides rows, never removes them."""
+        header = self.table.horizontalHeader()
+        if self.by_uncertainty.isChecked():  # cases without a measured uncertainty last
+            self.cases.sort(key=lambda c: -c.uncertainty if c.uncertainty is not None else float("inf"))
+            header.setSortIndicatorShown(False)
+        elif self.sort_by is not None:
+            column, descending = self.sort_by
+            self.cases.sort(key=lambda c: _sort_key(c, column), reverse=descending)
+            header.setSortIndicatorShown(True)
+            header.setSortIndicator(COLUMNS.index(column), QtCore.Qt.SortOrder.DescendingOrder if descending
+                                    else QtCore.Qt.SortOrder.AscendingOrder)
+        self.table.setRowCount(len(self.cases))
+        for r, c in enumerate(self.cases):
+            for col, text in enumerate(cells(c)):
+                self.table.setItem(r, col, QtWidgets.QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        text, state = self.filter.text().strip().lower(), self.state.currentData()
+        shown = 0
+        for r, c in enumerate(self.cases):
+            visible = (state is None or c.state == state) and (
+                not text or any(text in cell.lower() for cell in cells(c)))
+            self.table.setRowHidden(r, not visible)
+            shown += visible
+        n = len(self.cases)
+        where = " assigned to you" if self.mine.isChecked() else " in the store"
+        if not n:
+            self.status.setText("No case assigned to you" if self.mine.isChecked() else "No saved corrections yet")
+        elif shown == n:
+            self.status.setText(f"{n} case{'s' * (n != 1)}{where}")
+        else:
+            self.status.setText(f"{shown} of {n} case{'s' * (n != 1)}{where} shown (filtered)")
+
+    def visible_ids(self) -> list[str]:
+        """The case ids of the rows the filter shows, top to bottom."""
+        return [c.id for r, c in enumerate(self.cases) if not self.table.isRowHidden(r)]
+
+    # -- next / previous -----------------------------------------------------------------------
+    def neighbour(self, delta: int) -> Optional[str]:
+        """The case ``delta`` rows from the open one among the shown rows (the open one not listed:
+        the first row going down, the last going up); None past either end."""
+        ids = self.visible_ids()
+        current = getattr(self.session, "store_case", None)
+        if current in ids:
+            i = ids.index(current) + delta
+        else:
+            i = 0 if delta > 0 else len(ids) - 1
+        return ids[i] if 0 <= i < len(ids) else None
+
+    def step(self, delta: int) -> Optional[str]:
+        """Save the open case, then open the neighbouring row (``delta`` +1: next, -1: previous).
+        The target is chosen now: the save re-sorts the list. Nothing opens if the save fails."""
+        target = self.neighbour(delta)
+        if target is None:
+            self.status.setText("No next case in the list" if delta > 0 else "No previous case in the list")
+            return None
+        if self.save_current is None:
+            self.open_case(target)
+        else:
+            self.save_current(lambda: self.open_case(target))
+        return target
 
     # -- opening -------------------------------------------------------------------------------
     def open_row(self, row: int) -> None:
-        """Open the row's case for editing: its lock is taken first (the lock of the case open
-        before is let go), so nobody else edits it meanwhile."""
-        if not 0 <= row < len(self.cases):
-            return
+        if 0 <= row < len(self.cases):
+            self.open_case(self.cases[row].id)
+
+    def open_case(self, case_id: str) -> None:
+        """Open the case for editing: its lock is taken first (the lock of the case open before is
+        let go), so nobody else edits it meanwhile."""
         from app.actions.store_cases import release_case, take_case
 
-        case_id, root, reviewer, previous = self.cases[row].id, self.root, self.reviewer(), self.held
+        root, reviewer, previous = self.root, self.reviewer(), self.held
         self.held = None
 
         def work(p, c, _part):
@@ -133,6 +271,9 @@ class WorklistPanel(QtWidgets.QWidget):
                 release_case(previous)
             return take_case(case_id, reviewer, root, p, c)
 
+        ids = [c.id for c in self.cases]
+        if case_id in ids:
+            self.table.selectRow(ids.index(case_id))
         self.status.setText(f"Opening case {case_id}…")
         self.tasks.start(f"Opening case {case_id}", work, lambda edited: self._opened(case_id, edited),
                          lambda exc: self._open_failed(case_id, exc))

@@ -126,6 +126,8 @@ class Case:
     source_meta: dict
     assignee: str = ""  # the reviewer it is assigned to ("": nobody)
     locked_by: str = ""  # "reviewer on host" while someone holds its lock (store.team)
+    reviewer: str = ""  # who saved its latest correction
+    saved: str = ""  # when its latest correction was saved (``updated`` also moves on a state change)
 
     @classmethod
     def from_row(cls, row) -> "Case":
@@ -134,6 +136,9 @@ class Case:
         fields["assignee"] = fields["assignee"] or ""
         holder = row["lock_holder"] if "lock_holder" in row.keys() else None
         fields["locked_by"] = f"{holder} on {row['lock_host']}" if holder else ""
+        keys = row.keys()
+        fields["reviewer"] = (row["last_reviewer"] if "last_reviewer" in keys else "") or ""
+        fields["saved"] = (row["last_saved"] if "last_saved" in keys else "") or ""
         return cls(**fields)
 
 
@@ -275,7 +280,9 @@ class CorrectionsStore(TeamFeatures):
                                     json.dumps(g.spacing.round(6).tolist()), state, reason, model_id, model_version,
                                     uncertainty, self._split(h), now, now, json.dumps(meta)))
             else:
-                self.index.execute("UPDATE cases SET state=?, reason=?, model_id=?, model_version=?, "
+                # a case reopened from the store is saved without a model run: it keeps its model
+                self.index.execute("UPDATE cases SET state=?, reason=?, model_id=COALESCE(NULLIF(?, ''), model_id), "
+                                   "model_version=COALESCE(NULLIF(?, ''), model_version), "
                                    "uncertainty=COALESCE(?, uncertainty), updated=? WHERE id=?",
                                    (state, reason, model_id, model_version, uncertainty, now, case_id))
             self.index.execute("INSERT INTO corrections (case_id, n, ai_file, fixed_file, reviewer, saved, model_id, "
@@ -302,9 +309,12 @@ class CorrectionsStore(TeamFeatures):
 
     # -- reading -------------------------------------------------------------------------------
     def _case_query(self, where: str = "") -> str:
-        """Cases with the holder of a live lock, if any (store.team)."""
+        """Cases with the holder of a live lock, if any (store.team), and who saved the latest
+        correction when."""
         cols = ", ".join(f"c.{f}" for f in _CASE_FIELDS)
-        return (f"SELECT {cols}, l.holder AS lock_holder, l.host AS lock_host FROM cases c "
+        latest = "FROM corrections k WHERE k.case_id = c.id ORDER BY k.n DESC LIMIT 1"
+        return (f"SELECT {cols}, l.holder AS lock_holder, l.host AS lock_host, "
+                f"(SELECT k.reviewer {latest}) AS last_reviewer, (SELECT k.saved {latest}) AS last_saved FROM cases c "
                 f"LEFT JOIN locks l ON l.case_id = c.id AND l.expires > {self.index.now}" + where)
 
     def cases(self, state: Optional[str] = None, assignee: Optional[str] = None) -> list[Case]:

@@ -1,11 +1,13 @@
 """What the store keeps about an image's source beyond voxels and geometry: what export and the
 worklist need (modality, body part, scanner model, acquisition parameters, window presets, a
-series description), never who the patient is.
+series description, the study's year), never who the patient is.
 
 DICOM attributes are kept only from an allow-list of acquisition attributes that PS3.15 Annex E
 does not treat as identifying. Free-text descriptions are kept as the Clean Descriptors option
 allows: every word that is part of a person's name, an ID, an accession number or a date found
-anywhere in the header is removed, and long digit runs (dates, IDs) go too.
+anywhere in the header is removed, and long digit runs (dates, IDs) go too. Of the study date only
+the year is kept (``study_year``, for the worklist): HIPAA's Safe Harbor method lets the year of a
+date stay, never its month or day.
 """
 from __future__ import annotations
 
@@ -75,6 +77,9 @@ def identity_free(volume: Volume, header=None) -> dict:
     if header is not None:
         identifying = _identifying_words(header)
         meta["dicom"] = {kw: _plain(header.get(kw)) for kw in _KEPT if header.get(kw) not in (None, "")}
+        year = str(header.get("StudyDate") or "")[:4]
+        if len(year) == 4 and year.isdigit():
+            meta["study_year"] = year
         for kw, key in _DESCRIPTIONS.items():
             text = clean_description(str(header.get(kw) or ""), identifying)
             if text:

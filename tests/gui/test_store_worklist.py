@@ -1,5 +1,6 @@
-"""The worklist panel reads the store in the task runner (never on the UI thread), fills itself
-when made, hands an opened case on through ``case_opened`` and never supersedes running work."""
+"""The worklist panel reads the store in a thread of its own (never on the UI thread), fills itself
+when made, hands an opened case on through ``case_opened`` and neither waits for nor supersedes
+work in the task runner."""
 import shutil
 import threading
 import time
@@ -45,15 +46,18 @@ def test_fills_itself_in_the_worker_and_opens_a_case(qtbot, bar, tmp_path, monke
     assert panel.table.rowCount() == 0 and panel.status.text() == "No saved corrections yet"
 
 
-def test_a_refresh_waits_for_running_work_instead_of_superseding_it(qtbot, bar, tmp_path):
+def test_the_list_neither_waits_for_running_work_nor_supersedes_it(qtbot, bar, tmp_path):
+    """At start-up the window opens an image and runs a model: the worklist is read meanwhile."""
     shutil.copytree(FIXTURES / "store-v1", tmp_path / "store")
     log = []
-    bar.start("Loading an image", lambda p, c, part: (time.sleep(0.6), c.check(), "image")[2],
+    bar.start("Loading an image", lambda p, c, part: (time.sleep(1.5), c.check(), "image")[2],
               lambda v: log.append(("load", v)), lambda e: log.append(("load failed", e)))
     panel = WorklistPanel(None, bar)
     qtbot.addWidget(panel)
     panel.root = tmp_path / "store"  # tests set the root after construction: the deferred refresh reads it
     qtbot.waitUntil(lambda: panel.table.rowCount() == 2, timeout=10000)
+    assert bar.busy and log == []  # listed while the load still runs
+    qtbot.waitUntil(lambda: not bar.busy, timeout=10000)
     assert log == [("load", "image")]  # the load was not cancelled
 
 

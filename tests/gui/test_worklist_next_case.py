@@ -1,0 +1,123 @@
+"""The worklist drives the day (issue 20 item 4), in the real window: it is filled at start (no
+Refresh), its rows say what each case is (study, year, modality, model, state, reviewer, last
+saved; no patient identifier is stored), they filter and sort, and Next case saves the open case
+and opens the next row as shown."""
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6 import QtCore  # noqa: E402
+
+from core.labels import Label, LabelMap, LabelTable  # noqa: E402
+from core.volume import Volume  # noqa: E402
+
+TABLE = LabelTable((Label(1, "liver", (200, 100, 60)), Label(2, "tumour", (250, 250, 0))))
+STUDIES = (("CT ABDOMEN", "2021", "approved", "dr.a"), ("MR BRAIN", "2019", "in_review", "dr.b"),
+           ("CT CHEST", "2023", "ai_draft", "dr.c"))
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """Three small cases in a store that $DELINEATE_STORE names before the window is made."""
+    from store.corrections import CorrectionsStore
+
+    root = tmp_path / "store"
+    with CorrectionsStore(root) as st:
+        for seed, (study, year, state, reviewer) in enumerate(STUDIES):
+            vol = Volume.from_array(np.random.default_rng(seed).integers(0, 100, (4, 16, 16)).astype(np.int16),
+                                    spacing=(1.0, 1.0, 2.0), modality=study[:2])
+            ai = LabelMap(np.zeros((4, 16, 16), np.uint8), vol.geometry, TABLE)
+            ai.array[1:3, 4:10, 4:10] = 1
+            st.save(vol, ai, ai.copy(), reviewer=reviewer, model_id="phantom", model_version="1.0", state=state,
+                    source_meta={"modality": study[:2], "study_description": study, "study_year": year})
+    monkeypatch.setenv("DELINEATE_STORE", str(root))
+    return root
+
+
+def _rows(panel, column):
+    from gui.worklist import COLUMNS
+
+    col = COLUMNS.index(column)
+    return [panel.table.item(r, col).text() for r in range(panel.table.rowCount()) if not panel.table.isRowHidden(r)]
+
+
+def test_filled_at_start_filter_sort_and_next_case_saves_and_opens_the_next_row(qtbot, store, window):
+    from core.editing import brush
+    from gui.worklist import COLUMNS
+    from store.corrections import CorrectionsStore
+
+    panel = window.worklist
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 3, timeout=10000)  # nobody pressed Refresh
+    assert sorted(_rows(panel, "Study")) == sorted(s[0] for s in STUDIES)
+    row = _rows(panel, "Study").index("MR BRAIN")
+    assert [_rows(panel, c)[row] for c in ("Study year", "Modality", "Model", "State", "Reviewer")] == \
+        ["2019", "MR", "phantom 1.0", "in review", "dr.b"]
+    assert len(_rows(panel, "Last saved")[row]) == len("2026-01-01 12:00")
+    # sort by a click on the header (again: the other way round), filter by text and by state
+    header = panel.table.horizontalHeader()
+    header.sectionClicked.emit(COLUMNS.index("Study"))
+    assert _rows(panel, "Study") == ["CT ABDOMEN", "CT CHEST", "MR BRAIN"]
+    header.sectionClicked.emit(COLUMNS.index("Study"))
+    assert _rows(panel, "Study") == ["MR BRAIN", "CT CHEST", "CT ABDOMEN"]
+    panel.filter.setText("ct ")
+    assert _rows(panel, "Study") == ["CT CHEST", "CT ABDOMEN"] and "2 of 3 cases" in panel.status.text()
+    panel.state.setCurrentIndex(panel.state.findData("approved"))
+    assert _rows(panel, "Study") == ["CT ABDOMEN"]
+    panel.state.setCurrentIndex(0)
+    panel.filter.clear()
+    header.sectionClicked.emit(COLUMNS.index("Study year"))  # 2019, 2021, 2023
+    ids = panel.visible_ids()
+    assert _rows(panel, "Study") == ["MR BRAIN", "CT ABDOMEN", "CT CHEST"]
+
+    # nothing open: Next case opens the first row
+    window.settings.setValue("reviewer", "dr.next")
+    with qtbot.waitSignal(window.loaded, timeout=20000):
+        qtbot.mouseClick(panel.next_button, QtCore.Qt.MouseButton.LeftButton)
+    assert window.session.store_case == ids[0]
+    # an edit, then Next case (its shortcut's action): the edit is saved, the next row opens
+    lm = window.session.labelmap
+    window.session.apply(brush(lm, (8, 8, 2), 1.5, 2))
+    painted = lm.array.copy()
+    assert (painted == 2).any()
+    assert window.actions_by_id["next_case"].shortcut().toString() == "Ctrl+Right"
+    window.actions_by_id["next_case"].trigger()
+    qtbot.waitUntil(lambda: window.session.store_case == ids[1] and not window.tasks.busy, timeout=20000)
+    with CorrectionsStore(store) as st:
+        saved = st.latest(ids[0])
+        case = st.case(ids[0])
+        _img, _ai, fixed = st.load(ids[0])
+        assert st.latest(ids[1])["n"] == 1
+    assert saved["n"] == 2 and saved["reviewer"] == "dr.next" and saved["state"] == "in_review"
+    assert case.model_id == "phantom" and case.reviewer == "dr.next"  # a reopened case keeps its model
+    np.testing.assert_array_equal(fixed.array, painted)
+    qtbot.waitUntil(lambda: "dr.next" in _rows(panel, "Reviewer"), timeout=10000)  # the list was read again
+    # no edit: nothing to save, the next row opens; past the end nothing happens
+    with qtbot.waitSignal(window.loaded, timeout=20000):
+        panel.step(1)
+    assert window.session.store_case == ids[2]
+    assert panel.step(1) is None and panel.status.text() == "No next case in the list"
+    with qtbot.waitSignal(window.loaded, timeout=20000):
+        window.actions_by_id["previous_case"].trigger()
+    assert window.session.store_case == ids[1]
+    with CorrectionsStore(store) as st:
+        assert st.latest(ids[1])["n"] == 1 and st.latest(ids[2])["n"] == 1
+
+
+def test_next_case_keeps_an_approved_case_approved(qtbot, store, window):
+    from core.editing import brush
+    from store.corrections import CorrectionsStore
+
+    panel = window.worklist
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 3, timeout=10000)
+    approved = next(c.id for c in panel.cases if c.state == "approved")
+    window.settings.setValue("reviewer", "dr.next")
+    with qtbot.waitSignal(window.loaded, timeout=20000):
+        panel.open_case(approved)
+    window.session.apply(brush(window.session.labelmap, (8, 8, 2), 1.5, 2))
+    target = panel.neighbour(1)
+    assert target is not None and target != approved
+    panel.step(1)
+    qtbot.waitUntil(lambda: window.session.store_case == target and not window.tasks.busy, timeout=20000)
+    with CorrectionsStore(store) as st:
+        assert st.latest(approved)["state"] == "approved" and st.case(approved).state == "approved"
