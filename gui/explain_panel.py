@@ -21,7 +21,8 @@ class ExplainPanel(QtWidgets.QWidget):
         self.method.currentIndexChanged.connect(lambda _i: self.method.setToolTip(DESCRIPTIONS[self.current_method()]))
         self.method.setToolTip(DESCRIPTIONS[METHODS[0]])
         self.label = QtWidgets.QComboBox()
-        self.whole = QtWidgets.QCheckBox("Whole label (else: the segment piece under the crosshair)")
+        self.whole = QtWidgets.QCheckBox("Whole label")  # short: the side panel never scrolls sideways
+        self.whole.setToolTip("Explain the whole label; unchecked, the segment piece under the crosshair")
         self.run = QtWidgets.QPushButton("Explain")
         self.run.clicked.connect(self.start)
         self.next = QtWidgets.QPushButton("Next most uncertain region")

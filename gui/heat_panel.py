@@ -33,7 +33,8 @@ class HeatPanel(QtWidgets.QWidget):
         self.threshold.setRange(0, 255)
         self.threshold_text = QtWidgets.QLabel()
         self.remove = QtWidgets.QPushButton("Remove")
-        self.in_3d = QtWidgets.QCheckBox("Show in 3D (iso-surfaces at 50 % and 80 % of the range)")
+        self.in_3d = QtWidgets.QCheckBox("Show in 3D")  # short: the side panel never scrolls sideways
+        self.in_3d.setToolTip("Iso-surfaces at 50 % and 80 % of the map's range in the 3D view")
         self.in_3d.setChecked(True)
         self.in_3d.setEnabled(False)  # until a 3D view is attached
         self.map3d = None

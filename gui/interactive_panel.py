@@ -37,15 +37,18 @@ class InteractivePanel(QtWidgets.QGroupBox):
             modes.addWidget(b)
             self.mode_buttons[mode] = b
         self.mode_buttons["point"].setChecked(True)
-        self.accept_button = QtWidgets.QPushButton(f"Accept ({key_for('interactive_accept')})")
-        self.accept_button.setToolTip("Write the object into the chosen segment as one undo step (locked "
-                                      "segments keep their voxels); a new segment if there is none")
+        # keys in the tooltips, not the labels: three buttons in a row fit the side panel at any scale
+        self.accept_button = QtWidgets.QPushButton("Accept")
+        self.accept_button.setToolTip(f"Write the object into the chosen segment as one undo step (locked "
+                                      f"segments keep their voxels); a new segment if there is none "
+                                      f"({key_for('interactive_accept')})")
         self.accept_button.clicked.connect(self.accept)
         self.undo_button = QtWidgets.QPushButton("Undo prompt")
         self.undo_button.setToolTip("Take back the last prompt (Ctrl+Z while building an object)")
         self.undo_button.clicked.connect(self.tool.undo_prompt)
-        self.new_button = QtWidgets.QPushButton(f"New object ({key_for('interactive_new')})")
-        self.new_button.setToolTip("Discard the object under construction and start another")
+        self.new_button = QtWidgets.QPushButton("New object")
+        self.new_button.setToolTip(f"Discard the object under construction and start another "
+                                   f"({key_for('interactive_new')})")
         self.new_button.clicked.connect(self.tool.new_object)
         self.replace = QtWidgets.QCheckBox("Replace the segment")
         self.replace.setToolTip("The segment becomes the object (its voxels elsewhere are cleared); "

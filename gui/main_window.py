@@ -115,6 +115,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_side_panel(self) -> None:
         panel = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(panel)
+        lay.setContentsMargins(4, 4, 4, 4)  # narrow margins: the panel's pages fit without sideways scrolling
         self.window_level = WindowLevelBox(self.model, self.window_menu)
         lay.addWidget(self.window_level)
         box3d = QtWidgets.QGroupBox("3D view")
@@ -146,7 +147,7 @@ class MainWindow(QtWidgets.QMainWindow):
         scroll.setWidget(panel)
         dock.setWidget(scroll)
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        dock.setMinimumWidth(330)
+        dock.setMinimumWidth(_panel_width(scroll, panel))
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
     def _action(self, menu: QtWidgets.QMenu, aid: Optional[str], text: str, slot) -> QtGui.QAction:
@@ -370,16 +371,29 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(ev)
 
 
+def _panel_width(scroll: QtWidgets.QScrollArea, panel: QtWidgets.QWidget) -> int:
+    """The side panel's width: its widest page without a horizontal scroll bar (which hid part of
+    the Edit box), at least 330 and at most about half the screen (QT_SCALE_FACTOR=2 on a
+    1600-pixel screen leaves 800 logical pixels, and the views need theirs)."""
+    screen = QtGui.QGuiApplication.primaryScreen()
+    free = screen.availableGeometry().width() if screen is not None else 1400
+    need = panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 2 * scroll.frameWidth() + 4
+    return max(330, min(need, int(free * 0.52)))
+
+
 def _stack(parts, stretch: bool = False) -> QtWidgets.QWidget:
     """A tab page: widgets one above the other, each in a titled box when it has a title."""
     page = QtWidgets.QWidget()
     lay = QtWidgets.QVBoxLayout(page)
+    lay.setContentsMargins(2, 4, 2, 4)
     for n, (title, widget) in enumerate(parts):
         if title is None:
             lay.addWidget(widget, 1)
             continue
         box = QtWidgets.QGroupBox(title)
-        QtWidgets.QVBoxLayout(box).addWidget(widget)
+        inner = QtWidgets.QVBoxLayout(box)
+        inner.setContentsMargins(4, 4, 4, 4)
+        inner.addWidget(widget)
         lay.addWidget(box)
     if stretch:
         lay.addStretch(1)
