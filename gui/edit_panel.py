@@ -1,8 +1,13 @@
 """Editing tools on the slice views: navigate, paint, erase (round brush in mm, on the slice or as a
-3D sphere, optionally limited to an intensity range), interactive segmentation from prompts
-(gui.interactive_panel), segment operations, undo/redo. A drag is one
-stroke and one undo step. The panel only reads its controls: the edits are app.actions.editing on
-the case session, the voxel operations core.editing (Qt-free, tested)."""
+3D sphere, optionally limited to an intensity range; its outline follows the mouse), level tracing
+(click: the region inside the iso-intensity outline, previewed under the mouse), scissors (drag a
+shape: erase or fill inside or outside it, on the slice or through the volume), interactive
+segmentation from prompts (gui.interactive_panel), segment operations (holes in 3D or on the slice,
+islands, margin, smoothing, hollow, interpolation, grow from seeds, logical operations between
+segments), undo/redo. A drag is one stroke and one undo step, an operation one undo step, and the
+status bar says what each changed. The panel only reads its controls: the edits are
+app.actions.editing on the case session, the voxel operations core.editing and
+core.editor_effects (Qt-free, tested); gui.shape_tools draws on the views."""
 from __future__ import annotations
 
 from typing import Optional
@@ -12,11 +17,27 @@ from PySide6 import QtCore, QtWidgets
 
 from app.actions import editing
 from app.session import CaseSession, HistoryChanged, ImageOpened
+from core import editor_effects as fx
+from core.errors import DelineateError
 from gui.interactive_panel import InteractivePanel
+from gui.shape_tools import ShapeTools
 
-TOOLS = ("Navigate", "Paint", "Erase", "Interactive")
+TOOLS = ("Navigate", "Paint", "Erase", "Level trace", "Scissors", "Interactive")
 TIPS = {"Interpolate slices": "Fills the slices between slices you drew on (along the image's slice axis), "
-                              "by shape-based interpolation of their outlines"}
+                              "by shape-based interpolation of their outlines",
+        "Fill holes": "Fills what the segment encloses in 3D (a contour on one slice encloses nothing in 3D)",
+        "Fill holes (slice)": "Fills what the segment encloses on the slice through the crosshair, in the view "
+                              "the mouse was last over (background only)",
+        "Grow by mm": "Margin: background within this many mm of the segment joins it (exact mm distances)",
+        "Shrink by mm": "Margin: the segment loses its voxels within this many mm of its outside",
+        "Hollow (mm)": "Keeps a shell this many mm thick along the segment's surface, inside it",
+        "Grow from seeds": "Splits the background around the segments' strokes among them (random walker on "
+                           "the image; at least two segments, e.g. the object and 'background'; locked ones "
+                           "stay as they are)"}
+EXTRA_OPERATIONS = ("Fill holes (slice)", "Grow from seeds")
+HINTS = {"Level trace": "Click: fill the region inside the outline at the clicked intensity (shown under the "
+                        "mouse) on this slice",
+         "Scissors": "Drag a shape around what to cut; it applies when the button is released"}
 
 
 class EditPanel(QtWidgets.QWidget):
@@ -28,11 +49,15 @@ class EditPanel(QtWidgets.QWidget):
         self.tool = QtWidgets.QComboBox()
         self.tool.addItems(TOOLS)
         self.tool.currentTextChanged.connect(self.tool_changed.emit)
+        self.shapes = ShapeTools(self)
+        self.last_view = "axial"  # the view the mouse was last over: slice operations act on its slice
         self.label = QtWidgets.QComboBox()
         self.radius = QtWidgets.QDoubleSpinBox()
         self.radius.setRange(0.5, 50.0)
         self.radius.setValue(3.0)
         self.radius.setSuffix(" mm")
+        self.radius.setToolTip("Brush radius ([ and ] change it); its outline follows the mouse on the views")
+        self.radius.valueChanged.connect(lambda _v: self.shapes.brush_resized())
         self.sphere = QtWidgets.QCheckBox("3D sphere (else: disc on the slice)")
         self.threshold = QtWidgets.QCheckBox("Only where intensity is within")
         self.low = QtWidgets.QDoubleSpinBox()
@@ -63,6 +88,16 @@ class EditPanel(QtWidgets.QWidget):
         form.addRow("", self.sphere)
         form.addRow(self.threshold)
         form.addRow("Range", rng)
+        self.scissors_mode = QtWidgets.QComboBox()
+        self.scissors_mode.addItems(fx.SCISSORS)
+        self.scissors_mode.setToolTip("Erase removes the chosen segment only; fill paints it")
+        self.through = QtWidgets.QCheckBox("Through the volume (else: the shown slice)")
+        self.through.setChecked(True)
+        form.addRow("Scissors", self.scissors_mode)
+        form.addRow("", self.through)
+        self.hint = QtWidgets.QLabel()
+        self.hint.setWordWrap(True)
+        form.addRow(self.hint)
         seg_row = QtWidgets.QHBoxLayout()
         seg_row.addWidget(self.new)
         seg_row.addWidget(self.delete)
@@ -75,28 +110,59 @@ class EditPanel(QtWidgets.QWidget):
         form.addRow("Amount (mm / ml)", self.amount)
         grid = QtWidgets.QGridLayout()
         self.op_buttons = {}
-        for n, name in enumerate(editing.OPERATIONS):
+        for n, name in enumerate(list(editing.OPERATIONS) + list(EXTRA_OPERATIONS)):
             b = QtWidgets.QPushButton(name)
             b.clicked.connect(lambda _=False, name=name: self.run_operation(name))
             b.setToolTip(TIPS.get(name, ""))
             grid.addWidget(b, n // 2, n % 2)
             self.op_buttons[name] = b
         form.addRow(grid)
+        self.logic_op = QtWidgets.QComboBox()
+        self.logic_op.addItems(fx.LOGICAL)
+        self.logic_op.setToolTip("With the chosen segment and the one here: union takes the other's voxels; "
+                                 "intersect keeps, subtract removes what lies inside the other's region (its "
+                                 "voxels with holes filled); copy replaces the segment by the other's voxels; "
+                                 "clear empties the segment")
+        self.logic_other = QtWidgets.QComboBox()
+        self.logic_apply = QtWidgets.QPushButton("Apply")
+        self.logic_apply.clicked.connect(self.run_logical)
+        logic = QtWidgets.QHBoxLayout()
+        for w in (self.logic_op, self.logic_other, self.logic_apply):
+            logic.addWidget(w)
+        form.addRow("Logical", logic)
         self.interactive = InteractivePanel(session, shell, self)  # shown while its tool is chosen
         self.interactive.setVisible(False)
         form.insertRow(2, self.interactive)  # under the segment it accepts into
-        self.tool.currentTextChanged.connect(lambda name: self._interactive(form, rng, name == "Interactive"))
+        self.tool.currentTextChanged.connect(lambda name: self._tool_rows(form, rng, name))
+        self._tool_rows(form, rng, self.tool.currentText())
         self._stroke: Optional[editing.BrushStroke] = None
         self.model.subscribe("segments", self._segments_changed)
         session.subscribe(ImageOpened, lambda _e: self._sync_buttons(HistoryChanged(False, False)))
         session.subscribe(HistoryChanged, self._sync_buttons)
         self._sync_buttons(HistoryChanged(False, False))
 
-    def _interactive(self, form: QtWidgets.QFormLayout, rng: QtWidgets.QLayout, on: bool) -> None:
-        """The Interactive tool's controls replace the brush's while it is chosen."""
+    def _tool_rows(self, form: QtWidgets.QFormLayout, rng: QtWidgets.QLayout, name: str) -> None:
+        """Each tool's controls show while it is chosen (the brush's while painting or erasing)."""
+        brush = name not in ("Interactive", "Level trace", "Scissors")
         for row in (self.radius, self.sphere, self.threshold, rng):
-            form.setRowVisible(row, not on)
-        self.interactive.set_active(on)
+            form.setRowVisible(row, brush)
+        for row in (self.scissors_mode, self.through):
+            form.setRowVisible(row, name == "Scissors")
+        self.hint.setText(HINTS.get(name, ""))
+        form.setRowVisible(self.hint, name in HINTS)
+        self.shapes.clear()
+        self.interactive.set_active(name == "Interactive")
+
+    def attach(self, views: dict) -> None:
+        """Draw the brush outline, scissors shape and level-tracing preview on these slice views."""
+        self.shapes.attach(views)
+
+    def menu_items(self) -> list:
+        """(action id, text, slot) for the window's Edit menu; the keys come from gui.shortcuts."""
+        return [("tool_level_trace", "&Level trace", lambda: self.tool.setCurrentText("Level trace")),
+                ("tool_scissors", "S&cissors", lambda: self.tool.setCurrentText("Scissors")),
+                ("brush_smaller", "Brush smaller", lambda: self.radius.setValue(self.radius.value() / 1.25)),
+                ("brush_bigger", "Brush bigger", lambda: self.radius.setValue(self.radius.value() * 1.25))]
 
     @property
     def history(self):
@@ -105,13 +171,15 @@ class EditPanel(QtWidgets.QWidget):
     def _segments_changed(self) -> None:
         lm = self.model.labelmap
         keep = self.label.currentData()
-        self.label.blockSignals(True)
-        self.label.clear()
-        for lab in (lm.table if lm is not None else []):
-            self.label.addItem(f"{lab.value} {lab.name}", lab.value)
-        if keep is not None and self.label.findData(keep) >= 0:
-            self.label.setCurrentIndex(self.label.findData(keep))
-        self.label.blockSignals(False)
+        keep_other = self.logic_other.currentData()
+        for box, kept in ((self.label, keep), (self.logic_other, keep_other)):
+            box.blockSignals(True)
+            box.clear()
+            for lab in (lm.table if lm is not None else []):
+                box.addItem(f"{lab.value} {lab.name}", lab.value)
+            if kept is not None and box.findData(kept) >= 0:
+                box.setCurrentIndex(box.findData(kept))
+            box.blockSignals(False)
 
     def _sync_buttons(self, event: HistoryChanged) -> None:
         self.undo_button.setEnabled(event.can_undo)
@@ -137,11 +205,25 @@ class EditPanel(QtWidgets.QWidget):
 
     def on_view(self, view: str, display_ijk, phase: str) -> None:
         """Left button in a slice view with a paint/erase tool: one dab per event, one undo step per drag."""
-        if self.tool.currentText() == "Interactive":
+        tool = self.tool.currentText()
+        self.last_view = view
+        if tool == "Interactive":
             self.interactive.tool.on_view(view, display_ijk, phase)
             return
         s, value = self.session, self.label.currentData()
         if s.labelmap is None or value is None or s.history is None:
+            return
+        if tool == "Level trace":
+            if phase == "click":
+                self._said("Level trace", editing.level_trace(s, view, display_ijk, int(value)), int(value))
+            return
+        if tool == "Scissors":
+            shape = self.shapes.scissors_event(view, display_ijk, phase)
+            if shape is not None:
+                mode = self.scissors_mode.currentText()
+                edit = editing.scissors(s, view, shape, mode, int(value), self.through.isChecked())
+                where = " through the volume" if self.through.isChecked() else " on the slice"
+                self._said(f"Scissors ({mode})", edit, int(value), where)
             return
         if phase in ("click", "start") or self._stroke is None:
             self._stroke = editing.BrushStroke(
@@ -160,5 +242,48 @@ class EditPanel(QtWidgets.QWidget):
         if s.labelmap is None or value is None or s.history is None:
             return
         lm, work, amount, locked = s.labelmap, s.labelmap.copy(), self.amount.value(), set(s.locked)
-        self.shell.run(name, lambda _p, _c, _part: editing.operation(work, name, int(value), amount, locked),
-                       lambda edit: s.apply(edit, write=True) if lm is s.labelmap else None, name)
+        where = ""
+        if name == "Fill holes (slice)":
+            axis, index = editing.slice_through(s, self.last_view, s.viewer.cursor)
+            where = f" ({self.last_view} view, slice {index + 1} of the image's {'xyz'[axis]} axis)"
+            fn = lambda: editing.fill_holes_slice(work, int(value), axis, index, locked)  # noqa: E731
+        elif name == "Grow from seeds":
+            image = s.volume.array
+            fn = lambda: editing.grow_from_seeds(work, image, locked)  # noqa: E731
+        else:
+            fn = lambda: editing.operation(work, name, int(value), amount, locked)  # noqa: E731
+        self._run(name, fn, lm, int(value), where)
+
+    def run_logical(self) -> None:
+        """A logical operation between the chosen segment and the other one, as one undo step."""
+        s, value, other = self.session, self.label.currentData(), self.logic_other.currentData()
+        if s.labelmap is None or value is None or s.history is None:
+            return
+        op = self.logic_op.currentText()
+        lm, work, locked = s.labelmap, s.labelmap.copy(), set(s.locked)
+        other_name = "" if op == "clear" else f" with {self.logic_other.currentText()}"
+        self._run(f"{op.capitalize()}{other_name}", lambda: editing.logical(work, op, int(value), other, locked),
+                  lm, int(value))
+
+    def _run(self, name: str, fn, lm, value: int, where: str = "") -> None:
+        """``fn`` in the worker on a copy; its Edit applied here (unless another map was opened
+        meanwhile) and said in the status bar."""
+        s = self.session
+
+        def work(_progress, _cancel, _partial):
+            try:
+                return fn()
+            except DelineateError as exc:  # a precondition (two segments to grow from...): said, not a dialog
+                return exc
+
+        def done(edit) -> None:
+            if isinstance(edit, DelineateError):
+                self.shell.message(f"{name}: {edit}", 15000)
+            elif lm is s.labelmap:
+                s.apply(edit, write=True)
+                self._said(name, edit, value, where)
+
+        self.shell.run(name, work, done, name)
+
+    def _said(self, name: str, edit, value: Optional[int], where: str = "") -> None:
+        self.shell.message(editing.report(name, edit, self.session.labelmap, value, where), 15000)

@@ -56,6 +56,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explain_panel.attach(self.views)  # "Next region" outlines and zooms on every view
         self.edit_panel = EditPanel(self.session, self.shell)
         self.edit_panel.interactive.attach(self.views)  # the object under construction on every view
+        self.edit_panel.attach(self.views)  # brush outline, scissors shape, level-tracing preview
         self.edit_panel.tool_changed.connect(self._tool_changed)
         self.measure = MeasureTool(self.session, self.shell, self)  # ruler, angle, ellipse ROI on every view
         self.measure.attach(self.views)
@@ -138,7 +139,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(_stack([("Explain", self.explain_panel), ("Heat maps", self.heat_panel)], stretch=True),
                          "Explain")
         self.tabs.addTab(self.worklist, "Worklist")
-        self.segments.table.setMinimumHeight(150)
         lay.addWidget(self.tabs, 1)
         dock = QtWidgets.QDockWidget("Display, segments and review")
         dock.setObjectName("panel")
@@ -188,7 +188,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "&Edit": [("undo", "&Undo", ed.undo), ("redo", "&Redo", self.session.redo)] + [
                 (f"tool_{t.lower()}", f"&{t}", lambda _=False, t=t: ed.tool.setCurrentText(t))
                 for t in ("Paint", "Erase", "Navigate")] + [("new_segment", "New &segment", ed.new_segment), None]
-                + ed.interactive.menu_items() + [None] + [
+                + ed.interactive.menu_items() + ed.menu_items() + [None] + [
                 (f"measure_{m}", f"Measure: {t}", lambda _=False, m=m: self.measure.set_mode(m))
                 for m, t in (("ruler", "&ruler"), ("angle", "an&gle"), ("ellipse", "e&llipse ROI"))],
             "&Segment": [("run_default", "Run the &default model", cc.run_default_model),

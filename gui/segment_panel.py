@@ -27,6 +27,11 @@ class SegmentPanel(QtWidgets.QWidget):
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.itemChanged.connect(self._item_changed)
         self.table.cellDoubleClicked.connect(self._cell_double_clicked)
+        # eight rows show without scrolling (four did): compact rows, the height they need
+        rows = self.table.verticalHeader()
+        rows.setDefaultSectionSize(max(22, self.fontMetrics().height() + 8))
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height()
+                                    + 8 * rows.defaultSectionSize() + 2 * self.table.frameWidth() + 2)
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(int(model.opacity * 100))

@@ -30,6 +30,12 @@ SHORTCUTS = (
     ("tool_paint", "P", "Paint tool (left drag paints the chosen segment)"),
     ("tool_erase", "E", "Erase tool"),
     ("tool_navigate", "N", "Navigate tool (left click moves the crosshair)"),
+    ("tool_level_trace", "T", "Level trace tool: click fills the region inside the outline at the clicked "
+                              "intensity on the slice (the outline shows under the mouse)"),
+    ("tool_scissors", "X", "Scissors tool: drag a shape; erase or fill inside or outside it, on the slice "
+                           "or through the volume (Edit panel)"),
+    ("brush_smaller", "[", "Brush smaller (its outline follows the mouse)"),
+    ("brush_bigger", "]", "Brush bigger"),
     ("tool_interactive", "I", "Interactive tool, point mode: left click inside the object, right click "
                               "(or Ctrl+click) outside it; each click refines the object"),
     ("interactive_box", "B", "Interactive tool, box mode: drag a box around the object on one slice"),

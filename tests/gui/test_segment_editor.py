@@ -1,0 +1,258 @@
+"""The segment editor's effects in the real window (Xvfb), on an anisotropic phantom: the brush's
+outline follows the mouse at the brush's size in mm; level tracing and scissors driven by mouse clicks
+and drags; hole filling in 3D and on the slice, interpolation, margin, hollow, grow from seeds and
+logical operations from the Edit panel. Each gives the voxel-exact expected mask, is one undo step,
+and says in the status bar what it changed (or that nothing changed)."""
+import numpy as np
+import pytest
+from PySide6 import QtCore
+from scipy import ndimage
+
+from core.labels import LabelMap, LabelTable
+from core.volume import Volume
+
+pytest.importorskip("pytestqt")
+
+SPACING = (0.8, 0.6, 2.5)  # x, y, z mm
+SQUARE = (slice(None), slice(10, 30), slice(12, 38))  # the bright square, every slice
+
+
+def _phantom() -> Volume:
+    arr = np.full((8, 40, 50), 40, np.int16)
+    arr[SQUARE] = 100
+    arr[:, 33:37, 3:8] = -50  # a dark blob
+    return Volume.from_array(arr, spacing=SPACING, origin=(-20.0, 10.0, 30.0), modality="CT")
+
+
+def _open(qtbot, window, names=("Lesion", "Background")):
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)  # the worklist's first read
+    window.set_layout("2d")
+    vol = _phantom()
+    window.session.set_image(vol, "phantom")
+    lm = LabelMap.empty_like(vol.geometry, LabelTable.from_names(list(names)))
+    window.session.set_labelmap(lm)
+    window.model.set_cursor_index(np.array([25, 20, 4]))
+    qtbot.wait(50)
+    return vol, lm
+
+
+def _pos(view, col, row):
+    sr, sc = view.model.display.plane_spacing(view.view)
+    return view.graphics.mapFromScene(view.viewbox.mapViewToScene(QtCore.QPointF(col * sc, row * sr)))
+
+
+def _status(window) -> str:
+    return window.statusBar().currentMessage()
+
+
+def _drag(qtbot, view, corners):
+    """A mouse drag along straight lines between ``corners`` (a few moves per side, as a hand does)."""
+    points = [tuple(np.add(a, t * np.subtract(b, a))) for a, b in zip(corners[:-1], corners[1:])
+              for t in np.linspace(0, 1, 5)[1:]]
+    viewport = view.graphics.viewport()
+    qtbot.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, *corners[0]))
+    for p in points:
+        qtbot.mouseMove(viewport, pos=_pos(view, *p))
+        qtbot.wait(20)
+    qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, *points[-1]))
+
+
+def _one_step(window, before):
+    """The last action was one undo step: undo gives ``before`` back, redo the result again."""
+    after = window.model.labelmap.array.copy()
+    n = len(window.session.history.done)
+    window.actions_by_id["undo"].trigger()
+    np.testing.assert_array_equal(window.model.labelmap.array, before)
+    assert len(window.session.history.done) == n - 1
+    window.actions_by_id["redo"].trigger()
+    np.testing.assert_array_equal(window.model.labelmap.array, after)
+
+
+def test_brush_outline_level_trace_and_scissors_with_the_mouse(qtbot, window):
+    vol, lm = _open(qtbot, window)
+    panel, view = window.edit_panel, window.views["axial"]
+    k = view.shown_index
+    panel.label.setCurrentIndex(panel.label.findData(1))
+
+    # the brush's outline: a circle of the brush's radius in mm, centred under the mouse
+    window.actions_by_id["tool_paint"].trigger()
+    panel.radius.setValue(4.0)
+    qtbot.mouseMove(view.graphics.viewport(), pos=_pos(view, 20, 15))
+    qtbot.wait(50)
+    ring = panel.shapes.brush_items["axial"]
+    pixel = view.viewbox.viewPixelSize()[0]
+    assert ring.isVisible()
+    assert ring.rect().width() == pytest.approx(8.0) and ring.rect().height() == pytest.approx(8.0)
+    assert ring.rect().center().x() == pytest.approx(20 * SPACING[0], abs=2 * pixel)
+    assert ring.rect().center().y() == pytest.approx(15 * SPACING[1], abs=2 * pixel)
+    window.actions_by_id["brush_bigger"].trigger()  # ]
+    assert panel.radius.value() == pytest.approx(5.0) and ring.rect().width() == pytest.approx(10.0)
+    window.actions_by_id["brush_smaller"].trigger()  # [
+    assert panel.radius.value() == pytest.approx(4.0)
+
+    # level tracing: the outline under the mouse, then a click fills the bright square on this slice
+    window.actions_by_id["tool_level_trace"].trigger()  # T
+    assert panel.tool.currentText() == "Level trace" and view.left_handler == panel.on_view
+    assert not ring.isVisible()
+    qtbot.mouseMove(view.graphics.viewport(), pos=_pos(view, 20, 16))
+    qtbot.wait(50)
+    preview = panel.shapes.paths["axial"]
+    assert preview.isVisible()
+    box = preview.path().boundingRect()  # the square's outline, in mm on the view
+    assert box.left() == pytest.approx(11.5 * SPACING[0], abs=0.6) and box.right() == pytest.approx(
+        37.5 * SPACING[0], abs=0.6)
+    before = lm.array.copy()
+    qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, 20, 16))
+    expected = before.copy()
+    expected[k][SQUARE[1:]] = 1
+    np.testing.assert_array_equal(window.model.labelmap.array, expected)
+    assert _status(window) == "Level trace: 520 voxels changed on 1 image slice (Lesion +520)"
+    _one_step(window, before)
+
+    # scissors through the volume: erase the segment inside a dragged rectangle, on every slice
+    window.model.labelmap.array[:, 5:35, 5:45] = 1
+    window.model.labels_changed(None)
+    window.actions_by_id["tool_scissors"].trigger()  # X
+    assert panel.scissors_mode.currentText() == "erase inside" and panel.through.isChecked()
+    before = window.model.labelmap.array.copy()
+    corners = [(14.5, 12.5), (30.5, 12.5), (30.5, 25.5), (14.5, 25.5), (14.5, 12.6)]  # no voxel centre on an edge
+    _drag(qtbot, view, corners)
+    expected = before.copy()
+    expected[:, 13:26, 15:31] = 0
+    np.testing.assert_array_equal(window.model.labelmap.array, expected)
+    assert _status(window).startswith(f"Scissors (erase inside) through the volume: {8 * 13 * 16} voxels changed "
+                                      "on 8 image slices")
+    _one_step(window, before)
+    # on the shown slice only: fill the other segment inside the shape
+    panel.label.setCurrentIndex(panel.label.findData(2))
+    panel.scissors_mode.setCurrentText("fill inside")
+    panel.through.setChecked(False)
+    before = window.model.labelmap.array.copy()
+    _drag(qtbot, view, corners)
+    expected = before.copy()
+    expected[k, 13:26, 15:31] = 2
+    np.testing.assert_array_equal(window.model.labelmap.array, expected)
+    _one_step(window, before)
+    assert not panel.shapes.paths["axial"].isVisible()  # the shape went with the release
+
+
+def test_holes_interpolation_margin_hollow_and_seeds_from_the_panel(qtbot, window):
+    vol, lm = _open(qtbot, window)
+    panel = window.edit_panel
+    panel.label.setCurrentIndex(panel.label.findData(1))
+    k = window.model.slice_index("axial")
+
+    def run(name):
+        with qtbot.waitSignal(window.loaded, timeout=60000):
+            panel.op_buttons[name].click()
+        return _status(window)
+
+    # a contour drawn on one slice: 3D hole filling finds nothing and says so; the slice's fills it
+    lm.array[k, 8:30, 10:40] = 1
+    lm.array[k, 12:26, 14:36] = 0
+    window.model.labels_changed(None)
+    before = lm.array.copy()
+    assert "nothing changed in Lesion" in run("Fill holes") and "Fill holes (slice)" in _status(window)
+    np.testing.assert_array_equal(lm.array, before)
+    panel.last_view = "axial"
+    text = run("Fill holes (slice)")
+    expected = before.copy()
+    expected[k, 12:26, 14:36] = 1
+    np.testing.assert_array_equal(window.model.labelmap.array, expected)
+    assert text == f"Fill holes (slice) (axial view, slice {k + 1} of the image's z axis): {14 * 22} voxels " \
+                   f"changed on 1 image slice (Lesion +{14 * 22})"
+    _one_step(window, before)
+    assert "nothing changed" in run("Fill holes (slice)")  # filled already
+
+    # interpolation between two drawn slices says how much it filled
+    lm.array[:] = 0
+    lm.array[1, 10:20, 10:20] = 1
+    lm.array[5, 10:20, 10:20] = 1
+    window.model.labels_changed(None)
+    before = lm.array.copy()
+    assert run("Interpolate slices") == "Interpolate slices: 300 voxels changed on 3 image slices (Lesion +300)"
+    assert (window.model.labelmap.array[2:5, 10:20, 10:20] == 1).all()
+    _one_step(window, before)
+
+    # margin 2 mm on the anisotropic grid: exactly the background within 2 mm of the segment
+    lm.array[:] = 0
+    lm.array[3:5, 15:22, 18:26] = 1
+    lm.array[4, 23, 20] = 2  # another segment: the margin goes around it
+    window.model.labels_changed(None)
+    before = lm.array.copy()
+    sampling = np.array(SPACING[::-1])
+    mask = before == 1
+    panel.amount.setValue(2.0)
+    run("Grow by mm")
+    grown = ndimage.distance_transform_edt(~mask, sampling=sampling) <= 2.0 + 1e-9
+    np.testing.assert_array_equal(window.model.labelmap.array, np.where(grown & (before == 0), 1, before))
+    _one_step(window, before)
+    window.actions_by_id["undo"].trigger()
+    # hollow 1.5 mm: the segment's outer 1.5 mm stays
+    panel.amount.setValue(1.5)
+    text = run("Hollow (mm)")
+    inner = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=sampling)[1:-1, 1:-1, 1:-1]
+    np.testing.assert_array_equal(window.model.labelmap.array, np.where(mask & (inner > 1.5 + 1e-9), 0, before))
+    assert text.startswith("Hollow (mm): ") and "Lesion −" in text
+    _one_step(window, before)
+
+    # grow from seeds: a stroke in the square and strokes in the background split the image exactly
+    lm.array[:] = 0
+    lm.array[3:5, 18:22, 20:30] = 1
+    lm.array[:, 0, 0] = 2
+    lm.array[:, 39, 49] = 2
+    window.model.labels_changed(None)
+    before = lm.array.copy()
+    text = run("Grow from seeds")
+    square = np.zeros(before.shape, bool)
+    square[SQUARE] = True
+    np.testing.assert_array_equal(window.model.labelmap.array, np.where(square, 1, 2))
+    assert text.startswith(f"Grow from seeds: {before.size - (before != 0).sum()} voxels changed on 8 image slices")
+    _one_step(window, before)
+    grown = window.model.labelmap.array.copy()
+    window.segments.table.item(1, 5).setCheckState(QtCore.Qt.CheckState.Checked)  # lock Background
+    assert "at least two segments" in run("Grow from seeds")  # said in the status bar, no dialog
+    np.testing.assert_array_equal(window.model.labelmap.array, grown)
+    assert window._last_error is None
+
+
+def test_logical_operations_and_a_segment_list_of_eight_rows(qtbot, window):
+    names = ("Body", "Liver", "Lesion", "Spleen", "Kidney", "Aorta", "Bone", "Fat")
+    vol, lm = _open(qtbot, window, names)
+    panel = window.edit_panel
+    lm.array[1:7, 5:35, 5:45] = 1  # "body" around the others
+    lm.array[2:5, 10:20, 10:20] = 2  # liver, enclosed by the body
+    lm.array[3, 12:15, 12:15] = 3  # a lesion in the liver
+    lm.array[0, 0:3, 0:3] = 2  # a liver leak outside the body
+    window.model.labels_changed(None)
+    start = lm.array.copy()
+    region = ndimage.binary_fill_holes(start == 1)
+
+    def apply(op, target, other):
+        panel.label.setCurrentIndex(panel.label.findData(target))
+        panel.logic_op.setCurrentText(op)
+        panel.logic_other.setCurrentIndex(panel.logic_other.findData(other))
+        before = window.model.labelmap.array.copy()
+        with qtbot.waitSignal(window.loaded, timeout=30000):
+            panel.logic_apply.click()
+        _one_step(window, before)
+        return window.model.labelmap.array.copy()
+
+    got = apply("intersect", 2, 1)  # the liver within the body: the leak goes
+    np.testing.assert_array_equal(got, np.where((start == 2) & ~region, 0, start))
+    assert _status(window) == "Intersect with 1 Body: 9 voxels changed on 1 image slice (Liver −9)"
+    got = apply("union", 2, 3)  # the lesion joins the liver
+    np.testing.assert_array_equal(got, np.where(start == 3, 2, np.where((start == 2) & ~region, 0, start)))
+    window.actions_by_id["undo"].trigger()
+    window.actions_by_id["undo"].trigger()
+    np.testing.assert_array_equal(window.model.labelmap.array, start)
+    got = apply("subtract", 3, 2)  # the lesion minus the liver's region: gone
+    np.testing.assert_array_equal(got, np.where(start == 3, 0, start))
+    got = apply("clear", 1, None)
+    np.testing.assert_array_equal(got, np.where(start == 1, 0, np.where(start == 3, 0, start)))
+
+    # the list shows all eight segments without scrolling
+    table = window.segments.table
+    assert table.rowCount() == 8
+    qtbot.wait(50)
+    assert table.rowViewportPosition(7) + table.rowHeight(7) <= table.viewport().height()
