@@ -13,9 +13,16 @@ from cli.paths import resolve
 
 
 def viewer(args) -> int:
+    from pathlib import Path
+
+    from core.errors import DelineateError
+
+    path = resolve(args.path) if args.path else None
+    if path is not None and not Path(path).exists():  # said here, in one line, before any window opens
+        raise DelineateError(f"{args.path}: no such file or folder (nor a sample name: info --samples)")
     from gui.app import run
 
-    return run(resolve(args.path) if args.path else None, model=not args.no_model)
+    return run(path, model=not args.no_model)
 
 
 def selftest(args) -> int:

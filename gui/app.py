@@ -16,8 +16,25 @@ def make_app():
     return app
 
 
+def display_problem() -> Optional[str]:
+    """Why no window can open here (Linux without an X or Wayland display: Qt would abort with a
+    page about platform plugins), or None."""
+    import os
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if (sys.platform.startswith("linux") and platform in ("", "xcb", "wayland")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        return ("no display to open the viewer on (DISPLAY is not set): run it in a desktop session, "
+                "under xvfb-run, or use a command (main.py --help)")
+    return None
+
+
 def run(path: Optional[str] = None, model: bool = True) -> int:
     """Open ``path`` (default: the bundled sample) and, for the sample, run its default model."""
+    if (problem := display_problem()) is not None:
+        from core.errors import DelineateError
+
+        raise DelineateError(problem)
     from app.logs import start as start_log
     from formats import samples
     from gui import startup_probe
