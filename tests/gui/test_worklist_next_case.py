@@ -121,3 +121,22 @@ def test_next_case_keeps_an_approved_case_approved(qtbot, store, window):
     qtbot.waitUntil(lambda: window.session.store_case == target and not window.tasks.busy, timeout=20000)
     with CorrectionsStore(store) as st:
         assert st.latest(approved)["state"] == "approved" and st.case(approved).state == "approved"
+
+
+def test_a_failed_save_keeps_the_case_open_with_its_edits(qtbot, store, window, tmp_path):
+    from core.editing import brush
+
+    panel = window.worklist
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 3, timeout=10000)
+    window.settings.setValue("reviewer", "dr.next")
+    first = panel.cases[0].id
+    with qtbot.waitSignal(window.loaded, timeout=20000):
+        panel.open_case(first)
+    window.session.apply(brush(window.session.labelmap, (8, 8, 2), 1.5, 2))
+    edited = window.session.labelmap.array.copy()
+    (tmp_path / "not-a-folder").write_text("a file where the store's folder should be")
+    panel.root = tmp_path / "not-a-folder"  # the save cannot be written there
+    assert panel.step(1) is not None
+    qtbot.waitUntil(lambda: window._last_error is not None and not window.tasks.busy, timeout=20000)
+    assert window.session.store_case == first and window.cases.unsaved()
+    np.testing.assert_array_equal(window.session.labelmap.array, edited)
