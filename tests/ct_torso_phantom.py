@@ -65,12 +65,11 @@ class _Canvas:
         self.lab = np.zeros(self.hu.shape, np.uint8)
 
     def box(self, lo, hi):
+        """Slices and coordinates of the grid part inside [lo, hi] (mm); empty where it misses."""
         sl = []
         for axis, a, b in ((self.Z, lo[2], hi[2]), (self.Y, lo[1], hi[1]), (self.X, lo[0], hi[0])):
             i0, i1 = int(np.searchsorted(axis, a)), int(np.searchsorted(axis, b, side="right"))
-            if i1 <= i0:
-                return None
-            sl.append(slice(i0, i1))
+            sl.append(slice(i0, max(i0, i1)))
         sl = tuple(sl)
         return sl, self.X[sl[2]][None, None, :], self.Y[sl[1]][None, :, None], self.Z[sl[0]][:, None, None]
 
@@ -152,7 +151,7 @@ def _smooth_field(rng, shape, cells) -> np.ndarray:
     return out
 
 
-def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 120)):
+def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 128)):
     """One random adult thorax-abdomen CT: (Volume in HU, int16; labels uint8 [z, y, x])."""
     U = rng.uniform
     sx, sy, sz = (float(s) for s in spacing)
@@ -167,7 +166,7 @@ def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 120
     blood_a, blood_v = hu("blood_art"), hu("blood_ven")
 
     # ---- spine levels (z = 0 at the top of T1, superior positive) ----
-    sf = U(0.86, 1.0)
+    sf = U(0.84, 0.98)
     bsz = U(0.92, 1.08)
     levels, z = [], 0.0
     z_c7 = (4 + 14) * sf
@@ -194,11 +193,10 @@ def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 120
     z_car = (lv["T5"][1] + lv["T5"][2]) / 2 + U(-12, 12)
     zR = lv["T10"][1] + U(-15, 20)
     zL = zR - U(10, 25)
-    zkR = lv["L2"][1] + U(-12, 12)
-    zkL = zkR + U(5, 25)
-    kid_low = zkR - 60
+    zkR = lv["L2"][1] + U(0, 20)  # hila near L1-L2, the left kidney a little higher
+    zkL = zkR + U(5, 20)
+    kid_low = zkR - 68
 
-    fov = nz * sz
     z_mid = (z_ap + 8 + kid_low - 8) / 2 + U(-30, 30)
     Z = (z_mid + (np.arange(nz) - (nz - 1) / 2) * sz).astype(_F)
     x_off, y_off = U(-15, 15), U(5, 45)
@@ -213,7 +211,7 @@ def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 120
     D = float(np.clip(W * U(0.6, 0.78), 190, 300))
     za = [zR - 250, zR - 100, zR, z_car, z_ap + 50]
     belly = U(0.95, 1.2)
-    wt = U(0.84, 0.97)  # chest narrower than the widest (abdominal) level
+    wt = U(0.84, 0.97) * (1 - 0.12 * (W - 280) / 140)  # chest narrower than the widest (abdominal) level
     a_anc = W / 2 * np.array([U(0.94, 1.0), U(0.92, 1.0) * (1 + wt) / 2, wt, wt * U(0.97, 1.03), wt * U(0.95, 1.05)])
     ba_anc = D * 0.52 * np.array([belly, belly * 0.97, 1.0, 0.97, 0.8])
     bp_anc = D * 0.48 * np.array([1, 1, 1, 1, 0.95])
@@ -403,25 +401,40 @@ def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 120
             if sl2 is not None:
                 cv.paint(sl2, (e < 1) & (cv.lab[sl2] == _LOOP), U(-1000, -950), _LOOP)
 
+    # kidneys: hilum facing anteromedially, upper pole medial and posterior
+    kidneys = []
+    for side, zk in ((-1, zkR), (1, zkL)):
+        Lk, Wk, Tk = U(50, 62), U(27, 33), U(22, 27)
+        kc = np.array([side * (rx_f(zk) + U(38, 50)), y_vb(zk) + U(-5, 10), zk])
+        alpha, beta = np.radians(U(8, 20)), np.radians(U(25, 45))
+        long_ax = _unit((-side * np.sin(alpha), U(0.05, 0.2), np.cos(alpha)))
+        hdir = np.array([-side * np.cos(beta), -np.sin(beta), 0.0])
+        kidneys.append((side, zk, Lk, Wk, Tk, kc, _frame(long_ax, hdir)))
+
     # ---- liver: under the right dome, left lobe tapering across the midline ----
     x_tip = U(0.25, 0.55) * aL
+    _, _, kLk, kWk, kTk, kkc, kax = kidneys[0]
 
     def liver_shape(x, y, z, h, yv, ryv, rxv):
         u = np.clip((x + aR) / (x_tip + aR), 0, 1)
         zbot = zR - h * (1 - 0.75 * u ** 0.8) + 0.12 * h * np.clip(-y / 100, -1, 1)
         spine_col = (np.abs(x) < rxv + 10) & (y > yv - ryv - 12)
         left_post = (x > -10) & (y > yv - ryv - 25)
-        return (z > zbot) & (x < x_tip) & ~spine_col & ~left_post
+        kid = _Canvas.ellipsoid_on((None, x, y, z), kkc, [kLk + 8, kWk + 8, kTk + 8], kax) < 1
+        below_kid = (y > kkc[1] - 30) & (z < kkc[2] + 10) & (x > kkc[0] - 45)  # hepatorenal recess
+        return (z > zbot) & (x < x_tip) & ~spine_col & ~left_post & ~kid & ~below_kid
 
     # liver height chosen so the volume is adult-sized whatever the cavity, judged on a coarse
     # grid of its own (the field of view may cut the liver)
-    gx, gy, gz = np.arange(-aR - 40, x_tip, 4.0), np.arange(-200, 200, 4.0), np.arange(zR - 260, zR + 5, 4.0)
+    gx, gy, gz = np.arange(-aR - 40, 0.8 * aL, 4.0), np.arange(-200, 200, 4.0), np.arange(zR - 260, zR + 5, 4.0)
     cx, cy, cz = gx[None, None, :], gy[None, :, None], gz[:, None, None]
     coarse = (np.hypot(cx, cy) < wall(np.arctan2(cy, cx), cz)[2]) & (cz < diaphragm(cx, cy) - 9)
-    target = U(1450, 2050) * 1000 / 64.0
-    for _ in range(3):
+    target = U(1350, 1950) * 1.08 * 1000 / 64.0  # a little goes to the gallbladder, IVC and vessels
+    for _ in range(4):
         n = np.count_nonzero(coarse & liver_shape(cx, cy, cz, liver_h, y_vb(cz), ry_f(cz), rx_f(cz)))
-        liver_h = float(np.clip(liver_h * target / max(n, 1), 100, 230))
+        if liver_h >= 209 and n < target:  # a small cavity: a wider left lobe rather than a longer liver
+            x_tip = min(x_tip + 0.12 * aL, 0.8 * aL)
+        liver_h = float(np.clip(liver_h * target / max(n, 1), 110, 210))
     sl, x, y, z = cv.box((-aR - 40, -200, zR - liver_h - 40), (x_tip, 200, zR + 5))
     liver = region(sl) & (z < zd2[sl[1:]] - 5) & liver_shape(x, y, z, liver_h, yvb_z[sl[0]], ry_z[sl[0]],
                                                               rx_z[sl[0]])
@@ -496,13 +509,7 @@ def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 120
         sl2, s = cv.vtube(zk, xk, yk, [r * U(0.9, 1.1) for r in rk])
         cv.paint(sl2, (s < 1) & (region(sl2) if sl2 is not None else False), muscle)
     cort, med = hu("cortex"), hu("medulla")
-    for side, zk in ((-1, zkR), (1, zkL)):
-        Lk, Wk, Tk = U(50, 62), U(27, 33), U(22, 27)
-        kc = np.array([side * (rx_f(zk) + U(38, 50)), y_vb(zk) + U(-5, 10), zk])
-        alpha, beta = np.radians(U(8, 20)), np.radians(U(25, 45))
-        long_ax = _unit((-side * np.sin(alpha), U(0.05, 0.2), np.cos(alpha)))
-        hdir = np.array([-side * np.cos(beta), -np.sin(beta), 0.0])
-        axk = _frame(long_ax, hdir)
+    for side, zk, Lk, Wk, Tk, kc, axk in kidneys:
         sb = cv.box(kc - (Lk + 6), kc + (Lk + 6))
         if sb is None:
             continue
