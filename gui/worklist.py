@@ -73,6 +73,7 @@ class WorklistPanel(QtWidgets.QWidget):
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # more cases in sight
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
@@ -116,13 +117,13 @@ class WorklistPanel(QtWidgets.QWidget):
         filters.addWidget(self.filter, 1)
         filters.addWidget(self.state)
         lay.addLayout(filters)
-        lay.addWidget(self.table, 1)
-        lay.addWidget(self.status)
-        buttons = QtWidgets.QHBoxLayout()
+        buttons = QtWidgets.QHBoxLayout()  # above the table: a long list must not push them out of sight
         buttons.addWidget(self.previous_button)
         buttons.addWidget(self.next_button)
         buttons.addWidget(refresh)
         lay.addLayout(buttons)
+        lay.addWidget(self.status)
+        lay.addWidget(self.table, 1)
         self._pending = False  # a read is running
         self._again = False  # asked for again meanwhile (the store or root may have changed since it began)
         self._read.connect(self._delivered, QtCore.Qt.ConnectionType.QueuedConnection)
