@@ -101,6 +101,13 @@ def ellipse_voxels(geometry: Geometry, points) -> tuple[np.ndarray, np.ndarray, 
 def values(m: Measurement, volume: Optional[Volume] = None) -> dict:
     """What the measurement reads: length_mm, angle_deg, area_mm2 and ROI statistics (mean, sd, min,
     max in the image's units, HU on CT), or RECIST long_mm/short_mm."""
+    out = _values(m, volume)
+    if volume is not None and not volume.spacing_known:  # 1 mm pixels stand in for an unknown size
+        out["in_pixels"] = True
+    return out
+
+
+def _values(m: Measurement, volume: Optional[Volume]) -> dict:
     p = m.array
     if m.kind == "ruler":
         return {"length_mm": distance_mm(p[0], p[1])}
@@ -122,15 +129,16 @@ def values(m: Measurement, volume: Optional[Volume] = None) -> dict:
 
 
 def text(m: Measurement, vals: dict) -> str:
-    """The value as the overlay and the list show it."""
+    """The value as the overlay and the list show it (in pixels when the file gives no pixel size)."""
+    mm = "px" if vals.get("in_pixels") else "mm"
     if m.kind == "ruler":
-        return f"{vals['length_mm']:.1f} mm"
+        return f"{vals['length_mm']:.1f} {mm}"
     if m.kind == "angle":
         return f"{vals['angle_deg']:.1f}°"
     if m.kind == "recist":
-        return f"{m.label + ': ' if m.label else ''}{vals['long_mm']:.1f} × {vals['short_mm']:.1f} mm"
+        return f"{m.label + ': ' if m.label else ''}{vals['long_mm']:.1f} × {vals['short_mm']:.1f} {mm}"
     area = vals["area_mm2"]
-    s = f"{area / 100:.2f} cm²" if area >= 100 else f"{area:.1f} mm²"
+    s = f"{area:.0f} px" if vals.get("in_pixels") else f"{area / 100:.2f} cm²" if area >= 100 else f"{area:.1f} mm²"
     if "mean" in vals:
         u = f" {vals['unit']}" if vals.get("unit") else ""
         s += f"\nmean {vals['mean']:.1f} ± {vals['sd']:.1f}{u}\nmin {vals['min']:g}  max {vals['max']:g}"

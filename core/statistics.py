@@ -9,11 +9,13 @@ from scipy import ndimage
 
 from core.labels import LabelMap
 from core.metrics import compare_labelmaps, finite_or_none
+from core.planar import planar_area
 from core.volume import Volume
 
 COLUMNS = ("value", "name", "voxels", "volume_ml", "mean", "sd", "min", "max", "unit",
            "bbox_index_min", "bbox_index_max", "bbox_lps_min_mm", "bbox_lps_max_mm",
-           "dice_vs_ai", "iou_vs_ai", "hd95_vs_ai_mm", "assd_vs_ai_mm", "ai_volume_ml", "added_by_reviewer")
+           "dice_vs_ai", "iou_vs_ai", "hd95_vs_ai_mm", "assd_vs_ai_mm", "ai_volume_ml", "added_by_reviewer",
+           "area_px", "area_mm2", "area_frame")
 
 
 def _world_box(labelmap: LabelMap, lo, hi) -> tuple[list[float], list[float]]:
@@ -27,7 +29,9 @@ def _world_box(labelmap: LabelMap, lo, hi) -> tuple[list[float], list[float]]:
 def segment_statistics(volume: Optional[Volume], labelmap: LabelMap, ai: Optional[LabelMap] = None) -> list[dict]:
     """One row per label of the table (present or not). Intensities in the image's physical
     units (HU for CT); colour images get no intensity columns. A segment the AI's draft does not
-    have is ``added_by_reviewer`` (no agreement figures: there is nothing to agree with)."""
+    have is ``added_by_reviewer`` (no agreement figures: there is nothing to agree with). On a 2D
+    image or cine loop a segment has an area (core.planar.planar_area), not a volume; without a
+    pixel size from the file there is no volume or area in mm, only voxel counts."""
     arr = labelmap.array
     grey = volume is not None and not volume.is_color
     boxes = ndimage.find_objects(arr)  # one pass; each segment is then measured inside its own box
@@ -41,12 +45,17 @@ def segment_statistics(volume: Optional[Volume], labelmap: LabelMap, ai: Optiona
         measured[lab.value] = (box, int(np.count_nonzero(inside)), vals)
     agreement = {c.value: c for c in compare_labelmaps(ai, labelmap)} if ai is not None else {}
     unit = "HU" if volume is not None and volume.modality == "CT" else ""
+    planar = volume is not None and volume.is_planar
+    known = volume is None or volume.spacing_known
     rows = []
     for lab in labelmap.table:
         box, count, vals = measured.get(lab.value, (None, 0, None))
         row = dict.fromkeys(COLUMNS)
-        row.update(value=lab.value, name=lab.name, voxels=count,
-                   volume_ml=round(count * labelmap.geometry.voxel_volume_ml(), 4), unit=unit)
+        row.update(value=lab.value, name=lab.name, voxels=count, unit=unit,
+                   volume_ml=None if planar or not known else round(count * labelmap.geometry.voxel_volume_ml(), 4))
+        if planar:
+            row.update(planar_area(volume, arr[box] == lab.value, box[0].start) if count
+                       else planar_area(volume, np.zeros((1, 1), bool)))
         if count and vals is not None:
             row.update(mean=float(vals.mean()), sd=float(vals.std()), min=float(vals.min()), max=float(vals.max()))
         if count:

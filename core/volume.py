@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -21,7 +22,13 @@ class Volume:
     """An image on a regular grid.
 
     ``array`` is ``[z, y, x]`` (grey) or ``[z, y, x, c]`` (colour, c = 3 or 4, uint8). Values are
-    physical (rescale slope/intercept already applied: HU for CT). 2D images are one slice.
+    physical (rescale slope/intercept already applied: HU for CT). 2D images are one slice; cine
+    loops (ultrasound, frames without patient positions) are frames stacked along z.
+
+    The readers say what the file does not: ``spacing_known`` False when it gives no pixel size
+    (the geometry's 1 mm is a placeholder: sizes are shown in pixels), ``orientation_known`` False
+    when it gives no patient orientation (no R/L/A/P letters), ``frame_time_ms`` the time between
+    frames of a cine loop when the file states it.
     """
 
     array: np.ndarray
@@ -32,6 +39,9 @@ class Volume:
     window_presets: list[WindowPreset] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    spacing_known: bool = True
+    orientation_known: bool = True
+    frame_time_ms: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.array.ndim not in (3, 4):
@@ -58,6 +68,16 @@ class Volume:
     @property
     def is_2d(self) -> bool:
         return self.geometry.size[2] == 1
+
+    @property
+    def is_cine(self) -> bool:
+        """Frames in time (no patient positions), not slices through the body."""
+        return bool(self.metadata.get("frames_are_time")) and self.geometry.size[2] > 1
+
+    @property
+    def is_planar(self) -> bool:
+        """Shown as one image plane (a 2D image or a cine loop), measured in areas, not volumes."""
+        return self.is_2d or self.is_cine
 
     @property
     def spacing(self) -> np.ndarray:
@@ -99,4 +119,7 @@ class Volume:
             **self.geometry.describe(),
             "window_presets": [[w.name, w.center, w.width] for w in self.window_presets],
             "warnings": list(self.warnings),
+            "spacing_known": self.spacing_known,
+            "orientation_known": self.orientation_known,
+            "frame_time_ms": self.frame_time_ms,
         }

@@ -12,6 +12,7 @@ from core.display import LETTERS, ROWS_DOWN, VIEWS, DisplayGrid
 from core.labels import LabelMap
 from core.overlay import label_lut, outline
 from core.render2d import grey_ramp
+from core.planar import plane_view
 from core.volume import Volume, WindowPreset
 from core.windows import CT_PRESETS
 
@@ -65,7 +66,10 @@ def key_images(volume: Volume, labelmap: LabelMap, value: Optional[int] = None, 
     lo, hi = w.center - w.width / 2, w.center + w.width / 2
     lut = label_lut(labelmap.table, opacity=1.0).astype(np.float32) / 255.0
     out = []
-    views = ("axial",) if volume.is_2d else (views or VIEWS)
+    # one plane for a 2D image or a cine loop (its frame under the focus), with no patient letters
+    # when the file gives no orientation
+    views = (plane_view(volume.geometry),) if volume.is_planar else (views or VIEWS)
+    letters = LETTERS if volume.orientation_known else {v: ("", "", "", "") for v in VIEWS}
     for view in views:
         k = int(focus[grid.sliced_axis(view)])
         plane = grid.take_slice(image, view, k)
@@ -80,5 +84,5 @@ def key_images(volume: Volume, labelmap: LabelMap, value: Optional[int] = None, 
             rgb = rgb[::-1]
         rs, cs = grid.plane_spacing(view)
         out.append(KeyImage(view, (rgb * 255).round().astype(np.uint8), (rgb.shape[1] * cs, rgb.shape[0] * rs),
-                            LETTERS[view], k))
+                            letters[view], k))
     return out

@@ -53,12 +53,18 @@ def _fmt(x, digits=1) -> str:
 def _table_rows(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
     unit = next((r["unit"] for r in stats if r.get("unit")), "")
     has_ai = any(r.get("dice_vs_ai") is not None or r.get("added_by_reviewer") for r in stats)
-    head = ["Segment", "Volume (ml)", f"Mean ± SD {unit}".strip(), "Min / max"]
+    planar = any(r.get("area_px") is not None for r in stats)
+    in_mm = planar and all(r.get("area_mm2") is not None for r in stats)
+    size = ("Area (mm²)" if in_mm else "Area (px)") if planar else \
+        "Volume (ml)" if all(r.get("volume_ml") is not None for r in stats) else "Voxels"
+    head = ["Segment", size, f"Mean ± SD {unit}".strip(), "Min / max"]
     if has_ai:
         head += ["Dice vs AI", "HD95 (mm)"]
     rows = []
     for r in stats:
-        row = [r["name"], _fmt(r["volume_ml"], 2),
+        value = (r["area_mm2"] if in_mm else r["area_px"]) if planar else \
+            r["volume_ml"] if size == "Volume (ml)" else r["voxels"]
+        row = [r["name"], _fmt(value, 1 if planar else 2),
                "-" if r["mean"] is None else f"{r['mean']:.1f} ± {r['sd']:.1f}",
                "-" if r["min"] is None else f"{r['min']:.0f} / {r['max']:.0f}"]
         if has_ai and r.get("added_by_reviewer"):
@@ -67,6 +73,14 @@ def _table_rows(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
             row += [_fmt(r.get("dice_vs_ai"), 3), _fmt(r.get("hd95_vs_ai_mm"), 1)]
         rows.append(row)
     return head, rows
+
+
+def _spacing_line(volume: Volume) -> str:
+    g = volume.geometry
+    if not volume.spacing_known:
+        return "pixel size: not given by the file (sizes in pixels)"
+    mm = " × ".join(f"{s:.3g}" for s in (g.spacing[:2] if volume.is_planar else g.spacing))
+    return f"spacing: {mm} mm, " + (g.orientation_code() if volume.orientation_known else "orientation not given")
 
 
 def _text_block(ax, x, y, title, lines, size=8.5, width=52):
@@ -120,7 +134,7 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
             f"patient: {info.patient}", f"study: {info.study or '-'}",
             f"case: {info.case_id or 'not saved to the store'}",
             f"image: {volume.modality}, {g.size[0]}×{g.size[1]}×{g.size[2]} voxels",
-            f"spacing: {' × '.join(f'{s:.3g}' for s in g.spacing)} mm, {g.orientation_code()}"])
+            _spacing_line(volume)])
         _text_block(ax, 0.52, y, "Model and review", _model_lines(info.model) + [
             f"reviewer: {info.reviewer or '-'}    state: {(info.state or 'not saved').replace('_', ' ')}"])
         y -= 0.16
@@ -138,7 +152,9 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
             left, right, top, bottom = img.letters
             for txt, xy in ((left, (0.02, 0.5)), (right, (0.98, 0.5)), (top, (0.5, 0.97)), (bottom, (0.5, 0.03))):
                 pa.text(*xy, txt, color="yellow", fontsize=7, ha="center", va="center", transform=pa.transAxes)
-            pa.set_title(f"{img.view} (slice {img.slice_index + 1})" + (f"\n{img.reason}" if img.reason else ""),
+            where = (f"frame {img.slice_index + 1}" if volume.is_cine else "image") if volume.is_planar else \
+                f"{img.view} (slice {img.slice_index + 1})"
+            pa.set_title(where + (f"\n{img.reason}" if img.reason else ""),
                          fontsize=7.5 if len(panels) > 4 else 8)
         y -= 0.24
         if info.explanation is not None:

@@ -26,22 +26,32 @@ Image.MAX_IMAGE_PIXELS = None  # our own budget check (formats.limits) replaces 
 Image.init()  # every plugin now, once: the decode sandbox preloads this module, so its children don't
 
 
-def _geometry_json(g: Geometry) -> str:
-    return json.dumps({"spacing": g.spacing.tolist(), "origin": g.origin.tolist(),
-                       "direction": g.direction.tolist()})
+def _geometry_json(g: Geometry, volume: Volume | None = None) -> str:
+    d = {"spacing": g.spacing.tolist(), "origin": g.origin.tolist(), "direction": g.direction.tolist()}
+    if volume is not None:  # what the original file did not say stays unsaid after a round-trip
+        d.update(spacing_known=volume.spacing_known, orientation_known=volume.orientation_known)
+    return json.dumps(d)
 
 
-def _geometry(shape_zyx, text: str | None, spacing_xy=None) -> Geometry:
+#: dpi that Qt, Windows and image editors write by default: a screen's, not a measured pixel size
+_DEFAULT_DPI = (72.0, 96.0)
+
+
+def _geometry(shape_zyx, text: str | None, spacing_xy=None) -> tuple[Geometry, bool, bool]:
+    """The grid, and whether the file gave its pixel size and its patient orientation: only our
+    own geometry text says where the patient is; a resolution tag says only the pixel size."""
     if text:
         try:
             d = json.loads(text)
-            return Geometry.for_array_shape(shape_zyx, d["spacing"], d["origin"], d["direction"])
+            return (Geometry.for_array_shape(shape_zyx, d["spacing"], d["origin"], d["direction"]),
+                    bool(d.get("spacing_known", True)), bool(d.get("orientation_known", True)))
         except (ValueError, KeyError, TypeError):
             pass
     sx, sy = spacing_xy or (1.0, 1.0)
+    known = spacing_xy is not None
     if not (0 < sx <= MAX_SPACING_MM and 0 < sy <= MAX_SPACING_MM):  # an absurd dpi: ignore it
-        sx, sy = 1.0, 1.0
-    return Geometry.for_array_shape(shape_zyx, (sx, sy, 1.0))
+        sx, sy, known = 1.0, 1.0, False
+    return Geometry.for_array_shape(shape_zyx, (sx, sy, 1.0)), known, False
 
 
 def _png_read(path: Path):
@@ -65,7 +75,7 @@ def _png_read(path: Path):
         arr = arr[..., :3]
     spacing = None
     dpi = info.get("dpi")
-    if dpi and dpi[0] > 0 and dpi[1] > 0:
+    if dpi and dpi[0] > 0 and dpi[1] > 0 and not all(round(float(d), 1) in _DEFAULT_DPI for d in dpi[:2]):
         spacing = (25.4 / float(dpi[0]), 25.4 / float(dpi[1]))
     return arr[np.newaxis], info, spacing
 
@@ -118,8 +128,9 @@ def read_volume(path: str | Path) -> Volume:
     if arr.ndim == 4 and arr.dtype != np.uint8:
         arr = (arr / max(1, int(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1) * 255).astype(np.uint8)
     modality = "SM" if arr.ndim == 4 else "OT"
-    return Volume(np.ascontiguousarray(arr), _geometry(arr.shape, info.get(_GEOM_KEY), spacing),
-                  modality=modality, description=path.name, source=str(path))
+    geometry, spacing_known, orientation_known = _geometry(arr.shape, info.get(_GEOM_KEY), spacing)
+    return Volume(np.ascontiguousarray(arr), geometry, modality=modality, description=path.name, source=str(path),
+                  spacing_known=spacing_known, orientation_known=orientation_known)
 
 
 def read_labelmap(path: str | Path) -> LabelMap:
@@ -128,11 +139,12 @@ def read_labelmap(path: str | Path) -> LabelMap:
     if arr.ndim != 3 or not np.issubdtype(arr.dtype, np.integer):
         raise FormatError(path, f"a label map must be a grey integer image, got {arr.dtype} {arr.shape}")
     table = labeltable_io.from_json(info.get(labeltable_io.KEY)) or LabelTable()
-    return LabelMap(np.ascontiguousarray(arr), _geometry(arr.shape, info.get(_GEOM_KEY), spacing), table)
+    return LabelMap(np.ascontiguousarray(arr), _geometry(arr.shape, info.get(_GEOM_KEY), spacing)[0], table)
 
 
-def _write(path: Path, array: np.ndarray, geometry: Geometry, extra: dict[str, str]) -> None:
-    text = {_GEOM_KEY: _geometry_json(geometry), **extra}
+def _write(path: Path, array: np.ndarray, geometry: Geometry, extra: dict[str, str],
+           volume: Volume | None = None) -> None:
+    text = {_GEOM_KEY: _geometry_json(geometry, volume), **extra}
     dpi = tuple(25.4 / float(s) for s in geometry.spacing[:2])
     if path.suffix.lower() in (".tif", ".tiff"):
         data = array[0] if array.shape[0] == 1 else array
@@ -157,7 +169,7 @@ def _write(path: Path, array: np.ndarray, geometry: Geometry, extra: dict[str, s
 
 
 def write_volume(volume: Volume, path: str | Path) -> None:
-    _write(Path(path), volume.array, volume.geometry, {})
+    _write(Path(path), volume.array, volume.geometry, {}, volume)
 
 
 def write_labelmap(labelmap: LabelMap, path: str | Path) -> None:

@@ -14,8 +14,10 @@ from app.logs import log_dir
 from app.session import CaseSession, GuardChecked, ImageOpened
 from core.display import VIEWS
 from core.errors import DelineateError
+from core.planar import plane_view
 from gui.autosave import Autosave
 from gui.case_controller import CaseController
+from gui.cine_bar import CineBar
 from gui.dialogs import ShortcutsDialog, show_error
 from gui.edit_panel import EditPanel
 from gui.explain_panel import ExplainPanel
@@ -32,7 +34,7 @@ from gui.view3d import TRANSFER_PRESETS, View3D
 from gui.window_level import WindowLevelBox
 from gui.worklist import WorklistPanel
 
-LAYOUTS = ("conventional", "four_up", "2d", "single")
+LAYOUTS = ("conventional", "four_up", "2d", "single", "image")  # image: one plane, for 2D images and loops
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -88,6 +90,8 @@ class MainWindow(QtWidgets.QMainWindow):
         column.setSpacing(0)
         column.addWidget(self.banner)
         column.addWidget(views, 1)
+        self.cine = CineBar(self.model)  # under the views; shows itself for multi-frame 2D images
+        column.addWidget(self.cine)
         self.setCentralWidget(self.central)
         self._build_actions()
         self.edit_panel.interactive.bind_actions(self.actions_by_id)
@@ -178,7 +182,7 @@ class MainWindow(QtWidgets.QMainWindow):
                       ("quit", "&Quit", self.close)],
             "&View": [(f"layout_{n}", text, lambda _=False, n=n: self.toggle_layout(n)) for n, text in (
                 ("conventional", "Three slices + 3D"), ("four_up", "Four-up"), ("2d", "Slices only"),
-                ("single", "Maximise view under focus"))] + [
+                ("single", "Maximise view under focus"), ("image", "One image plane (2D, cine)"))] + [
                 None, ("reset_view", "&Reset views", self.reset_views),
                 ("toggle_segments", "Show / hide segments", seg.toggle_all),
                 ("toggle_outline", "Segment outline", lambda: seg.outline.toggle()),
@@ -236,13 +240,31 @@ class MainWindow(QtWidgets.QMainWindow):
         place = {"conventional": [(v3, 0, 0, 1, 3), (a, 1, 0, 1, 1), (c, 1, 1, 1, 1), (s, 1, 2, 1, 1)],  # Slicer's
                  "four_up": [(a, 0, 0, 1, 1), (v3, 0, 1, 1, 1), (c, 1, 0, 1, 1), (s, 1, 1, 1, 1)],
                  "2d": [(a, 0, 0, 1, 1), (c, 0, 1, 1, 1), (s, 0, 2, 1, 1)],
-                 "single": [(focus, 0, 0, 1, 1)]}[name]
+                 "single": [(focus, 0, 0, 1, 1)],
+                 "image": [(self.views[self._plane_view()], 0, 0, 1, 1)]}[name]
         for w, r, col, rs, cs in place:
             self.grid.addWidget(w, r, col, rs, cs)
             w.setVisible(True)
             self.grid.setRowStretch(r, 1)
             self.grid.setColumnStretch(col, 1)
         self._layout_name = name
+
+    def _plane_view(self) -> str:
+        vol = self.model.volume
+        return plane_view(vol.geometry) if vol is not None else "axial"
+
+    def _layout_for(self, volume) -> None:
+        """A 2D image or a loop gets one large view (three panes of one-pixel lines helped no one);
+        a 3D image after one gets back the layout it had."""
+        if volume.is_planar and self._layout_name != "image":
+            self._before_image = self._layout_name
+            self.set_layout("image")
+        elif volume.is_planar:
+            self.set_layout("image")  # the plane's view may differ from the last image's
+        elif self._layout_name == "image":
+            self.set_layout(getattr(self, "_before_image", "conventional"))
+        if volume.is_cine:
+            self.model.set_slice(self.cine.view, 0)  # a loop starts at its first frame
 
     def toggle_layout(self, name: str) -> None:
         if name == "single" and self._layout_name == "single":
@@ -287,7 +309,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.transfer_box.blockSignals(True)
             self.transfer_box.setCurrentText(self.view3d.transfer)
             self.transfer_box.blockSignals(False)
-        if not event.preview:
+        if not event.preview:  # a first slice shown while a 3D series loads is no 2D image
+            self._layout_for(event.volume)
             name = event.volume.description or Path(event.source).name or "store case"
             self.setWindowTitle(f"Delineate — {name}")
         self._show_probe(None)
@@ -325,8 +348,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         p = self.model.probe(display_ijk)
         unit = " HU" if self.model.volume.modality == "CT" else ""
-        parts = [f"voxel {tuple(p['index'])}" if p["index"] is not None else "outside the image",
-                 "LPS ({:.1f}, {:.1f}, {:.1f}) mm".format(*p["world"])]
+        vol = self.model.volume
+        parts = [(f"pixel {tuple(p['index'][:2])}" + (f" frame {p['index'][2] + 1}" if vol.is_cine else "")
+                  if vol.is_planar else f"voxel {tuple(p['index'])}") if p["index"] is not None
+                 else "outside the image"]
+        if vol.orientation_known:  # else the position is only the placeholder grid's
+            parts.append("LPS ({:.1f}, {:.1f}, {:.1f}) mm".format(*p["world"]))
         if p["value"] is not None:
             v = p["value"]
             parts.append(f"value {v}" if isinstance(v, list) else f"value {v:g}{unit}")

@@ -1,5 +1,6 @@
-"""Segment list: visibility (slices and 3D), 3D surface, colour, name, volume in ml; opacity and
-outline for the slice overlay."""
+"""Segment list: visibility (slices and 3D), 3D surface, colour, name, size (volume in ml; on a 2D
+image or cine loop the area on the shown frame, in mm²/cm² or pixels as core.planar says); opacity
+and outline for the slice overlay."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,6 +8,7 @@ from dataclasses import replace
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.session import CaseSession
+from core.planar import segment_sizes, size_heading
 
 COLUMNS = ("Show", "3D", "Colour", "Name", "Volume (ml)", "Lock")
 
@@ -51,6 +53,26 @@ class SegmentPanel(QtWidgets.QWidget):
         self._volume_timer.setInterval(300)
         self._volume_timer.timeout.connect(self.refresh_volumes)
         model.subscribe("labels", self._volume_timer.start)
+        model.subscribe("image", self._on_image)
+        self._frame = -1
+        model.subscribe("cursor", self._on_cursor)  # a loop's areas are the shown frame's
+
+    def _frame_shown(self) -> int:
+        """The shown frame of a planar image (source index k), else 0."""
+        m = self.model
+        if m.volume is None or m.display is None or not m.volume.is_cine:
+            return 0
+        return int(round(m.volume.geometry.world_to_index(m.cursor_world())[2]))
+
+    def _on_image(self) -> None:
+        self.table.setHorizontalHeaderItem(4, QtWidgets.QTableWidgetItem(size_heading(self.model.volume)))
+        self._frame = self._frame_shown()
+
+    def _on_cursor(self) -> None:
+        k = self._frame_shown()
+        if k != self._frame:
+            self._frame = k
+            self.refresh_volumes()
 
     def values(self) -> list[int]:
         lm = self.model.labelmap
@@ -97,10 +119,15 @@ class SegmentPanel(QtWidgets.QWidget):
         lm = self.model.labelmap
         if lm is None:
             return
-        vols = lm.volumes_ml()
+        values = self.values()
+        vol = self.model.volume
+        if vol is None or (vol.spacing_known and not vol.is_planar):
+            sizes = {v: f"{ml:.2f}" for v, ml in lm.volumes_ml().items()}
+        else:
+            sizes = segment_sizes(vol, lm.array, values, self._frame_shown())
         was, self._filling = self._filling, True
-        for row, v in enumerate(self.values()):
-            item = QtWidgets.QTableWidgetItem(f"{vols.get(v, 0.0):.2f}")
+        for row, v in enumerate(values):
+            item = QtWidgets.QTableWidgetItem(sizes.get(v, ""))
             item.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled)
             item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(row, 4, item)

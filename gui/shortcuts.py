@@ -25,6 +25,7 @@ SHORTCUTS = (
     ("layout_four_up", "Ctrl+2", "Layout: four-up"),
     ("layout_2d", "Ctrl+3", "Layout: slices only"),
     ("layout_single", "Ctrl+4", "Layout: maximise the view under focus (again: back)"),
+    ("layout_image", "Ctrl+5", "Layout: one image plane (2D images and cine loops open in it)"),
     ("undo", "Ctrl+Z", "Undo the last edit (unlimited)"),
     ("redo", "Ctrl+Shift+Z", "Redo"),
     ("tool_paint", "P", "Paint tool (left drag paints the chosen segment)"),

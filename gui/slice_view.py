@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.display import LETTERS, ROWS_DOWN, DisplayGrid
 from core.overlay import outline
+from core.planar import plane_name, plane_view
 from core.render2d import WindowLut, codes_argb, image_argb, premultiplied
 from gui.argb_item import ArgbItem
 from core.viewer_model import ViewerModel
@@ -92,7 +93,9 @@ class _Annotations(QtWidgets.QWidget):
         f.setBold(True)
         p.setFont(f)
         w, h = self.width(), self.height()
-        left, right, top, bottom = LETTERS[o.view]
+        vol = o.model.volume
+        # no patient letters where the file gives no orientation (ultrasound, photographs)
+        left, right, top, bottom = LETTERS[o.view] if vol.orientation_known else ("", "", "", "")
         p.drawText(QtCore.QRect(4, 0, 20, h), QtCore.Qt.AlignmentFlag.AlignVCenter, left)
         p.drawText(QtCore.QRect(w - 20, 0, 16, h), QtCore.Qt.AlignmentFlag.AlignVCenter, right)
         p.drawText(QtCore.QRect(0, 2, w, 16), QtCore.Qt.AlignmentFlag.AlignHCenter, top)
@@ -101,7 +104,7 @@ class _Annotations(QtWidgets.QWidget):
         p.setFont(f)
         n = o.model.display.n_slices(o.view)
         p.setPen(QtGui.QColor(VIEW_COLORS[o.view]))
-        p.drawText(6, 16, f"{o.view.capitalize()}  {o.model.slice_index(o.view) + 1}/{n}")
+        p.drawText(6, 16, view_title(vol, o.view, o.model.slice_index(o.view), n))
         mm_per_px = o.viewbox.viewPixelSize()[0]
         if mm_per_px > 0:
             length_mm = _nice_length(mm_per_px * w * 0.2)
@@ -112,8 +115,18 @@ class _Annotations(QtWidgets.QWidget):
             p.drawLine(x0, y0 - 4, x0, y0 + 4)
             p.drawLine(x0 + px, y0 - 4, x0 + px, y0 + 4)
             p.drawText(QtCore.QRect(x0, y0 - 18, px, 14), QtCore.Qt.AlignmentFlag.AlignHCenter,
+                       f"{length_mm:g} px" if not vol.spacing_known else
                        f"{length_mm:g} mm" if length_mm < 10 else f"{length_mm / 10:g} cm")
         p.end()
+
+
+def view_title(volume, view: str, k: int, n: int) -> str:
+    """What a view is called on screen: the anatomical plane and slice, or for a 2D image or cine
+    loop shown whole, "Image" (and its frame) - never "Axial" for an ultrasound frame or a photo."""
+    if volume.is_planar and view == plane_view(volume.geometry):
+        name = plane_name(volume)
+        return f"{name}  frame {k + 1}/{n}" if volume.is_cine else name
+    return f"{view.capitalize()}  {k + 1}/{n}"
 
 
 def _colormap(name: str) -> np.ndarray:

@@ -86,6 +86,23 @@ def _rescaled(raw: np.ndarray, ref: FrameRef, dtype: np.dtype) -> np.ndarray:
     return value.astype(dtype, copy=False)
 
 
+def _frame_time_ms(ds) -> Optional[float]:
+    """Time between cine frames the file states: FrameTime (ms), else CineRate or
+    RecommendedDisplayFrameRate (frames per second); None when it states none usable."""
+    for kw, to_ms in (("FrameTime", lambda v: v), ("CineRate", lambda v: 1000.0 / v),
+                      ("RecommendedDisplayFrameRate", lambda v: 1000.0 / v)):
+        try:
+            v = float(ds.get(kw))
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(v) and v > 0 and 1.0 <= to_ms(v) <= 10_000.0:  # 1000 to 0.1 frames per second
+            return float(to_ms(v))
+    return None
+
+
+_NO_SPACING = "no pixel spacing in the file: sizes are in pixels"
+
+
 def _flat_geometry(info: SeriesInfo, n: int) -> tuple[Geometry, list[str]]:
     """Images without patient geometry (US, secondary capture): in-plane spacing only."""
     ds = info.header
@@ -101,10 +118,10 @@ def _flat_geometry(info: SeriesInfo, n: int) -> tuple[Geometry, list[str]]:
                 break
     if spacing is None:
         spacing = (1.0, 1.0)
-        warnings.append("no pixel spacing in the file: 1 mm pixels assumed, measurements are not in mm")
+        warnings.append(_NO_SPACING)
     if n > 1:
         warnings.append(f"{n} frames without patient positions (cine or projection images): "
-                        f"stacked as slices 1 mm apart for scrolling; distances across frames are not mm")
+                        f"shown as a loop, one frame at a time; distances across frames are not mm")
     return Geometry((f0.columns, f0.rows, n), (spacing[1], spacing[0], 1.0)), warnings
 
 
@@ -266,8 +283,12 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
     if fmt.photometric == "MONOCHROME1":
         warnings.append("MONOCHROME1: low values display bright (inverted grey scale)")
     desc = " / ".join(x for x in (info.study_description, info.series_description, info.note) if x)
+    # a flat image's size may come from its ultrasound regions instead of PixelSpacing
+    spacing_known = frames[0].pixel_spacing is not None if plan is not None else _NO_SPACING not in warnings
     return Volume(stack, geometry, modality=info.modality, description=desc or Path(source).name,
                   source=source, window_presets=_window_presets(ds), warnings=warnings,
+                  spacing_known=spacing_known, orientation_known=plan is not None,
+                  frame_time_ms=_frame_time_ms(ds) if plan is None and len(frames) > 1 else None,
                   metadata={"series_uid": info.series_uid, "photometric": fmt.photometric,
                             "patient": " ".join(x for x in (info.patient_name, info.patient_id) if x),
                             "frames_are_time": plan is None and len(frames) > 1,

@@ -1,0 +1,150 @@
+"""The cine bar under a multi-frame image (an ultrasound loop, a dynamic series): frame slider,
+play/pause, step, loop and frame rate (the file's, or chosen). Playing moves the viewer model's
+slice of the plane's view, so the image, the segments and every overlay follow the frame."""
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6 import QtCore, QtWidgets
+
+from core.cine import MAX_FPS, MIN_FPS, Cine
+from core.planar import plane_view
+from core.viewer_model import ViewerModel
+
+
+class CineBar(QtWidgets.QWidget):
+    frame_shown = QtCore.Signal(int)  # each frame the bar moved to (0-based)
+
+    def __init__(self, model: ViewerModel, parent=None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.cine: Optional[Cine] = None
+        self.view = "axial"
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self.tick)
+        style = self.style()
+        icon = QtWidgets.QStyle.StandardPixmap
+
+        def button(pix, tip, slot):
+            b = QtWidgets.QToolButton()
+            b.setIcon(style.standardIcon(pix))
+            b.setToolTip(tip)
+            b.setAutoRaise(True)
+            b.clicked.connect(slot)
+            return b
+
+        self.back = button(icon.SP_MediaSeekBackward, "Previous frame", lambda: self.step(-1))
+        self.play_button = button(icon.SP_MediaPlay, "Play / pause the loop", self.toggle)
+        self.forward = button(icon.SP_MediaSeekForward, "Next frame", lambda: self.step(1))
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.frame_label = QtWidgets.QLabel()
+        self.frame_label.setMinimumWidth(QtWidgets.QLabel().fontMetrics().horizontalAdvance("Frame 0000/0000"))
+        self.loop = QtWidgets.QCheckBox("Loop")
+        self.loop.setChecked(True)
+        self.loop.toggled.connect(self._loop_toggled)
+        self.fps = QtWidgets.QDoubleSpinBox()
+        self.fps.setRange(MIN_FPS, MAX_FPS)
+        self.fps.setDecimals(1)
+        self.fps.setSuffix(" fps")
+        self.fps.valueChanged.connect(self._fps_changed)
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(6, 2, 6, 2)
+        for w in (self.back, self.play_button, self.forward):
+            lay.addWidget(w)
+        lay.addWidget(self.slider, 1)
+        for w in (self.frame_label, self.loop, self.fps):
+            lay.addWidget(w)
+        self.setVisible(False)
+        model.subscribe("image", self._on_image)
+        model.subscribe("cursor", self._on_cursor)
+
+    # -- state ------------------------------------------------------------------------------------
+    @property
+    def playing(self) -> bool:
+        return self.timer.isActive()
+
+    @property
+    def frame(self) -> int:
+        return self.model.slice_index(self.view)
+
+    def _on_image(self) -> None:
+        self.pause()
+        vol = self.model.volume
+        if vol is None or not vol.is_planar or self.model.display is None:
+            self.cine = None
+            self.setVisible(False)
+            return
+        self.view = plane_view(vol.geometry)
+        n = self.model.display.n_slices(self.view)
+        self.cine = Cine.for_volume(vol)
+        self.cine.frames = n
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(n - 1, 0))
+        self.slider.blockSignals(False)
+        self.fps.blockSignals(True)
+        self.fps.setValue(self.cine.fps)
+        self.fps.blockSignals(False)
+        self.fps.setToolTip(f"Frame rate; the file says {self.cine.file_fps:.3g} fps" if self.cine.file_fps
+                            else "Frame rate (the file states none)")
+        self.cine.loop = self.loop.isChecked()
+        self.setVisible(n > 1)
+        self._on_cursor()
+
+    def _on_cursor(self) -> None:
+        if self.cine is None:
+            return
+        k = self.frame
+        self.slider.blockSignals(True)
+        self.slider.setValue(k)
+        self.slider.blockSignals(False)
+        self.frame_label.setText(f"Frame {k + 1}/{self.cine.frames}")
+
+    # -- controls ---------------------------------------------------------------------------------
+    def play(self) -> None:
+        if self.cine is None or self.cine.frames < 2:
+            return
+        if not self.cine.loop and self.frame == self.cine.frames - 1:
+            self.model.set_slice(self.view, 0)  # play again from the start
+        self.timer.start(self.cine.interval_ms)
+        self.play_button.setIcon(self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaPause))
+
+    def pause(self) -> None:
+        self.timer.stop()
+        self.play_button.setIcon(self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaPlay))
+
+    def toggle(self) -> None:
+        self.pause() if self.playing else self.play()
+
+    def step(self, steps: int) -> None:
+        """Step by hand: pauses the loop first, never wraps past the ends."""
+        if self.cine is None:
+            return
+        self.pause()
+        self.model.set_slice(self.view, min(max(self.frame + steps, 0), self.cine.frames - 1))
+        self.frame_shown.emit(self.frame)
+
+    def tick(self) -> None:
+        if self.cine is None:
+            self.pause()
+            return
+        nxt = self.cine.step(self.frame)
+        if nxt is None:
+            self.pause()
+            return
+        self.model.set_slice(self.view, nxt)
+        self.frame_shown.emit(nxt)
+
+    def _slider_moved(self, k: int) -> None:
+        if self.cine is not None:
+            self.model.set_slice(self.view, k)
+
+    def _loop_toggled(self, on: bool) -> None:
+        if self.cine is not None:
+            self.cine.loop = on
+
+    def _fps_changed(self, fps: float) -> None:
+        if self.cine is not None:
+            self.cine.set_fps(fps)
+            if self.playing:
+                self.timer.setInterval(self.cine.interval_ms)
