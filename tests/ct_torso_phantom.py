@@ -626,7 +626,6 @@ def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 128
     ap_l = z_ap + U(-8, 5) - k_ap * ((X2 - x_lc) ** 2 + (Y2 - y_lc) ** 2)
     apex = np.where(X2 < x_mc, ap_r, ap_l).astype(_F)
     lung = cav & (Z3 > zd2[None] + 1) & (Z3 < apex[None]) & ~med
-    del med
     l_base, l_grad = U(-880, -800), U(20, 60)
     cv.hu[lung] = np.broadcast_to(l_base + l_grad * np.clip(Y3 / 100, -1.2, 1.2), lung.shape)[lung]
     cv.lab[lung] = LUNG
@@ -706,18 +705,18 @@ def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 128
 
     # ---- bones in the wall (ribs, cartilage, sternum, scapulae) via a precomputed shell ----
     shell = (rho < Rc + 36) & (rho > Rc - 3) & body
-    kz, ky, kx = np.nonzero(shell)
+    iz, iy, ix = np.nonzero(shell)
     del shell
-    sh_rho, sh_rc, sh_rf = rho[ky, kx], Rc[kz, ky, kx], Rf[kz, ky, kx]
-    sh_x, sh_y, sh_z = X[kx], Y[ky], Z[kz]
+    sh_rho, sh_rc, sh_rf = rho[iy, ix], Rc[iz, iy, ix], Rf[iz, iy, ix]
+    sh_x, sh_y, sh_z = X[ix], Y[iy], Z[iz]
     sh_phi = np.arctan2(np.abs(sh_x), sh_y)  # 0 posterior midline, pi anterior midline
 
     def band(zlo, zhi):
         k0, k1 = np.searchsorted(Z, zlo), np.searchsorted(Z, zhi, side="right")
-        return slice(int(np.searchsorted(kz, k0)), int(np.searchsorted(kz, k1)))
+        return slice(int(np.searchsorted(iz, k0)), int(np.searchsorted(iz, k1)))
 
     def put(b, m, value, label):
-        idx = (kz[b][m], ky[b][m], kx[b][m])
+        idx = (iz[b][m], iy[b][m], ix[b][m])
         cv.hu[idx] = value if np.ndim(value) == 0 else value[m]
         cv.lab[idx] = label
 
@@ -762,7 +761,6 @@ def torso(rng: np.random.Generator, spacing=(1.5, 1.5, 3.0), size=(320, 320, 128
     rc_sc = np.minimum(sh_rc[b] + 13, sh_rf[b] - 5)
     scap = (sh_phi[b] >= lo_phi) & (sh_phi[b] <= lo_phi + wphi) & (np.abs(sh_rho[b] - rc_sc - tsc / 2 + 2) < tsc / 2)
     put(b, scap, U(400, 750), BONE)
-    del kz, ky, kx, sh_rho, sh_rc, sh_rf, sh_x, sh_y, sh_z, sh_phi
 
     z_cl = st_top + U(0, 10)
     yF = -cav_at(-np.pi / 2, z_cl)
