@@ -24,7 +24,7 @@ class CaseController(QtCore.QObject):
         self.last_comparison = None
         self.last_export: Optional[list] = None
         self.last_retrain = None
-        self._saved_mark: tuple = (None, 0, 0)  # (history, edits done, measurements) at the last save
+        self._saved_mark: tuple = (None, 0, None, ())  # _mark() at the last save
 
     # -- models ------------------------------------------------------------------------------
     def run_default_model(self) -> None:
@@ -128,11 +128,16 @@ class CaseController(QtCore.QObject):
         saved = self._saved_mark if self._saved_mark[0] is s.history else None
         if saved is None and s.run is not None:  # a store case opens without a run: this mask is new
             return True
-        return self._mark() != (saved or (s.history, 0, 0))
+        saved = saved or (s.history, 0, None, ())
+        now = self._mark()
+        # the last edit by identity: an undo and another edit leave the count as it was
+        return now[1] != saved[1] or now[2] is not saved[2] or now[3] != saved[3]
 
     def _mark(self) -> tuple:
+        """(history, edits done, the last of them, measurements) of the mask on screen."""
         s = self.session
-        return (s.history, len(s.history.done) if s.history else 0, len(s.measurements))
+        done = s.history.done if s.history else []
+        return (s.history, len(done), done[-1] if done else None, tuple(s.measurements))
 
     def save_correction(self, state: str, reason: str = "", root=None, then=None) -> None:
         """Save the AI mask and the corrected one, with provenance, to the corrections store;

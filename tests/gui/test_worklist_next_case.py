@@ -140,3 +140,36 @@ def test_a_failed_save_keeps_the_case_open_with_its_edits(qtbot, store, window, 
     qtbot.waitUntil(lambda: window._last_error is not None and not window.tasks.busy, timeout=20000)
     assert window.session.store_case == first and window.cases.unsaved()
     np.testing.assert_array_equal(window.session.labelmap.array, edited)
+
+
+def test_what_counts_as_unsaved(qtbot, store, window):
+    """Next case saves only what changed: an undo then another edit is a change though the number
+    of edits is the same; undoing and redoing back to the saved mask is not; a measurement is."""
+    from app.actions import measuring
+    from core.editing import brush
+    from core.measurements import Measurement
+
+    panel = window.worklist
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 3, timeout=10000)
+    window.settings.setValue("reviewer", "dr.next")
+    with qtbot.waitSignal(window.loaded, timeout=20000):
+        panel.open_case(panel.cases[0].id)
+    s, cc = window.session, window.cases
+    assert not cc.unsaved()  # as the store has it
+    s.apply(brush(s.labelmap, (8, 8, 2), 1.5, 2))
+    assert cc.unsaved()
+    done = []
+    cc.save_then(lambda: done.append(True))
+    qtbot.waitUntil(lambda: done == [True], timeout=20000)
+    assert not cc.unsaved()
+    s.undo()
+    assert cc.unsaved()
+    s.redo()
+    assert not cc.unsaved()  # back to what was saved
+    s.undo()
+    s.apply(brush(s.labelmap, (4, 4, 1), 1.5, 1))  # as many edits as were saved, but another mask
+    assert cc.unsaved()
+    cc.save_then(lambda: done.append(True))
+    qtbot.waitUntil(lambda: done == [True, True], timeout=20000)
+    measuring.add(s, Measurement("ruler", ((0.0, 0.0, 0.0), (5.0, 0.0, 0.0))))
+    assert cc.unsaved()
