@@ -21,8 +21,9 @@ def nice_length(mm: float) -> float:
     return float(next(m * base for m in (5, 2, 1) if m * base <= mm * (1 + 1e-9)))
 
 
-def length_text(mm: float) -> str:
-    return f"{mm:g} mm" if mm < 10 else f"{mm / 10:g} cm"
+def length_text(length: float, pixels: bool = False) -> str:
+    """A length in mm as mm or cm; ``pixels``: the image gives no pixel size, the length is in pixels."""
+    return f"{length:g} px" if pixels else f"{length:g} mm" if length < 10 else f"{length / 10:g} cm"
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,15 @@ class ScaleBar:
 
 
 def scale_bar(width: int, height: int, mm_per_px: float, metrics: QtGui.QFontMetrics,
-              fraction: float = 0.2) -> Optional[ScaleBar]:
+              fraction: float = 0.2, pixels: bool = False) -> Optional[ScaleBar]:
     """A bar about ``fraction`` of the view wide, bottom right, with its length above it; None when
-    the view is too small to show bar and text whole."""
+    the view is too small to show bar and text whole. ``mm_per_px``: scene units (mm, or image
+    pixels when ``pixels``) per screen pixel."""
     if mm_per_px <= 0 or width <= 0 or height <= 0:
         return None
     mm = nice_length(mm_per_px * width * fraction)
     px = int(round(mm / mm_per_px))
-    text = length_text(mm)
+    text = length_text(mm, pixels)
     tw, th = metrics.horizontalAdvance(text) + 2, metrics.height()
     if px < 4 or tw + 2 * MARGIN > width or th + 12 + MARGIN > height:
         return None

@@ -29,6 +29,7 @@ def test_the_scale_bar_label_fits_the_view_whatever_its_width(qapp):
     assert shown > 500  # most views get one
     assert scale_bar(24, 300, 1.0, metrics) is None  # narrower than its text: none, not a cut one
     assert [nice_length(v) for v in (0.7, 3, 19, 99, 120)] == [0.5, 2, 10, 50, 100]
+    assert scale_bar(400, 300, 0.5, metrics, pixels=True).text == "20 px"  # no pixel size in the file
 
 
 @pytest.mark.parametrize("background", ["white", "black"])
