@@ -108,6 +108,14 @@ def deidentified(volume: Volume) -> Volume:
     return Volume(volume.array, volume.geometry, modality=volume.modality)
 
 
+def _plane_flags(plane: dict) -> dict:
+    """Volume fields from store.source_meta's "plane" record (absent: a 3D image with known geometry)."""
+    ft = plane.get("frame_time_ms")
+    return {"spacing_known": bool(plane.get("spacing_known", True)),
+            "orientation_known": bool(plane.get("orientation_known", True)),
+            "frame_time_ms": float(ft) if isinstance(ft, (int, float)) and ft > 0 else None}
+
+
 @dataclass
 class Case:
     id: str
@@ -359,7 +367,9 @@ class CorrectionsStore(TeamFeatures):
                        description=meta.get("series_description") or f"store case {case_id}", source=raw.source,
                        window_presets=presets or raw.window_presets, warnings=list(raw.warnings),
                        metadata={"store_case": case_id, "source_meta": meta, "store_state": case.state,
-                                 "store_reviewer": info.get("reviewer") or ""})
+                                 "store_reviewer": info.get("reviewer") or "",
+                                 "frames_are_time": bool(meta.get("plane", {}).get("frames_are_time"))},
+                       **_plane_flags(meta.get("plane", {})))
         return (image, read_labelmap(folder / info["ai_file"], image, isolate=False),
                 read_labelmap(folder / info["fixed_file"], image, isolate=False))
 

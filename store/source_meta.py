@@ -72,6 +72,12 @@ def identity_free(volume: Volume, header=None) -> dict:
                   "window_presets": [[w.name[:32], float(w.center), float(w.width)] for w in volume.window_presets]}
     if volume.metadata.get("photometric"):
         meta["photometric"] = str(volume.metadata["photometric"])
+    # what the source did not say (pixel size, orientation) and a loop's timing: the NIfTI the
+    # store keeps cannot say it, and a reopened case must not gain a 1 mm spacing or R/L letters
+    plane = {"spacing_known": volume.spacing_known, "orientation_known": volume.orientation_known,
+             "frame_time_ms": volume.frame_time_ms, "frames_are_time": bool(volume.metadata.get("frames_are_time"))}
+    if plane != {"spacing_known": True, "orientation_known": True, "frame_time_ms": None, "frames_are_time": False}:
+        meta["plane"] = plane
     if header is None:
         header = _first_header(volume)
     if header is not None:

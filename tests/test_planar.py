@@ -123,3 +123,16 @@ def test_key_image_of_a_loop_is_its_frame_without_patient_letters():
     (img,) = key_images(vol, LabelMap(lab, vol.geometry, LabelTable.from_names(["lesion"])))
     assert img.view == "axial" and img.slice_index == 2 and img.letters == ("", "", "", "")
     assert img.rgb.shape[:2] == (10, 12)
+
+
+def test_store_keeps_what_the_file_did_not_say(tmp_path):
+    from store.corrections import CorrectionsStore
+
+    vol = _loop(spacing_known=False)
+    vol.frame_time_ms = 40.0
+    lab = LabelMap(np.zeros((3, 10, 12), np.uint8), vol.geometry, LabelTable.from_names(["lesion"]))
+    with CorrectionsStore(tmp_path / "store") as store:
+        case_id, _n = store.save(vol, lab, lab, state="in_review")
+        image, _ai, _fixed = store.load(case_id)
+    assert image.is_cine and not image.spacing_known and not image.orientation_known
+    assert image.frame_time_ms == 40.0
