@@ -170,16 +170,41 @@ def scissors(lm: LabelMap, polygon_lps, normal, mode: str, value: int, thickness
 
 
 # -- grow from seeds ---------------------------------------------------------------------------------
+def _geodesic(img: np.ndarray, markers: np.ndarray, walls: np.ndarray, sampling: np.ndarray) -> np.ndarray:
+    """Each voxel's nearest seed along paths whose cost is the intensity change crossed (plus a
+    little of the length in mm, so a flat region goes to its nearest seed): a shortest-path
+    competition, as Slicer's FastGrowCut (Zhu et al. 2014). Dijkstra from all seeds at once (scipy)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    idx = np.arange(img.size).reshape(img.shape)
+    rows, cols, weights = [], [], []
+    for ax in range(3):
+        a, b = [slice(None)] * 3, [slice(None)] * 3
+        a[ax], b[ax] = slice(0, -1), slice(1, None)
+        a, b = tuple(a), tuple(b)
+        ok = ~(walls[a] | walls[b])
+        rows.append(idx[a][ok])
+        cols.append(idx[b][ok])
+        weights.append(np.abs(img[a] - img[b])[ok] + 1e-4 * sampling[ax])
+    graph = coo_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+                       shape=(img.size, img.size)).tocsr()
+    seeds = np.flatnonzero(markers.ravel() > 0)
+    dist, _pred, source = dijkstra(graph, directed=False, indices=seeds, min_only=True, return_predecessors=True)
+    out = np.zeros(img.size, np.int32)
+    reached = np.isfinite(dist) & (source >= 0)
+    out[reached] = markers.ravel()[source[reached]]
+    return out.reshape(img.shape)
+
+
 def grow_from_seeds(lm: LabelMap, image: np.ndarray, values=None, locked: set[int] = frozenset(),
-                    pad_mm: float = 10.0, method: str = "auto", max_walker_voxels: int = 3_000_000) -> Optional[Edit]:
+                    pad_mm: float = 10.0, method: str = "geodesic") -> Optional[Edit]:
     """Split the background around two or more segments' voxels (the seeds) among them, as Slicer's
     Grow from seeds: within the seeds' bounding box padded by ``pad_mm``, every background voxel goes
-    to the segment a random walker (Grady 2006, scikit-image; spacing-aware) reaches it from with the
-    highest probability. ``method`` "watershed" (marker watershed of the gradient, scikit-image)
-    is the fast fallback ``auto`` takes for boxes over ``max_walker_voxels``. Other segments and
-    locked ones are walls; only background voxels change."""
-    from scipy import ndimage  # imported here: the window should not wait for scipy
-
+    to one seed segment. ``geodesic``: the seed reached by the path crossing the least intensity
+    change (fast: a 1M-voxel box in a few seconds); ``random walker`` (Grady 2006, scikit-image;
+    spacing-aware, steadier in noise but slow: 24 s for a 64³ box on two shared cores). Other
+    segments and locked ones are walls; only background voxels change."""
     present = set(int(v) for v in np.unique(lm.array)) - {0}
     seeds = sorted(present - set(locked)) if values is None else [int(v) for v in values if int(v) in present]
     if len(seeds) < 2:
@@ -196,24 +221,24 @@ def grow_from_seeds(lm: LabelMap, image: np.ndarray, values=None, locked: set[in
     img = np.asarray(image[box], dtype=np.float64)
     lo, hi = np.percentile(img, (0.5, 99.5))
     img = np.clip((img - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
-    if method == "auto":
-        method = "random walker" if sub.size <= max_walker_voxels else "watershed"
     if method == "random walker":
         from skimage.segmentation import random_walker
 
         markers[walls] = -1  # removed from the graph
-        out = random_walker(img, markers, beta=130, mode="cg_j", tol=1e-4, spacing=_sampling(lm))
-    elif method == "watershed":
-        from skimage.segmentation import watershed
+        mode = "bf" if sub.size <= 30_000 else "cg_j"  # a direct solve while it is small enough
+        out = random_walker(img, markers, beta=130, mode=mode, tol=1e-4, spacing=_sampling(lm))
+    elif method == "geodesic":
+        from scipy import ndimage  # imported here: the window should not wait for scipy
 
-        grad = ndimage.gaussian_gradient_magnitude(img, sigma=0.5 * _sampling(lm).min() / _sampling(lm))
-        out = watershed(grad, markers, mask=~walls)
+        # a light blur (0.7 of the finest voxel) keeps noise from adding up along long paths: Dice
+        # 0.985 -> 0.999 on a noisy 100³ ball; the noise-free phantoms stay exact
+        sampling = _sampling(lm)
+        out = _geodesic(ndimage.gaussian_filter(img, 0.7 * sampling.min() / sampling), markers, walls, sampling)
     else:
         raise ValueError(f"unknown method {method!r}")
     table = np.array([0] + seeds, dtype=lm.array.dtype)
     out = np.clip(out, 0, len(seeds))
-    grown = table[out]
-    return apply(lm, f"grow from seeds ({method})", grown, (sub == 0) & (out > 0), locked, box)
+    return apply(lm, f"grow from seeds ({method})", table[out], (sub == 0) & (out > 0), locked, box)
 
 
 # -- logical operations --------------------------------------------------------------------------------
@@ -248,11 +273,13 @@ def logical(lm: LabelMap, op: str, target: int, other: Optional[int] = None,
 
 
 # -- margin and hollow ---------------------------------------------------------------------------------
-def _distances(lm: LabelMap, mask: np.ndarray, mm: float) -> tuple[tuple, np.ndarray, np.ndarray]:
+def _distances(lm: LabelMap, mask: np.ndarray, mm: float,
+               sides=("inside", "outside")) -> tuple[tuple, np.ndarray, np.ndarray]:
     """Box around ``mask`` padded by ``mm`` (and one voxel), the mask in it, and the exact Euclidean
     distance in mm from each voxel centre to the nearest voxel centre on the other side of the
     mask's boundary (inside: to the nearest outside voxel, beyond the image counting as outside;
-    outside: to the nearest mask voxel)."""
+    outside: to the nearest mask voxel). Only the ``sides`` asked for are computed (inf elsewhere):
+    each is a distance transform of the whole box."""
     from scipy import ndimage  # imported here: the window should not wait for scipy
 
     sampling = _sampling(lm)
@@ -260,9 +287,13 @@ def _distances(lm: LabelMap, mask: np.ndarray, mm: float) -> tuple[tuple, np.nda
     pad = np.ceil(abs(mm) / sampling).astype(int) + 1
     box = tuple(slice(max(0, b.start - p), min(n, b.stop + p)) for b, p, n in zip(box, pad, mask.shape))
     m = np.pad(mask[box], 1)  # a frame of background: voxels past the image's edge are outside
-    inside = ndimage.distance_transform_edt(m, sampling=sampling)[1:-1, 1:-1, 1:-1]
-    outside = ndimage.distance_transform_edt(~m, sampling=sampling)[1:-1, 1:-1, 1:-1]
-    return box, m[1:-1, 1:-1, 1:-1], np.where(m[1:-1, 1:-1, 1:-1], inside, outside)
+    inner = (slice(1, -1),) * 3
+    d = np.full(m.shape, np.inf)
+    if "inside" in sides:
+        d[m] = ndimage.distance_transform_edt(m, sampling=sampling)[m]
+    if "outside" in sides:
+        d[~m] = ndimage.distance_transform_edt(~m, sampling=sampling)[~m]
+    return box, m[inner], d[inner]
 
 
 def margin(lm: LabelMap, value: int, mm: float, locked: set[int] = frozenset()) -> Optional[Edit]:
@@ -272,7 +303,7 @@ def margin(lm: LabelMap, value: int, mm: float, locked: set[int] = frozenset()) 
     mask = lm.array == value
     if not mask.any() or mm == 0:
         return None
-    box, m, d = _distances(lm, mask, mm)
+    box, m, d = _distances(lm, mask, mm, ("outside",) if mm > 0 else ("inside",))
     if mm > 0:
         return apply(lm, "margin", value, ~m & (d <= mm + 1e-9) & (lm.array[box] == 0), locked, box)
     return apply(lm, "margin", 0, m & (d <= -mm + 1e-9), locked, box)
@@ -287,7 +318,7 @@ def hollow(lm: LabelMap, value: int, mm: float, side: str = "inside", locked: se
     mask = lm.array == value
     if not mask.any() or mm <= 0:
         return None
-    box, m, d = _distances(lm, mask, mm)
+    box, m, d = _distances(lm, mask, mm, ("inside",) if side == "inside" else ("inside", "outside"))
     inner = {"inside": mm, "medial": mm / 2, "outside": 0.0}[side]
     outer = mm - inner
     shell_in = m & (d <= inner + 1e-9)

@@ -51,6 +51,8 @@ def report(name: str, edit: Optional[editing.Edit], lm: Optional[LabelMap], valu
     if edit is None:
         why = _NOTHING.get(name, "")
         return f"{name}: nothing changed{seg}{where}" + (f" — {why}" if why else "")
+    if edit.name.startswith("grow from seeds ("):  # which method the box's size chose
+        where += f" by {edit.name[len('grow from seeds ('):-1]}"
     voxels, slices = fx.changed_counts(edit, axis=0)
     parts = []
     for v, d in sorted(edit.summary().items()):

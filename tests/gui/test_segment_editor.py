@@ -207,7 +207,8 @@ def test_holes_interpolation_margin_hollow_and_seeds_from_the_panel(qtbot, windo
     square = np.zeros(before.shape, bool)
     square[SQUARE] = True
     np.testing.assert_array_equal(window.model.labelmap.array, np.where(square, 1, 2))
-    assert text.startswith(f"Grow from seeds: {before.size - (before != 0).sum()} voxels changed on 8 image slices")
+    n = before.size - (before != 0).sum()
+    assert text.startswith(f"Grow from seeds by geodesic: {n} voxels changed on 8 image slices")
     _one_step(window, before)
     grown = window.model.labelmap.array.copy()
     window.segments.table.item(1, 5).setCheckState(QtCore.Qt.CheckState.Checked)  # lock Background
@@ -256,3 +257,56 @@ def test_logical_operations_and_a_segment_list_of_eight_rows(qtbot, window):
     assert table.rowCount() == 8
     qtbot.wait(50)
     assert table.rowViewportPosition(7) + table.rowHeight(7) <= table.viewport().height()
+
+
+def test_level_trace_and_scissors_on_an_oblique_image(qtbot, window):
+    t = np.radians(20)
+    direction = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    arr = np.full((8, 60, 70), 40, np.int16)
+    arr[:, 20:40, 25:45] = 100
+    vol = Volume.from_array(arr, spacing=SPACING, origin=(-20.0, 10.0, 30.0), direction=direction, modality="CT")
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)
+    window.set_layout("2d")
+    window.session.set_image(vol, "oblique phantom")
+    lm = LabelMap.empty_like(vol.geometry, LabelTable.from_names(["Lesion"]))
+    window.session.set_labelmap(lm)
+    display = window.model.display
+    assert display.is_view is False  # resampled for display: the oblique case
+    click = display.grid.world_to_index(vol.geometry.index_to_world([35.0, 30.0, 4.0]))
+    window.model.set_cursor_index(np.rint(click))
+    view, panel = window.views["axial"], window.edit_panel
+    qtbot.wait(50)
+    s = view.shown_index
+
+    # level tracing: the clicked point's slice of the image's own grid, the square on it exactly
+    window.actions_by_id["tool_level_trace"].trigger()
+    qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, click[0], click[1]))
+    k = int(np.rint(vol.geometry.world_to_index(display.grid.index_to_world([click[0], click[1], s]))[2]))
+    expected = np.zeros(arr.shape, np.uint8)
+    expected[k, 20:40, 25:45] = 1
+    np.testing.assert_array_equal(window.model.labelmap.array, expected)
+    window.actions_by_id["undo"].trigger()
+
+    # scissors: the voxels whose centres project inside the shape drawn on the (resampled) view
+    lm.array[:, 15:45, 20:50] = 1
+    window.model.labels_changed(None)
+    before = lm.array.copy()
+    k_, j_, i_ = np.indices(arr.shape)
+    d = display.grid.world_to_index(vol.geometry.index_to_world(np.stack([i_, j_, k_], -1).astype(float)))
+    c0, c1, r0, r1 = click[0] - 8.3, click[0] + 6.7, click[1] - 5.2, click[1] + 9.1
+    inside = (d[..., 0] > c0) & (d[..., 0] < c1) & (d[..., 1] > r0) & (d[..., 1] < r1)
+    sr, sc = display.plane_spacing("axial")
+    pixel = view.viewbox.viewPixelSize()[0]  # mm per screen pixel: the drawn shape is that exact
+    edge = np.minimum.reduce([np.abs(d[..., 0] - c0) * sc, np.abs(d[..., 0] - c1) * sc,
+                              np.abs(d[..., 1] - r0) * sr, np.abs(d[..., 1] - r1) * sr]) < 2 * pixel
+    on_slice = np.abs(d[..., 2] - s) <= 0.5 + 1e-6
+    window.actions_by_id["tool_scissors"].trigger()
+    panel.scissors_mode.setCurrentText("erase outside")
+    panel.through.setChecked(False)
+    _drag(qtbot, view, [(c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0 + 0.05)])
+    want = np.where(on_slice & ~inside & (before == 1), 0, before)
+    got = window.model.labelmap.array
+    assert (got != before).any() and (on_slice & inside & (before == 1)).any()
+    np.testing.assert_array_equal(got[~edge], want[~edge])
+    assert (got[~on_slice] == before[~on_slice]).all()  # the other slices keep their voxels
+    assert len(window.session.history.done) == 1
