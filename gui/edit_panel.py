@@ -31,9 +31,9 @@ TIPS = {"Interpolate slices": "Fills the slices between slices you drew on (alon
         "Grow by mm": "Margin: background within this many mm of the segment joins it (exact mm distances)",
         "Shrink by mm": "Margin: the segment loses its voxels within this many mm of its outside",
         "Hollow (mm)": "Keeps a shell this many mm thick along the segment's surface, inside it",
-        "Grow from seeds": "Splits the background around the segments' strokes among them (random walker on "
-                           "the image; at least two segments, e.g. the object and 'background'; locked ones "
-                           "stay as they are)"}
+        "Grow from seeds": "Splits the background around the segments' strokes among them: each voxel goes to "
+                           "the segment reached crossing the least intensity change (at least two segments, "
+                           "e.g. the object and a 'Background'; locked ones stay as they are)"}
 EXTRA_OPERATIONS = ("Fill holes (slice)", "Grow from seeds")
 HINTS = {"Level trace": "Click: fill the region inside the outline at the clicked intensity (shown under the "
                         "mouse) on this slice",
