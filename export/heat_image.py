@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from core.display import LETTERS, ROWS_DOWN, DisplayGrid
+from core.planar import plane_view
 from core.render2d import grey_ramp
 from core.volume import Volume
 from export.keyimages import KeyImage, report_window
@@ -35,7 +36,7 @@ def colormap_table(name: str) -> np.ndarray:
 def heat_key_image(volume: Volume, chosen: ExplanationView) -> KeyImage:
     heat = chosen.heat
     grid = DisplayGrid.for_geometry(volume.geometry)
-    view = "axial" if volume.is_2d else chosen.view
+    view = plane_view(volume.geometry) if volume.is_planar else chosen.view  # a loop: its frame, whole
     if chosen.world is None:
         z, y, x = np.unravel_index(int(np.argmax(heat.codes)), heat.codes.shape)
         world = volume.geometry.index_to_world([x, y, z])
@@ -56,4 +57,5 @@ def heat_key_image(volume: Volume, chosen: ExplanationView) -> KeyImage:
         rgb = rgb[::-1]
     rs, cs = grid.plane_spacing(view)
     return KeyImage(view, (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8),
-                    (rgb.shape[1] * cs, rgb.shape[0] * rs), LETTERS[view], k)
+                    (rgb.shape[1] * cs, rgb.shape[0] * rs),
+                    LETTERS[view] if volume.orientation_known else ("", "", "", ""), k)

@@ -87,6 +87,9 @@ def check_image(volume, card, envelope: Envelope, quantiles: Optional[dict] = No
         for axis, s, m in coarse:
             reasons.append(f"{s:.2g} mm along {axis}: coarser than {card.id} can use (it works at "
                            f"{m / SPACING_FACTOR:.2g} mm; up to {m:.2g} mm is accepted)")
+    if card.spacing and not getattr(volume, "spacing_known", True):
+        reasons.append(f"the file gives no pixel size (read as 1 mm pixels); {card.id} works at "
+                       f"{min(card.spacing[:2]):.2g} mm pixels, so it sees objects at the wrong scale")
     if volume.is_color and card.in_channels == 1 and (share := colourful_fraction(volume.array)) > COLOURFUL:
         reasons.append(f"a colour picture ({share:.0%} of its pixels are coloured); {card.id} reads grey images")
     if quantiles and envelope.quantiles:

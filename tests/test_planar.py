@@ -136,3 +136,14 @@ def test_store_keeps_what_the_file_did_not_say(tmp_path):
         image, _ai, _fixed = store.load(case_id)
     assert image.is_cine and not image.spacing_known and not image.orientation_known
     assert image.frame_time_ms == 40.0
+
+
+def test_the_guard_says_when_the_file_gives_no_pixel_size():
+    from app.actions import guard
+    from inference.registry import Registry
+
+    card = Registry().get("us-lesion-2d")
+    img = Volume.from_array(np.full((1, 64, 64), 80, np.uint8), modality="US", spacing_known=False)
+    assert any("gives no pixel size" in w and "0.3 mm pixels" in w for w in guard.check_image(img, card))
+    img.spacing_known = True
+    assert not any("pixel size" in w for w in guard.check_image(img, card))
