@@ -133,7 +133,9 @@ def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first:
         _text_block(ax, 0.05, y, "Case", [
             f"patient: {info.patient}", f"study: {info.study or '-'}",
             f"case: {info.case_id or 'not saved to the store'}",
-            f"image: {volume.modality}, {g.size[0]}×{g.size[1]}×{g.size[2]} voxels",
+            f"image: {volume.modality}, " + (f"{g.size[0]}×{g.size[1]} pixels" + (
+                f", {g.size[2]} frames" if volume.is_cine else "") if volume.is_planar
+                else f"{g.size[0]}×{g.size[1]}×{g.size[2]} voxels"),
             _spacing_line(volume)])
         _text_block(ax, 0.52, y, "Model and review", _model_lines(info.model) + [
             f"reviewer: {info.reviewer or '-'}    state: {(info.state or 'not saved').replace('_', ' ')}"])

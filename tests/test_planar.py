@@ -147,3 +147,18 @@ def test_the_guard_says_when_the_file_gives_no_pixel_size():
     assert any("gives no pixel size" in w and "0.3 mm pixels" in w for w in guard.check_image(img, card))
     img.spacing_known = True
     assert not any("pixel size" in w for w in guard.check_image(img, card))
+
+
+def test_report_of_a_loop_gives_frames_areas_and_no_orientation():
+    from matplotlib.text import Text
+
+    from export.report import ReportInfo, report_figures
+
+    vol = _loop()
+    lab = np.zeros((3, 10, 12), np.uint8)
+    lab[2, :5, :6] = 1
+    lm = LabelMap(lab, vol.geometry, LabelTable.from_names(["lesion"]))
+    figs = report_figures(ReportInfo(), vol, lm, segment_statistics(vol, lm))
+    text = "\n".join(t.get_text() for fig in figs for t in fig.findobj(Text))
+    assert "12×10 pixels, 3 frames" in text and "orientation not given" in text and "0.5 × 0.4 mm" in text
+    assert "frame 3" in text and "slice" not in text  # the key image is the lesion's largest frame
