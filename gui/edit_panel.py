@@ -20,7 +20,7 @@ from app.session import CaseSession, HistoryChanged, ImageOpened
 from core import editor_effects as fx
 from core.errors import DelineateError
 from gui.interactive_panel import InteractivePanel
-from gui.shape_tools import ShapeTools
+from gui.shape_tools import EditPreview, ShapeTools
 
 TOOLS = ("Navigate", "Paint", "Erase", "Level trace", "Scissors", "Interactive")
 TIPS = {"Interpolate slices": "Fills the slices between slices you drew on (along the image's slice axis), "
@@ -50,6 +50,8 @@ class EditPanel(QtWidgets.QWidget):
         self.tool.addItems(TOOLS)
         self.tool.currentTextChanged.connect(self.tool_changed.emit)
         self.shapes = ShapeTools(self)
+        self.previewer = EditPreview(session)
+        self._pending = None  # (name, edit, value, where, label map) shown as a preview, not yet applied
         self.last_view = "axial"  # the view the mouse was last over: slice operations act on its slice
         self.label = QtWidgets.QComboBox()
         self.radius = QtWidgets.QDoubleSpinBox()
@@ -91,7 +93,8 @@ class EditPanel(QtWidgets.QWidget):
         self.scissors_mode = QtWidgets.QComboBox()
         self.scissors_mode.addItems(fx.SCISSORS)
         self.scissors_mode.setToolTip("Erase removes the chosen segment only; fill paints it")
-        self.through = QtWidgets.QCheckBox("Through the volume (else: the shown slice)")
+        self.through = QtWidgets.QCheckBox("Through the volume")
+        self.through.setToolTip("Cut every slice under the shape; unchecked, only the shown slice")
         self.through.setChecked(True)
         form.addRow("Scissors", self.scissors_mode)
         form.addRow("", self.through)
@@ -117,6 +120,18 @@ class EditPanel(QtWidgets.QWidget):
             grid.addWidget(b, n // 2, n % 2)
             self.op_buttons[name] = b
         form.addRow(grid)
+        self.preview = QtWidgets.QCheckBox("Preview first")
+        self.preview.setToolTip("Operations show what they would change (green: painted, red: cleared) "
+                                "until Apply; Discard drops it")
+        self.apply_button = QtWidgets.QPushButton("Apply")
+        self.discard_button = QtWidgets.QPushButton("Discard")
+        self.apply_button.clicked.connect(self.apply_preview)
+        self.discard_button.clicked.connect(self.discard_preview)
+        pending = QtWidgets.QHBoxLayout()
+        for w in (self.preview, self.apply_button, self.discard_button):
+            pending.addWidget(w)
+        form.addRow(pending)
+        self._sync_pending()
         self.logic_op = QtWidgets.QComboBox()
         self.logic_op.addItems(fx.LOGICAL)
         self.logic_op.setToolTip("With the chosen segment and the one here: union takes the other's voxels; "
@@ -138,6 +153,7 @@ class EditPanel(QtWidgets.QWidget):
         self._stroke: Optional[editing.BrushStroke] = None
         self.model.subscribe("segments", self._segments_changed)
         session.subscribe(ImageOpened, lambda _e: self._sync_buttons(HistoryChanged(False, False)))
+        session.subscribe(ImageOpened, lambda _e: self.discard_preview())
         session.subscribe(HistoryChanged, self._sync_buttons)
         self._sync_buttons(HistoryChanged(False, False))
 
@@ -154,8 +170,9 @@ class EditPanel(QtWidgets.QWidget):
         self.interactive.set_active(name == "Interactive")
 
     def attach(self, views: dict) -> None:
-        """Draw the brush outline, scissors shape and level-tracing preview on these slice views."""
+        """Draw the brush outline, scissors shape, level-tracing outline and previews on these views."""
         self.shapes.attach(views)
+        self.previewer.attach(views)
 
     def menu_items(self) -> list:
         """(action id, text, slot) for the window's Edit menu; the keys come from gui.shortcuts."""
@@ -279,11 +296,41 @@ class EditPanel(QtWidgets.QWidget):
         def done(edit) -> None:
             if isinstance(edit, DelineateError):
                 self.shell.message(f"{name}: {edit}", 15000)
-            elif lm is s.labelmap:
+            elif lm is not s.labelmap:
+                return
+            elif self.preview.isChecked() and edit is not None:
+                self._pending = (name, edit, value, where, lm)
+                self.previewer.show(edit)
+                self._sync_pending()
+                self.shell.message("Preview — " + editing.report(name, edit, lm, value, where)
+                                   + ": Apply or Discard", 60000)
+            else:
                 s.apply(edit, write=True)
                 self._said(name, edit, value, where)
 
         self.shell.run(name, work, done, name)
+
+    def apply_preview(self) -> None:
+        """Write the previewed operation (one undo step), unless the segmentation changed since."""
+        if self._pending is None:
+            return
+        name, edit, value, where, lm = self._pending
+        self.discard_preview()
+        s = self.session
+        if lm is not s.labelmap or not np.array_equal(lm.array[edit.box], edit.before):
+            self.shell.message(f"{name}: the segmentation changed since the preview; run it again", 15000)
+            return
+        s.apply(edit, write=True)
+        self._said(name, edit, value, where)
+
+    def discard_preview(self) -> None:
+        self._pending = None
+        self.previewer.show(None)
+        self._sync_pending()
+
+    def _sync_pending(self) -> None:
+        for b in (self.apply_button, self.discard_button):
+            b.setEnabled(self._pending is not None)
 
     def _said(self, name: str, edit, value: Optional[int], where: str = "") -> None:
         self.shell.message(editing.report(name, edit, self.session.labelmap, value, where), 15000)

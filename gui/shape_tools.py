@@ -164,3 +164,65 @@ def _polyline(path: QtGui.QPainterPath, xy, closed: bool = False) -> None:
         path.lineTo(*q)
     if closed:
         path.closeSubpath()
+
+
+#: preview codes: 0 unchanged, 1 would be painted, 2 would be cleared
+_PREVIEW_TABLE = None
+
+
+def _preview_table() -> np.ndarray:
+    global _PREVIEW_TABLE
+    if _PREVIEW_TABLE is None:
+        from core.render2d import premultiplied
+
+        _PREVIEW_TABLE = premultiplied(np.array([[0, 0, 0, 0], [60, 220, 60, 150], [255, 50, 50, 150]], np.uint8))
+    return _PREVIEW_TABLE
+
+
+class EditPreview:
+    """An operation's Edit before it is applied, on every slice view: green where it would paint,
+    red where it would clear. The label map is untouched until Apply."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.items: dict = {}
+        self.views: dict = {}
+        self.codes: Optional[np.ndarray] = None  # uint8 on the display grid
+
+    def attach(self, views: dict) -> None:
+        from gui.argb_item import ArgbItem
+
+        self.views = views
+        for name, view in views.items():
+            item = ArgbItem()
+            item.setZValue(15)  # over the label map (10), under the interactive object (20)
+            view.viewbox.addItem(item, ignoreBounds=True)
+            self.items[name] = item
+        self.session.viewer.subscribe("cursor", self.redraw)
+        self.session.viewer.subscribe("image", lambda: self.show(None))
+
+    def show(self, edit) -> None:
+        viewer = self.session.viewer
+        if edit is None or viewer.display is None or self.session.labelmap is None:
+            self.codes = None
+        else:
+            codes = np.zeros(self.session.labelmap.array.shape, np.uint8)
+            changed = edit.before != edit.after
+            sub = codes[edit.box]
+            sub[changed & (edit.after != 0)] = 1
+            sub[changed & (edit.after == 0)] = 2
+            self.codes = viewer.display.to_display(codes, order=0)
+        self.redraw()
+
+    def redraw(self) -> None:
+        from core.display import DisplayGrid
+        from core.render2d import codes_argb
+
+        for name, item in self.items.items():
+            view = self.views[name]
+            if self.codes is None or view.model.display is None:
+                item.clear()
+                continue
+            plane = DisplayGrid.take_slice(self.codes, name, view.model.slice_index(name))
+            item.set_rect(view._rect())
+            item.set_pixels(codes_argb(plane, _preview_table()), plane)

@@ -188,6 +188,23 @@ def test_holes_interpolation_margin_hollow_and_seeds_from_the_panel(qtbot, windo
     np.testing.assert_array_equal(window.model.labelmap.array, np.where(grown & (before == 0), 1, before))
     _one_step(window, before)
     window.actions_by_id["undo"].trigger()
+    # with Preview first: shown in green on the views, the map untouched until Apply (one undo step)
+    panel.preview.setChecked(True)
+    n = len(window.session.history.done)
+    assert run("Grow by mm").startswith("Preview — Grow by mm: ")
+    np.testing.assert_array_equal(window.model.labelmap.array, before)
+    codes = panel.previewer.codes  # on the display grid, which is the image's own here
+    np.testing.assert_array_equal(codes == 1, grown & (before == 0))
+    assert not (codes == 2).any() and panel.previewer.items["axial"].qimage is not None
+    panel.apply_button.click()
+    np.testing.assert_array_equal(window.model.labelmap.array, np.where(grown & (before == 0), 1, before))
+    assert panel.previewer.codes is None and len(window.session.history.done) == n + 1
+    window.actions_by_id["undo"].trigger()
+    run("Grow by mm")
+    panel.discard_button.click()
+    np.testing.assert_array_equal(window.model.labelmap.array, before)
+    assert panel.previewer.codes is None and not panel.apply_button.isEnabled()
+    panel.preview.setChecked(False)
     # hollow 1.5 mm: the segment's outer 1.5 mm stays
     panel.amount.setValue(1.5)
     text = run("Hollow (mm)")
