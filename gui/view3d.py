@@ -196,7 +196,7 @@ class View3D(QtWidgets.QWidget):
             self.render()
             return
         self.transfer = default_transfer(vol)
-        if not vol.is_color and min(vol.geometry.size) > 1:
+        if not vol.is_color and min(vol.geometry.size) > 1 and not vol.is_cine:  # a loop's frames are no volume
             stride = max(1, int(np.ceil((vol.array.size / VOLUME_RENDER_MAX_VOXELS) ** (1 / 3))))
             arr = vol.array[::stride, ::stride, ::stride]
             img = image_data(arr, vol.geometry.spacing * stride)

@@ -158,3 +158,15 @@ def test_layout_image_from_the_view_menu_and_back(qtbot, window, tmp_path):
     window.cine.play()  # one frame: nothing to play
     assert not window.cine.playing
     QtCore.QCoreApplication.processEvents()
+
+
+def test_a_grey_loop_is_frames_not_a_volume(qtbot, window):
+    arr = np.random.default_rng(0).integers(0, 200, (5, 32, 40)).astype(np.uint8)
+    loop = Volume.from_array(arr, modality="US", metadata={"frames_are_time": True}, spacing_known=False,
+                             orientation_known=False, frame_time_ms=100.0)
+    window.session.set_image(loop, "loop")
+    assert window.layout_name == "image" and window.cine.isVisible() and window.cine.cine.frames == 5
+    assert window.cine.fps.value() == pytest.approx(10.0) and window.cine.frame == 0
+    assert window.view3d._volume_actor is None  # no volume rendering of frames in time (hidden anyway)
+    window.cine.step(3)
+    assert window.views["axial"].shown_index == 3 and window.cine.frame_label.text() == "Frame 4/5"
