@@ -123,7 +123,7 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.setContentsMargins(4, 4, 4, 4)  # narrow margins: the panel's pages fit without sideways scrolling
         self.window_level = WindowLevelBox(self.model, self.window_menu)
         lay.addWidget(self.window_level)
-        box3d = QtWidgets.QGroupBox("3D view")
+        self.box3d = box3d = QtWidgets.QGroupBox("3D view")
         form3d = QtWidgets.QFormLayout(box3d)
         self.transfer_box = QtWidgets.QComboBox()
         self.transfer_box.addItems(TRANSFER_PRESETS)
@@ -265,6 +265,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_layout(getattr(self, "_before_image", "conventional"))
         if volume.is_cine:
             self.model.set_slice(self.cine.view, 0)  # a loop starts at its first frame
+        self.box3d.setVisible(not volume.is_planar)  # no 3D view to set up for an image plane
 
     def toggle_layout(self, name: str) -> None:
         if name == "single" and self._layout_name == "single":

@@ -58,7 +58,7 @@ def test_png_opens_in_one_image_view_with_areas_in_mm2_or_pixels(qtbot, window, 
     assert window.layout_name == "image" and _shown(window) == {"axial"}
     axial = window.views["axial"]
     assert axial.width() > 0.8 * window.centralWidget().width()  # the image has the whole area
-    assert window.cine.isHidden()  # one frame: nothing to play
+    assert window.cine.isHidden() and window.box3d.isHidden()  # one frame: nothing to play; no 3D view
     assert view_title(vol, "axial", 0, 1) == "Image"
     assert "LPS" not in window.probe_label.text() and "pixel (" in window.probe_label.text()
 
@@ -81,7 +81,7 @@ def test_png_opens_in_one_image_view_with_areas_in_mm2_or_pixels(qtbot, window, 
     write_image(Volume.from_array(arr, spacing=(1.0, 1.0, 2.0), modality="MR"), tmp_path / "mr.nii.gz")
     _open(qtbot, window, tmp_path / "mr.nii.gz")
     assert window.layout_name == "conventional" and _shown(window) == {"axial", "coronal", "sagittal", "3d"}
-    assert window.segments.table.horizontalHeaderItem(4).text() == "Volume (ml)"
+    assert window.segments.table.horizontalHeaderItem(4).text() == "Volume (ml)" and window.box3d.isVisible()
     assert view_title(window.model.volume, "axial", 5, 12) == "Axial  6/12"
 
 
