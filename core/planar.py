@@ -44,6 +44,16 @@ def area_text(pixels: int, volume: Volume) -> str:
     return f"{mm2 / 100:.2f} cm²" if mm2 >= 100 else f"{mm2:.1f} mm²"
 
 
+def size_text(voxels: int, volume: Volume) -> str:
+    """A count of voxels as a reader reads it: an area on an image plane, else ml (or voxels
+    when the file gives no voxel size)."""
+    if volume.is_planar:
+        return area_text(voxels, volume)
+    if not volume.spacing_known:
+        return f"{int(voxels)} voxels"
+    return f"{voxels * volume.geometry.voxel_volume_ml():.2f} ml"
+
+
 def size_heading(volume: Optional[Volume]) -> str:
     """The segment table's size column: a volume in ml, an area, or a count when the grid's size
     is only a placeholder."""

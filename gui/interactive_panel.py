@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.actions import editing
+from core.planar import size_text
 from gui.interactive_tool import MODES, InteractiveTool
 from gui.shortcuts import key_for
 
@@ -175,8 +176,7 @@ class InteractivePanel(QtWidgets.QGroupBox):
         counts = ", ".join(f"{n} {k if n != 1 else k[:-1]}" for k, n in t.prompts.counts().items() if n)
         parts = [counts or "No prompts yet: click on the object"]
         if has and self.session.volume is not None:
-            ml = int(t.obj.mask.sum()) * self.session.volume.geometry.voxel_volume_ml()
-            parts.append(f"object {ml:.2f} ml")
+            parts.append(f"object {size_text(int(t.obj.mask.sum()), self.session.volume)}")
         if t.busy:
             parts.append("computing…")
         elif t.last_seconds is not None and has:

@@ -21,6 +21,7 @@ from PySide6 import QtCore
 from app.actions.interactive import InteractiveObject
 from app.session import CaseSession, ImageOpened, InteractiveChanged
 from core.errors import Cancelled, DelineateError
+from core.planar import size_text
 from core.progress import check
 from inference.interactive.prompts import Box, Lasso, Point, Prompt, Prompts, Scribble
 
@@ -268,11 +269,11 @@ class InteractiveTool(QtCore.QObject):
         self._newest = None
         voxels = int(self.obj.mask.sum())
         edit = self.obj.accept(value, replace)
-        ml = voxels * self.session.volume.geometry.voxel_volume_ml()
+        size = size_text(voxels, self.session.volume)
         if edit is None:
             self.failed.emit(f"Interactive: segment {value} did not change (locked, or it already holds the object)")
         else:
-            self.shell.message(f"Interactive: object of {ml:.2f} ml {'replaced' if replace else 'added to'} "
+            self.shell.message(f"Interactive: object of {size} {'replaced' if replace else 'added to'} "
                                f"segment {value} (Ctrl+Z undoes it)", 15000)
         self.changed.emit()
         return edit

@@ -162,3 +162,13 @@ def test_report_of_a_loop_gives_frames_areas_and_no_orientation():
     text = "\n".join(t.get_text() for fig in figs for t in fig.findobj(Text))
     assert "12×10 pixels, 3 frames" in text and "orientation not given" in text and "0.5 × 0.4 mm" in text
     assert "frame 3" in text and "slice" not in text  # the key image is the lesion's largest frame
+
+
+def test_size_text_of_an_object():
+    from core.planar import size_text
+
+    assert size_text(30, _loop()) == "6.0 mm²" and size_text(30, _loop(spacing_known=False)) == "30 px"
+    vol3 = Volume.from_array(np.zeros((2, 3, 4), np.uint8), spacing=(1, 1, 2))
+    assert size_text(500, vol3) == "1.00 ml"
+    vol3.spacing_known = False
+    assert size_text(500, vol3) == "500 voxels"
