@@ -27,10 +27,6 @@ def plane_name(volume: Volume) -> str:
     return f"Image ({plane_view(volume.geometry)})"
 
 
-def length_unit(volume: Optional[Volume]) -> str:
-    return "px" if volume is not None and not volume.spacing_known else "mm"
-
-
 def pixel_area_mm2(geometry: Geometry) -> float:
     return float(geometry.spacing[0] * geometry.spacing[1])
 

@@ -172,3 +172,15 @@ def test_size_text_of_an_object():
     assert size_text(500, vol3) == "1.00 ml"
     vol3.spacing_known = False
     assert size_text(500, vol3) == "500 voxels"
+
+
+def test_a_coronal_slice_is_shown_in_the_coronal_view():
+    from core.display import DisplayGrid
+    from core.planar import plane_name
+
+    # index axes: i -> L, j -> S (rows), k -> A (one slice): a coronal image of a CT
+    direction = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], float)
+    vol = Volume.from_array(np.zeros((1, 20, 30), np.int16), spacing=(0.7, 0.7, 3), direction=direction)
+    assert vol.is_2d and plane_view(vol.geometry) == "coronal" and plane_name(vol) == "Image (coronal)"
+    grid = DisplayGrid.for_geometry(vol.geometry)
+    assert grid.n_slices("coronal") == 1 and grid.n_slices("axial") == 20
