@@ -19,6 +19,7 @@ from core.overlay import outline
 from core.planar import plane_name, plane_view
 from core.render2d import WindowLut, codes_argb, image_argb, premultiplied
 from gui.argb_item import ArgbItem
+from gui.view_annotations import draw_outlined, draw_scale_bar, scale_bar
 from core.viewer_model import ViewerModel
 from core.windows import dragged, levels
 
@@ -96,27 +97,20 @@ class _Annotations(QtWidgets.QWidget):
         vol = o.model.volume
         # no patient letters where the file gives no orientation (ultrasound, photographs)
         left, right, top, bottom = LETTERS[o.view] if vol.orientation_known else ("", "", "", "")
-        p.drawText(QtCore.QRect(4, 0, 20, h), QtCore.Qt.AlignmentFlag.AlignVCenter, left)
-        p.drawText(QtCore.QRect(w - 20, 0, 16, h), QtCore.Qt.AlignmentFlag.AlignVCenter, right)
-        p.drawText(QtCore.QRect(0, 2, w, 16), QtCore.Qt.AlignmentFlag.AlignHCenter, top)
-        p.drawText(QtCore.QRect(0, h - 18, w, 16), QtCore.Qt.AlignmentFlag.AlignHCenter, bottom)
+        letter = QtGui.QColor("#f0f0a0")
+        align = QtCore.Qt.AlignmentFlag
+        draw_outlined(p, QtCore.QRect(4, 0, 20, h), align.AlignVCenter, left, letter)
+        draw_outlined(p, QtCore.QRect(w - 20, 0, 16, h), align.AlignVCenter, right, letter)
+        draw_outlined(p, QtCore.QRect(0, 2, w, 16), align.AlignHCenter, top, letter)
+        draw_outlined(p, QtCore.QRect(0, h - 18, w, 16), align.AlignHCenter, bottom, letter)
         f.setBold(False)
         p.setFont(f)
         n = o.model.display.n_slices(o.view)
-        p.setPen(QtGui.QColor(VIEW_COLORS[o.view]))
-        p.drawText(6, 16, view_title(vol, o.view, o.model.slice_index(o.view), n))
-        mm_per_px = o.viewbox.viewPixelSize()[0]
-        if mm_per_px > 0:
-            length_mm = _nice_length(mm_per_px * w * 0.2)
-            px = int(round(length_mm / mm_per_px))
-            p.setPen(QtGui.QPen(QtGui.QColor("#f0f0f0"), 2))
-            x0, y0 = w - px - 24, h - 22
-            p.drawLine(x0, y0, x0 + px, y0)
-            p.drawLine(x0, y0 - 4, x0, y0 + 4)
-            p.drawLine(x0 + px, y0 - 4, x0 + px, y0 + 4)
-            p.drawText(QtCore.QRect(x0, y0 - 18, px, 14), QtCore.Qt.AlignmentFlag.AlignHCenter,
-                       f"{length_mm:g} px" if not vol.spacing_known else
-                       f"{length_mm:g} mm" if length_mm < 10 else f"{length_mm / 10:g} cm")
+        draw_outlined(p, QtCore.QRect(6, 2, w - 12, 18), align.AlignLeft | align.AlignVCenter,
+                      view_title(vol, o.view, o.model.slice_index(o.view), n), QtGui.QColor(VIEW_COLORS[o.view]))
+        bar = scale_bar(w, h, o.viewbox.viewPixelSize()[0], p.fontMetrics(), pixels=not vol.spacing_known)
+        if bar is not None:  # none in a view too narrow for bar and text whole
+            draw_scale_bar(p, bar, QtGui.QColor("#f0f0f0"))
         p.end()
 
 
@@ -132,16 +126,6 @@ def view_title(volume, view: str, k: int, n: int) -> str:
 def _colormap(name: str) -> np.ndarray:
     """(256, 3) uint8 colours of a matplotlib/colorcet colour map shipped with pyqtgraph."""
     return pg.colormap.get(name).getLookupTable(nPts=256, alpha=False)
-
-
-def _nice_length(mm: float) -> float:
-    if mm <= 0:
-        return 1.0
-    base = 10 ** np.floor(np.log10(mm))
-    for m in (5, 2, 1):
-        if m * base <= mm:
-            return float(m * base)
-    return float(base)
 
 
 class SliceView(QtWidgets.QWidget):
