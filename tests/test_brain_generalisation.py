@@ -1,0 +1,52 @@
+"""The default brain model on the real MNI152 T1 template, skull-stripped as it ships and inside a
+head drawn apart from the training generator (tests/brain_head_phantom.py): grey and white matter
+found, and the scalp and skull not labelled as tissue. fp32, one thread (the fp32 fixture)."""
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from core.metrics import dice
+from inference.registry import Registry
+from inference.runner import segment
+from inference.training.synth_brain import template_labels
+from tests.brain_head_phantom import add_head
+
+
+@lru_cache(maxsize=1)
+def _template():
+    return template_labels()
+
+
+@lru_cache(maxsize=1)
+def _head():
+    t1, truth = _template()
+    return add_head(t1, truth > 0)
+
+
+def _dice(labels, truth):
+    return {name: dice(labels == v, truth == v) for v, name in ((2, "grey"), (3, "white"))}
+
+
+def test_default_brain_model_on_the_real_template(fp32):
+    t1, truth = _template()
+    seg = segment(t1, Registry().get("brain-tissue"), device="cpu")
+    d = _dice(seg.labels.array, truth)
+    assert d["grey"] >= 0.90 and d["white"] >= 0.90, d
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 17: the default (brain-tissue v1.1.0, trained on skull-stripped brains only) labels about 96 % of this "
+    "head's scalp and skull as tissue (grey matter Dice 0.53); the head-trained candidate "
+    "(recipe_brain.brain_head) is not trained enough yet to replace it"))
+def test_default_brain_model_leaves_scalp_and_skull_out(fp32):
+    """The template inside a synthetic head: the brain is still found, and of the skull, scalp and
+    eye voxels almost none get a tissue label (the fluid just outside the brain is not counted)."""
+    (_, truth), (head, scalp) = _template(), _head()
+    seg = segment(head, Registry().get("brain-tissue"), device="cpu")
+    labels = seg.labels.array
+    d = _dice(labels, truth)
+    as_tissue = float(np.mean(labels[scalp] > 0))
+    assert d["grey"] >= 0.85 and d["white"] >= 0.85, d
+    assert as_tissue < 0.02, f"{as_tissue:.1%} of {int(scalp.sum())} scalp/skull voxels labelled as tissue"
+    assert seg.labels.volumes_ml()[2] < 1500  # grey matter of one brain, not the head
