@@ -15,6 +15,8 @@ def train_arguments(p) -> None:
     p.add_argument("--init", help="start from a registered model's weights, ID or ID/VERSION (fine-tuning)")
     p.add_argument("--version", help="version of the new model (default: the recipe's)")
     p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="also write the weights every N iterations (checkpoint.safetensors in the output folder)")
 
 
 def cmd_train(args) -> int:
@@ -51,7 +53,8 @@ def cmd_train(args) -> int:
         model_id, _, version = args.init.partition("/")
         parent = Registry().get(model_id, version or None)
     card = train(recipe, Path(args.out) if args.out else SHIPPED, args.iterations, seed=args.seed,
-                 heldout_cases=args.heldout, parent=parent, version=args.version, lr=args.lr)
+                 heldout_cases=args.heldout, parent=parent, version=args.version, lr=args.lr,
+                 checkpoint_every=args.checkpoint_every)
     print(card.summary())
     return 0
 

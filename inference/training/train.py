@@ -97,10 +97,12 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
           progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
           log: Callable[[str], None] = print, parent: Optional[ModelCard] = None, version: Optional[str] = None,
           lr: Optional[float] = None, budget_s: Optional[float] = None, out_folder: Optional[Path] = None,
-          stats: Optional[dict] = None) -> ModelCard:
+          stats: Optional[dict] = None, checkpoint_every: int = 0) -> ModelCard:
     """``parent``: start from that model's weights (a new version that records its parent).
     ``budget_s``: train for this many seconds instead of a number of iterations (the learning rate
-    follows the cosine over the elapsed fraction of the budget), as the model benchmark does."""
+    follows the cosine over the elapsed fraction of the budget), as the model benchmark does.
+    ``checkpoint_every``: also write the weights every N iterations to ``checkpoint.safetensors`` in
+    the output folder, so a long CPU run can be checked before it ends."""
     from monai.losses import DiceCELoss
 
     torch.manual_seed(seed)
@@ -150,6 +152,10 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
         progress(0.9 * done, f"iteration {it} loss {running:.3f}")
         if it % 25 == 0 or it == 1:
             log(f"[{r.id}] iteration {it}  loss {running:.4f}  {time.perf_counter() - t0:.0f} s")
+        if checkpoint_every and it % checkpoint_every == 0:
+            folder = Path(out_folder) if out_folder else Path(out_root) / r.id / card.version
+            folder.mkdir(parents=True, exist_ok=True)
+            save_weights(net, folder / "checkpoint.safetensors")
     iterations = it
     train_seconds = time.perf_counter() - t0
     net.eval()
