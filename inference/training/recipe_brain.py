@@ -17,6 +17,29 @@ from inference.training.train import Recipe, volume_case
 CONTRASTS = ("template", "t1", "t2", "flair", "random")
 
 
+def real_mr_fractions(net, card) -> str:
+    """What the model calls the brighter 80 % of voxels of real MR from pydicom-data (no ground
+    truth there, so no Dice): a check on real images for the card's notes."""
+    import numpy as np
+
+    from formats import samples
+    from formats.io import read_image
+    from inference.runner import segment
+
+    parts = []
+    for name in ("mr-enhanced", "mr-small"):
+        vol = read_image(samples.path(name))
+        seg = segment(vol, card, net=net, device="cpu")
+        head = vol.array > np.percentile(vol.array, 20)
+        lab = seg.labels.array
+        frac = {lab_.name: float(np.mean(lab[head] == lab_.value)) for lab_ in card.labels}
+        parts.append(f"{name} ({samples.describe(name)['description']}, {vol.geometry.size[0]}x"
+                     f"{vol.geometry.size[1]}x{vol.geometry.size[2]}): of the brighter 80 % of voxels "
+                     + ", ".join(f"{k} {100 * v:.0f} %" for k, v in frac.items())
+                     + f", background {100 * float(np.mean(lab[head] == 0)):.0f} %")
+    return "Checked on real MR from pydicom-data (no ground truth, so no Dice): " + "; ".join(parts)
+
+
 @lru_cache(maxsize=1)
 def _data():
     from inference.training.synth_head import BrainData
@@ -67,24 +90,7 @@ def brain_head() -> Recipe:
         return out
 
     def on_real_mr(net, card):
-        import numpy as np
-
-        from formats import samples
-        from formats.io import read_image
-        from inference.runner import segment
-
-        parts = []
-        for name in ("mr-enhanced", "mr-small"):
-            vol = read_image(samples.path(name))
-            seg = segment(vol, card, net=net, device="cpu")
-            head = vol.array > np.percentile(vol.array, 20)
-            lab = seg.labels.array
-            frac = {lab_.name: float(np.mean(lab[head] == lab_.value)) for lab_ in card.labels}
-            parts.append(f"{name} ({samples.describe(name)['description']}, {vol.geometry.size[0]}x"
-                         f"{vol.geometry.size[1]}x{vol.geometry.size[2]}): of the brighter 80 % of voxels "
-                         + ", ".join(f"{k} {100 * v:.0f} %" for k, v in frac.items())
-                         + f", background {100 * float(np.mean(lab[head] == 0)):.0f} %")
-        return ("Checked on real MR from pydicom-data (no ground truth, so no Dice): " + "; ".join(parts) + ".")
+        return real_mr_fractions(net, card) + "."
 
     r = IN_RANGE
     return Recipe(
@@ -149,24 +155,7 @@ def brain() -> Recipe:
         return out
 
     def on_real_mr(net, card):
-        import numpy as np
-
-        from formats import samples
-        from formats.io import read_image
-        from inference.runner import segment
-
-        parts = []
-        for name in ("mr-enhanced", "mr-small"):
-            vol = read_image(samples.path(name))
-            seg = segment(vol, card, net=net, device="cpu")
-            head = vol.array > np.percentile(vol.array, 20)
-            lab = seg.labels.array
-            frac = {lab_.name: float(np.mean(lab[head] == lab_.value)) for lab_ in card.labels}
-            parts.append(f"{name} ({samples.describe(name)['description']}, {vol.geometry.size[0]}x"
-                         f"{vol.geometry.size[1]}x{vol.geometry.size[2]}): of the brighter 80 % of voxels "
-                         + ", ".join(f"{k} {100 * v:.0f} %" for k, v in frac.items())
-                         + f", background {100 * float(np.mean(lab[head] == 0)):.0f} %")
-        return ("Checked on real MR from pydicom-data (no ground truth, so no Dice): " + "; ".join(parts)
+        return (real_mr_fractions(net, card)
                 + ". These are not skull-stripped: scalp, skull and neck get tissue labels, and very thick "
                   "slices fall outside the 2 mm training regime; inspect and correct before any use.")
 
