@@ -9,17 +9,11 @@ import sys
 
 from cli.entry import execute, opens_viewer, parse
 from cli.parser import build_parser  # noqa: F401  (main.build_parser: scripts and tests)
-from cli.paths import resolve
+from cli.paths import existing
 
 
 def viewer(args) -> int:
-    from pathlib import Path
-
-    from core.errors import DelineateError
-
-    path = resolve(args.path) if args.path else None
-    if path is not None and not Path(path).exists():  # said here, in one line, before any window opens
-        raise DelineateError(f"{args.path}: no such file or folder (nor a sample name: info --samples)")
+    path = existing(args.path) if args.path else None
     from gui.app import run
 
     return run(path, model=not args.no_model)

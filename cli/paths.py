@@ -15,6 +15,16 @@ def resolve(path: str) -> str:
     return as_path(path)
 
 
+def existing(path: str) -> str:
+    """``resolve``, and a one-line error when nothing is there (said before any window opens)."""
+    from core.errors import DelineateError
+
+    found = resolve(path)
+    if not Path(found).exists():
+        raise DelineateError(f"{path}: no such file or folder (nor a sample name: info --samples)")
+    return found
+
+
 def is_image(text: str) -> bool:
     """Whether a first argument names something to open (an existing path or a sample), not a command.
     Something written as a path (a folder separator, an image file's suffix) is one even when it
