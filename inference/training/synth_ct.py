@@ -33,11 +33,12 @@ class Settings:
     deform_mm: tuple = (2.0, 12.0)
     p_metal: float = 0.12
     p_truncate: float = 0.2
+    pixel_mm: tuple = (1.2, 1.8)  # held-out scans' in-plane pixel size
 
 
 TRAIN = Settings()
 OUTSIDE = Settings(body_scale=(1.35, 1.5), fat_mm=(45.0, 60.0), noise_hu=(45.0, 70.0), thickness_mm=(6.0, 8.0),
-                   deform_mm=(12.0, 16.0), p_metal=0.5, p_truncate=0.5)
+                   deform_mm=(12.0, 16.0), p_metal=0.5, p_truncate=0.5, pixel_mm=(0.9, 1.1))
 
 
 def _q(p, c, r):
@@ -351,7 +352,7 @@ def model_grid(spacing=(2.0, 2.0, 3.0), extent=(420.0, 300.0, 420.0)) -> Geometr
 def native_grid(rng: np.random.Generator, settings: Settings = TRAIN) -> Geometry:
     """A scan's grid: random in-plane pixel size and slice thickness, a 280 mm stack."""
     thick = rng.uniform(*settings.thickness_mm)
-    inplane = rng.uniform(1.2, 1.8) if settings is TRAIN else rng.uniform(0.9, 1.1)
+    inplane = rng.uniform(*settings.pixel_mm)
     return model_grid((inplane, inplane, max(thick, 1.5)), (440.0, 340.0, 280.0))
 
 

@@ -118,6 +118,7 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
         log(f"[{r.id}] starting from {parent.id} v{parent.version}")
     if version:
         card.version = version
+    folder = Path(out_folder) if out_folder else Path(out_root) / r.id / card.version
     params = net.segmentation_parameters() if hasattr(net, "segmentation_parameters") else net.parameters()
     base_lr = lr or r.lr
     opt = torch.optim.AdamW(params, lr=base_lr, weight_decay=1e-4)
@@ -153,7 +154,6 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
         if it % 25 == 0 or it == 1:
             log(f"[{r.id}] iteration {it}  loss {running:.4f}  {time.perf_counter() - t0:.0f} s")
         if checkpoint_every and it % checkpoint_every == 0:
-            folder = Path(out_folder) if out_folder else Path(out_root) / r.id / card.version
             folder.mkdir(parents=True, exist_ok=True)
             save_weights(net, folder / "checkpoint.safetensors")
     iterations = it
@@ -183,7 +183,6 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
     if stats is not None:
         stats.update(iterations=iterations, train_seconds=train_seconds, parameters=sum(
             p.numel() for p in net.parameters()), scores=scores)
-    folder = Path(out_folder) if out_folder else Path(out_root) / r.id / card.version
     folder.mkdir(parents=True, exist_ok=True)
     card.weights_sha256 = save_weights(net, folder / card.weights)
     card.save(folder)
