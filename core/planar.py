@@ -86,3 +86,27 @@ def planar_area(volume: Volume, mask: np.ndarray, first_frame: int = 0) -> dict:
         out["area_frame"] = first_frame + k + 1
     return out
 
+
+
+def edit_units(volume: Optional[Volume]) -> tuple[str, str]:
+    """The edit panel's units: (length, island size). mm and ml on a volume, mm and mm² on an image
+    plane, and px with voxel or pixel counts where the file gives no pixel size (there the
+    placeholder 1 mm pixels make one px the step the tools take)."""
+    if volume is None:
+        return "mm", "ml"
+    length = "mm" if volume.spacing_known else "px"
+    if volume.is_planar:
+        return length, "mm²" if volume.spacing_known else "px"
+    return length, "ml" if volume.spacing_known else "voxels"
+
+
+def island_ml(volume: Optional[Volume], amount: float) -> float:
+    """An island size typed in ``edit_units``' unit, as the ml core.editing.remove_islands takes."""
+    if volume is None:
+        return float(amount)
+    unit, vml = edit_units(volume)[1], volume.geometry.voxel_volume_ml()
+    if unit == "ml":
+        return float(amount)
+    if unit == "mm²":
+        return float(amount) / pixel_area_mm2(volume.geometry) * vml
+    return float(amount) * vml  # a count of pixels or voxels

@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtWidgets
 from app.actions import editing
 from app.session import CaseSession, HistoryChanged, ImageOpened
 from core import editor_effects as fx
+from core import planar
 from core.errors import DelineateError
 from gui.interactive_panel import InteractivePanel
 from gui.shape_tools import EditPreview, ShapeTools
@@ -109,8 +110,8 @@ class EditPanel(QtWidgets.QWidget):
         self.amount = QtWidgets.QDoubleSpinBox()
         self.amount.setRange(0.1, 100.0)
         self.amount.setValue(2.0)
-        self.amount.setToolTip("mm for grow/shrink/smooth, ml for removing islands")
-        form.addRow("Amount (mm / ml)", self.amount)
+        self._amount_label = QtWidgets.QLabel()
+        form.addRow(self._amount_label, self.amount)
         grid = QtWidgets.QGridLayout()
         self.op_buttons = {}
         for n, name in enumerate(list(editing.OPERATIONS) + list(EXTRA_OPERATIONS)):
@@ -154,8 +155,21 @@ class EditPanel(QtWidgets.QWidget):
         self.model.subscribe("segments", self._segments_changed)
         session.subscribe(ImageOpened, lambda _e: self._sync_buttons(HistoryChanged(False, False)))
         session.subscribe(ImageOpened, lambda _e: self.discard_preview())
+        session.subscribe(ImageOpened, lambda _e: self._sync_units())
         session.subscribe(HistoryChanged, self._sync_buttons)
         self._sync_buttons(HistoryChanged(False, False))
+        self._sync_units()
+
+    def _sync_units(self) -> None:
+        """Lengths and island sizes in the image's units: mm and ml, mm² on an image plane, px where
+        the file gives no pixel size (core.planar.edit_units)."""
+        length, size = planar.edit_units(self.session.volume)
+        self.radius.setSuffix(f" {length}")
+        self._amount_label.setText(f"Amount ({length} / {size})")
+        self.amount.setToolTip(f"{length} for grow/shrink/smooth/hollow, {size} for removing islands")
+        for name, b in self.op_buttons.items():
+            b.setText(f"Remove islands < {size}" if name == "Remove islands" else name.replace("mm", length))
+            b.setToolTip(TIPS.get(name, "").replace(" mm", f" {length}"))
 
     def _tool_rows(self, form: QtWidgets.QFormLayout, rng: QtWidgets.QLayout, name: str) -> None:
         """Each tool's controls show while it is chosen (the brush's while painting or erasing)."""
@@ -268,6 +282,8 @@ class EditPanel(QtWidgets.QWidget):
             image = s.volume.array
             fn = lambda: editing.grow_from_seeds(work, image, locked)  # noqa: E731
         else:
+            if name == "Remove islands":
+                amount = planar.island_ml(s.volume, amount)
             fn = lambda: editing.operation(work, name, int(value), amount, locked)  # noqa: E731
         self._run(name, fn, lm, int(value), where)
 

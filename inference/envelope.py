@@ -79,7 +79,7 @@ def check_image(volume, card, envelope: Envelope, quantiles: Optional[dict] = No
     modality = volume.modality or "OT"
     if modality not in envelope.modalities:
         reasons.append(f"the image is {modality}; {card.id} was made for {'/'.join(envelope.modalities)}")
-    dims = 2 if volume.is_2d else 3
+    dims = 2 if volume.is_2d or getattr(volume, "is_cine", False) else 3  # a loop's frames are times, not slices
     if dims != envelope.spatial_dims:
         reasons.append(f"the image is {dims}D; {card.id} is a {envelope.spatial_dims}D model")
     if envelope.spacing_max_mm and dims == 3 and not volume.is_color:

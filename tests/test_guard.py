@@ -141,3 +141,20 @@ def test_no_default_model_for_another_modality_on_the_cli(tmp_path, capsys):
     assert main.main(["segment", str(tmp_path / "photo.png"), str(tmp_path / "o.nii.gz")]) == 2
     err = capsys.readouterr().err
     assert "no model is made for" in err and "2D images" in err and "--model" in err and not (tmp_path / "o.nii.gz").exists()
+
+
+def test_a_cine_loop_is_a_2d_image_to_the_guard(shipped):
+    """Frames of an ultrasound loop are times, not slices: a 2D model is not told the loop is 3D,
+    while a stack of slices still is."""
+    from core.volume import Volume
+    from inference.training.recipes import RECIPES
+
+    (frame, _truth), = RECIPES["us"]().heldout(1, 41_500)
+    frames = np.concatenate([frame.array, frame.array[:, ::-1]], axis=0)  # two frames
+    spacing = tuple(frame.geometry.spacing)
+    loop = Volume.from_array(frames, spacing=spacing, modality="US", metadata={"frames_are_time": True})
+    stack = Volume.from_array(frames, spacing=spacing, modality="US")
+    assert loop.is_cine and not stack.is_cine
+    card = shipped["us-lesion-2d"]
+    assert not any("3D" in w for w in guard.check_image(loop, card)), guard.check_image(loop, card)
+    assert any("the image is 3D" in w for w in guard.check_image(stack, card))

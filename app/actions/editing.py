@@ -16,11 +16,11 @@ from core import editing
 from core import editor_effects as fx
 from core.labels import Label, LabelMap, LabelTable, distinct_color
 
-# name -> fn(labelmap, value, amount (mm or ml), locked) -> Edit or None
+# name -> fn(labelmap, value, amount (mm, or ml for islands: see core.planar.island_ml), locked) -> Edit or None
 OPERATIONS = {
     "Fill holes": lambda lm, v, a, lk: editing.fill_holes(lm, v, lk),
     "Keep largest": lambda lm, v, a, lk: editing.remove_islands(lm, v, None, lk),
-    "Remove islands < ml": lambda lm, v, a, lk: editing.remove_islands(lm, v, a, lk),
+    "Remove islands": lambda lm, v, a, lk: editing.remove_islands(lm, v, a, lk),
     "Grow by mm": lambda lm, v, a, lk: fx.margin(lm, v, a, lk),
     "Shrink by mm": lambda lm, v, a, lk: fx.margin(lm, v, -a, lk),
     "Smooth (mm)": lambda lm, v, a, lk: editing.smooth(lm, v, a, lk),
@@ -35,7 +35,7 @@ _NOTHING = {
     "Fill holes (slice)": "no hole on this slice",
     "Interpolate slices": "needs the segment drawn on two slices with undrawn slices between them",
     "Keep largest": "it is one piece already",
-    "Remove islands < ml": "no piece that small",
+    "Remove islands": "no piece that small",
     "Grow from seeds": "no background left to grow into",
 }
 
