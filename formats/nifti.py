@@ -97,14 +97,14 @@ def _scaling(path: Path, img) -> tuple[float, float]:
     return slope, inter
 
 
-def _stream_first_volume(path: Path, img) -> np.ndarray:
-    """The first 3D volume, [z, y, x], read straight into its array (no second copy, gzip
-    decompressed in chunks, never past the declared size)."""
+def _stream_first_volume(path: Path, img, volumes: int = 1) -> np.ndarray:
+    """The first ``volumes`` 3D volumes stacked along z, [z, y, x], read straight into their array
+    (no second copy, gzip decompressed in chunks, never past the declared size)."""
     hdr = img.header
     shape = tuple(int(s) for s in hdr.get_data_shape())
     shape3 = shape[:3] + (1,) * (3 - len(shape[:3]))
     dtype = hdr.get_data_dtype()
-    out = output_array(shape3[::-1], dtype)
+    out = output_array((shape3[2] * volumes,) + shape3[1::-1], dtype)
     buf = memoryview(out.reshape(-1).view(np.uint8))
     try:
         got = read_into(path, int(img.dataobj.offset), buf, str(path).lower().endswith(".gz"))
@@ -117,7 +117,23 @@ def _stream_first_volume(path: Path, img) -> np.ndarray:
     return out
 
 
-def _read_array(path: Path, img) -> tuple[np.ndarray, list[str]]:
+def _frames(img) -> int:
+    """Time frames of a single-slice series (x, y, 1, t: a cine loop or a dynamic slice), else 1."""
+    shape = img.header.get_data_shape()
+    if len(shape) == 4 and shape[2] == 1 and shape[3] > 1 and img.header.get_data_dtype().fields is None:
+        return int(shape[3])
+    return 1
+
+
+def _frame_time_ms(img) -> float | None:
+    """pixdim[4] in ms when the header says it is a time (xyzt_units), else None."""
+    _, unit = img.header.get_xyzt_units()
+    dt = float(img.header["pixdim"][4])
+    scale = {"sec": 1000.0, "msec": 1.0, "usec": 1e-3}.get(unit)
+    return dt * scale if scale and np.isfinite(dt) and dt > 0 else None
+
+
+def _read_array(path: Path, img, frames: int = 1) -> tuple[np.ndarray, list[str]]:
     warnings = []
     shape = img.header.get_data_shape()
     dtype = img.header.get_data_dtype()
@@ -134,10 +150,10 @@ def _read_array(path: Path, img) -> tuple[np.ndarray, list[str]]:
             warnings.append("NIfTI has several colour volumes (4D); showing the first")
         return np.ascontiguousarray(np.transpose(data, (2, 1, 0, 3))), warnings
     extra = int(np.prod(shape[3:])) if len(shape) > 3 else 1
-    if extra > 1:
+    if extra > 1 and frames == 1:
         warnings.append(f"NIfTI has {extra} volumes (4D); showing the first")
     slope, inter = _scaling(path, img)
-    data = _stream_first_volume(path, img)
+    data = _stream_first_volume(path, img, frames)
     if slope != 1 or inter != 0:
         scaled = output_array(data.shape, np.float32)
         np.multiply(data, np.float32(slope), out=scaled, casting="unsafe")
@@ -149,10 +165,14 @@ def _read_array(path: Path, img) -> tuple[np.ndarray, list[str]]:
 def read_volume(path: str | Path) -> Volume:
     path = Path(path)
     img = _load_checked(path)
-    data, warnings = _read_array(path, img)
+    frames = _frames(img)
+    data, warnings = _read_array(path, img, frames)
     geom, gw, which = _geometry(path, img, (data.shape[2], data.shape[1], data.shape[0]))
-    return Volume(data, geom, modality="MR", description=path.name, source=str(path),
-                  metadata={"nifti_affine_from": which}, warnings=warnings + gw)
+    meta = {"nifti_affine_from": which}
+    if frames > 1:  # one slice over time: shown as a cine loop in the image's plane
+        meta["frames_are_time"] = True
+    return Volume(data, geom, modality="MR", description=path.name, source=str(path), metadata=meta,
+                  warnings=warnings + gw, frame_time_ms=_frame_time_ms(img) if frames > 1 else None)
 
 
 def read_labelmap(path: str | Path) -> LabelMap:

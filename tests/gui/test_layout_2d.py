@@ -170,3 +170,28 @@ def test_a_grey_loop_is_frames_not_a_volume(qtbot, window):
     assert window.view3d._volume_actor is None  # no volume rendering of frames in time (hidden anyway)
     window.cine.step(3)
     assert window.views["axial"].shown_index == 3 and window.cine.frame_label.text() == "Frame 4/5"
+
+
+def test_a_dynamic_single_slice_nifti_plays_as_a_loop(qtbot, window, tmp_path):
+    """A dynamic series of one slice (x, y, 1, t: cardiac cine, perfusion) opens as frames in its
+    plane, played at the header's frame time (pixdim[4] in ms)."""
+    import nibabel as nib
+
+    frames = np.stack([np.roll(_png_array(), 3 * t, axis=1) for t in range(6)], axis=-1)  # y, x, t
+    img = nib.Nifti1Image(frames.transpose(1, 0, 2)[:, :, None, :].astype(np.int16), np.diag([0.8, 0.8, 6.0, 1.0]))
+    img.header.set_xyzt_units("mm", "msec")
+    img.header["pixdim"][4] = 50.0
+    nib.save(img, tmp_path / "dynamic.nii.gz")
+    _open(qtbot, window, tmp_path / "dynamic.nii.gz")
+    vol = window.model.volume
+    assert vol.is_cine and not vol.warnings and vol.frame_time_ms == pytest.approx(50.0)
+    np.testing.assert_array_equal(vol.array[4], frames[:, :, 4])  # the grid's direction carries RAS -> LPS
+    assert window.layout_name == "image" and window.cine.cine.frames == 6
+    assert window.cine.fps.value() == pytest.approx(20.0)
+    window.cine.step(4)
+    assert window.views["axial"].shown_index == 4
+
+
+def _png_array():
+    y, x = np.mgrid[0:60, 0:80]
+    return np.where((x - 40) ** 2 + (y - 30) ** 2 < 15 ** 2, 200, 40).astype(np.uint8)
