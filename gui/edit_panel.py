@@ -88,7 +88,7 @@ class EditPanel(QtWidgets.QWidget):
         form.addRow("Tool", self.tool)
         form.addRow("Segment", self.label)
         form.addRow("Brush", self.radius)
-        form.addRow("", self.sphere)
+        form.addRow(self.sphere)  # spanning rows keep the form narrow enough for a 2x HiDPI screen
         form.addRow(self.threshold)
         form.addRow("Range", rng)
         self.scissors_mode = QtWidgets.QComboBox()
@@ -143,9 +143,9 @@ class EditPanel(QtWidgets.QWidget):
         self.logic_apply = QtWidgets.QPushButton("Apply")
         self.logic_apply.clicked.connect(self.run_logical)
         logic = QtWidgets.QHBoxLayout()
-        for w in (self.logic_op, self.logic_other, self.logic_apply):
+        for w in (QtWidgets.QLabel("Logical"), self.logic_op, self.logic_other, self.logic_apply):
             logic.addWidget(w)
-        form.addRow("Logical", logic)
+        form.addRow(logic)
         self.interactive = InteractivePanel(session, shell, self)  # shown while its tool is chosen
         self.interactive.setVisible(False)
         form.insertRow(2, self.interactive)  # under the segment it accepts into

@@ -25,6 +25,9 @@ class InteractivePanel(QtWidgets.QGroupBox):
         self.engine.setToolTip("Which engine answers the prompts; engines not usable here are listed "
                                "greyed out, with the reason")
         self.engine.currentIndexChanged.connect(self._engine_chosen)
+        # an unusable engine's entry carries its reason: long; the combo elides it instead of widening the panel
+        self.engine.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.engine.setMinimumContentsLength(14)
         self.mode_buttons: dict[str, QtWidgets.QToolButton] = {}
         modes = QtWidgets.QHBoxLayout()
         group = QtWidgets.QButtonGroup(self)
