@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -13,7 +13,9 @@ from pydicom.errors import InvalidDicomError
 
 from core.errors import Cancelled, FormatError
 from core.progress import CancelToken, ProgressFn, check, no_progress
+from formats.dicom import quick_header, validate
 from formats.dicom.frames import FrameRef, frames_of, read_header
+from formats.dicom.validate import PixelExtent
 
 _NOT_IMAGES = {"RTSTRUCT", "RTPLAN", "RTDOSE", "SR", "KO", "PR", "REG", "RAW", "SEG", "DOC", "FID", "RWV"}
 
@@ -146,6 +148,10 @@ def _scan_one(path: Path, strict: bool):
         raise
     except Exception as exc:  # pydicom and zlib raise many types on a corrupt header
         raise FormatError(path, f"DICOM header is unreadable ({_reason(path, exc)})") from None
+    return _describe(path, ds, loc, extent, strict)
+
+
+def _describe(path: Path, ds, loc, extent, strict: bool):
     try:
         texts = {kw: _text(ds, kw) for kw in _TEXTS}  # pydicom converts values lazily: a corrupt one raises here
         modality = texts["Modality"].upper()
@@ -167,10 +173,12 @@ def _scan_one(path: Path, strict: bool):
 
 
 def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
-               cancel: Optional[CancelToken] = None, strict: bool = False) -> list[SeriesInfo]:
+               cancel: Optional[CancelToken] = None, strict: bool = False, quick: bool = True) -> list[SeriesInfo]:
     """Headers of ``paths`` -> series/stacks. Non-DICOM files are ignored and unusable DICOM files
-    skipped with their reason (``SeriesInfo.skipped``), or refused if strict."""
+    skipped with their reason (``SeriesInfo.skipped``), or refused if strict. ``quick``: files after
+    the first of their series are read by quick_header where they allow it (the same frames, faster)."""
     paths = list(paths)
+    shared: dict = {}
     by_series: dict[tuple, list[FrameRef]] = defaultdict(list)
     headers: dict[tuple, tuple[pydicom.Dataset, dict]] = {}
     skipped: list[tuple[str, str]] = []
@@ -182,7 +190,8 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
             check_dicomdir(path)
             continue
         try:
-            found = _scan_one(path, strict)
+            found = None if strict or not quick else _scan_quick(path, shared, headers)
+            found = found or _scan_one(path, strict)
         except FormatError as exc:
             if strict:
                 raise
@@ -217,6 +226,41 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
     return out
 
 
+def _scan_quick(path: Path, shared: dict, known: dict) -> Optional[tuple]:
+    """Like _scan_one for a file whose quick header shares its key with a file already described,
+    in a series already found; None where the full reader must judge the file."""
+    quick = quick_header.read(path)
+    if quick is None:
+        return None
+    found = shared.get(quick.key, _UNKNOWN)
+    if found is _UNKNOWN:
+        # judged without this file's position, instance number and pixel length, checked below per file
+        extent = PixelExtent(quick.extent.declared, 1 << 62)
+        try:
+            found = _describe(path, quick.dataset(), quick.location, extent, False)
+        except Exception:  # its message comes from the full reader
+            found = None
+        if found is not None and (len(found[1]) != 1 or found[1][0].frame is not None):
+            found = None
+        shared[quick.key] = found
+    if found is None or found[0] not in known:
+        return None  # the first file of a series gives it its full header
+    key, (ref,), ds, texts = found
+    position, instance = quick.position(), quick.instance()
+    if position is None or instance is None:
+        return None
+    try:
+        validate.check_extent(path, ref.format, quick.extent, encapsulated=False)
+    except FormatError:
+        return None
+    ref = replace(ref, path=path, position=np.asarray(position, dtype=np.float64) if position else None,
+                  instance=instance, location=quick.location)
+    return key, [ref], ds, texts
+
+
+_UNKNOWN = object()
+
+
 def _reason(path: Path, exc: Exception) -> str:
     """One line for a header pydicom could not read: how far the file goes, not pydicom's advice."""
     size = path.stat().st_size if path.exists() else 0
@@ -243,12 +287,12 @@ def _num(text: str) -> float:
 
 
 def list_series(folder: str | Path, progress: ProgressFn = no_progress,
-                cancel: Optional[CancelToken] = None) -> list[SeriesInfo]:
+                cancel: Optional[CancelToken] = None, quick: bool = True) -> list[SeriesInfo]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FormatError(folder, "is not a folder")
     try:
-        series = scan_files(_iter_files(folder), progress, cancel)
+        series = scan_files(_iter_files(folder), progress, cancel, quick=quick)
     except FormatError as exc:
         if exc.path is not None:
             raise
