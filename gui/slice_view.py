@@ -99,15 +99,20 @@ class _Annotations(QtWidgets.QWidget):
         left, right, top, bottom = LETTERS[o.view] if vol.orientation_known else ("", "", "", "")
         letter = QtGui.QColor("#f0f0a0")
         align = QtCore.Qt.AlignmentFlag
+        f.setBold(False)
+        title = view_title(vol, o.view, o.model.slice_index(o.view), o.model.display.n_slices(o.view))
+        metrics = QtGui.QFontMetrics(f)
+        if metrics.horizontalAdvance(title) > w - 12 and title.split()[0] in ("Axial", "Coronal", "Sagittal"):
+            title = title[:3] + " " + title.split()[-1]  # "Cor 117/233": the slice number stays whole
+        # in a narrow view the top letter would sit on the title: it moves a line down instead
+        top_y = 20 if 6 + metrics.horizontalAdvance(title) + 4 > w // 2 - 8 else 2
         draw_outlined(p, QtCore.QRect(4, 0, 20, h), align.AlignVCenter, left, letter)
         draw_outlined(p, QtCore.QRect(w - 20, 0, 16, h), align.AlignVCenter, right, letter)
-        draw_outlined(p, QtCore.QRect(0, 2, w, 16), align.AlignHCenter, top, letter)
+        draw_outlined(p, QtCore.QRect(0, top_y, w, 16), align.AlignHCenter, top, letter)
         draw_outlined(p, QtCore.QRect(0, h - 18, w, 16), align.AlignHCenter, bottom, letter)
-        f.setBold(False)
         p.setFont(f)
-        n = o.model.display.n_slices(o.view)
-        draw_outlined(p, QtCore.QRect(6, 2, w - 12, 18), align.AlignLeft | align.AlignVCenter,
-                      view_title(vol, o.view, o.model.slice_index(o.view), n), QtGui.QColor(VIEW_COLORS[o.view]))
+        draw_outlined(p, QtCore.QRect(6, 2, w - 12, 18), align.AlignLeft | align.AlignVCenter, title,
+                      QtGui.QColor(VIEW_COLORS[o.view]))
         bar = scale_bar(w, h, o.viewbox.viewPixelSize()[0], p.fontMetrics(), pixels=not vol.spacing_known)
         if bar is not None:  # none in a view too narrow for bar and text whole
             draw_scale_bar(p, bar, QtGui.QColor("#f0f0f0"))
