@@ -159,3 +159,19 @@ def test_short_or_preamble_less_files_go_the_full_way(tmp_path, cut):
     p.write_bytes(p.read_bytes()[:cut])
     assert quick_header.read(p) is None
     _same_scan(folder)
+
+
+def test_first_slice_from_the_decoding_child(tmp_path):
+    """The window's way: headers scanned and pixels decoded in child processes."""
+    from formats import io
+
+    folder = tmp_path / "s"
+    vol = _series(folder, nz=9)
+    info, = io.list_series(folder, isolate=True)
+    seen = []
+    loaded = io.load_series(info, on_first_slice=lambda k, plane, geo: seen.append((k, np.array(plane), geo)),
+                            isolate=True)
+    (k, plane, geometry), = seen
+    assert k == 4 and geometry.same_grid(loaded.geometry, tol=0)
+    np.testing.assert_array_equal(plane, loaded.array[k])
+    np.testing.assert_array_equal(loaded.array, vol.array)

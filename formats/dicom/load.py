@@ -125,6 +125,8 @@ def _flat_geometry(info: SeriesInfo, n: int) -> tuple[Geometry, list[str]]:
     return Geometry((f0.columns, f0.rows, n), (spacing[1], spacing[0], 1.0)), warnings
 
 
+#: the largest middle slice decoded apart from the stack (the rest of _WORKING_BYTES covers it)
+_EARLY_BYTES = 64 << 20
 #: address space a decode needs beyond its output: read blocks per worker, thread stacks, decoders' buffers
 _WORKING_BYTES = 256 << 20
 
@@ -223,7 +225,16 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
     if any(f.rows != fmt.rows or f.columns != fmt.cols for f in frames):
         raise FormatError(source, "images of different sizes in one stack")
     check_room(source, frames, declared_bytes(stack_shape, dtype))
-    stack = output_array(stack_shape, dtype)  # in a decoding child: the shared file the caller maps
+    middle = len(frames) // 2
+    # one frame is the whole image: sending it early would only copy it once more; resampled stacks
+    # have no final slice until the end
+    early = on_first_slice is not None and len(frames) > 1 and (plan is None or plan.targets is None)
+    # the middle slice is decoded into an array of its own and shown before the stack is allocated (in
+    # a decoding child the stack is a shared file, populated whole when created); a slice beyond
+    # _EARLY_BYTES goes straight into the stack instead, so no image is held twice
+    apart = early and declared_bytes(stack_shape[1:], dtype) <= _EARLY_BYTES
+    first = np.empty(stack_shape[1:], dtype) if apart else None
+    stack = None if first is not None else output_array(stack_shape, dtype)
     pixels = PixelSource()
 
     several_files = len({f.path for f in frames}) > 1
@@ -241,7 +252,7 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
         img = _rescaled(raw, frames[k], dtype)
         if shifted:
             img = apply_shift(img, plan.shifts[k])
-        stack[k, r0:r0 + img.shape[0]] = img
+        (first if stack is None else stack[k])[r0:r0 + img.shape[0]] = img
 
     def read(k: int) -> None:
         check(cancel)
@@ -258,13 +269,13 @@ def _load(info, frames, plan, geometry, warnings, source, dtype, progress, cance
                 return
             put(k, r0, raw)
 
-    middle = len(frames) // 2
     try:
         read(middle)
-        # one frame is the whole image: sending it early would only copy it once more
-        if (on_first_slice is not None and len(frames) > 1 and not bad
-                and (plan is None or plan.targets is None)):
-            on_first_slice(middle, stack[middle], geometry)  # resampled stacks have no final slice until the end
+        if early and not bad:
+            on_first_slice(middle, first if stack is None else stack[middle], geometry)
+        if stack is None:
+            stack = output_array(stack_shape, dtype)  # in a decoding child: the shared file the caller maps
+            stack[middle] = first
         rest = [k for k in range(len(frames)) if k != middle]
         done = 1
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
