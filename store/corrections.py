@@ -29,12 +29,14 @@ the team features - assignment, case locks, the audit trail - are in store.team.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import hashlib
 import json
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -43,7 +45,7 @@ import numpy as np
 
 from core.errors import DelineateError
 from core.labels import LabelMap
-from core.metrics import compare_labelmaps, finite_or_none
+from core.metrics import compare_labelmaps, finite_or_none, label_diff
 from core.volume import Volume, WindowPreset
 from store.location import default_location, resolve
 from store.team import CaseLocked, TeamFeatures
@@ -106,6 +108,18 @@ def image_hash(volume: Volume) -> str:
 def deidentified(volume: Volume) -> Volume:
     """Voxels, geometry and modality only: DICOM metadata, descriptions and source paths dropped."""
     return Volume(volume.array, volume.geometry, modality=volume.modality)
+
+
+def _completed(lm: LabelMap, counts: dict) -> LabelMap:
+    """``lm`` with a default entry for each value its voxels hold (``counts``, from the save's own
+    pass over them) that its table lacks, as LabelMap() would give it: app.actions.review passes
+    snapshots that skipped that scan."""
+    missing = [v for v in counts if lm.table.get(v) is None]
+    if not missing:
+        return lm
+    out = copy.copy(lm)
+    out.table = lm.table.completed_for(missing)
+    return out
 
 
 def _plane_flags(plane: dict) -> dict:
@@ -249,19 +263,27 @@ class CorrectionsStore(TeamFeatures):
         for lm in (ai, corrected):
             if not lm.geometry.same_grid(volume.geometry, tol=1e-4):
                 raise DelineateError("masks must share the image's grid")
-        h = image_hash(volume)
-        known = self.index.one("SELECT id FROM cases WHERE image_hash = ?", (h,))
-        if known is None:  # the slow parts of a new case before taking the lock: a big image takes seconds
-            if source_meta is None:
-                source_meta = identity_free(volume)
-            new_id = uuid.uuid4().hex[:16]
-            with contextlib.suppress(OSError):  # a repair() removing it meanwhile: written again under the lock
-                write_image(deidentified(volume), self.root / "cases" / new_id / "image.nii.gz")
-        else:
-            self._check_not_locked(known["id"], lock_token)  # early, before the masks are written
-        metrics = {str(c.value): {"name": c.name, "dice": c.dice, "hd95_mm": finite_or_none(c.hausdorff95_mm),
-                                  "ai_ml": c.volume_a_ml, "corrected_ml": c.volume_b_ml}
-                   for c in compare_labelmaps(ai, corrected)}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="delineate-save") as pool:
+            # hashing and gzip let go of the GIL: the image is hashed and written while the maps are compared
+            hashing = pool.submit(image_hash, volume)
+            diff = label_diff(ai.array, corrected.array)
+            h = hashing.result()
+            known = self.index.one("SELECT id FROM cases WHERE image_hash = ?", (h,))
+            image = None
+            if known is None:  # the slow part of a new case before taking the lock: a big image takes seconds
+                new_id = uuid.uuid4().hex[:16]
+                image = pool.submit(write_image, deidentified(volume), self.root / "cases" / new_id / "image.nii.gz")
+                if source_meta is None:
+                    source_meta = identity_free(volume)
+            else:
+                self._check_not_locked(known["id"], lock_token)  # early, before the masks are written
+            ai, corrected = _completed(ai, diff.counts_a), _completed(corrected, diff.counts_b)
+            metrics = {str(c.value): {"name": c.name, "dice": c.dice, "hd95_mm": finite_or_none(c.hausdorff95_mm),
+                                      "ai_ml": c.volume_a_ml, "corrected_ml": c.volume_b_ml}
+                       for c in compare_labelmaps(ai, corrected, diff)}
+            if image is not None:
+                with contextlib.suppress(OSError):  # a repair() removing it meanwhile: written again under the lock
+                    image.result()
         with self._writing():  # one transaction: the case row and the correction row, or neither
             row = self.index.one("SELECT id, state FROM cases WHERE image_hash = ?", (h,))
             case_id = row["id"] if row else (new_id if known is None else uuid.uuid4().hex[:16])
@@ -276,8 +298,8 @@ class CorrectionsStore(TeamFeatures):
             n = self.index.one("SELECT COALESCE(MAX(n), 0) AS n FROM corrections WHERE case_id = ?", (case_id,))["n"] + 1
             token = uuid.uuid4().hex[:8]  # names are never reused, even by a save that was killed
             ai_file, fixed_file = f"ai-{n}-{token}.seg.nrrd", f"fix-{n}-{token}.seg.nrrd"
-            write_labelmap(ai, folder / ai_file)
-            write_labelmap(corrected, folder / fixed_file)
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="delineate-save") as pool:
+                list(pool.map(write_labelmap, (ai, corrected), (folder / ai_file, folder / fixed_file)))
             now = _now()
             if row is None:
                 g = volume.geometry
