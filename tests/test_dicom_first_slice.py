@@ -1,7 +1,9 @@
 """Opening a DICOM folder: the quick header walk finds the same series and frames as pydicom's full
 read (and leaves every odd file to it, with its message), and the first slice is shown before the
 rest of the pixels are read, equal to the loaded volume's slice on the same grid."""
+import random
 import shutil
+import warnings
 
 import numpy as np
 import pydicom
@@ -45,13 +47,15 @@ def _rewrite(path, **changes):
     ds.save_as(path)
 
 
-def _same_scan(folder):
+def _same_scan(folder, whole_headers=True):
     """Scan ``folder`` both ways; they must agree on every series, frame, header and skipped file."""
     full, quick = list_series(folder, quick=False), list_series(folder)
     assert [s.key for s in quick] == [s.key for s in full]
     assert quick[0].skipped == full[0].skipped
     for a, b in zip(full, quick):
-        assert a.header == b.header and a.note == b.note and a.summary() == b.summary()
+        assert a.header.filename == b.header.filename and a.note == b.note
+        if whole_headers:  # a damaged header may not convert
+            assert a.header == b.header and a.summary() == b.summary()
         assert len(a.frames) == len(b.frames)
         for fa, fb in zip(a.frames, b.frames):
             for name in fa.__dataclass_fields__:
@@ -59,7 +63,7 @@ def _same_scan(folder):
                 if name in ("format", "location"):
                     va, vb = vars(va) if va else va, vars(vb) if vb else vb
                 if isinstance(va, np.ndarray) or isinstance(vb, np.ndarray):
-                    assert type(va) is type(vb) and np.array_equal(va, vb) and va.dtype == vb.dtype, name
+                    assert type(va) is type(vb) and va.dtype == vb.dtype and np.array_equal(va, vb), name
                 else:
                     assert va == vb, (name, va, vb)
     return quick
@@ -175,3 +179,26 @@ def test_first_slice_from_the_decoding_child(tmp_path):
     assert k == 4 and geometry.same_grid(loaded.geometry, tol=0)
     np.testing.assert_array_equal(plane, loaded.array[k])
     np.testing.assert_array_equal(loaded.array, vol.array)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_damaged_headers_get_the_same_verdict_both_ways(tmp_path, seed):
+    """Bytes of a few files' headers overwritten at random (digits and separators half the time): the
+    quick walk must find exactly what the full reader finds, skipped files and reasons included."""
+    src = tmp_path / "src"
+    _series(src, nz=4)
+    rng = random.Random(seed)
+    for i in range(20):
+        folder = tmp_path / f"case{i}"
+        shutil.copytree(src, folder)
+        for p in rng.sample(sorted(folder.glob("*.dcm"))[1:], rng.randint(1, 3)):
+            data = bytearray(p.read_bytes())
+            end = data.find(b"\xe0\x7f\x10\x00") + 12
+            for _ in range(rng.randint(1, 6)):
+                byte = rng.choice(b"0123456789.-+\\ e") if rng.random() < 0.5 else rng.randrange(256)
+                data[rng.randrange(132, end)] = byte
+            p.write_bytes(bytes(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warns about the values it is shown
+            _same_scan(folder, whole_headers=False)
+        shutil.rmtree(folder)
