@@ -13,6 +13,7 @@ return None: the file then goes the full pydicom way, with its checks and messag
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from struct import Struct, unpack_from
@@ -51,6 +52,7 @@ _UNDEFINED = 0xFFFFFFFF
 _EXPLICIT, _IMPLICIT = Struct("<HH2sH").unpack_from, Struct("<HHL").unpack_from
 _LENGTH = Struct("<L").unpack_from
 _FIRST_READ, _MAX_HEADER = 32 << 10, 4 << 20
+_MAX_DEPTH = 16  # sequences nested deeper are left to pydicom
 _DS = re.compile(rb" *[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})? *")
 _IS = re.compile(rb" *[+-]?\d{1,9} *")
 
@@ -120,7 +122,7 @@ def read(path: Path) -> Optional[QuickHeader]:
                     if len(buf) >= min(size, _MAX_HEADER):
                         return None
                     buf += fp.read(len(buf))
-    except (_Odd, OSError, ValueError, OverflowError):
+    except (_Odd, OSError, ValueError, OverflowError, struct.error):
         return None
 
 
@@ -204,11 +206,11 @@ def _element(buf: bytes, pos: int, implicit: bool) -> tuple[int, Optional[str], 
     return group << 16 | elem, vr, unpack_from("<H", buf, pos + 6)[0], pos + 8
 
 
-def _skip(buf: bytes, vr: Optional[str], length: int, at: int, implicit: bool) -> int:
+def _skip(buf: bytes, vr: Optional[str], length: int, at: int, implicit: bool, depth: int = 0) -> int:
     """Where the element whose value starts at ``at`` ends; sequences of undefined length are walked."""
     if length != _UNDEFINED:
         return at + length
-    if vr not in ("SQ", None):  # UN of undefined length holds implicit VR data even in an explicit file
+    if vr not in ("SQ", None) or depth > _MAX_DEPTH:  # UN of undefined length holds implicit VR data
         raise _Odd
     while True:
         tag, _, length, at = _element(buf, at, True)
@@ -223,4 +225,4 @@ def _skip(buf: bytes, vr: Optional[str], length: int, at: int, implicit: bool) -
             tag, vr, length, at = _element(buf, at, implicit)
             if tag == _ITEM_END:
                 break
-            at = _skip(buf, vr, length, at, implicit)
+            at = _skip(buf, vr, length, at, implicit, depth + 1)
