@@ -214,10 +214,11 @@ class LabelDiff:
     boxes: dict
 
 
-def label_diff(aa: np.ndarray, bb: np.ndarray) -> LabelDiff:
+def label_diff(aa: np.ndarray, bb: np.ndarray, boxes_b: Optional[list] = None) -> LabelDiff:
+    """``boxes_b``: scipy.ndimage.find_objects(bb) when the caller has it already."""
     if aa.shape != bb.shape:
         raise ValueError(f"label arrays differ in shape: {aa.shape} vs {bb.shape}")
-    boxes_b = ndimage.find_objects(bb)
+    boxes_b = ndimage.find_objects(bb) if boxes_b is None else boxes_b
     counts_b = {v: int(np.count_nonzero(bb[box] == v)) for v, box in enumerate(boxes_b, start=1) if box is not None}
     changed = aa != bb
     where = _true_box(changed)

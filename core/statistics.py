@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from core.labels import LabelMap
-from core.metrics import compare_labelmaps, finite_or_none
+from core.metrics import compare_labelmaps, finite_or_none, label_diff
 from core.planar import planar_area
 from core.volume import Volume
 
@@ -43,7 +43,8 @@ def segment_statistics(volume: Optional[Volume], labelmap: LabelMap, ai: Optiona
         inside = arr[box] == lab.value
         vals = volume.array[box][inside].astype(np.float64) if grey else None
         measured[lab.value] = (box, int(np.count_nonzero(inside)), vals)
-    agreement = {c.value: c for c in compare_labelmaps(ai, labelmap)} if ai is not None else {}
+    agreement = ({c.value: c for c in compare_labelmaps(ai, labelmap, label_diff(ai.array, arr, boxes))}
+                 if ai is not None else {})
     unit = "HU" if volume is not None and volume.modality == "CT" else ""
     planar = volume is not None and volume.is_planar
     known = volume is None or volume.spacing_known
