@@ -3,6 +3,11 @@ planes. VTK's world is patient LPS; image and surfaces are built in index space 
 and placed by a user matrix holding direction and origin, so oblique volumes sit where they are.
 
 A segment's surface is rebuilt only when that segment changed, from the bounding box it occupies.
+
+Rendering never sits on the crosshair's path: a volume render on a CPU (software GL) takes seconds,
+so every change only asks for a render; once the view has been left alone for RENDER_DELAY_MS it
+renders coarsely (fewer rays, longer steps), and after STILL_DELAY_MS more at full quality. A newer
+request cancels both, so a run of crosshair moves costs one coarse and one full render at the end.
 """
 from __future__ import annotations
 
@@ -20,9 +25,14 @@ from surfaces.mesh import image_data, placement_matrix, segment_surface
 
 VOLUME_RENDER_MAX_VOXELS = 16_000_000  # above this the rendered copy is strided (interactive on a CPU)
 TRANSFER_PRESETS = ("CT bone", "CT soft tissue", "MR default")
-RENDER_DELAY_MS = 120
+RENDER_DELAY_MS = 200  # the view rests this long before a coarse render
+STILL_DELAY_MS = 600  # and this long more before the full-quality one
+COARSE_IMAGE_SAMPLE = 3  # coarse volume render: one ray per 3x3 pixels ...
+COARSE_STEP = 2.0  # ... stepping twice as far along it
 SURFACE_DELAY_MS = 400  # after the last edit
-SURFACE_MAX_VOXELS = 4_000_000  # per segment's bounding box, before striding
+# per segment's bounding box, before striding: a display mesh of ~1M voxels has more triangles than
+# the view has pixels; more costs software GL seconds per render and ~150 bytes per triangle
+SURFACE_MAX_VOXELS = 1_000_000
 
 
 def _vtk():
@@ -36,7 +46,7 @@ def _vtk():
     from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
     from vtkmodules.vtkRenderingCore import (vtkActor, vtkColorTransferFunction, vtkPolyDataMapper, vtkRenderer,
                                              vtkVolume, vtkVolumeProperty, vtkWindowToImageFilter)
-    from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
+    from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkOpenGLGPUVolumeRayCastMapper
 
     return SimpleNamespace(**{k: v for k, v in locals().items() if k.startswith("vtk") and k != "vtkmodules"})
 
@@ -133,6 +143,8 @@ class View3D(QtWidgets.QWidget):
         self._volume_actor = None
         self._surface_source = None
         self._finalized = False
+        self.renders = {"coarse": 0, "full": 0}  # how often each quality was drawn (tests, benches)
+        self.rendered_cursor = None  # the crosshair (world) the last render showed
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.available = vtk_available()
@@ -155,14 +167,18 @@ class View3D(QtWidgets.QWidget):
         self.renderer.GradientBackgroundOn()
         self.window = self.widget.GetRenderWindow()
         self.window.AddRenderer(self.renderer)
+        # no multisampling: with software GL it multiplies the cost of every surface pixel
+        self.window.SetMultiSamples(0)
         self.window.GetInteractor().SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
         self.widget.Initialize()
-        # crosshair moves mark the 3D view stale; it renders once the cursor rests, so scrolling
-        # slices never waits for a (possibly software-GL) volume render
-        self._render_timer = QtCore.QTimer(self)
+        self._render_timer = QtCore.QTimer(self)  # coarse render once changes rest
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_DELAY_MS)
-        self._render_timer.timeout.connect(self.render)
+        self._render_timer.timeout.connect(self._coarse_render)
+        self._still_timer = QtCore.QTimer(self)  # full quality after a longer rest
+        self._still_timer.setSingleShot(True)
+        self._still_timer.setInterval(STILL_DELAY_MS)
+        self._still_timer.timeout.connect(self.render_now)
         self._dirty: set[int] = set()
         self._dirty_region = None
         self._surface_timer = QtCore.QTimer(self)
@@ -200,7 +216,9 @@ class View3D(QtWidgets.QWidget):
             stride = max(1, int(np.ceil((vol.array.size / VOLUME_RENDER_MAX_VOXELS) ** (1 / 3))))
             arr = vol.array[::stride, ::stride, ::stride]
             img = image_data(arr, vol.geometry.spacing * stride)
-            mapper = vtk.vtkSmartVolumeMapper()
+            # the GPU ray caster itself (VTK's OpenGL2 backend has it wherever VTK renders at all), not
+            # the smart mapper, which hides the image sample distance the coarse renders lower
+            mapper = vtk.vtkOpenGLGPUVolumeRayCastMapper()
             mapper.SetInputData(img)
             prop = vtk.vtkVolumeProperty()
             prop.ShadeOn()
@@ -273,7 +291,7 @@ class View3D(QtWidgets.QWidget):
             src.SetPoint1(*p1)
             src.SetPoint2(*p2)
         if render:
-            self._render_timer.start()
+            self.render()
 
     # -- segments ------------------------------------------------------------------------------
     def _on_segments(self) -> None:
@@ -342,9 +360,44 @@ class View3D(QtWidgets.QWidget):
 
     # -- output -----------------------------------------------------------------------------------
     def render(self) -> None:
+        """Ask for a render: coarse once nothing changed for RENDER_DELAY_MS, then full quality after
+        STILL_DELAY_MS more. Returns at once; a newer call cancels the pending ones."""
+        if self.available and not self._finalized:
+            self._still_timer.stop()
+            self._render_timer.start()
+
+    @property
+    def render_pending(self) -> bool:
+        return self.available and (self._render_timer.isActive() or self._still_timer.isActive())
+
+    def _coarse_render(self) -> None:
+        mapper = self._volume_actor.GetMapper() if self._volume_actor is not None else None
+        if mapper is None or not self._volume_actor.GetVisibility():
+            self.render_now()  # surfaces and planes alone are quick: no second pass
+            return
+        spacing, step = np.asarray(mapper.GetInput().GetSpacing()), mapper.GetSampleDistance()
+        mapper.AutoAdjustSampleDistancesOff()
+        mapper.SetImageSampleDistance(COARSE_IMAGE_SAMPLE)
+        mapper.SetSampleDistance(float(COARSE_STEP * spacing.min()))
+        try:
+            self._draw("coarse")
+        finally:
+            mapper.SetImageSampleDistance(1.0)
+            mapper.SetSampleDistance(step)
+            mapper.AutoAdjustSampleDistancesOn()  # full quality when still, coarser while rotating
+        self._still_timer.start()
+
+    def render_now(self) -> None:
+        """Render at full quality now (cancels the pending renders)."""
         if self.available and not self._finalized:
             self._render_timer.stop()
-            self.window.Render()
+            self._still_timer.stop()
+            self._draw("full")
+
+    def _draw(self, quality: str) -> None:
+        self.renders[quality] += 1
+        self.rendered_cursor = self.model.cursor_world() if self.model.display is not None else None
+        self.window.Render()
 
     def screenshot(self) -> QtGui.QImage:
         """The rendered frame (grabbing a native GL widget through Qt gives black)."""
@@ -353,7 +406,7 @@ class View3D(QtWidgets.QWidget):
         vtk = _vtk()
         from vtkmodules.util.numpy_support import vtk_to_numpy
 
-        self.render()
+        self.render_now()
         w2i = vtk.vtkWindowToImageFilter()
         w2i.SetInput(self.window)
         w2i.ReadFrontBufferOff()
@@ -367,5 +420,7 @@ class View3D(QtWidgets.QWidget):
         """Release the GL context while Qt's window still exists (avoids crashes at exit)."""
         if self.available and not self._finalized:
             self._finalized = True
+            self._render_timer.stop()
+            self._still_timer.stop()
             self.window.Finalize()
             self.widget.close()

@@ -1,0 +1,86 @@
+"""The 3D view stays off the crosshair's path (issue 20 item 6): with volume rendering on, crosshair
+moves return to the event loop without rendering; once the crosshair rests the view renders once
+coarsely and once at full quality, showing the last position; a newer move cancels a pending
+full-quality render."""
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+
+def _ct_with_segments():
+    from core.labels import LabelMap, LabelTable
+    from core.volume import Volume
+
+    z, y, x = np.mgrid[:60, :96, :96]
+    body = ((y - 48) / 40.0) ** 2 + ((x - 48) / 44.0) ** 2 < 1
+    bone = ((y - 70) / 8.0) ** 2 + ((x - 48) / 8.0) ** 2 < 1
+    arr = np.where(bone, 700, np.where(body, 40, -1000)).astype(np.int16)
+    vol = Volume.from_array(arr, spacing=(1.0, 1.0, 2.5), modality="CT")
+    labels = (body.astype(np.uint8) + bone).astype(np.uint8)
+    return vol, LabelMap(labels, vol.geometry, LabelTable.from_names(["body", "spine"]))
+
+
+def _rest(qtbot, view3d, timeout=20000):
+    qtbot.waitUntil(lambda: not view3d.render_pending, timeout=timeout)
+
+
+def test_crosshair_moves_never_wait_for_the_3d_render(window, qtbot):
+    from PySide6 import QtWidgets
+
+    view3d = window.view3d
+    if not view3d.available:
+        pytest.skip("no display for VTK")
+    vol, lm = _ct_with_segments()
+    window.session.set_image(vol, "phantom")
+    window.session.set_labelmap(lm)
+    assert window.volume_check.isChecked() and view3d._volume_actor.GetVisibility()  # the CT default
+    _rest(qtbot, view3d)
+    app = QtWidgets.QApplication.instance()
+    before = dict(view3d.renders)
+
+    blocked = []
+    for step in range(10):
+        t0 = time.perf_counter()
+        window.model.set_cursor_index([30 + step, 40 + step, 10 + step])
+        app.processEvents()  # paints the slice views
+        blocked.append(time.perf_counter() - t0)
+        assert view3d.renders == before  # nothing rendered in 3D while the crosshair moves
+    assert view3d.render_pending
+    assert max(blocked) < 0.5
+    last = window.model.cursor_world()
+
+    _rest(qtbot, view3d)
+    assert view3d.renders == {"coarse": before["coarse"] + 1, "full": before["full"] + 1}
+    np.testing.assert_allclose(view3d.rendered_cursor, last)  # the picture shows the last position
+    src, _actor = view3d._plane_actors["axial"]
+    assert src.GetOrigin()[2] == pytest.approx(last[2])
+
+    # a move after the coarse render cancels the full-quality one it would have been followed by
+    window.model.set_cursor_index([20, 20, 20])
+    qtbot.waitUntil(lambda: view3d.renders["coarse"] == before["coarse"] + 2, timeout=20000)
+    window.model.set_cursor_index([25, 25, 25])
+    _rest(qtbot, view3d)
+    assert view3d.renders == {"coarse": before["coarse"] + 3, "full": before["full"] + 2}
+    np.testing.assert_allclose(view3d.rendered_cursor, window.model.cursor_world())
+
+
+def test_coarse_render_restores_full_quality(window, qtbot):
+    """The coarse pass lowers the volume mapper's rays and steps only for itself."""
+    view3d = window.view3d
+    if not view3d.available:
+        pytest.skip("no display for VTK")
+    vol, _lm = _ct_with_segments()
+    window.session.set_image(vol, "phantom")
+    _rest(qtbot, view3d)
+    mapper = view3d._volume_actor.GetMapper()
+    step = mapper.GetSampleDistance()
+    window.model.set_cursor_index([10, 10, 10])
+    _rest(qtbot, view3d)
+    assert mapper.GetAutoAdjustSampleDistances() == 1 and mapper.GetImageSampleDistance() == 1.0
+    assert mapper.GetSampleDistance() == step
+    frame = view3d.screenshot()
+    red = np.array([frame.pixelColor(x, frame.height() // 2).red() for x in range(0, frame.width(), 4)])
+    assert red.std() > 5  # the volume is drawn, not a flat background
