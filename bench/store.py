@@ -68,8 +68,9 @@ def timed(fn):
 
 
 def cpu_timed(fn):
-    """(wall s, this process's CPU s, result): on a loaded machine the CPU time says what the wall
-    time would be on an idle one (single-threaded work)."""
+    """(wall s, this process's CPU s over all its threads, result): on a loaded machine the CPU
+    time bounds what the wall time would be on an idle one (the save hashes, compresses and
+    compares in parallel threads, so an idle machine with two cores needs less)."""
     c, t = time.process_time(), time.perf_counter()
     out = fn()
     return time.perf_counter() - t, time.process_time() - c, out
