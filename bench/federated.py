@@ -9,9 +9,10 @@ three SuperNode processes, as three hospitals would run them):
   --quality SEEDS   for each seed, three sites with shifted domains (tests/test_federated_data.py):
          the global model after --rounds rounds vs each site's local-only fine-tuning for the same
          per-site iterations (rounds x local iterations), all scored on the union of the three sites'
-         held-out cases; prints the margin over the best local-only model, mean and standard error
-         over seeds. --dp CLIP,NOISE adds a run with Flower's central DP (client-side clipping) to
-         measure its utility cost.
+         held-out cases; prints the margin over the best local-only model (and every model's Dice
+         per domain), mean and standard error over seeds. The domains were designed on seeds 100
+         and up (--first-seed 100); the reported seeds are 0 to SEEDS-1. --dp CLIP,NOISE adds a run
+         with Flower's central DP (client-side clipping) to measure its utility cost.
 fp32 (DELINEATE_CPU_BF16=0), so the figures are those of a CPU without bf16 units."""
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ os.environ["DELINEATE_CPU_BF16"] = "0"
 
 def _union_dice(sites, net, card=None) -> np.ndarray:
     return np.concatenate([s.dice(net, card) for s in sites])
+
+
+def _per_domain(d: np.ndarray, n: int = 3) -> str:
+    return " / ".join(f"{v.mean():.2f}" for v in np.split(d, n))
 
 
 def timing(tmp: Path, rounds: int, iterations: int) -> None:
@@ -90,7 +95,7 @@ def in_process(sites, rounds: int, iterations: int, lr: float, seed: int, dp=Non
 
 
 def quality(tmp: Path, seeds: int, rounds: int, iterations: int, n_train: int, lr: float, dp,
-            processes: bool = True, with_local: bool = True) -> None:
+            processes: bool = True, with_local: bool = True, first_seed: int = 0) -> None:
     import torch
 
     from federated import local_training, runtime
@@ -101,21 +106,24 @@ def quality(tmp: Path, seeds: int, rounds: int, iterations: int, n_train: int, l
 
     torch.set_num_threads(1)
     margins, dp_costs = [], []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         folder = tmp / f"seed{seed}"
         stores = [make_store(folder / k, k, n_train, 8, seed=1000 * seed + i) for i, k in enumerate(DOMAINS)]
         sites = [Site(st, "us-lesion-2d", models_root=folder / "scratch") for st in stores]
         base = sites[0].network()
         t = time.perf_counter()
-        local = []
-        for s in sites if with_local else []:  # each site alone, the same iterations it trains in the federation
+        local, split = [], {"base": _per_domain(_union_dice(sites, base))}
+        for k, s in zip(DOMAINS, sites if with_local else []):  # alone, the iterations it trains in the federation
             net = s.network()
             local_training.fit(net, s.recipe, rounds * iterations, lr, seed)
-            local.append(float(_union_dice(sites, net).mean()))
+            d = _union_dice(sites, net)
+            local.append(float(d.mean()))
+            split[f"local {k}"] = _per_domain(d)
         t_local = time.perf_counter() - t
         scores = {}
         if not processes:
-            scores["FedAvg"] = float(_union_dice(sites, in_process(sites, rounds, iterations, lr, seed)).mean())
+            d = _union_dice(sites, in_process(sites, rounds, iterations, lr, seed))
+            scores["FedAvg"], split["FedAvg"] = float(d.mean()), _per_domain(d)
             if dp:
                 scores["FedAvg+DP"] = float(_union_dice(sites, in_process(sites, rounds, iterations, lr, seed,
                                                                           dp)).mean())
@@ -124,7 +132,8 @@ def quality(tmp: Path, seeds: int, rounds: int, iterations: int, n_train: int, l
             summary, _m = runtime.one_machine(stores, folder / label, {"rounds": rounds, "local-iterations": iterations,
                                                                       "lr": lr, "seed": seed, **extra})
             card = ModelCard.load(Path(summary["folder"]) / "card.json")
-            scores[label] = float(_union_dice(sites, load_model(card, torch.device("cpu")), card).mean())
+            d = _union_dice(sites, load_model(card, torch.device("cpu")), card)
+            scores[label], split[label] = float(d.mean()), _per_domain(d)
         margin = scores["FedAvg"] - max(local) if local else float("nan")
         margins.append(margin)
         if dp:
@@ -133,6 +142,7 @@ def quality(tmp: Path, seeds: int, rounds: int, iterations: int, n_train: int, l
               + " / ".join(f"{v:.3f}" for v in local) + f" ({t_local:.0f} s), federated {scores['FedAvg']:.3f}"
               + (f", federated with DP {scores['FedAvg+DP']:.3f}" if dp else "") + f"; margin over the best local "
               f"{margin:+.3f}", flush=True)
+        print(f"  per domain ({' / '.join(DOMAINS)}): " + "; ".join(f"{k} {v}" for k, v in split.items()), flush=True)
     m = np.asarray(margins)
     se = m.std(ddof=1) / np.sqrt(len(m)) if len(m) > 1 else float("nan")
     print(f"federated minus best local-only, union held-out Dice: mean {m.mean():+.3f}, SE {se:.3f} over {len(m)} "
@@ -147,6 +157,8 @@ def main() -> None:
     ap.add_argument("--local-iterations", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-3, help="with --quality: learning rate, federated and local alike")
     ap.add_argument("--quality", type=int, metavar="SEEDS", help="compare with local-only retraining over SEEDS")
+    ap.add_argument("--first-seed", type=int, default=0, help="with --quality: the first seed (data and "
+                    "training); docs/federated.md reports 0 to SEEDS-1, the domains were designed on 100 and up")
     ap.add_argument("--train-cases", type=int, default=8, help="with --quality: training corrections per site")
     ap.add_argument("--dp", help="with --quality: CLIP,NOISE for a run with central DP")
     ap.add_argument("--no-local", action="store_true", help="with --quality: skip the local-only runs (a DP "
@@ -160,7 +172,7 @@ def main() -> None:
         if args.quality:
             dp = tuple(float(v) for v in args.dp.split(",")) if args.dp else None
             quality(tmp, args.quality, args.rounds or 6, args.local_iterations, args.train_cases, args.lr, dp,
-                    not args.in_process, not args.no_local)
+                    not args.in_process, not args.no_local, args.first_seed)
         else:
             timing(tmp, args.rounds or 2, args.local_iterations)
     finally:
