@@ -76,47 +76,90 @@ class _SliceViewBox(pg.ViewBox):
 
 
 class _Annotations(QtWidgets.QWidget):
-    """Orientation letters, scale bar and slice number painted over the view."""
+    """Orientation letters, scale bar and slice title painted over the view. Each is drawn once
+    into a cached image (the title once per slice number); a repaint of the image beneath (every
+    slice change) only blends the cached pixels of the dirty part instead of laying out and
+    outlining every text again."""
+
+    TITLE_HEIGHT = 18
 
     def __init__(self, owner: "SliceView") -> None:
         super().__init__(owner)
         self.owner = owner
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._layer: Optional[QtGui.QImage] = None
+        self._layer_key = None
+        self._titles: dict[tuple, QtGui.QImage] = {}
 
-    def paintEvent(self, _ev) -> None:
+    def paintEvent(self, ev) -> None:
         o = self.owner
         if o.model.display is None:
             return
-        p = QtGui.QPainter(self)
-        p.setPen(QtGui.QColor("#f0f0a0"))
-        f = p.font()
-        f.setPointSize(10)
-        f.setBold(True)
-        p.setFont(f)
-        w, h = self.width(), self.height()
         vol = o.model.volume
-        # no patient letters where the file gives no orientation (ultrasound, photographs)
-        left, right, top, bottom = LETTERS[o.view] if vol.orientation_known else ("", "", "", "")
-        letter = QtGui.QColor("#f0f0a0")
-        align = QtCore.Qt.AlignmentFlag
-        f.setBold(False)
+        w, h, dpr = self.width(), self.height(), self.devicePixelRatioF()
         title = view_title(vol, o.view, o.model.slice_index(o.view), o.model.display.n_slices(o.view))
-        metrics = QtGui.QFontMetrics(f)
+        metrics = QtGui.QFontMetrics(self._font())
         if metrics.horizontalAdvance(title) > w - 12 and title.split()[0] in ("Axial", "Coronal", "Sagittal"):
             title = title[:3] + " " + title.split()[-1]  # "Cor 117/233": the slice number stays whole
         # in a narrow view the top letter would sit on the title: it moves a line down instead
         top_y = 20 if 6 + metrics.horizontalAdvance(title) + 4 > w // 2 - 8 else 2
+        key = (w, h, dpr, vol.orientation_known, not vol.spacing_known, o.viewbox.viewPixelSize()[0], top_y)
+        if key != self._layer_key:
+            self._layer, self._layer_key = self._static_layer(*key), key
+            self._titles.clear()
+        if title not in self._titles:
+            if len(self._titles) > 512:
+                self._titles.clear()
+            self._titles[title] = self._title_image(title, w, dpr)
+        p = QtGui.QPainter(self)
+        r = QtCore.QRectF(ev.rect())
+        p.drawImage(r, self._layer, QtCore.QRectF(r.x() * dpr, r.y() * dpr, r.width() * dpr, r.height() * dpr))
+        if r.top() < self.TITLE_HEIGHT + 4:
+            p.drawImage(QtCore.QPointF(4, 0), self._titles[title])
+        p.end()
+
+    def _image(self, w: int, h: int, dpr: float) -> tuple[QtGui.QImage, QtGui.QPainter]:
+        image = QtGui.QImage(max(1, int(np.ceil(w * dpr))), max(1, int(np.ceil(h * dpr))),
+                             QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        image.setDevicePixelRatio(dpr)
+        image.fill(QtCore.Qt.GlobalColor.transparent)
+        p = QtGui.QPainter(image)
+        p.setFont(self._font())
+        return image, p
+
+    def _font(self, bold: bool = False) -> QtGui.QFont:
+        f = QtGui.QFont(self.font())
+        f.setPointSize(10)
+        f.setBold(bold)
+        return f
+
+    def _static_layer(self, w: int, h: int, dpr: float, oriented: bool, pixels: bool,
+                      mm_per_px: float, top_y: int) -> QtGui.QImage:
+        layer, p = self._image(w, h, dpr)
+        p.setFont(self._font(bold=True))
+        # no patient letters where the file gives no orientation (ultrasound, photographs)
+        left, right, top, bottom = LETTERS[self.owner.view] if oriented else ("", "", "", "")
+        letter = QtGui.QColor("#f0f0a0")
+        align = QtCore.Qt.AlignmentFlag
         draw_outlined(p, QtCore.QRect(4, 0, 20, h), align.AlignVCenter, left, letter)
         draw_outlined(p, QtCore.QRect(w - 20, 0, 16, h), align.AlignVCenter, right, letter)
         draw_outlined(p, QtCore.QRect(0, top_y, w, 16), align.AlignHCenter, top, letter)
         draw_outlined(p, QtCore.QRect(0, h - 18, w, 16), align.AlignHCenter, bottom, letter)
-        p.setFont(f)
-        draw_outlined(p, QtCore.QRect(6, 2, w - 12, 18), align.AlignLeft | align.AlignVCenter, title,
-                      QtGui.QColor(VIEW_COLORS[o.view]))
-        bar = scale_bar(w, h, o.viewbox.viewPixelSize()[0], p.fontMetrics(), pixels=not vol.spacing_known)
+        p.setFont(self._font())
+        bar = scale_bar(w, h, mm_per_px, p.fontMetrics(), pixels=pixels)
         if bar is not None:  # none in a view too narrow for bar and text whole
             draw_scale_bar(p, bar, QtGui.QColor("#f0f0f0"))
         p.end()
+        return layer
+
+    def _title_image(self, title: str, w: int, dpr: float) -> QtGui.QImage:
+        # drawn at (4, 0): the text's rectangle (6, 2, w - 12, 18) with room for its outline around it
+        image, p = self._image(max(1, w - 8), self.TITLE_HEIGHT + 4, dpr)
+        align = QtCore.Qt.AlignmentFlag
+        draw_outlined(p, QtCore.QRect(2, 2, max(1, w - 12), self.TITLE_HEIGHT), align.AlignLeft | align.AlignVCenter,
+                      title, QtGui.QColor(VIEW_COLORS[self.owner.view]))
+        p.end()
+        return image
 
 
 def view_title(volume, view: str, k: int, n: int) -> str:
