@@ -27,8 +27,8 @@ VOLUME_RENDER_MAX_VOXELS = 16_000_000  # above this the rendered copy is strided
 TRANSFER_PRESETS = ("CT bone", "CT soft tissue", "MR default")
 RENDER_DELAY_MS = 200  # the view rests this long before a coarse render
 STILL_DELAY_MS = 600  # and this long more before the full-quality one
-COARSE_IMAGE_SAMPLE = 3  # coarse volume render: one ray per 3x3 pixels ...
-COARSE_STEP = 2.0  # ... stepping twice as far along it
+COARSE_IMAGE_SAMPLE = 4  # coarse volume render: one ray per 4x4 pixels ...
+COARSE_STEP = 3.0  # ... stepping three voxels at a time (~5x cheaper than full quality)
 SURFACE_DELAY_MS = 400  # after the last edit
 # per segment's bounding box, before striding: a display mesh of ~1M voxels has more triangles than
 # the view has pixels; more costs software GL seconds per render and ~150 bytes per triangle
