@@ -23,16 +23,19 @@ from core.viewer_model import ViewerModel
 from core.volume import Volume
 from surfaces.mesh import image_data, placement_matrix, segment_surface
 
-VOLUME_RENDER_MAX_VOXELS = 16_000_000  # above this the rendered copy is strided (interactive on a CPU)
+# above this the rendered copy is strided: its texture, and the samples along each ray, stay few
+# enough for a CPU (software GL) to draw; 512x512x300 CT is rendered from every third voxel
+VOLUME_RENDER_MAX_VOXELS = 8_000_000
 TRANSFER_PRESETS = ("CT bone", "CT soft tissue", "MR default")
 RENDER_DELAY_MS = 200  # the view rests this long before a coarse render
 STILL_DELAY_MS = 600  # and this long more before the full-quality one
 COARSE_IMAGE_SAMPLE = 4  # coarse volume render: one ray per 4x4 pixels ...
 COARSE_STEP = 3.0  # ... stepping three voxels at a time (~5x cheaper than full quality)
 SURFACE_DELAY_MS = 400  # after the last edit
-# per segment's bounding box, before striding: a display mesh of ~1M voxels has more triangles than
-# the view has pixels; more costs software GL seconds per render and ~150 bytes per triangle
-SURFACE_MAX_VOXELS = 1_000_000
+# per segment's bounding box, before striding: a smoothed display mesh from half a million voxels
+# already has more triangles than the view has pixels; more costs software GL time on every render
+# and ~250 bytes per triangle (VTK's arrays, the mapper's buffers and GL's copy of them)
+SURFACE_MAX_VOXELS = 500_000
 
 
 def _vtk():
@@ -126,7 +129,11 @@ class SurfaceCache:
     def _surface(labelmap: LabelMap, value: int, box):
         # big segments are meshed from a strided grid: a smoothed display surface gains nothing from
         # millions of triangles, and they would cost memory (twice, with software GL) and time
-        return segment_surface(labelmap, value, box, max_voxels=SURFACE_MAX_VOXELS)
+        poly = segment_surface(labelmap, value, box, max_voxels=SURFACE_MAX_VOXELS)
+        if poly is not None and poly.GetPolys().CanConvertToFixedSize32BitStorage():
+            # triangles only: 32-bit indices and no offsets array (12 instead of 32 bytes a triangle)
+            poly.GetPolys().ConvertToFixedSize32BitStorage()
+        return poly
 
 
 class View3D(QtWidgets.QWidget):
