@@ -84,3 +84,26 @@ def test_coarse_render_restores_full_quality(window, qtbot):
     frame = view3d.screenshot()
     red = np.array([frame.pixelColor(x, frame.height() // 2).red() for x in range(0, frame.width(), 4)])
     assert red.std() > 5  # the volume is drawn, not a flat background
+
+
+def test_3d_view_draws_from_bounded_copies(window, qtbot, monkeypatch):
+    """What the 3D view holds besides the image: a strided int16 copy for the volume rendering (no
+    float copy), and display meshes in 32-bit cell arrays."""
+    import gui.view3d as view3d_module
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    view3d = window.view3d
+    if not view3d.available:
+        pytest.skip("no display for VTK")
+    monkeypatch.setattr(view3d_module, "VOLUME_RENDER_MAX_VOXELS", 60 * 96 * 96 // 8)
+    vol, lm = _ct_with_segments()
+    window.session.set_image(vol, "phantom")
+    window.session.set_labelmap(lm)
+    image = view3d._volume_actor.GetMapper().GetInput()
+    assert image.GetDimensions() == (48, 48, 30)  # every second voxel
+    scalars = vtk_to_numpy(image.GetPointData().GetScalars())
+    assert scalars.dtype == np.int16 and scalars.size * 2 <= vol.array.nbytes // 8
+    np.testing.assert_array_equal(scalars.reshape(30, 48, 48), vol.array[::2, ::2, ::2])
+    polys = [p.GetPolys() for p in view3d.surfaces.polydata.values()]
+    assert len(polys) == 2 and all(c.IsStorageFixedSize32Bit() for c in polys)
+    _rest(qtbot, view3d)
