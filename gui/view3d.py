@@ -31,6 +31,7 @@ RENDER_DELAY_MS = 200  # the view rests this long before a coarse render
 STILL_DELAY_MS = 600  # and this long more before the full-quality one
 COARSE_IMAGE_SAMPLE = 4  # coarse volume render: one ray per 4x4 pixels ...
 COARSE_STEP = 3.0  # ... stepping three voxels at a time (~5x cheaper than full quality)
+FULL_QUALITY_RATE = 0.0001  # frames per second asked of a full-quality render (VTK's still rate)
 SURFACE_DELAY_MS = 400  # after the last edit
 # per segment's bounding box, before striding: a smoothed display mesh from half a million voxels
 # already has more triangles than the view has pixels; more costs software GL time on every render
@@ -176,7 +177,13 @@ class View3D(QtWidgets.QWidget):
         self.window.AddRenderer(self.renderer)
         # no multisampling: with software GL it multiplies the cost of every surface pixel
         self.window.SetMultiSamples(0)
-        self.window.GetInteractor().SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
+        style = vtk.vtkInteractorStyleTrackballCamera()
+        interactor = self.window.GetInteractor()
+        interactor.SetInteractorStyle(style)
+        # rotating or zooming with the mouse renders at the interactive rate (the mapper coarsens to
+        # keep up), also on release; the full-quality frame follows once the view rests
+        interactor.SetStillUpdateRate(interactor.GetDesiredUpdateRate())
+        style.AddObserver("EndInteractionEvent", lambda *_: self._still_timer.start())
         self.widget.Initialize()
         self._render_timer = QtCore.QTimer(self)  # coarse render once changes rest
         self._render_timer.setSingleShot(True)
@@ -404,6 +411,8 @@ class View3D(QtWidgets.QWidget):
     def _draw(self, quality: str) -> None:
         self.renders[quality] += 1
         self.rendered_cursor = self.model.cursor_world() if self.model.display is not None else None
+        if quality == "full":
+            self.window.SetDesiredUpdateRate(FULL_QUALITY_RATE)  # all the time it takes: every ray
         self.window.Render()
 
     def screenshot(self) -> QtGui.QImage:

@@ -107,3 +107,21 @@ def test_3d_view_draws_from_bounded_copies(window, qtbot, monkeypatch):
     polys = [p.GetPolys() for p in view3d.surfaces.polydata.values()]
     assert len(polys) == 2 and all(c.IsStorageFixedSize32Bit() for c in polys)
     _rest(qtbot, view3d)
+
+
+def test_mouse_interaction_in_3d_ends_with_one_full_quality_render(window, qtbot):
+    """Rotating renders at the interactive rate, also on release; full quality follows the rest."""
+    view3d = window.view3d
+    if not view3d.available:
+        pytest.skip("no display for VTK")
+    vol, _lm = _ct_with_segments()
+    window.session.set_image(vol, "phantom")
+    _rest(qtbot, view3d)
+    interactor = view3d.window.GetInteractor()
+    assert interactor.GetStillUpdateRate() == interactor.GetDesiredUpdateRate()
+    before = dict(view3d.renders)
+    interactor.GetInteractorStyle().InvokeEvent("EndInteractionEvent")
+    assert view3d.render_pending
+    _rest(qtbot, view3d)
+    assert view3d.renders == {"coarse": before["coarse"], "full": before["full"] + 1}
+    assert view3d.window.GetDesiredUpdateRate() < 0.001
