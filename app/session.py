@@ -133,6 +133,7 @@ class CaseSession:
         self.locked: set[int] = set()
         self.hidden_surfaces: set[int] = set()
         self.store_case: Optional[str] = None  # the store case this image was opened from
+        self.stored_ai: Optional[LabelMap] = None  # that case's AI mask: still the AI draft when re-saved
         self.review_state: Optional[str] = None  # of the last save in this session
         self.interactions: list[dict] = []  # objects accepted from prompts (provenance of the correction)
         self.measurements: list = []  # core.measurements.Measurement, in LPS mm (app.actions.measuring)
@@ -156,7 +157,7 @@ class CaseSession:
         self.previewing = preview
         if not preview:
             self.source = str(source)
-        self.store_case = store_case
+        self.store_case, self.stored_ai = store_case, None
         self.run, self.uncertainty, self.history, self.review_state = None, None, None, None
         self.locked, self.hidden_surfaces, had_warnings, self.warnings = set(), set(), bool(self.warnings), ()
         self.interactions = []
@@ -179,11 +180,21 @@ class CaseSession:
         if self.volume is None:
             raise DelineateError("open an image first")
         self.viewer.check_grid(labelmap)
+        self.stored_ai = None  # another segmentation replaces the store case's: its AI mask no longer applies
         self.history = editing.History(labelmap) if labelmap is not None else None
         self.locked = {v for v in self.locked if labelmap is not None and labelmap.table.get(v) is not None}
         self.viewer.set_labelmap(labelmap)
         self.events.emit(LabelsReplaced(labelmap))
         self._history_changed()
+
+    def open_store_case(self, image: Volume, ai: Optional[LabelMap], corrected: LabelMap, case_id: str) -> None:
+        """A case from the store: its latest corrected mask to go on editing, and its AI mask kept as
+        the AI draft, so a re-save stores the model's mask (and Dice against it) rather than the
+        previous correction as "AI"."""
+        self.set_image(image, "", store_case=case_id)
+        self.set_labelmap(corrected)
+        if ai is not None and ai.geometry.same_grid(image.geometry):
+            self.stored_ai = ai
 
     def set_run(self, run, warnings=()) -> None:
         """A model's segmentation of this image becomes the label map to correct; ``warnings``: the
@@ -259,11 +270,14 @@ class CaseSession:
 
     # -- what the AI proposed ------------------------------------------------------------------
     def ai_draft(self) -> Optional[LabelMap]:
-        """The model's mask for this image; else the label map as it was before this session's edits
-        (a loaded file or store case); the label map itself when nothing was edited."""
+        """The model's mask for this image (a store case's stored AI mask when no model ran since);
+        else the label map as it was before this session's edits (a loaded file); the label map
+        itself when nothing was edited."""
         lm = self.labelmap
         if self.run is not None:
             return self.run.labels if self.run.labels is not lm else self._undone(lm)
+        if self.stored_ai is not None:
+            return self.stored_ai
         return self._undone(lm)
 
     def _undone(self, lm: Optional[LabelMap]) -> Optional[LabelMap]:

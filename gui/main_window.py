@@ -322,9 +322,11 @@ class MainWindow(QtWidgets.QMainWindow):
                             + "; ".join(event.warnings) + ". Review its output with care.")
         self.banner.setVisible(bool(event.warnings))
 
-    def _store_case_opened(self, image, _ai, corrected, case_id: str) -> None:
-        self.session.set_image(image, "", store_case=case_id)
-        self.opener.set_labelmap(corrected)
+    def _store_case_opened(self, image, ai, corrected, case_id: str) -> None:
+        try:
+            self.session.open_store_case(image, ai, corrected, case_id)
+        except DelineateError as exc:  # a stored mask off the image's grid
+            show_error(self, "segmentation", exc)
         self.setWindowTitle(f"Delineate — store case {case_id} ({image.geometry.size})")
         self.loaded.emit()
 

@@ -37,3 +37,30 @@ def test_errors_are_clear_and_listing_creates_no_store(tmp_path, root):
         list_cases(root, state="done")
     with pytest.raises(DelineateError, match="no case 0000 in the store"):
         open_case("0000", root)
+
+
+def test_a_reopened_case_keeps_its_ai_mask_as_the_ai_draft(root):
+    """Re-saving a case opened from the store stores the model's mask as "AI" again (and the
+    agreement against it), not the previous correction."""
+    from app.actions import editing
+    from app.actions.review import correction_request, save_correction
+    from app.session import CaseSession
+
+    (approved,) = list_cases(root, state="approved")
+    image, ai, corrected = open_case(approved.id, root)
+    session = CaseSession()
+    session.open_store_case(image, ai, corrected, approved.id)
+    assert session.store_case == approved.id and session.labelmap is not None
+    editing.delete_segment(session, 2)  # the reviewer takes back what was added last time
+    assert not (session.labelmap.array == 2).any()
+    np.testing.assert_array_equal(session.ai_draft().array, ai.array)
+    req = correction_request(session, "in_review", reviewer="dr.b")
+    np.testing.assert_array_equal(req.ai.array, ai.array)
+    np.testing.assert_array_equal(req.corrected.array, session.labelmap.array)
+    case_id, _n = save_correction(req, root)
+    _image, ai_again, corrected_again = open_case(case_id, root)
+    np.testing.assert_array_equal(ai_again.array, ai.array)
+    assert not (corrected_again.array == 2).any()
+    # another segmentation loaded over the case: the stored AI mask no longer stands for it
+    session.set_labelmap(corrected_again)
+    assert session.stored_ai is None

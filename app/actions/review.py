@@ -71,6 +71,8 @@ def _draft(session, corrected):
     run, lm = session.run, session.labelmap
     if run is not None and run.labels is not lm:
         return run.labels
+    if run is None and session.stored_ai is not None:  # a store case's AI mask, kept from when it opened
+        return session.stored_ai
     done = session.history.done if session.history is not None else ()
     if not done:
         return corrected
