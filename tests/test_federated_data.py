@@ -4,8 +4,9 @@ regime (gain, time-gain compensation, probe frequency, i.e. speckle grain) and o
 depths - and none of the three is a shifted copy of another, so no site's corrections teach what the
 others see:
 
-  halo            isoechoic nodules whose only sign is a thin dark halo (tests/halo_nodules.py): medium
-                  size, mid-depth; standard gain, flat TGC, medium speckle.
+  isoechoic-halo  nodules whose only sign is a thin dark halo, the tissue's own texture inside (unlike
+                  tests/halo_nodules.py, whose noisier interior is a cue every domain would share):
+                  medium size, mid-depth; standard gain, flat TGC, medium speckle.
   spongiform      large, deep nodules filled with small anechoic microcysts and no halo; high gain with
                   the TGC over-compensating (brighter with depth, partly saturated), fine speckle (a
                   high-frequency linear probe).
