@@ -33,10 +33,10 @@ COARSE_IMAGE_SAMPLE = 4  # coarse volume render: one ray per 4x4 pixels ...
 COARSE_STEP = 3.0  # ... stepping three voxels at a time (~5x cheaper than full quality)
 FULL_QUALITY_RATE = 0.0001  # frames per second asked of a full-quality render (VTK's still rate)
 SURFACE_DELAY_MS = 400  # after the last edit
-# per segment's bounding box, before striding: a smoothed display mesh from half a million voxels
-# already has more triangles than the view has pixels; more costs software GL time on every render
+# per segment's bounding box, before striding: a smoothed display mesh from 300k voxels already
+# has about as many triangles as the view has pixels; more costs software GL time on every render
 # and ~250 bytes per triangle (VTK's arrays, the mapper's buffers and GL's copy of them)
-SURFACE_MAX_VOXELS = 500_000
+SURFACE_MAX_VOXELS = 300_000
 
 
 def _vtk():
