@@ -282,7 +282,10 @@ class SliceView(QtWidgets.QWidget):
             self._draw_image()
             self._draw_labels()
             self._draw_heat()
-            self.annotations.update()  # the slice number changed
+            # the title's slice number changed: the overlay is repainted with the viewport beneath it,
+            # so the whole view box is marked (through the scene's queued update: an update() of the
+            # overlay widget here would make Qt paint the other views twice, before their scenes report)
+            self.viewbox.update()
         sr, sc = self.grid.plane_spacing(self.view)
         r_axis, c_axis = self.grid.plane_axes(self.view)
         self.hline.setPos(self.model.cursor[r_axis] * sr)

@@ -125,3 +125,38 @@ def test_mouse_interaction_in_3d_ends_with_one_full_quality_render(window, qtbot
     _rest(qtbot, view3d)
     assert view3d.renders == {"coarse": before["coarse"], "full": before["full"] + 1}
     assert view3d.window.GetDesiredUpdateRate() < 0.001
+
+
+def test_a_crosshair_move_paints_each_view_once_title_included(window, qtbot):
+    """Qt paints each slice view once per move (an overlay update before the other views' scenes
+    reported their changes made it paint two of them twice), and the title's new slice number is
+    painted also where the zoomed-out image does not reach it."""
+    from PySide6 import QtCore, QtWidgets
+
+    vol, lm = _ct_with_segments()
+    window.session.set_image(vol, "phantom")
+    window.session.set_labelmap(lm)
+    app = QtWidgets.QApplication.instance()
+    views = list(window.views.values())
+    for v in views:
+        v.viewbox.scaleBy((4, 4))  # the image a small patch in the middle, far from the title
+    app.processEvents()
+    paints = {id(w): [] for v in views for w in (v.graphics.viewport(), v.annotations)}
+
+    class Spy(QtCore.QObject):
+        def eventFilter(self, obj, ev):
+            if ev.type() == QtCore.QEvent.Type.Paint and id(obj) in paints:
+                paints[id(obj)].append(QtCore.QRect(ev.rect()))
+            return False
+
+    spy = Spy()
+    app.installEventFilter(spy)
+    try:
+        window.model.set_cursor_index([20, 30, 15])
+        app.processEvents()
+    finally:
+        app.removeEventFilter(spy)
+    for v in views:
+        assert len(paints[id(v.graphics.viewport())]) == 1, v.view
+        (rect,) = paints[id(v.annotations)]
+        assert rect.contains(QtCore.QRect(6, 2, 60, 16)), v.view  # where the title is written
