@@ -344,8 +344,13 @@ class SliceView(QtWidgets.QWidget):
 
     def _draw_heat(self) -> None:
         for item, heat, table in zip(self.heat_items, self.model.heatmaps, self._heat_tables):
+            if not heat.visible:  # a hidden map (one shown at a time) costs no gather, colouring or paint
+                item.setVisible(False)
+                item.clear()
+                continue
             plane = self.plane(self.model.heat_display(heat))
             item.set_pixels(codes_argb(plane, table), plane)
+            item.setVisible(True)
 
     # -- mouse ------------------------------------------------------------------------------------
     def left_at(self, scene_point: QtCore.QPointF, phase: str, handler: Optional[Callable] = None) -> None:

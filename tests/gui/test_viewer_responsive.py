@@ -160,3 +160,24 @@ def test_a_crosshair_move_paints_each_view_once_title_included(window, qtbot):
         assert len(paints[id(v.graphics.viewport())]) == 1, v.view
         (rect,) = paints[id(v.annotations)]
         assert rect.contains(QtCore.QRect(6, 2, 60, 16)), v.view  # where the title is written
+
+
+def test_a_hidden_heat_map_is_not_drawn_on_slice_changes(window):
+    """With one map shown at a time, the others are neither gathered, coloured nor painted."""
+    from core.overlay import HeatMap
+
+    vol, _lm = _ct_with_segments()
+    window.session.set_image(vol, "phantom")
+    ramp = np.broadcast_to(np.linspace(0, 1, 96, dtype=np.float32), vol.array.shape)
+    window.model.add_heatmap(HeatMap.from_values("first", ramp, vol.geometry, 0.0, 1.0))
+    window.model.add_heatmap(HeatMap.from_values("second", ramp[:, ::-1], vol.geometry, 0.0, 1.0))
+    axial = window.views["axial"]
+    first, second = axial.heat_items
+    assert not first.isVisible() and first.qimage is None  # the newest map is the one shown
+    assert second.isVisible() and second.source.shape == axial.image_item.source.shape
+    window.model.scroll("axial", 1)
+    assert first.qimage is None
+    np.testing.assert_array_equal(second.source, window.model.heat_display(window.model.heatmaps[1])[
+        window.model.slice_index("axial")])
+    window.model.set_active_heatmap("first")
+    assert first.isVisible() and first.qimage is not None and not second.isVisible()
