@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "monai", "PySide6", "vtkmodules", "pyqtgraph")
@@ -101,7 +102,10 @@ runpy.run_path("main.py", run_name="__main__")
 def run_child(args: list[str], cwd: Path, timeout: float = 180, exe: str = sys.executable,
               probe: str = "") -> tuple[float, subprocess.CompletedProcess]:
     """(seconds from start to exit, the finished process), with a fresh HOME; ``probe``: the app's
-    start-up probe milestone (window, segmented)."""
+    start-up probe milestone (window, segmented). The process's ``cpu_seconds``: user + system time of
+    the child and the processes it waited for (the start-up probe exits at its milestone)."""
+    import resource
+
     with tempfile.TemporaryDirectory(prefix="delineate-bench-home-") as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DELINEATE_")}
         env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"),
@@ -110,9 +114,13 @@ def run_child(args: list[str], cwd: Path, timeout: float = 180, exe: str = sys.e
         env["BENCH_T0"] = env["DELINEATE_PROBE_T0"] = str(t0)  # perf_counter is the system-wide monotonic clock
         if probe:
             env["DELINEATE_STARTUP_PROBE"] = probe
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run([exe, *args], cwd=cwd, env=env, capture_output=True, text=True,
                              timeout=timeout)
-        return time.perf_counter() - t0, out
+        seconds = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out.cpu_seconds = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        return seconds, out
 
 
 def import_tree(stderr: str) -> list[tuple[int, int, str]]:
@@ -184,10 +192,13 @@ def first_segmentation(root: Path) -> float:
     return float(line[-1].split()[1])
 
 
-def probed(command: list[str], probe: str) -> float:
-    """Seconds to the start-up probe's milestone for ``command`` (the packaged app, or main.py)."""
+def probed(command: list[str], probe: str, cpu: Optional[list] = None) -> float:
+    """Seconds to the start-up probe's milestone for ``command`` (the packaged app, or main.py); the
+    CPU seconds it took are appended to ``cpu``."""
     root = ROOT if command[0] == sys.executable else Path(command[0]).parent
     _, out = run_child(command[1:], root, timeout=600, exe=command[0], probe=probe)
+    if cpu is not None:
+        cpu.append(out.cpu_seconds)
     tag = "WINDOW " if probe == "window" else "SEGMENTED "
     line = [ln for ln in out.stdout.splitlines() if ln.startswith(tag)]
     if not line:

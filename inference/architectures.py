@@ -6,9 +6,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from inference.monai_light import light
+
 
 def _conv(dims, cin, cout, **kw):
-    from monai.networks.blocks import Convolution
+    Convolution = light("monai.networks.blocks").Convolution
 
     return Convolution(dims, cin, cout, kernel_size=3, norm="batch", act="relu", **kw)
 
@@ -23,7 +25,8 @@ class _ResidualUNet(nn.Module):
 
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels, se: bool) -> None:
         super().__init__()
-        from monai.networks.blocks import ChannelSELayer, Convolution, ResidualUnit
+        blocks = light("monai.networks.blocks")
+        ChannelSELayer, Convolution, ResidualUnit = blocks.ChannelSELayer, blocks.Convolution, blocks.ResidualUnit
 
         d = spatial_dims
         self.stem = ResidualUnit(d, in_channels, channels[0], strides=1, subunits=2, norm="batch")
@@ -56,7 +59,7 @@ class ResUNetPP(_ResidualUNet):
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels=(16, 32, 64, 128),
                  dilations=(1, 2, 4, 6)) -> None:
         super().__init__(spatial_dims, in_channels, out_channels, tuple(channels), se=True)
-        from monai.networks.blocks import SimpleASPP
+        SimpleASPP = light("monai.networks.blocks").SimpleASPP
 
         top = channels[-1]
         self.aspp = SimpleASPP(spatial_dims, top, top // 4, kernel_sizes=(1, 3, 3, 3), dilations=dilations,
@@ -72,7 +75,7 @@ class FCN(nn.Module):
 
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels=(16, 32, 64, 128)) -> None:
         super().__init__()
-        from monai.networks.blocks import Convolution
+        Convolution = light("monai.networks.blocks").Convolution
 
         d = spatial_dims
         pool = nn.MaxPool2d if d == 2 else nn.MaxPool3d
@@ -102,7 +105,7 @@ class SegNet(nn.Module):
 
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels=(16, 32, 64, 128)) -> None:
         super().__init__()
-        from monai.networks.blocks import Convolution
+        Convolution = light("monai.networks.blocks").Convolution
 
         d = spatial_dims
         self.pool = (nn.MaxPool2d if d == 2 else nn.MaxPool3d)(2, return_indices=True)
@@ -138,7 +141,8 @@ class TransUNet(_ResidualUNet):
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, img_size, channels=(16, 32, 64, 128),
                  hidden_size: int = 128, num_layers: int = 4, num_heads: int = 4) -> None:
         super().__init__(spatial_dims, in_channels, out_channels, tuple(channels), se=False)
-        from monai.networks.blocks import Convolution, TransformerBlock
+        blocks = light("monai.networks.blocks")
+        Convolution, TransformerBlock = blocks.Convolution, blocks.TransformerBlock
 
         factor = 2 ** (len(channels) - 1)
         self.grid = tuple(int(s) // factor for s in img_size)

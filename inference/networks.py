@@ -1,4 +1,5 @@
-"""Networks by name, built from MONAI (no hand-written copies of what MONAI provides)."""
+"""Networks by name, built from MONAI (no hand-written copies of what MONAI provides), importing
+only the modules a network needs (inference.monai_light)."""
 from __future__ import annotations
 
 import torch
@@ -6,6 +7,7 @@ from torch import nn
 
 from core.errors import DelineateError
 from inference import card
+from inference.monai_light import light
 
 
 class DeepLab(nn.Module):
@@ -15,7 +17,8 @@ class DeepLab(nn.Module):
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels=(16, 32, 64),
                  dilations=(1, 2, 4, 6)) -> None:
         super().__init__()
-        from monai.networks.blocks import Convolution, ResidualUnit, SimpleASPP
+        blocks = light("monai.networks.blocks")
+        Convolution, ResidualUnit, SimpleASPP = blocks.Convolution, blocks.ResidualUnit, blocks.SimpleASPP
 
         c1, c2, c3 = channels
         self.stem = Convolution(spatial_dims, in_channels, c1, strides=1, kernel_size=3)
@@ -36,33 +39,32 @@ class DeepLab(nn.Module):
 
 def build(architecture: str, spatial_dims: int, in_channels: int, out_channels: int, params: dict,
           patch_size=None) -> nn.Module:
-    from monai import networks as mn
-
+    nets = light("monai.networks.nets")  # the one network's module, not all of MONAI (5-12 s of imports)
     # JSON has no tuples: MONAI wants ("name", {args}) for norm/act
     p = {k: tuple(v) if k in ("norm", "act", "norm_name") and isinstance(v, list) else v for k, v in params.items()}
     try:
         if architecture == "UNet":
             p.setdefault("channels", (16, 32, 64, 128))
             p.setdefault("strides", (2,) * (len(p["channels"]) - 1))
-            return mn.nets.UNet(spatial_dims, in_channels, out_channels, **p)
+            return nets.UNet(spatial_dims, in_channels, out_channels, **p)
         if architecture == "AttentionUnet":
             p.setdefault("channels", (16, 32, 64, 128))
             p.setdefault("strides", (2,) * (len(p["channels"]) - 1))
-            return mn.nets.AttentionUnet(spatial_dims, in_channels, out_channels, **p)
+            return nets.AttentionUnet(spatial_dims, in_channels, out_channels, **p)
         if architecture == "BasicUNetPlusPlus":
-            return mn.nets.BasicUNetPlusPlus(spatial_dims, in_channels, out_channels, **p)
+            return nets.BasicUNetPlusPlus(spatial_dims, in_channels, out_channels, **p)
         if architecture == "SegResNet":
-            return mn.nets.SegResNet(spatial_dims, in_channels=in_channels, out_channels=out_channels, **p)
+            return nets.SegResNet(spatial_dims, in_channels=in_channels, out_channels=out_channels, **p)
         if architecture == "DynUNet":
             p.setdefault("kernel_size", [3] * 4)
             p.setdefault("strides", [1] + [2] * (len(p["kernel_size"]) - 1))
             p.setdefault("upsample_kernel_size", p["strides"][1:])
-            return mn.nets.DynUNet(spatial_dims, in_channels, out_channels, **p)
+            return nets.DynUNet(spatial_dims, in_channels, out_channels, **p)
         if architecture == "UNETR":
             p.setdefault("img_size", tuple(patch_size))
-            return mn.nets.UNETR(in_channels, out_channels, spatial_dims=spatial_dims, **p)
+            return nets.UNETR(in_channels, out_channels, spatial_dims=spatial_dims, **p)
         if architecture == "SwinUNETR":
-            return mn.nets.SwinUNETR(in_channels=in_channels, out_channels=out_channels,
+            return nets.SwinUNETR(in_channels=in_channels, out_channels=out_channels,
                                      spatial_dims=spatial_dims, **p)
         if architecture == "DeepLab":
             return DeepLab(spatial_dims, in_channels, out_channels, **p)

@@ -12,8 +12,8 @@ frame scanned at 128 or 1024 pixels over one field of view reaches the network a
 from __future__ import annotations
 
 import math
+import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
@@ -27,15 +27,52 @@ from core.resample import covering_grid, resample
 from core.volume import Volume
 from inference import device as devices
 from inference.card import ModelCard
+from inference.image_grid import OnImageGrid, sample_step
+
+SMALL_OUTPUT = 4_000_000  # values (classes x voxels) below which scipy maps back quicker: a 2D frame, a small crop
 
 
-@dataclass(eq=False)
 class Segmentation:
-    labels: LabelMap
-    probabilities: np.ndarray  # float16 [classes, z, y, x] on the image's grid (kept for XAI/uncertainty)
-    card: ModelCard
-    device: str
-    seconds: float
+    """A run's labels on the image's exact grid, with the per-class probabilities there (float16
+    [classes, z, y, x], kept for explanations and uncertainty) made the first time they are asked for:
+    ``probabilities`` may be given as the array or as a function that makes it."""
+
+    def __init__(self, labels: LabelMap, probabilities, card: ModelCard, device: str, seconds: float,
+                 sample: Optional[np.ndarray] = None) -> None:
+        self.labels, self.card, self.device, self.seconds = labels, card, device, seconds
+        self._probabilities = probabilities
+        self._lock = threading.Lock()
+        self._sample = sample
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        with self._lock:
+            if callable(self._probabilities):
+                self._probabilities = self._probabilities()
+            return self._probabilities
+
+    @probabilities.setter
+    def probabilities(self, value: np.ndarray) -> None:
+        with self._lock:
+            self._probabilities, self._sample = value, None
+
+    @property
+    def sample(self) -> np.ndarray:
+        """float16 [classes, n]: the probabilities at every step-th voxel of the flat image grid (the
+        step envelope.run_uncertainty takes), without making them all."""
+        if self._sample is None:
+            p = self.probabilities
+            self._sample = p.reshape(p.shape[0], -1)[:, ::sample_step(int(np.prod(p.shape[1:])))]
+        return self._sample
+
+
+def import_network_modules() -> None:
+    """The MONAI modules the shipped models' runs need (their U-Net and the sliding window), imported
+    ahead of the run (app.actions.segmenting.prefetch)."""
+    from inference.monai_light import light
+
+    light("monai.networks.nets.unet")
+    light("monai.inferers.utils")
 
 
 def load_model(card: ModelCard, device: Optional[torch.device] = None) -> torch.nn.Module:
@@ -150,25 +187,53 @@ class _Counted(torch.nn.Module):
 
     def forward(self, x):
         check(self.cancel)
-        y = self.net(x)
-        if isinstance(y, (list, tuple)):  # deep supervision / UNet++ heads: the full-resolution one
-            y = y[0]
+        if x.shape[0] % 2 and x.shape[0] > 1:
+            # the last batch: its last window alone, as in the pairs (sw_batch_size 2) this replaced
+            # (the CPU kernels give a lone window other last bits than one in a batch of 2 or more)
+            y = torch.cat([self._net(x[:-1]), self._net(x[-1:])])
+        else:
+            y = self._net(x)
         self.done += x.shape[0]
         self.progress(0.1 + 0.8 * min(self.done / self.total, 1.0), f"window {self.done}/{self.total}")
         return y
 
+    def _net(self, x):
+        y = self.net(x)
+        return y[0] if isinstance(y, (list, tuple)) else y  # deep supervision / UNet++ heads: the full-resolution one
+
+
+#: voxels of windows per network call on the CPU: one window of a small 3D U-Net per call leaves the
+#: cores waiting on per-call work (instance norm, small deep layers); 2M voxels run 1.8-2.3x less CPU
+#: time per window than pairs (measured: 32x64x64 and 64x64x64 windows), for ~250 MB
+CPU_BATCH_VOXELS = 1 << 21
+
+
+def batch_size(net: torch.nn.Module, card: ModelCard, device: torch.device, n: int) -> int:
+    """Windows per network call: 2 off the CPU and for stochastic networks (whose draws follow the
+    batches), else as many as fit CPU_BATCH_VOXELS, even (the forward pass keeps the pairs' numbers)."""
+    if device.type != "cpu" or getattr(net, "stochastic", False):
+        return 2
+    per_window = max(int(np.prod(card.patch_size)), 1)
+    return max(2, min(CPU_BATCH_VOXELS // per_window, n + n % 2) // 2 * 2)
+
 
 def predict(net: torch.nn.Module, x: np.ndarray, card: ModelCard, device: torch.device,
             progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
-            sw_batch_size: int = 2, amp: Optional[bool] = None) -> np.ndarray:
-    """Softmax probabilities [classes, *spatial] on the model grid, float32."""
-    from monai.inferers import SlidingWindowInferer
+            sw_batch_size: Optional[int] = None, amp: Optional[bool] = None) -> np.ndarray:
+    """Softmax probabilities [classes, *spatial] on the model grid, float32; ``sw_batch_size`` windows
+    per network call (default: batch_size)."""
+    from inference.monai_light import light
 
+    sliding_window_inference = light("monai.inferers.utils").sliding_window_inference  # not all of MONAI
     roi = list(card.patch_size)
-    counted = _Counted(net, math.ceil(n_windows(x.shape[1:], roi, card.overlap) / sw_batch_size) * sw_batch_size,
-                       progress, cancel)
-    inferer = SlidingWindowInferer(roi_size=roi, sw_batch_size=sw_batch_size, overlap=card.overlap,
-                                   mode="gaussian", padding_mode="replicate", sw_device=device, device="cpu")
+    windows = n_windows(x.shape[1:], roi, card.overlap)
+    sw_batch_size = sw_batch_size or batch_size(net, card, device, windows)
+    counted = _Counted(net, math.ceil(windows / sw_batch_size) * sw_batch_size, progress, cancel)
+
+    def inferer(t, network):  # monai.inferers.SlidingWindowInferer's call with these settings
+        return sliding_window_inference(t, roi, sw_batch_size, network, overlap=card.overlap, mode="gaussian",
+                                        padding_mode="replicate", sw_device=device, device="cpu")
+
     dtype = devices.autocast_dtype(device) if amp is not False else None
     t = torch.from_numpy(np.ascontiguousarray(x))[None]
     with torch.inference_mode():
@@ -184,118 +249,10 @@ def predict(net: torch.nn.Module, x: np.ndarray, card: ModelCard, device: torch.
 def to_image_grid(probs: np.ndarray, grid: Geometry, target: Geometry, cancel: Optional[CancelToken] = None,
                   slab_voxels: int = 1 << 21) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities [C, z, y, x] on the model's ``grid`` -> (float16 probabilities, labels) on
-    ``target``, linear through world coordinates, every class at once (torch, multithreaded), a slab
-    of target slices at a time so memory stays bounded. Outside the model grid the background class
-    is 1 and the others 0 (as scipy's 'constant' mode, which the per-class path used: it took 15.9 s
-    of a 512x512x120 CT's 51-78 s). Grids whose axes are parallel (the usual case: the model grid is
-    LPS-aligned, and so are most images) interpolate separably, one axis at a time; oblique ones
-    through grid_sample."""
-    if grid.same_grid(target, tol=1e-9):
-        return probs.astype(np.float16), np.argmax(probs, axis=0).astype(_label_dtype(probs.shape[0]))
-    if probs.shape[0] * int(np.prod(target.shape_zyx)) < SMALL_OUTPUT:  # below this scipy is quicker
-        back = np.stack([resample(p, grid, target, order=1, fill=1.0 if c == 0 else 0.0)
-                         for c, p in enumerate(probs)]).astype(np.float16)
-        return back, np.argmax(back, axis=0).astype(_label_dtype(probs.shape[0]))
-    m = target.index_to_index(grid)  # target (i, j, k, 1) -> model grid (i, j, k, 1)
-    n_classes = probs.shape[0]
-    nz, ny, nx = target.shape_zyx
-    back = np.empty((n_classes, nz, ny, nx), np.float16)
-    labels = np.empty((nz, ny, nx), _label_dtype(n_classes))
-    src = torch.from_numpy(np.ascontiguousarray(probs, dtype=np.float32))
-    step = max(1, slab_voxels // max(ny * nx, 1))
-    parallel = np.allclose(m[:3, :3], np.diag(np.diag(m[:3, :3])), atol=1e-6)
-    with torch.inference_mode():
-        for z0 in range(0, nz, step):
-            check(cancel)
-            ks = np.arange(z0, min(nz, z0 + step))
-            out = _separable(src, m, ks, ny, nx) if parallel else _sampled(src, m, grid, ks, ny, nx)
-            back[:, ks[0]:ks[-1] + 1] = out.numpy()
-            labels[ks[0]:ks[-1] + 1] = _argmax(out).numpy()
-    return back, labels
-
-
-def _label_dtype(n_classes: int):
-    return np.uint8 if n_classes <= 256 else np.uint16
-
-
-SMALL_OUTPUT = 4_000_000  # values (classes x voxels): a 2D frame, a small crop
-_EDGE = 1e-3  # voxels: target centres this close outside the model grid (rounding) still sample its edge
-
-
-def _axis_weights(scale: float, offset: float, targets: np.ndarray, n: int):
-    """Linear interpolation along one axis: (lower source index, upper weight, inside) per target."""
-    pos = scale * targets + offset
-    inside = (pos >= -_EDGE) & (pos <= n - 1 + _EDGE)
-    pos = np.clip(pos, 0, n - 1)
-    lo = np.minimum(np.floor(pos), max(n - 2, 0)).astype(np.int64)
-    return torch.from_numpy(lo), torch.from_numpy((pos - lo).astype(np.float32)), inside
-
-
-def _lerp(t: torch.Tensor, dim: int, lo: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    shape = [1] * t.dim()
-    shape[dim] = -1
-    a = t.index_select(dim, lo)
-    if t.shape[dim] == 1:
-        return a
-    return torch.lerp(a, t.index_select(dim, lo + 1), w.view(shape))
-
-
-def _argmax(out: torch.Tensor) -> torch.Tensor:
-    """Class arg-max, one class at a time (torch's arg-max across the leading dim is slow on the CPU)."""
-    best, labels = out[0].clone(), torch.zeros(out.shape[1:], dtype=torch.int64)
-    for c in range(1, out.shape[0]):
-        better = out[c] > best
-        labels[better] = c
-        torch.maximum(best, out[c], out=best)
-    return labels
-
-
-def _fill_outside(out: torch.Tensor, outside_z, outside_y, outside_x) -> torch.Tensor:
-    for dim, outside in ((1, outside_z), (2, outside_y), (3, outside_x)):
-        if outside.any():
-            idx = [slice(None)] * 4
-            idx[dim] = torch.from_numpy(outside)
-            out[tuple(idx)] = 0.0
-            idx[0] = 0
-            out[tuple(idx)] = 1.0
-    return out
-
-
-def _separable(src: torch.Tensor, m: np.ndarray, ks: np.ndarray, ny: int, nx: int) -> torch.Tensor:
-    """Through-plane linear interpolation first (two source slices per target slice), then each
-    slice in-plane with grid_sample on a separable grid (its bilinear kernel is quicker than index
-    gathers or interpolation matrices)."""
-    import torch.nn.functional as F
-
-    _, sz, sy, sx = src.shape
-    lz, wz, iz = _axis_weights(m[2, 2], m[2, 3], ks, sz)
-    lx, wx, ix = _axis_weights(m[0, 0], m[0, 3], np.arange(nx), sx)
-    ly, wy, iy = _axis_weights(m[1, 1], m[1, 3], np.arange(ny), sy)
-    slab = _lerp(src, 1, lz, wz).permute(1, 0, 2, 3)  # (slices, C, y, x)
-    gx = (2 * (lx + wx) / max(sx - 1, 1) - 1) if sx > 1 else torch.zeros(nx)
-    gy = (2 * (ly + wy) / max(sy - 1, 1) - 1) if sy > 1 else torch.zeros(ny)
-    where = torch.stack([gx[None, :].expand(ny, nx), gy[:, None].expand(ny, nx)], dim=-1)
-    out = F.grid_sample(slab, where[None].expand(len(ks), -1, -1, -1), mode="bilinear", padding_mode="border",
-                        align_corners=True).permute(1, 0, 2, 3)
-    return _fill_outside(out.contiguous(), ~iz, ~iy, ~ix)
-
-
-def _sampled(src: torch.Tensor, m: np.ndarray, grid: Geometry, ks: np.ndarray, ny: int, nx: int) -> torch.Tensor:
-    import torch.nn.functional as F
-
-    size = np.asarray(grid.size, dtype=np.float64)  # (x, y, z)
-    jj, ii = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-    pts = np.stack([np.broadcast_to(ii, (len(ks), ny, nx)), np.broadcast_to(jj, (len(ks), ny, nx)),
-                    np.broadcast_to(ks[:, None, None], (len(ks), ny, nx))], axis=-1).astype(np.float64)
-    where = pts @ m[:3, :3].T + m[:3, 3]  # model-grid (i, j, k) of each target voxel
-    inside = np.all((where >= -_EDGE) & (where <= size - 1 + _EDGE), axis=-1)
-    norm = np.where(size > 1, 2 * np.clip(where, 0, size - 1) / np.maximum(size - 1, 1) - 1, 0.0)
-    out = F.grid_sample(src[None], torch.from_numpy(norm.astype(np.float32))[None], mode="bilinear",
-                        padding_mode="border", align_corners=True)[0]
-    outside = torch.from_numpy(~inside)
-    out[:, outside] = 0.0
-    out[0, outside] = 1.0
-    return out
+    ``target`` (inference.image_grid.OnImageGrid: labels first, then the probabilities)."""
+    mapped = OnImageGrid(probs, grid, target, slab_voxels, SMALL_OUTPUT)
+    labels = mapped.labels(cancel)
+    return mapped.probabilities(cancel), labels
 
 
 def keep_largest(labels: np.ndarray) -> np.ndarray:
@@ -338,9 +295,10 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
     progress(0.9, "mapping back to the image grid")
     if card.spatial_dims == 2:
         probs = probs[:, None]
-    back, labels = to_image_grid(probs, grid, volume.geometry, cancel)
+    mapped = OnImageGrid(probs, grid, volume.geometry, small_output=SMALL_OUTPUT)
+    labels = mapped.labels(cancel)
     if keep_largest_component if keep_largest_component is not None else card.keep_largest_component:
         labels = keep_largest(labels)
     lm = LabelMap(labels, volume.geometry, card.labels)
     progress(1.0, "done")
-    return Segmentation(lm, back, card, str(dev), time.perf_counter() - t0)
+    return Segmentation(lm, mapped.probabilities, card, str(dev), time.perf_counter() - t0, mapped.sample)

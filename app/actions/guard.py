@@ -30,5 +30,5 @@ def check_run(volume, card, run, quantiles: Optional[dict] = None) -> Guarded:
     """The image checks plus the run's own uncertainty against the calibrated threshold."""
     from inference.envelope import check_run as check, envelope_of, run_uncertainty
 
-    uncertainty = run_uncertainty(run.probabilities)
+    uncertainty = run_uncertainty(run.sample)  # the probabilities' strided sample it reads, without making them all
     return Guarded(run, check_image(volume, card, quantiles) + check(card, envelope_of(card), uncertainty), uncertainty)

@@ -1,11 +1,36 @@
 """Running models on the open image, and comparing a second model with the mask being edited."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from core.progress import no_progress
+
+
+_prefetching: Optional[threading.Thread] = None
+
+
+def prefetch() -> None:
+    """Import what a model run needs (torch, the runner, MONAI's U-Net and sliding-window modules: 2-3 s
+    on a 2-core CPU) in a background thread, while the caller does something else, such as waiting on
+    the image being decoded in its child process. Once per process; the run imports whatever is not
+    there yet itself, and reports any problem."""
+    global _prefetching
+    if _prefetching is None:
+        _prefetching = threading.Thread(target=_import_runner, name="delineate-prefetch", daemon=True)
+        _prefetching.start()
+
+
+def _import_runner() -> None:
+    try:
+        from inference.runner import import_network_modules
+
+        import_network_modules()
+    except Exception:  # noqa: BLE001 - the run itself will import them and say what is wrong
+        pass
 
 
 def segment(volume, card, device: str = "auto", progress=no_progress, cancel=None):

@@ -28,7 +28,13 @@ def cmd_segment(args) -> int:
     from formats.io import write_labelmap
     from inference.registry import Registry
 
-    vol = opening.read(args.input, args.series, progress_bar)
+    def reading(fraction: float, message: str = "") -> None:
+        # the image decodes in a child process, forked before its first word: import the model's
+        # modules meanwhile (a thread started before the fork would cost the reader a fresh interpreter)
+        segmenting.prefetch()
+        progress_bar(fraction, message)
+
+    vol = opening.read(args.input, args.series, reading)
     reg = Registry()
     card = reg.get(args.model, args.version) if args.model else default_model(vol, reg)
     print(f"model: {card.summary()}", file=sys.stderr)
