@@ -3,7 +3,10 @@ ClientApp, each simulated node reading the site store its partition-id names. Th
 of 2 local iterations (plumbing, not learning). The aggregated model must be the sites' local
 fine-tunings (Site.fit, the seed the ClientApp derives) averaged by their training-case counts, as
 FedAvg defines it: the simulation runs the deployment's algorithm, not an approximation of it.
-fp32 (DELINEATE_CPU_BF16=0, inherited by Ray's workers); one thread a site, as Ray gives each actor."""
+fp32 (DELINEATE_CPU_BF16=0, inherited by Ray's workers); one thread a site, as Ray gives each actor.
+One Ray CPU: a single actor runs the sites in turn (one worker start-up instead of two). Measured on the
+2-core machine shared with other jobs (load 10): 106 s (131 s with two actors); the simulation alone
+took 40 s at load 7."""
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +45,7 @@ def test_simulation_keeps_the_fedavg_of_the_sites_local_fine_tunings(tmp_path, s
 
     monkeypatch.setenv("DELINEATE_CPU_BF16", "0")
     summary, models = simulate(stores, tmp_path, {"rounds": 1, "local-iterations": ITERATIONS, "lr": LR,
-                                                  "seed": SEED, "timeout": 300.0})
+                                                  "seed": SEED, "timeout": 300.0}, cpus=1)
     assert _ray_processes() == 0  # Ray is shut down afterwards
 
     # the server kept the aggregated model as a new version: parent, rounds, sites, per-site Dice
