@@ -75,17 +75,16 @@ def simulate(stores: list, home: Path, run_config: dict, cpus: Optional[int] = N
     """A federation of ``len(stores)`` simulated sites (models kept in ``home``/siteN-models, the
     aggregated version in ``home``/server-models unless ``models-dir`` says otherwise); returns
     (summary, the sites' model folders) like federated.runtime.one_machine, each of the summary's
-    sites with its ``store``. ``cpus``: Ray's CPUs
-    (default: one a site, at most this machine's); each site's ClientApp takes one."""
+    sites with its ``store``. ``cpus``: Ray's CPUs (default: one a site, at most this machine's);
+    each site's ClientApp takes one, so that many sites train at a time."""
     import importlib.util
 
     from federated.site import require_store
+    from federated.strategies import STRATEGIES
     from store.location import is_url
 
     if importlib.util.find_spec("ray") is None:
         raise DelineateError("the simulation needs Ray: pip install -r requirements.txt")
-    from federated.strategies import STRATEGIES
-
     if not stores:
         raise DelineateError("give at least one site's store")
     if run_config.get("strategy", "fedavg") not in STRATEGIES:
