@@ -49,3 +49,37 @@ def test_each_view_shows_the_shown_maps_colour_bar_in_its_screenshot(qtbot):
     assert len(views[0].heat_bar.boxes()) == 2
     model.toggle_heatmaps()  # all faded out: no bar
     assert views[0].heat_bar.boxes() == []
+
+
+def test_the_bar_is_drawn_once_and_redrawn_when_its_map_changes(qtbot, monkeypatch):
+    """A slice change repaints each view: the bar is blended from its cached image, not laid out
+    again; a new threshold draws it anew."""
+    from gui import colorbar_item
+    from gui.app import make_app
+    from gui.slice_view import SliceView
+
+    make_app()
+    drawn = []
+    real = colorbar_item._bar_image
+    monkeypatch.setattr(colorbar_item, "_bar_image", lambda *a: drawn.append(a[0].threshold) or real(*a))
+    vol = Volume.from_array(np.zeros((20, 40, 40), np.float32), modality="MR")
+    model = ViewerModel()
+    model.set_volume(vol)
+    view = SliceView(model, "axial")
+    qtbot.addWidget(view)
+    view.resize(360, 360)
+    view.show()
+    qtbot.waitExposed(view)
+    heat = HeatMap.from_values("Grad-CAM", np.zeros(vol.array.shape, np.float32), vol.geometry, vmin=0.0, vmax=1.0,
+                               threshold=0.1)
+    model.add_heatmap(heat)
+    view.screenshot()
+    assert drawn == [0.1]
+    for k in (3, 4, 5):
+        model.set_cursor_index(np.array([20, 20, k]))
+        view.screenshot()
+    assert drawn == [0.1]
+    heat.threshold = 0.5
+    model.notify("heatmaps")
+    colours = _box_colours(view.screenshot(), view.heat_bar.boxes()[0])
+    assert drawn == [0.1, 0.5] and len(colours) > 5
