@@ -142,9 +142,13 @@ def test_window_batches_keep_the_numbers_of_pairs(shape):
 def test_monai_is_imported_module_by_module():
     code = """
 import sys
+import threading
 from inference.monai_light import light
+ahead = threading.Thread(target=light, args=("monai.inferers.utils",))  # as app.actions.segmenting.prefetch
+ahead.start()
+light("monai.inferers.utils").sliding_window_inference  # waits for the other thread's import, if under way
+ahead.join()
 light("monai.networks.nets").UNet
-light("monai.inferers.utils").sliding_window_inference
 print(sorted(m for m in ("monai.transforms", "monai.apps.datasets", "monai.losses", "monai.metrics",
                          "monai.networks.nets.swin_unetr", "monai.bundle") if m in sys.modules))
 from monai.networks.nets import SegResNet

@@ -32,6 +32,7 @@ class CaseExport:
     state: str = ""
     case_id: str = ""
     probabilities: Optional[object] = None  # (C, z, y, x) foreground probabilities of the run, for a fractional SEG
+    # (or a function giving them: a run makes them on the image grid when first asked, in the export's worker)
     regions: Optional[dict] = None  # report key images: "edited", "uncertain" boxes (None: from ai vs labelmap)
     measurements: Optional[list] = None  # the reader's rulers, angles, ROIs, RECIST (core.measurements.row)
 
@@ -134,7 +135,7 @@ def export_case(fmt: str, case: CaseExport, out, *, fractional: bool = False, de
     progress = progress or no_progress
     rerun = fractional and case.probabilities is None
     card, model = _model(case, need_card=rerun)
-    probs = case.probabilities if fractional else None
+    probs = (case.probabilities() if callable(case.probabilities) else case.probabilities) if fractional else None
     if rerun:
         if card is None:
             raise DelineateError("a fractional SEG holds a model's probabilities: name the model with --model")
@@ -208,5 +209,5 @@ def case_from_session(session, reviewer: str = "") -> CaseExport:
                       snapshot=dict(run.card.report_dict(), warnings=list(session.warnings)) if run else None,
                       reviewer=reviewer or stored.get("store_reviewer", ""),
                       state=session.review_state or stored.get("store_state", ""), case_id=session.store_case or "",
-                      probabilities=run.probabilities[1:] if run is not None else None,
+                      probabilities=(lambda: run.probabilities[1:]) if run is not None else None,
                       regions=_session_regions(session), measurements=_measurement_rows(session))
