@@ -59,6 +59,11 @@ def run(path: Optional[str] = None, model: bool = True) -> int:
             win.cases.run_default_model()
 
         win.loaded.connect(first_load)
+        from app.actions.segmenting import prefetch
+
+        # the sample's model will run: torch and MONAI import in a thread while the sample decodes,
+        # from the window's first paint on (the window never waits for torch)
+        _after_first_paint(app, win, prefetch)
     from PySide6 import QtCore
 
     # after the first paint: opening imports the readers (pydicom, SimpleITK), which the window need not wait for
@@ -66,3 +71,18 @@ def run(path: Optional[str] = None, model: bool = True) -> int:
     code = app.exec()
     del win
     return code
+
+
+def _after_first_paint(app, window, fn) -> None:
+    """Call ``fn`` once, from the event loop, after ``window`` has first painted."""
+    from PySide6 import QtCore, QtWidgets
+
+    class Filter(QtCore.QObject):
+        def eventFilter(self, obj, event) -> bool:
+            if (event.type() == QtCore.QEvent.Type.Paint and isinstance(obj, QtWidgets.QWidget)
+                    and obj.window() is window):
+                app.removeEventFilter(self)
+                QtCore.QTimer.singleShot(0, fn)
+            return False
+
+    app.installEventFilter(Filter(window))  # parented to the window: lives as long as it

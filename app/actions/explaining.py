@@ -53,7 +53,7 @@ def explain(volume, run, method: str, value: Optional[int] = None, roi: Optional
     if run is None or run.labels.geometry is not volume.geometry:
         raise DelineateError("run a model first (Segment → Run the default model): explanations are of a model")
     if method == "uncertainty":
-        result = xai.uncertainty(volume, run.card, progress, cancel, first=run.probabilities)
+        result = xai.uncertainty(volume, run.card, progress, cancel)  # run.probabilities would be made for nothing
     else:
         if value is None:
             raise DelineateError("choose the label to explain")
