@@ -70,8 +70,12 @@ class InteractiveOverlay:
         return self.view.model.display
 
     def _on_cursor(self) -> None:
-        if self.grid is not None and self.view.model.slice_index(self.view.view) != self._shown:
-            self.redraw()
+        if self.grid is None or self.view.model.slice_index(self.view.view) == self._shown:
+            return
+        if self.display_mask is None and not self.prompts.items:  # nothing to draw on any slice
+            self._shown = self.view.model.slice_index(self.view.view)
+            return
+        self.redraw()
 
     def redraw(self) -> None:
         g = self.grid
@@ -128,6 +132,7 @@ class InteractiveOverlay:
                 elif isinstance(p, Scribble) and len(xy) == 1:
                     path.addEllipse(QtCore.QPointF(*xy[0]), 0.5, 0.5)
         self.markers.setData(spots, size=10, symbol="o", pen=pg.mkPen("k", width=1.5))
+        self.markers.setVisible(bool(spots))  # an empty scatter still costs a paint per view repaint
         for positive, item in self.shapes.items():
             item.setPath(paths[positive])
 
