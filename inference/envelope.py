@@ -57,10 +57,15 @@ def declared(card) -> Envelope:
                     [s * SPACING_FACTOR for s in card.spacing] if card.spacing else None)
 
 
+def sample_step(n_voxels: int) -> int:
+    """The stride of the guard's strided samples of ``n_voxels`` values (at most SAMPLE_VOXELS of them)."""
+    return max(1, n_voxels // SAMPLE_VOXELS)
+
+
 def intensity_quantiles(normalised: np.ndarray) -> dict:
     """Quantiles of a normalised image (a strided sample of at most SAMPLE_VOXELS voxels)."""
     flat = np.asarray(normalised, np.float32).reshape(-1)
-    step = max(1, flat.size // SAMPLE_VOXELS)
+    step = sample_step(flat.size)
     values = np.quantile(flat[::step], QUANTILES)
     return {f"q{q:g}": float(v) for q, v in zip(QUANTILES, values)}
 
@@ -68,7 +73,7 @@ def intensity_quantiles(normalised: np.ndarray) -> dict:
 def colourful_fraction(rgb: np.ndarray) -> float:
     """Share of pixels whose channels differ by more than a tenth of the image's range."""
     a = np.asarray(rgb)[..., :3].reshape(-1, 3)
-    a = a[:: max(1, a.shape[0] // SAMPLE_VOXELS)].astype(np.float32)
+    a = a[::sample_step(a.shape[0])].astype(np.float32)
     spread = a.max(1) - a.min(1)
     return float((spread > 0.1 * max(float(a.max() - a.min()), 1e-6)).mean())
 
@@ -79,7 +84,7 @@ def check_image(volume, card, envelope: Envelope, quantiles: Optional[dict] = No
     modality = volume.modality or "OT"
     if modality not in envelope.modalities:
         reasons.append(f"the image is {modality}; {card.id} was made for {'/'.join(envelope.modalities)}")
-    dims = 2 if volume.is_2d or getattr(volume, "is_cine", False) else 3  # a loop's frames are times, not slices
+    dims = 2 if volume.is_planar else 3  # a cine loop's frames are times, not slices
     if dims != envelope.spatial_dims:
         reasons.append(f"the image is {dims}D; {card.id} is a {envelope.spatial_dims}D model")
     if envelope.spacing_max_mm and dims == 3 and not volume.is_color:
@@ -113,7 +118,7 @@ def run_uncertainty(probabilities: np.ndarray) -> float:
     labelled-voxel mean spread 6x from median to maximum, the whole-image mean 3.6x."""
     p = np.asarray(probabilities)
     flat = p.reshape(p.shape[0], -1)
-    flat = np.clip(flat[:, :: max(1, flat.shape[1] // SAMPLE_VOXELS)].astype(np.float32), 1e-7, 1.0)
+    flat = np.clip(flat[:, ::sample_step(flat.shape[1])].astype(np.float32), 1e-7, 1.0)
     return float((-(flat * np.log(flat)).sum(0) / np.log(p.shape[0])).mean())
 
 

@@ -26,18 +26,12 @@ import torch.nn.functional as F
 from core.geometry import Geometry
 from core.progress import CancelToken, check
 from core.resample import resample
+from inference.envelope import sample_step
 
 #: a class this far above every other at a cell's corners wins inside it despite float32 rounding
 #: and grid_sample taking the neighbouring cell at a coordinate that rounds onto an edge
 MARGIN = 1e-3
 _EDGE = 1e-3  # voxels: target centres this close outside the model grid (rounding) still sample its edge
-
-
-def sample_step(n_voxels: int) -> int:
-    """The stride of the guard's sample of a flat grid (envelope.run_uncertainty takes the same)."""
-    from inference.envelope import SAMPLE_VOXELS
-
-    return max(1, n_voxels // SAMPLE_VOXELS)
 
 
 def label_dtype(n_classes: int):

@@ -27,7 +27,8 @@ from core.resample import covering_grid, resample
 from core.volume import Volume
 from inference import device as devices
 from inference.card import ModelCard
-from inference.image_grid import OnImageGrid, sample_step
+from inference.envelope import sample_step
+from inference.image_grid import OnImageGrid
 
 SMALL_OUTPUT = 4_000_000  # values (classes x voxels) below which scipy maps back quicker: a 2D frame, a small crop
 

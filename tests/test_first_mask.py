@@ -16,7 +16,8 @@ from core.labels import Label, LabelTable
 from core.volume import Volume
 from inference.card import ModelCard
 from inference.envelope import run_uncertainty
-from inference.image_grid import MARGIN, OnImageGrid, labels_of, sample_step
+from inference.envelope import sample_step
+from inference.image_grid import MARGIN, OnImageGrid, labels_of
 from inference.networks import build
 from inference.registry import Registry
 from inference.runner import predict, segment
