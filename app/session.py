@@ -269,21 +269,22 @@ class CaseSession:
         self.viewer.notify("segments")
 
     # -- what the AI proposed ------------------------------------------------------------------
-    def ai_draft(self) -> Optional[LabelMap]:
+    def ai_draft(self, current: Optional[LabelMap] = None, copy=LabelMap.copy) -> Optional[LabelMap]:
         """The model's mask for this image (a store case's stored AI mask when no model ran since);
         else the label map as it was before this session's edits (a loaded file); the label map
-        itself when nothing was edited."""
+        itself when nothing was edited. ``current``: a snapshot of the label map to undo the edits on
+        (copied by ``copy``) instead of the map itself (app.actions.review's save request)."""
         lm = self.labelmap
-        if self.run is not None:
-            return self.run.labels if self.run.labels is not lm else self._undone(lm)
-        if self.stored_ai is not None:
+        if self.run is not None and self.run.labels is not lm:
+            return self.run.labels  # a model run's output is never edited in place
+        if self.run is None and self.stored_ai is not None:
             return self.stored_ai
-        return self._undone(lm)
+        return self._undone(lm if current is None else current, copy)
 
-    def _undone(self, lm: Optional[LabelMap]) -> Optional[LabelMap]:
+    def _undone(self, lm: Optional[LabelMap], copy) -> Optional[LabelMap]:
         if lm is None or self.history is None or not self.history.done:
             return lm
-        ai = lm.copy()
+        ai = copy(lm)
         for e in reversed(self.history.done):
             ai.array[e.box] = e.before
         return ai

@@ -40,7 +40,7 @@ def correction_request(session, state: str, reviewer: str = "", reason: str = ""
         raise DelineateError("a rejection needs a reason")
     run = session.run
     corrected = _snapshot(session.labelmap)
-    ai = _draft(session, corrected)
+    ai = session.ai_draft(corrected, copy=_snapshot)  # corrected itself when nothing was edited
     # the card as it is now, so the case exports with it even after the model is removed
     card = dict(run.card.report_dict(), card=run.card.to_dict(), warnings=list(session.warnings)) \
         if run is not None else None
@@ -62,24 +62,6 @@ def _snapshot(lm):
     snap = copy.copy(lm)  # a dataclass's copy.copy skips __post_init__'s scan
     snap.array = lm.array.copy()
     return snap
-
-
-def _draft(session, corrected):
-    """session.ai_draft() of the snapshot: the model's own mask when it is a separate object (a
-    model run's output is never edited in place), else ``corrected`` with this session's edits
-    undone on a copy (``corrected`` itself when nothing was edited: both are snapshots)."""
-    run, lm = session.run, session.labelmap
-    if run is not None and run.labels is not lm:
-        return run.labels
-    if run is None and session.stored_ai is not None:  # a store case's AI mask, kept from when it opened
-        return session.stored_ai
-    done = session.history.done if session.history is not None else ()
-    if not done:
-        return corrected
-    ai = _snapshot(corrected)
-    for e in reversed(done):
-        ai.array[e.box] = e.before
-    return ai
 
 
 def save_correction(req: CorrectionRequest, root: Optional[Path] = None, progress=no_progress,
