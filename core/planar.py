@@ -87,7 +87,6 @@ def planar_area(volume: Volume, mask: np.ndarray, first_frame: int = 0) -> dict:
     return out
 
 
-
 def edit_units(volume: Optional[Volume]) -> tuple[str, str]:
     """The edit panel's units: (length, island size). mm and ml on a volume, mm and mm² on an image
     plane, and px with voxel or pixel counts where the file gives no pixel size (there the

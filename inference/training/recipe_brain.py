@@ -40,6 +40,19 @@ def real_mr_fractions(net, card) -> str:
     return "Checked on real MR from pydicom-data (no ground truth, so no Dice): " + "; ".join(parts)
 
 
+def template_metrics(net, card, data: str) -> list:
+    """Dice per label on the MNI152 T1 template itself, through the runner (``data`` says what it is)."""
+    from core.metrics import dice
+    from inference.card import Metric
+    from inference.runner import segment
+    from inference.training.synth_brain import template_labels
+
+    t1, truth = template_labels()
+    seg = segment(t1, card, net=net, device="cpu")
+    return [Metric(f"Dice {lab.name}, template", dice(seg.labels.array == lab.value, truth == lab.value), data)
+            for lab in card.labels]
+
+
 @lru_cache(maxsize=1)
 def _data():
     from inference.training.synth_head import BrainData
@@ -60,10 +73,7 @@ def brain_head() -> Recipe:
         return [_data().case(rng, ranges, contrast) for _ in range(n)]
 
     def extra(net, card):
-        from core.metrics import dice
         from inference.card import Metric
-        from inference.runner import segment
-        from inference.training.synth_brain import template_labels
         from inference.training.train import case_dice
 
         r = OUT_OF_RANGE
@@ -81,13 +91,9 @@ def brain_head() -> Recipe:
             d = case_dice(net, card, heldout(1, 21_000 + k, IN_RANGE, kind))
             out.append(Metric(f"Dice mean, {kind} contrast", float(d.mean()),
                               f"1 in-range generated head (seed {21_000 + k}) with the {kind} contrast"))
-        t1, truth = template_labels()
-        seg = segment(t1, card, net=net, device="cpu")
-        data = ("the MNI152 T1 template itself at 1 mm, skull-stripped, through the runner (the training "
-                "source's brain, not held-out: checks the real-image path - resampling, zero background)")
-        out += [Metric(f"Dice {lab.name}, template", dice(seg.labels.array == lab.value, truth == lab.value), data)
-                for lab in card.labels]
-        return out
+        return out + template_metrics(net, card, (
+            "the MNI152 T1 template itself at 1 mm, skull-stripped, through the runner (the training source's "
+            "brain, not held-out: checks the real-image path - resampling, zero background)"))
 
     def on_real_mr(net, card):
         return real_mr_fractions(net, card) + "."
@@ -139,20 +145,12 @@ def brain() -> Recipe:
         from inference.card import Metric
         from inference.training.train import evaluate
 
-        from core.metrics import dice
-        from inference.runner import segment
-        from inference.training.synth_brain import template_labels
-
         scores = evaluate(net, card, heldout(4, 20_000, synthetic=1.0))
         out = [Metric("Dice mean, random tissue contrasts", sum(scores.values()) / len(scores),
                       "4 held-out generated cases with random per-tissue intensities (seed 20000)")]
-        t1, truth = template_labels()
-        seg = segment(t1, card, net=net, device="cpu")
-        data = ("the MNI152 T1 template itself at 1 mm, through the runner (the training source, not "
-                "held-out: checks the real-image path - resampling, zero background)")
-        out += [Metric(f"Dice {lab.name}, template", dice(seg.labels.array == lab.value, truth == lab.value), data)
-                for lab in card.labels]
-        return out
+        return out + template_metrics(net, card, (
+            "the MNI152 T1 template itself at 1 mm, through the runner (the training source, not held-out: "
+            "checks the real-image path - resampling, zero background)"))
 
     def on_real_mr(net, card):
         return (real_mr_fractions(net, card)

@@ -23,6 +23,18 @@ def _ct_with_segments():
     return vol, LabelMap(labels, vol.geometry, LabelTable.from_names(["body", "spine"]))
 
 
+def _phantom_in_3d(window, labels=True):
+    """(3D view, volume, label map) with the phantom open in the window (skips without VTK)."""
+    view3d = window.view3d
+    if not view3d.available:
+        pytest.skip("no display for VTK")
+    vol, lm = _ct_with_segments()
+    window.session.set_image(vol, "phantom")
+    if labels:
+        window.session.set_labelmap(lm)
+    return view3d, vol, lm
+
+
 def _rest(qtbot, view3d, timeout=20000):
     qtbot.waitUntil(lambda: not view3d.render_pending, timeout=timeout)
 
@@ -30,12 +42,7 @@ def _rest(qtbot, view3d, timeout=20000):
 def test_crosshair_moves_never_wait_for_the_3d_render(window, qtbot):
     from PySide6 import QtWidgets
 
-    view3d = window.view3d
-    if not view3d.available:
-        pytest.skip("no display for VTK")
-    vol, lm = _ct_with_segments()
-    window.session.set_image(vol, "phantom")
-    window.session.set_labelmap(lm)
+    view3d, _vol, _lm = _phantom_in_3d(window)
     assert window.volume_check.isChecked() and view3d._volume_actor.GetVisibility()  # the CT default
     _rest(qtbot, view3d)
     app = QtWidgets.QApplication.instance()
@@ -69,11 +76,7 @@ def test_crosshair_moves_never_wait_for_the_3d_render(window, qtbot):
 
 def test_coarse_render_restores_full_quality(window, qtbot):
     """The coarse pass lowers the volume mapper's rays and steps only for itself."""
-    view3d = window.view3d
-    if not view3d.available:
-        pytest.skip("no display for VTK")
-    vol, _lm = _ct_with_segments()
-    window.session.set_image(vol, "phantom")
+    view3d, _vol, _lm = _phantom_in_3d(window, labels=False)
     _rest(qtbot, view3d)
     mapper = view3d._volume_actor.GetMapper()
     step = mapper.GetSampleDistance()
@@ -92,13 +95,8 @@ def test_3d_view_draws_from_bounded_copies(window, qtbot, monkeypatch):
     import gui.view3d as view3d_module
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    view3d = window.view3d
-    if not view3d.available:
-        pytest.skip("no display for VTK")
     monkeypatch.setattr(view3d_module, "VOLUME_RENDER_MAX_VOXELS", 60 * 96 * 96 // 8)
-    vol, lm = _ct_with_segments()
-    window.session.set_image(vol, "phantom")
-    window.session.set_labelmap(lm)
+    view3d, vol, _lm = _phantom_in_3d(window)
     image = view3d._volume_actor.GetMapper().GetInput()
     assert image.GetDimensions() == (48, 48, 30)  # every second voxel
     scalars = vtk_to_numpy(image.GetPointData().GetScalars())
@@ -111,11 +109,7 @@ def test_3d_view_draws_from_bounded_copies(window, qtbot, monkeypatch):
 
 def test_mouse_interaction_in_3d_ends_with_one_full_quality_render(window, qtbot):
     """Rotating renders at the interactive rate, also on release; full quality follows the rest."""
-    view3d = window.view3d
-    if not view3d.available:
-        pytest.skip("no display for VTK")
-    vol, _lm = _ct_with_segments()
-    window.session.set_image(vol, "phantom")
+    view3d, _vol, _lm = _phantom_in_3d(window, labels=False)
     _rest(qtbot, view3d)
     interactor = view3d.window.GetInteractor()
     assert interactor.GetStillUpdateRate() == interactor.GetDesiredUpdateRate()
