@@ -12,6 +12,9 @@ def arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--tiny", action="store_true", help="a tiny network on small scenes (tests, smoke runs)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda (bf16 mixed precision there)")
+    p.add_argument("--workers", type=int, default=0, help="processes drawing the scenes (default 0: this one)")
+    p.add_argument("--init", help="start from these weights (.safetensors): fine-tuning")
 
 
 def run(args) -> int:
@@ -23,7 +26,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else net_model.MODEL_DIR / args.version
     work = Path(args.work) if args.work else out / "work"
     cfg = TrainConfig(minutes=args.minutes, steps=args.steps, seed=args.seed, threads=args.threads,
-                      **(TINY if args.tiny else {}))
+                      device=args.device, workers=args.workers, init=args.init, **(TINY if args.tiny else {}))
     state = train(cfg, work, log=print)
     card = write_model(state["net"], state, out, args.version)
     if not args.work:  # finished: the checkpoints were only for resuming an interrupted run

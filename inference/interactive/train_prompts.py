@@ -40,6 +40,9 @@ class TrainConfig:
     max_iterations: int = 3                      # corrective rounds the network answers itself
     checkpoint_every_s: float = 300.0
     repeat_batch: bool = False                   # tests: one fixed batch (the loss must fall)
+    device: str = "cpu"                          # "cuda": bf16 autocast there (a GPU run, not a CPU's)
+    workers: int = 0                             # processes drawing scenes and first prompts
+    init: Optional[str] = None                   # start from these weights (.safetensors): fine-tuning
 
 
 #: a tiny network on small scenes: tests and smoke runs (seconds on one thread)
@@ -178,21 +181,48 @@ def _rounds(n: int) -> np.ndarray:
     return p / p.sum()
 
 
-def make_batch(cfg: TrainConfig, rng, net=None) -> tuple:
-    """Input (B, 5, z, y, x) and target (B, 1, z, y, x) tensors after 0-max_iterations simulated
-    corrective rounds (answered by ``net`` when given; otherwise by perturbing the target)."""
-    import torch
-
+def draw(cfg: TrainConfig, rng) -> tuple[bool, list]:
+    """(flat, samples): one batch's scenes with their first prompts (2D or 3D at random)."""
     flat = rng.random() < cfg.p2d
     shape = (1, *cfg.plane) if flat else tuple(cfg.patch)
+    return flat, [Sample(synth_objects.scene(shape, rng), rng) for _ in range(cfg.batch2d if flat else cfg.batch)]
+
+
+_CFG: Optional[TrainConfig] = None
+
+
+def _worker_init(cfg: TrainConfig) -> None:
+    global _CFG
+    import torch
+
+    torch.set_num_threads(1)
+    _CFG = cfg
+
+
+def _worker_draw(seed: int) -> tuple[bool, list]:
+    return draw(_CFG, np.random.default_rng(seed))
+
+
+def _predict(net, x, device: str) -> np.ndarray:
+    import torch
+
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+        return net(x.to(device)).float().cpu().numpy()
+
+
+def make_batch(cfg: TrainConfig, rng, net=None, drawn: Optional[tuple] = None) -> tuple:
+    """Input (B, 5, z, y, x) and target (B, 1, z, y, x) tensors after 0-max_iterations simulated
+    corrective rounds (answered by ``net`` when given; otherwise by perturbing the target).
+    ``drawn``: the batch's (flat, samples) from ``draw`` made elsewhere (worker processes)."""
+    import torch
+
+    flat, samples = drawn if drawn is not None else draw(cfg, rng)
     depth = cfg.slab if flat else 1
-    samples = [Sample(synth_objects.scene(shape, rng), rng) for _ in range(cfg.batch2d if flat else cfg.batch)]
     # half the batches are first prompts alone: the hardest case, and the one every object starts with
     k = int(rng.choice(cfg.max_iterations + 1, p=_rounds(cfg.max_iterations))) if net is not None else 0
     for _ in range(k):
         x = torch.from_numpy(np.stack([s.channels(depth) for s in samples]))
-        with torch.no_grad():
-            logits = net(x).numpy()[:, 0]
+        logits = _predict(net, x, cfg.device)[:, 0]
         for s, lg in zip(samples, logits):
             s.prev = (lg[depth // 2: depth // 2 + 1] if flat else lg) > 0
             correct(s.prev, s.target, s.pos, s.neg, rng)
@@ -229,6 +259,12 @@ def train(cfg: TrainConfig, out: Optional[Path] = None, log: Callable[[str], Non
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = net_model.build(cfg.arch).float()
+    if cfg.init:
+        from safetensors.torch import load_file
+
+        net.load_state_dict(load_file(cfg.init))
+    net = net.to(cfg.device)
+    cuda = cfg.device.startswith("cuda")
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
     state = {"step": 0, "seconds": 0.0, "losses": [], "config": asdict(cfg)}
     out = Path(out) if out is not None else None
@@ -236,10 +272,17 @@ def train(cfg: TrainConfig, out: Optional[Path] = None, log: Callable[[str], Non
         from safetensors.torch import load_file
 
         state = json.loads((out / "checkpoint.json").read_text())
-        net.load_state_dict(load_file(str(out / "checkpoint.safetensors")))
+        net.load_state_dict(load_file(str(out / "checkpoint.safetensors"), device=cfg.device))
         rng = np.random.default_rng([cfg.seed, state["step"]])
         log(f"resumed at step {state['step']} ({state['seconds'] / 60:.1f} min)")
     fixed = make_batch(cfg, rng) if cfg.repeat_batch else None
+    pool = drawn = None
+    if cfg.workers:
+        import multiprocessing as mp
+
+        pool = mp.get_context("fork").Pool(cfg.workers, initializer=_worker_init, initargs=(cfg,))
+        seeds = (int(v) for v in np.random.default_rng([cfg.seed, state["step"], 1]).integers(0, 2**62, 10**9))
+        drawn = pool.imap(_worker_draw, seeds, chunksize=2)
     start, last_ckpt = time.perf_counter() - state["seconds"], time.perf_counter()
     budget = cfg.minutes * 60
     while state["step"] < cfg.steps and time.perf_counter() - start < budget:
@@ -248,9 +291,11 @@ def train(cfg: TrainConfig, out: Optional[Path] = None, log: Callable[[str], Non
         for g in opt.param_groups:
             g["lr"] = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(frac, 1.0)))
         net.eval()
-        x, y = fixed if fixed is not None else make_batch(cfg, rng, net)
+        x, y = fixed if fixed is not None else make_batch(cfg, rng, net, next(drawn) if drawn else None)
         net.train()
-        loss = loss_fn(net(x), y)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            logits = net(x.to(cfg.device))
+        loss = loss_fn(logits.float(), y.to(cfg.device))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -264,6 +309,12 @@ def train(cfg: TrainConfig, out: Optional[Path] = None, log: Callable[[str], Non
             _checkpoint(net, state, out)
             last_ckpt = time.perf_counter()
     state["seconds"] = time.perf_counter() - start
+    if pool is not None:
+        pool.terminate()
+    if cuda:
+        state["hardware"] = (f"one {torch.cuda.get_device_name()} (bf16 mixed precision), scenes drawn by "
+                             f"{cfg.workers} processes" + (", fine-tuned from the given weights" if cfg.init else ""))
+    net = net.cpu().float()
     if out is not None:
         _checkpoint(net, state, out)
     state["net"] = net
@@ -320,8 +371,9 @@ def write_model(net, state: dict, folder: Path, version: str, metrics: Optional[
                      "final_loss": float(np.mean(losses[-100:])) if losses else float("nan"),
                      "first_loss": float(np.mean(losses[:100])) if losses else float("nan"),
                      "loss": "soft Dice + BCE", "optimiser": f"AdamW lr {cfg['lr']} cosine to {cfg['lr_min']}",
-                     "hardware": f"CPU only ({platform.processor() or platform.machine()}), {cfg['threads']} "
-                                 "thread(s), fp32, shared with other jobs",
+                     "hardware": state.get("hardware") or (
+                         f"CPU only ({platform.processor() or platform.machine()}), {cfg['threads']} "
+                         "thread(s), fp32, shared with other jobs"),
                      "seed": cfg["seed"]},
         "metrics": metrics or [],
         "limits": "",

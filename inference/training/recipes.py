@@ -10,6 +10,12 @@ def brain() -> Recipe:
     return recipe()
 
 
+def brain_head() -> Recipe:
+    from inference.training.recipe_brain import brain_head as recipe
+
+    return recipe()
+
+
 def ct() -> Recipe:
     from inference.training.recipe_ct import ct as recipe
 
@@ -22,4 +28,4 @@ def us() -> Recipe:
     return recipe()
 
 
-RECIPES = {"brain": brain, "ct": ct, "us": us}
+RECIPES = {"brain": brain, "brain_head": brain_head, "ct": ct, "us": us}

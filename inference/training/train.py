@@ -159,23 +159,7 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
     iterations = it
     train_seconds = time.perf_counter() - t0
     net.eval()
-    scores: dict[int, float] = {}
-    if heldout_cases:  # 0: the caller measures the model its own way (the model benchmark)
-        log(f"[{r.id}] evaluating on {heldout_cases} held-out generated cases")
-        heldout_seed = 10_000  # one fixed held-out set, so versions trained with other seeds compare
-        scores = evaluate(net, card, r.heldout(heldout_cases, heldout_seed))
-        names = {lab.value: lab.name for lab in r.labels}
-        data = f"{heldout_cases} held-out generated cases (seed {heldout_seed}), not seen in training"
-        card.metrics = [Metric(f"Dice {names[v]}", s, data) for v, s in scores.items()]
-        card.metrics.append(Metric("Dice mean", float(np.mean(list(scores.values()))), data))
-    if r.extra_metrics is not None:
-        card.metrics += r.extra_metrics(net, card)
-    for m in card.metrics:
-        log(f"[{r.id}] {m.name}: {m.value:.4f}  ({m.data})")
-    if r.describe is not None:
-        text = r.describe(net, card)
-        log(f"[{r.id}] {text}")
-        card.notes = f"{card.notes} {text}".strip()
+    scores = finish(r, net, card, heldout_cases, log)
     card.notes = (card.notes + (f" Fine-tuned from v{parent.version} for" if parent else " Trained")
                   + f" {iterations} iterations x batch {r.batch} on CPU"
                   f"{' (bf16 mixed precision)' if amp else ''} in "
@@ -191,6 +175,32 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
     log(f"[{r.id}] wrote {folder}")
     return card
 
+
+
+def finish(r: Recipe, net, card: ModelCard, heldout_cases: int = 4,
+           log: Callable[[str], None] = print) -> dict[int, float]:
+    """The card's measurements of a trained ``net`` (CPU, fp32, through the runner): held-out Dice
+    (``heldout_cases`` 0: the caller measures the model its own way, as the model benchmark does),
+    the recipe's extra metrics and its real-data description. Returns the held-out scores."""
+    net.eval()
+    scores: dict[int, float] = {}
+    if heldout_cases:
+        log(f"[{r.id}] evaluating on {heldout_cases} held-out generated cases")
+        heldout_seed = 10_000  # one fixed held-out set, so versions trained with other seeds compare
+        scores = evaluate(net, card, r.heldout(heldout_cases, heldout_seed))
+        names = {lab.value: lab.name for lab in r.labels}
+        data = f"{heldout_cases} held-out generated cases (seed {heldout_seed}), not seen in training"
+        card.metrics = [Metric(f"Dice {names[v]}", s, data) for v, s in scores.items()]
+        card.metrics.append(Metric("Dice mean", float(np.mean(list(scores.values()))), data))
+    if r.extra_metrics is not None:
+        card.metrics += r.extra_metrics(net, card)
+    for m in card.metrics:
+        log(f"[{r.id}] {m.name}: {m.value:.4f}  ({m.data})")
+    if r.describe is not None:
+        text = r.describe(net, card)
+        log(f"[{r.id}] {text}")
+        card.notes = f"{card.notes} {text}".strip()
+    return scores
 
 def volume_case(image: np.ndarray, labels: np.ndarray, grid, table: LabelTable, modality: str):
     """A held-out case as the runner sees a user's image (3D arrays on ``grid``)."""

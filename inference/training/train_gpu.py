@@ -4,6 +4,11 @@ crops, loss, optimiser and cosine schedule (over iterations, or over --budget se
 first); held-out evaluation, extra metrics and the card as train.train. Needs a CUDA build of torch.
 
     python -m inference.training.train_gpu us --iterations 4000 --batch 16 --workers 14 --out DIR
+
+A short GPU lease trains only (``--no-eval``, ``--init`` to fine-tune, a checkpoint every
+``--checkpoint-s``); the card's measurements are then made on any CPU:
+
+    python -m inference.training.train_gpu ct --finish DIR/ct-torso-phantom/2.1.0
 """
 import argparse
 import math
@@ -26,14 +31,34 @@ def _init(name):
     _R = RECIPES[name]()
 
 
-def _item(seed):
+def _items(seed):
+    """The recipe's ``crops_per_sample`` patches of one generated sample (as train._batch cuts them)."""
     from inference.training.augment import random_crop
 
     rng = torch.Generator().manual_seed(seed)
-    x, y = _R.sample(rng)
-    x, y = torch.from_numpy(np.ascontiguousarray(x))[None], torch.from_numpy(y.astype(np.int64))[None]
-    x, y = random_crop([x, y], _R.patch_size, rng, focus=lambda ts: ts[1][0] > 0)
-    return x.float().numpy(), y.numpy()
+    x0, y0 = _R.sample(rng)
+    x0, y0 = torch.from_numpy(np.ascontiguousarray(x0))[None], torch.from_numpy(y0.astype(np.int64))[None]
+    out = []
+    for _ in range(_R.crops_per_sample):
+        x, y = random_crop([x0, y0], _R.patch_size, rng, focus=lambda ts: ts[1][0] > 0)
+        out.append((x.float().numpy(), y.numpy()))
+    return out
+
+
+def _finish(recipe: str, folder: Path, heldout: int) -> None:
+    """Measure a model trained with --no-eval on this machine's CPU and rewrite its card."""
+    from inference.card import ModelCard
+    from inference.networks import build
+    from inference.weights import load_into
+
+    r = RECIPES[recipe]()
+    card = ModelCard.load(folder / "card.json")
+    net = build(card.architecture, card.spatial_dims, 1, card.n_classes, card.parameters, card.patch_size)
+    load_into(net, card.weights_path, card.weights_sha256)
+    card.metrics = []
+    measured = T.finish(r, net, card, heldout)
+    card.save(folder)
+    print("measured", folder, {k: round(v, 4) for k, v in measured.items()}, flush=True)
 
 
 def main():
@@ -45,10 +70,20 @@ def main():
     ap.add_argument("--lr", type=float)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget", type=float, default=0, help="stop training after this many seconds")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--init", help="start from these weights (.safetensors): fine-tuning")
+    ap.add_argument("--parent-version", help="with --init: the version those weights are")
+    ap.add_argument("--version", help="of the new model (default: the recipe's)")
+    ap.add_argument("--no-eval", action="store_true", help="train and write only; measure later with --finish")
+    ap.add_argument("--checkpoint-s", type=float, default=0, help="also write the weights every N seconds")
+    ap.add_argument("--finish", type=Path, help="measure the model in this folder (CPU) and rewrite its card")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--heldout", type=int, default=4, help="held-out generated cases for the card's Dice")
     a = ap.parse_args()
+    if a.finish:
+        return _finish(a.recipe, a.finish, a.heldout)
+    if not a.out:
+        ap.error("--out is required")
     from monai.losses import DiceCELoss
     from inference.networks import build
     from inference.weights import save_weights
@@ -59,14 +94,23 @@ def main():
     torch.manual_seed(a.seed)
     card = T._card(r)
     dev = torch.device(a.device)
-    net = build(r.architecture, r.spatial_dims, 1, card.n_classes, r.parameters, r.patch_size).to(dev)
+    net = build(r.architecture, r.spatial_dims, 1, card.n_classes, r.parameters, r.patch_size)
+    if a.init:
+        from inference.weights import load_into
+
+        load_into(net, Path(a.init))
+        card.parent_version = a.parent_version
+    card.version = a.version or card.version
+    folder = Path(a.out) / r.id / card.version
+    folder.mkdir(parents=True, exist_ok=True)
+    net = net.to(dev)
     base_lr = a.lr or r.lr
     opt = torch.optim.AdamW(net.parameters(), lr=base_lr, weight_decay=1e-4)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
     pool = mp.get_context("fork").Pool(a.workers, initializer=_init, initargs=(a.recipe,))
     seeds = (a.seed * 10_000_000 + i for i in range(a.iterations * a.batch))
-    items = pool.imap(_item, seeds, chunksize=4)
-    t0 = time.perf_counter()
+    items = (item for group in pool.imap(_items, seeds, chunksize=4) for item in group)
+    t0 = last_checkpoint = time.perf_counter()
     net.train()
     running = None
     it = 0
@@ -88,31 +132,23 @@ def main():
         running = v if running is None else 0.98 * running + 0.02 * v
         if it % 100 == 0 or it == 1:
             print(f"iteration {it} loss {running:.4f} {time.perf_counter() - t0:.0f} s", flush=True)
+        if a.checkpoint_s and time.perf_counter() - last_checkpoint > a.checkpoint_s:
+            save_weights(net, folder / "checkpoint.safetensors")
+            last_checkpoint = time.perf_counter()
+            print(f"checkpoint at iteration {it}", flush=True)
         if a.budget and time.perf_counter() - t0 > a.budget:
             break
     train_s = time.perf_counter() - t0
     pool.terminate()
     net = net.cpu().float().eval()
-    scores = T.evaluate(net, card, r.heldout(a.heldout, 10_000))
-    names = {lab.value: lab.name for lab in r.labels}
-    data = f"{a.heldout} held-out generated cases (seed 10000), not seen in training"
-    card.metrics = [T.Metric(f"Dice {names[v]}", s, data) for v, s in scores.items()]
-    card.metrics.append(T.Metric("Dice mean", float(np.mean(list(scores.values()))), data))
-    if r.extra_metrics is not None:
-        card.metrics += r.extra_metrics(net, card)
-    for m in card.metrics:
-        print(f"{m.name}: {m.value:.4f}  ({m.data})", flush=True)
-    if r.describe is not None:
-        text = r.describe(net, card)
-        print(text, flush=True)
-        card.notes = f"{card.notes} {text}".strip()
+    if not a.no_eval:
+        T.finish(r, net, card, a.heldout)
     where = torch.cuda.get_device_name() if dev.type == "cuda" else "CPU"
     precision = "bf16 mixed precision" if dev.type == "cuda" else "fp32"
-    card.notes = (f"{card.notes} Trained {it} iterations x batch {a.batch} on one {where} ({precision}, "
+    start = f"Fine-tuned from v{a.parent_version} for" if a.init else "Trained"
+    card.notes = (f"{card.notes} {start} {it} iterations x batch {a.batch} on one {where} ({precision}, "
                   f"samples generated by {a.workers} processes) in {train_s:.0f} s "
                   f"(seed {a.seed}).").strip()
-    folder = Path(a.out) / r.id / card.version
-    folder.mkdir(parents=True, exist_ok=True)
     card.weights_sha256 = save_weights(net, folder / card.weights)
     card.save(folder)
     print("wrote", folder, "train s", round(train_s), flush=True)
