@@ -1,6 +1,7 @@
 """The object under construction on one slice view, above the label map: its mask in its own colour
 (a light fill with a solid outline, so the anatomy under it stays readable), the prompts as markers
-on the slice they lie on (green positive, red negative) and the box, lasso or scribble being drawn.
+(green positive, red negative: solid on the slice they lie on, fading within a few mm of it) and the
+box, lasso or scribble being drawn.
 
 Prompts are in LPS mm; the view draws the display grid (core.display), in millimetres of its plane."""
 from __future__ import annotations
@@ -19,6 +20,8 @@ from inference.interactive.prompts import Box, Lasso, Point, Prompts, Scribble
 
 OBJECT_RGB = (255, 170, 0)  # amber: unlike the segment palette's first colours, visible on grey
 POSITIVE, NEGATIVE = QtGui.QColor(40, 230, 40), QtGui.QColor(255, 40, 40)
+NEAR_MM = 5.0  # prompts this close to the shown slice (or 1.5 slices, if more) show, faded
+FADE_LEVELS = 3  # strokes and boxes off the slice: this many steps of fading
 #: codes 0 outside, 1 inside, 2 the object's edge on the slice
 _TABLE = premultiplied(np.array([[0, 0, 0, 0], [*OBJECT_RGB, 90], [*OBJECT_RGB, 255]], np.uint8))
 
@@ -47,7 +50,16 @@ class InteractiveOverlay:
         for positive, item in self.shapes.items():
             item.setPen(_pen(POSITIVE if positive else NEGATIVE))
             item.setZValue(30)
-        for item in (self.mask_item, *self.shapes.values(), self.sketch, self.markers):
+        # the same, off the slice but within reach of it: dashed, fainter the further (level 1..)
+        self.near_shapes = {(positive, lvl): QtWidgets.QGraphicsPathItem()
+                            for positive in (True, False) for lvl in range(1, FADE_LEVELS + 1)}
+        for (positive, lvl), item in self.near_shapes.items():
+            color = QtGui.QColor(POSITIVE if positive else NEGATIVE)
+            color.setAlpha(int(220 - 140 * (lvl - 1) / max(FADE_LEVELS - 1, 1)))
+            item.setPen(_pen(color, 1.5, dashed=True))
+            item.setZValue(29)
+        for item in (self.mask_item, *self.shapes.values(), *self.near_shapes.values(), self.sketch,
+                     self.markers):
             view.viewbox.addItem(item, ignoreBounds=True)
         self.display_mask: Optional[np.ndarray] = None  # uint8 (z, y, x) on the display grid, or None
         self.prompts = Prompts()
@@ -82,7 +94,7 @@ class InteractiveOverlay:
         if g is None:
             self.mask_item.clear()
             self.markers.clear()
-            for item in self.shapes.values():
+            for item in (*self.shapes.values(), *self.near_shapes.values()):
                 item.setPath(QtGui.QPainterPath())
             return
         self._shown = self.view.model.slice_index(self.view.view)
@@ -109,32 +121,77 @@ class InteractiveOverlay:
         return self.view.world_to_scene(lps)
 
     def _draw_prompts(self, g: DisplayGrid) -> None:
-        spots, paths = [], {True: QtGui.QPainterPath(), False: QtGui.QPainterPath()}
+        """Prompts on the shown slice solid; those within ``reach`` mm of it faded, smaller and
+        dashed, the further the fainter (as Slicer's markups), so they stay in sight while scrolling."""
+        axis = g.sliced_axis(self.view.view)
+        spacing = float(g.grid.spacing[axis])
+        reach = max(NEAR_MM, 1.5 * spacing)  # thick slices: the neighbouring slices' prompts too
+        spots, paths = [], {key: QtGui.QPainterPath() for key in self._path_keys()}
+
+        def place(lps):
+            """Scene (x, y) of LPS points, their signed distance (mm) off the slice, whether each is on it."""
+            xy, on = self.to_scene(lps)
+            ijk = g.grid.world_to_index(np.asarray(lps, dtype=np.float64).reshape(-1, 3))
+            return xy, (ijk[:, axis] - self._shown) * spacing, on
+
+        def level(dist: float) -> int:
+            return 1 + min(FADE_LEVELS - 1, int(FADE_LEVELS * max(0.0, dist - 0.5 * spacing)
+                                                / max(reach - 0.5 * spacing, 1e-9)))
+
         for p in self.prompts.items:
             if isinstance(p, Point):
-                xy, on = self.to_scene(p.lps)
-                if on[0]:
-                    spots.append({"pos": tuple(xy[0]), "brush": POSITIVE if p.positive else NEGATIVE})
+                xy, dist, on = place([p.lps])
+                dist = np.abs(dist)
+                if on[0] or dist[0] <= reach:
+                    spots.append(self._spot(xy[0], p.positive, 0.0 if on[0] else
+                                            (dist[0] - 0.5 * spacing) / max(reach - 0.5 * spacing, 1e-9)))
                 continue
             if isinstance(p, Box):
-                (a, b), on = self.to_scene([p.lps_min, p.lps_max])
-                if on.all():
-                    paths[True].addRect(QtCore.QRectF(QtCore.QPointF(*a), QtCore.QPointF(*b)).normalized())
+                (a, b), signed, on = place([p.lps_min, p.lps_max])
+                dist = np.abs(signed)
+                across = signed.min() <= 0 <= signed.max()  # the slice cuts the box: what is drawn lies on it
+                if on.all() or across or dist.min() <= reach:
+                    key = (True, 0 if on.all() or across else level(float(dist.min())))
+                    paths[key].addRect(QtCore.QRectF(QtCore.QPointF(*a), QtCore.QPointF(*b)).normalized())
                 continue
-            xy, on = self.to_scene(p.lps)
-            if on.all():
-                path = paths[p.positive]
-                path.moveTo(*xy[0])
-                for q in xy[1:]:
-                    path.lineTo(*q)
-                if isinstance(p, Lasso):
-                    path.closeSubpath()
-                elif isinstance(p, Scribble) and len(xy) == 1:
-                    path.addEllipse(QtCore.QPointF(*xy[0]), 0.5, 0.5)
-        self.markers.setData(spots, size=10, symbol="o", pen=pg.mkPen("k", width=1.5))
+            xy, dist, on = place(p.lps)
+            dist = np.abs(dist)
+            # each stretch of a stroke drawn as near as its ends: an oblique lasso crossing the slice
+            # is solid where it crosses, fading where it leaves it
+            lv = [0 if o else level(float(d)) if d <= reach else -1 for o, d in zip(on, dist)]
+            n = len(xy)
+            pairs = [(i, i + 1) for i in range(n - 1)] + ([(n - 1, 0)] if isinstance(p, Lasso) and n > 2 else [])
+            ends: dict = {}  # per path, the vertex its pen rests on (a stroke stays one dash pattern)
+            for i, j in pairs:
+                if lv[i] < 0 or lv[j] < 0:
+                    continue
+                key = (p.positive, max(lv[i], lv[j]))
+                if ends.get(key) != i:
+                    paths[key].moveTo(*xy[i])
+                paths[key].lineTo(*xy[j])
+                ends[key] = j
+            if n == 1 and lv[0] >= 0:
+                paths[(p.positive, lv[0])].addEllipse(QtCore.QPointF(*xy[0]), 0.5, 0.5)
+        self.markers.setData(spots)
         self.markers.setVisible(bool(spots))  # an empty scatter still costs a paint per view repaint
-        for positive, item in self.shapes.items():
-            item.setPath(paths[positive])
+        for (positive, lvl), path in paths.items():
+            (self.shapes[positive] if lvl == 0 else self.near_shapes[(positive, lvl)]).setPath(path)
+
+    @staticmethod
+    def _path_keys():
+        return [(positive, lvl) for positive in (True, False) for lvl in range(FADE_LEVELS + 1)]
+
+    @staticmethod
+    def _spot(xy, positive: bool, fade: float) -> dict:
+        """A point's marker: on the slice a filled disc with a black rim; off it a ring in the
+        point's colour, smaller and fainter with distance (``fade`` 0..1)."""
+        color = QtGui.QColor(POSITIVE if positive else NEGATIVE)
+        if fade <= 0.0:
+            return {"pos": tuple(xy), "size": 10, "brush": color, "pen": pg.mkPen("k", width=1.5)}
+        fade = min(1.0, fade)
+        color.setAlpha(int(230 - 150 * fade))
+        return {"pos": tuple(xy), "size": 9 - 4 * fade, "brush": QtGui.QBrush(QtCore.Qt.BrushStyle.NoBrush),
+                "pen": pg.mkPen(color, width=2)}
 
     def draw_sketch(self, lps_points, mode: str, negative: bool) -> None:
         """The drag in progress: a box's rectangle, a lasso's or scribble's line."""
@@ -151,3 +208,4 @@ class InteractiveOverlay:
                     path.closeSubpath()
         self.sketch.setPen(_pen(NEGATIVE if negative else POSITIVE, dashed=True))
         self.sketch.setPath(path)
+

@@ -3,6 +3,7 @@ planes. VTK's world is patient LPS; image and surfaces are built in index space 
 and placed by a user matrix holding direction and origin, so oblique volumes sit where they are.
 
 A segment's surface is rebuilt only when that segment changed, from the bounding box it occupies.
+The interactive tool's object under construction is one more such surface (gui.object3d).
 
 Rendering never sits on the crosshair's path: a volume render on a CPU (software GL) takes seconds,
 so every change only asks for a render; once the view has been left alone for RENDER_DELAY_MS it
@@ -128,13 +129,18 @@ class SurfaceCache:
 
     @staticmethod
     def _surface(labelmap: LabelMap, value: int, box):
-        # big segments are meshed from a strided grid: a smoothed display surface gains nothing from
-        # millions of triangles, and they would cost memory (twice, with software GL) and time
-        poly = segment_surface(labelmap, value, box, max_voxels=SURFACE_MAX_VOXELS)
-        if poly is not None and poly.GetPolys().CanConvertToFixedSize32BitStorage():
-            # triangles only: 32-bit indices and no offsets array (12 instead of 32 bytes a triangle)
-            poly.GetPolys().ConvertToFixedSize32BitStorage()
-        return poly
+        return display_surface(labelmap, value, box)
+
+
+def display_surface(labelmap: LabelMap, value: int, box):
+    """The 3D view's surface of one label within ``box`` (segments, and the interactive object)."""
+    # big segments are meshed from a strided grid: a smoothed display surface gains nothing from
+    # millions of triangles, and they would cost memory (twice, with software GL) and time
+    poly = segment_surface(labelmap, value, box, max_voxels=SURFACE_MAX_VOXELS)
+    if poly is not None and poly.GetPolys().CanConvertToFixedSize32BitStorage():
+        # triangles only: 32-bit indices and no offsets array (12 instead of 32 bytes a triangle)
+        poly.GetPolys().ConvertToFixedSize32BitStorage()
+    return poly
 
 
 class View3D(QtWidgets.QWidget):
@@ -202,11 +208,16 @@ class View3D(QtWidgets.QWidget):
         for event, fn in (("image", self._on_image), ("cursor", self._on_cursor),
                           ("segments", self._on_segments)):
             model.subscribe(event, fn)
+        from gui.object3d import ObjectSurface
+
+        self.object = ObjectSurface(self)  # the interactive tool's object under construction
         if session is not None:
-            from app.session import LabelsEdited, SurfacesChanged
+            from app.session import InteractiveChanged, LabelsEdited, SurfacesChanged
 
             session.subscribe(LabelsEdited, lambda e: self.update_segments(e.values, e.edit.box))
             session.subscribe(SurfacesChanged, lambda _e: self._sync_actors())
+            session.subscribe(InteractiveChanged, lambda e: self.object.set_mask(
+                e.mask, session.volume.geometry if session.volume is not None else None))
 
     @property
     def hidden_surfaces(self) -> set[int]:
@@ -436,6 +447,7 @@ class View3D(QtWidgets.QWidget):
         """Release the GL context while Qt's window still exists (avoids crashes at exit)."""
         if self.available and not self._finalized:
             self._finalized = True
+            self.object.shutdown()
             self._render_timer.stop()
             self._still_timer.stop()
             self.window.Finalize()
