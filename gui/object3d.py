@@ -5,7 +5,9 @@ prompt) and removed when there is none (Accept, New object, a new image).
 The surface is the segments' display surface (gui.view3d.display_surface: cropped to the object's
 box, strided above SURFACE_MAX_VOXELS, smoothed) built in a thread of its own, so a prompt's
 result shows on the slices at once and the mesh never holds the UI up; only the newest object is
-meshed and shown. The view's deferred coarse/full renders draw it."""
+meshed and shown. It is drawn in a layer over the view's renderer (same camera), translucent, so an
+object deep inside the volume rendering (a ventricle in a brain) is still seen; the view's deferred
+coarse/full renders draw it."""
 from __future__ import annotations
 
 import time
@@ -15,20 +17,25 @@ from typing import Optional
 import numpy as np
 from PySide6 import QtCore
 
+OPACITY = 0.8  # over the volume rendering: what lies in front of the object still shows a little
+
 
 def object_surface(mask: np.ndarray, geometry):
-    """vtkPolyData of a bool (z, y, x) mask in index*spacing space (placed by the grid's matrix), or
-    None if it is empty."""
-    from scipy import ndimage
-
+    """(vtkPolyData in index*spacing space, the grid placing it) of a bool (z, y, x) mask on
+    ``geometry``, or (None, None) if it is empty. Meshed on the object's box alone, as its own grid:
+    the whole-image scans a label map makes cost more than the mesh of a small object."""
+    from core.editing import bounding_box
+    from core.geometry import Geometry
     from core.labels import LabelMap
     from gui.view3d import display_surface
 
-    codes = mask.view(np.uint8)
-    boxes = ndimage.find_objects(codes)
-    if not boxes or boxes[0] is None:
-        return None
-    return display_surface(LabelMap(codes, geometry), 1, boxes[0])
+    box = bounding_box(mask)
+    if box is None:
+        return None, None
+    start = [box[2].start, box[1].start, box[0].start]  # (x, y, z)
+    crop = np.ascontiguousarray(mask[box]).view(np.uint8)
+    grid = Geometry(crop.shape[::-1], geometry.spacing, geometry.index_to_world(start), geometry.direction)
+    return display_surface(LabelMap(crop, grid), 1, tuple(slice(0, n) for n in crop.shape)), grid
 
 
 class ObjectSurface(QtCore.QObject):
@@ -40,6 +47,7 @@ class ObjectSurface(QtCore.QObject):
         super().__init__(view3d)
         self.view = view3d
         self.actor = None
+        self.renderer = None  # made when the first object shows
         self.seconds: Optional[float] = None  # mask given -> actor in the renderer, for the newest object
         self.pending = False  # a mesh for the newest mask is being built
         self._gen = 0
@@ -67,14 +75,14 @@ class ObjectSurface(QtCore.QObject):
         if gen != self._gen:
             return  # a newer object came while this one waited: mesh that one only
         try:
-            poly = object_surface(mask, geometry)
+            built = object_surface(mask, geometry)
         except Exception as exc:  # noqa: BLE001  (a display surface: the slices still show the object)
             from app import logs
 
             logs.error(exc, "object surface")
-            poly = None
+            built = None, None
         try:
-            self._built.emit(gen, (poly, geometry))
+            self._built.emit(gen, built)
         except RuntimeError:
             pass  # the window closed while meshing
 
@@ -93,30 +101,44 @@ class ObjectSurface(QtCore.QObject):
             mapper = vtkPolyDataMapper()
             mapper.SetInputData(poly)
             mapper.ScalarVisibilityOff()
-            # where the object lies on a segment's surface (refining it), the object is drawn on top
-            mapper.SetResolveCoincidentTopologyToPolygonOffset()
-            mapper.SetRelativeCoincidentTopologyPolygonOffsetParameters(-2, -2)
             actor = vtkActor()
             actor.SetMapper(mapper)
             actor.SetUserMatrix(placement_matrix(geometry))
             prop = actor.GetProperty()
             prop.SetColor(*[c / 255 for c in OBJECT_RGB])
             prop.SetSpecular(0.3)
-            self.view.renderer.AddActor(actor)
+            prop.SetOpacity(OPACITY)
+            prop.BackfaceCullingOn()  # one translucent shell: no far side blended over the near one
+            self.layer().AddActor(actor)
             self.actor = actor
         self.seconds = time.perf_counter() - self._asked_at
         self.view.render()
 
+    def layer(self):
+        """The renderer the object is drawn by: a layer over the view's own, sharing its camera, so
+        the object shows through the volume rendering and the segments it lies inside."""
+        if self.renderer is None:
+            from vtkmodules.vtkRenderingCore import vtkRenderer
+
+            self.renderer = vtkRenderer()
+            self.renderer.SetLayer(1)
+            self.renderer.InteractiveOff()  # the mouse turns the view's camera (this one's, too)
+            self.renderer.SetActiveCamera(self.view.renderer.GetActiveCamera())
+            self.view.window.SetNumberOfLayers(2)
+            self.view.window.AddRenderer(self.renderer)
+        return self.renderer
+
     def _remove(self, render: bool = True) -> None:
         if self.actor is not None:
-            self.view.renderer.RemoveActor(self.actor)
+            self.layer().RemoveActor(self.actor)
             self.actor = None
             if render:
                 self.view.render()
 
     def _image(self) -> None:
-        self._gen += 1  # the view removed every prop for the new image
-        self.actor, self.pending = None, False
+        self._gen += 1
+        self.pending = False
+        self._remove(render=False)
 
     def shutdown(self) -> None:
         self._gen += 1

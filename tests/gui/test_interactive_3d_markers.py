@@ -21,10 +21,10 @@ def _oblique() -> Volume:
 
 def _object_actor(qtbot, view3d):
     qtbot.waitUntil(lambda: not view3d.object.pending, timeout=30000)
-    actor = view3d.object.actor
-    actors = view3d.renderer.GetActors()
-    shown = [actors.GetItemAsObject(i) for i in range(actors.GetNumberOfItems())]
-    assert actor is None or actor in shown
+    actor, layer = view3d.object.actor, view3d.object.renderer
+    actors = layer.GetActors() if layer is not None else None
+    shown = [actors.GetItemAsObject(i) for i in range(actors.GetNumberOfItems())] if actors is not None else []
+    assert shown == ([actor] if actor is not None else [])  # the newest object only, in the object's layer
     return actor
 
 
