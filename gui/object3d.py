@@ -41,7 +41,7 @@ def object_surface(mask: np.ndarray, geometry):
 class ObjectSurface(QtCore.QObject):
     """Keeps ``view3d`` showing the newest object (``set_mask``) as one actor."""
 
-    _built = QtCore.Signal(int, object)  # generation, polydata (from the mesh thread)
+    _built = QtCore.Signal(int, object)  # generation, (polydata, grid) (from the mesh thread)
 
     def __init__(self, view3d) -> None:
         super().__init__(view3d)
