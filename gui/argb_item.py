@@ -1,7 +1,9 @@
 """A scene item showing a premultiplied ARGB32 pixel array over a rectangle in millimetres.
 
 pyqtgraph's ImageItem converts (and for indexed overlays re-converts at every paint); these
-layers hand Qt the exact format its raster engine blends fastest, built by core.render2d."""
+layers hand Qt the exact format its raster engine blends fastest, built by core.render2d. An
+opaque layer (the image itself) is handed over as RGB32, which Qt scales by copying, not blending.
+The QImage wraps the array without copying; a layer that refills the same buffer keeps it."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,13 +11,16 @@ from typing import Optional
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+_FORMATS = {False: QtGui.QImage.Format.Format_ARGB32_Premultiplied, True: QtGui.QImage.Format.Format_RGB32}
+
 
 class ArgbItem(QtWidgets.QGraphicsItem):
-    def __init__(self) -> None:
+    def __init__(self, opaque: bool = False) -> None:
         super().__init__()
         self._rect = QtCore.QRectF()
         self._qimage: Optional[QtGui.QImage] = None
         self._pixels: Optional[np.ndarray] = None
+        self._format = _FORMATS[opaque]  # opaque: every pixel's alpha is 255
         self.source: Optional[np.ndarray] = None  # the plane shown, before colouring (tests, probes)
 
     def set_rect(self, rect: QtCore.QRectF) -> None:
@@ -27,11 +32,10 @@ class ArgbItem(QtWidgets.QGraphicsItem):
         self.source = source
         if argb is None:
             self._pixels = self._qimage = None
-        else:
+        elif argb is not self._pixels or self._qimage is None:
             self._pixels = np.ascontiguousarray(argb, dtype=np.uint32)
             h, w = self._pixels.shape
-            self._qimage = QtGui.QImage(self._pixels.data, w, h, 4 * w,
-                                        QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+            self._qimage = QtGui.QImage(self._pixels.data, w, h, 4 * w, self._format)
         self.update()
 
     def clear(self) -> None:

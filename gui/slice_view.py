@@ -17,8 +17,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from core.display import LETTERS, ROWS_DOWN, DisplayGrid
 from core.overlay import outline
 from core.planar import plane_name, plane_view
-from core.render2d import WindowLut, codes_argb, image_argb, premultiplied
+from core.render2d import WindowLut, premultiplied
 from gui.argb_item import ArgbItem
+from gui.layer_pixels import LayerBuffers, codes_into, image_into
+from gui.plane_cache import PlaneBlocks
 from gui.view_annotations import draw_outlined, draw_scale_bar, scale_bar
 from core.viewer_model import ViewerModel
 from core.windows import dragged, levels
@@ -187,13 +189,17 @@ class SliceView(QtWidgets.QWidget):
         self.graphics = pg.GraphicsView(background="k")
         self.viewbox = _SliceViewBox(self)
         self.graphics.setCentralItem(self.viewbox)
-        self.image_item = ArgbItem()
+        self.image_item = ArgbItem(opaque=True)
         self.label_item = ArgbItem()
         self.label_item.setZValue(10)
         self.heat_items: list[ArgbItem] = []
         self._window_lut = WindowLut()
         self.label_table: Optional[np.ndarray] = None  # premultiplied ARGB per label value
         self._heat_tables: list[np.ndarray] = []
+        self._buffers = LayerBuffers()  # each layer's pixels, refilled on every slice change
+        # sagittal planes cut across every row of the z-major arrays: gathered a block at a time
+        self._blocks = PlaneBlocks() if view == "sagittal" else None
+        self._line_pos = (None, None)
         self.viewbox.addItem(self.image_item)
         self.viewbox.addItem(self.label_item)
         pen = pg.mkPen(VIEW_COLORS[view], width=1)
@@ -254,6 +260,7 @@ class SliceView(QtWidgets.QWidget):
 
     # -- model events ---------------------------------------------------------------------------
     def _on_image(self) -> None:
+        self._forget()
         if self.model.display is None:
             for item in [self.image_item, self.label_item] + self.heat_items:
                 item.clear()
@@ -288,14 +295,20 @@ class SliceView(QtWidgets.QWidget):
             self.viewbox.update()
         sr, sc = self.grid.plane_spacing(self.view)
         r_axis, c_axis = self.grid.plane_axes(self.view)
-        self.hline.setPos(self.model.cursor[r_axis] * sr)
-        self.vline.setPos(self.model.cursor[c_axis] * sc)
+        pos = (self.model.cursor[r_axis] * sr, self.model.cursor[c_axis] * sc)
+        if pos != self._line_pos:  # a slice change moves one line in two of the views
+            if pos[0] != self._line_pos[0]:
+                self.hline.setPos(pos[0])
+            if pos[1] != self._line_pos[1]:
+                self.vline.setPos(pos[1])
+            self._line_pos = pos
 
     def _on_window(self) -> None:
         if self.model.volume is not None and not self.model.volume.is_color:
             self._draw_image()
 
     def _on_labels(self) -> None:
+        self._forget("labels")  # edited in place
         if self.model.display is not None and self.model.slice_touched(self.view):
             self._draw_labels()
 
@@ -305,18 +318,28 @@ class SliceView(QtWidgets.QWidget):
         self._on_labels()
 
     def _on_heatmaps(self) -> None:
+        self._forget("heat")
         if self.model.display is not None:
             self._set_heat_items()
             self._draw_heat()
 
     # -- drawing ------------------------------------------------------------------------------------
-    def plane(self, array: np.ndarray) -> np.ndarray:
-        return DisplayGrid.take_slice(array, self.view, self.model.slice_index(self.view))
+    def plane(self, array: np.ndarray, name: Optional[str] = None) -> np.ndarray:
+        """The shown slice of a display array; ``name`` lets a sagittal view serve it from a block."""
+        k = self.model.slice_index(self.view)
+        if self._blocks is not None and name is not None:
+            return self._blocks.plane(name, array, k)
+        return DisplayGrid.take_slice(array, self.view, k)
+
+    def _forget(self, prefix: str = "") -> None:
+        if self._blocks is not None:
+            self._blocks.forget(prefix)
 
     def _draw_image(self) -> None:
-        plane = self.plane(self.model.image)
+        plane = self.plane(self.model.image, "image")
         lo, hi = levels(self.model.window)
-        self.image_item.set_pixels(image_argb(plane, lo, hi, self._window_lut), plane)
+        out = self._buffers.get("image", plane.shape[:2])
+        self.image_item.set_pixels(image_into(plane, lo, hi, self._window_lut, out), plane)
 
     def _draw_labels(self) -> None:
         m = self.model
@@ -324,11 +347,12 @@ class SliceView(QtWidgets.QWidget):
             self.label_item.setVisible(False)
             self.label_item.clear()
             return
-        plane = self.plane(m.labels)
+        plane = self.plane(m.labels, "labels")
         if m.outline:
             plane = outline(plane)
         self.label_item.setVisible(True)
-        self.label_item.set_pixels(codes_argb(plane, self.label_table), plane)
+        out = self._buffers.get("labels", plane.shape)
+        self.label_item.set_pixels(codes_into(plane, self.label_table, out), plane)
 
     def _set_heat_items(self) -> None:
         while len(self.heat_items) > len(self.model.heatmaps):
@@ -343,13 +367,13 @@ class SliceView(QtWidgets.QWidget):
         self._heat_tables = [premultiplied(h.lut(_colormap(h.colormap))) for h in self.model.heatmaps]
 
     def _draw_heat(self) -> None:
-        for item, heat, table in zip(self.heat_items, self.model.heatmaps, self._heat_tables):
+        for i, (item, heat, table) in enumerate(zip(self.heat_items, self.model.heatmaps, self._heat_tables)):
             if not heat.visible:  # a hidden map (one shown at a time) costs no gather, colouring or paint
                 item.setVisible(False)
                 item.clear()
                 continue
-            plane = self.plane(self.model.heat_display(heat))
-            item.set_pixels(codes_argb(plane, table), plane)
+            plane = self.plane(self.model.heat_display(heat), f"heat{i}")
+            item.set_pixels(codes_into(plane, table, self._buffers.get(f"heat{i}", plane.shape)), plane)
             item.setVisible(True)
 
     # -- mouse ------------------------------------------------------------------------------------
