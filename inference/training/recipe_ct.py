@@ -53,7 +53,7 @@ def ct() -> Recipe:
         return out
 
     return Recipe(
-        id="ct-torso-phantom", version="2.0.0",
+        id="ct-torso-phantom", version="2.1.0",
         name="CT thorax-abdomen (lung / liver / kidney / bone), phantom-trained",
         architecture="UNet", parameters={"channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
         spatial_dims=3, modality="CT", patch_size=PATCH, spacing=SPACING, labels=LABELS,
