@@ -12,11 +12,13 @@ import numpy as np
 
 from core.errors import FormatError
 from core.geometry import Geometry
+from core import time_series
 from core.labels import LabelMap, LabelTable
 from core.volume import Volume
 from formats import labeltable_io
 from formats.atomic import atomic_output
 from formats.sandbox import output_array
+from formats.time_series import NiftiTimeSeries
 from formats.limits import (check_allocation, check_file_holds, check_rescale, declared_bytes, gzip_isize,
                             read_into)
 
@@ -35,7 +37,9 @@ def _load_checked(path: Path):
     dtype = hdr.get_data_dtype()
     if len(shape) < 2:
         raise FormatError(path, f"NIfTI declares {len(shape)} dimension(s); an image needs at least 2")
-    check_allocation(path, shape, dtype if dtype.fields is None else np.uint8, "NIfTI image")
+    # a series over time holds one time point in memory (formats.time_series reads the others)
+    held = shape[:3] if _time_points(img) > 1 else shape
+    check_allocation(path, held, dtype if dtype.fields is None else np.uint8, "NIfTI image")
     declared = declared_bytes(shape, dtype) + int(hdr.get("vox_offset", 0))
     if str(path).endswith(".gz"):
         isize = gzip_isize(path)
@@ -125,6 +129,16 @@ def _frames(img) -> int:
     return 1
 
 
+def _time_points(img) -> int:
+    """Time points of a 3D series over time (x, y, z, t with z > 1: dynamic contrast, cardiac
+    phases), else 1."""
+    shape = img.header.get_data_shape()
+    if (len(shape) >= 4 and shape[2] > 1 and shape[3] > 1 and all(s == 1 for s in shape[4:])
+            and img.header.get_data_dtype().fields is None):
+        return int(shape[3])
+    return 1
+
+
 def _frame_time_ms(img) -> float | None:
     """pixdim[4] in ms when the header says it is a time (xyzt_units), else None."""
     _, unit = img.header.get_xyzt_units()
@@ -133,7 +147,7 @@ def _frame_time_ms(img) -> float | None:
     return dt * scale if scale and np.isfinite(dt) and dt > 0 else None
 
 
-def _read_array(path: Path, img, frames: int = 1) -> tuple[np.ndarray, list[str]]:
+def _read_array(path: Path, img, frames: int = 1, series: bool = False) -> tuple[np.ndarray, list[str]]:
     warnings = []
     shape = img.header.get_data_shape()
     dtype = img.header.get_data_dtype()
@@ -150,7 +164,7 @@ def _read_array(path: Path, img, frames: int = 1) -> tuple[np.ndarray, list[str]
             warnings.append("NIfTI has several colour volumes (4D); showing the first")
         return np.ascontiguousarray(np.transpose(data, (2, 1, 0, 3))), warnings
     extra = int(np.prod(shape[3:])) if len(shape) > 3 else 1
-    if extra > 1 and frames == 1:
+    if extra > 1 and frames == 1 and not series:
         warnings.append(f"NIfTI has {extra} volumes (4D); showing the first")
     slope, inter = _scaling(path, img)
     data = _stream_first_volume(path, img, frames)
@@ -165,12 +179,17 @@ def _read_array(path: Path, img, frames: int = 1) -> tuple[np.ndarray, list[str]
 def read_volume(path: str | Path) -> Volume:
     path = Path(path)
     img = _load_checked(path)
-    frames = _frames(img)
-    data, warnings = _read_array(path, img, frames)
+    frames, times = _frames(img), _time_points(img)
+    data, warnings = _read_array(path, img, frames, series=times > 1)
     geom, gw, which = _geometry(path, img, (data.shape[2], data.shape[1], data.shape[0]))
     meta = {"nifti_affine_from": which}
     if frames > 1:  # one slice over time: shown as a cine loop in the image's plane
         meta["frames_are_time"] = True
+    if times > 1:  # a volume over time: the first time point now, the others when shown
+        slope, inter = _scaling(path, img)
+        meta[time_series.KEY] = NiftiTimeSeries(path, int(img.dataobj.offset), data.shape,
+                                                img.header.get_data_dtype().str, times, slope, inter,
+                                                _frame_time_ms(img))
     return Volume(data, geom, modality="MR", description=path.name, source=str(path), metadata=meta,
                   warnings=warnings + gw, frame_time_ms=_frame_time_ms(img) if frames > 1 else None)
 

@@ -3,6 +3,7 @@ with a second model, import a model, save the correction, retrain, export. Each 
 on the UI thread, runs the app action in the task runner and puts the result into the session."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -65,8 +66,9 @@ class CaseController(QtCore.QObject):
             (self.compare_model if compare else self.run_model)(dlg.chosen(), dlg.device.currentText())
 
     def run_model(self, card, device: str = "auto") -> None:
-        """Segment the open image in a worker; the result becomes the editable label map."""
-        volume = self.session.volume
+        """Segment the open image in a worker (of a series over time, the time point on screen, held
+        as it is while the cine bar plays on); the result becomes the editable label map."""
+        volume = dataclasses.replace(self.session.volume)  # same grid and voxels; a step swaps only the view's
         self.shell.run(f"Running {card.name}",
                        lambda p, c, _part: segmenting.segment_checked(volume, card, device, p, c), self._segmented,
                        card.id)

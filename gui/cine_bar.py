@@ -1,6 +1,8 @@
 """The cine bar under a multi-frame image (an ultrasound loop, a dynamic series): frame slider,
-play/pause, step, loop and frame rate (the file's, or chosen). Playing moves the viewer model's
-slice of the plane's view, so the image, the segments and every overlay follow the frame."""
+play/pause, step, loop and frame rate (the file's, or chosen). Playing a loop moves the viewer
+model's slice of the plane's view, so the image, the segments and every overlay follow the frame.
+Playing a 3D series over time (core.time_series) swaps the time point's voxels under the views;
+slices, crosshair, label map and measurements stay (they belong to the case)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,17 +10,21 @@ from typing import Optional
 from PySide6 import QtCore, QtWidgets
 
 from core.cine import MAX_FPS, MIN_FPS, Cine
+from core.errors import DelineateError
 from core.planar import plane_view
+from core.time_series import TimeSeries, show_time_point, time_series_of
 from core.viewer_model import ViewerModel
 
 
 class CineBar(QtWidgets.QWidget):
     frame_shown = QtCore.Signal(int)  # each frame the bar moved to (0-based)
+    failed = QtCore.Signal(str)  # a time point could not be read (the file moved, was cut short)
 
     def __init__(self, model: ViewerModel, parent=None) -> None:
         super().__init__(parent)
         self.model = model
         self.cine: Optional[Cine] = None
+        self.series: Optional[TimeSeries] = None  # a 3D series over time, else frames of a plane
         self.view = "axial"
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self.tick)
@@ -39,7 +45,7 @@ class CineBar(QtWidgets.QWidget):
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._slider_moved)
         self.frame_label = QtWidgets.QLabel()
-        self.frame_label.setMinimumWidth(QtWidgets.QLabel().fontMetrics().horizontalAdvance("Frame 0000/0000"))
+        self.frame_label.setMinimumWidth(QtWidgets.QLabel().fontMetrics().horizontalAdvance("t 0000/0000  0000 s"))
         self.loop = QtWidgets.QCheckBox("Loop")
         self.loop.setChecked(True)
         self.loop.toggled.connect(self._loop_toggled)
@@ -58,6 +64,7 @@ class CineBar(QtWidgets.QWidget):
         self.setVisible(False)
         model.subscribe("image", self._on_image)
         model.subscribe("cursor", self._on_cursor)
+        model.subscribe("time", self._on_cursor)
 
     # -- state ------------------------------------------------------------------------------------
     @property
@@ -66,19 +73,34 @@ class CineBar(QtWidgets.QWidget):
 
     @property
     def frame(self) -> int:
-        return self.model.slice_index(self.view)
+        return self.series.shown if self.series is not None else self.model.slice_index(self.view)
+
+    def _go(self, k: int) -> None:
+        if self.series is None:
+            self.model.set_slice(self.view, k)
+            return
+        try:
+            show_time_point(self.model, k)
+        except DelineateError as exc:  # the case stays open on the time point it shows
+            self.pause()
+            self.failed.emit(str(exc))
 
     def _on_image(self) -> None:
         self.pause()
         vol = self.model.volume
-        if vol is None or not vol.is_planar or self.model.display is None:
+        self.series = time_series_of(vol) if vol is not None and not vol.is_planar else None
+        if vol is None or self.model.display is None or (not vol.is_planar and self.series is None):
             self.cine = None
             self.setVisible(False)
             return
-        self.view = plane_view(vol.geometry)
-        n = self.model.display.n_slices(self.view)
-        self.cine = Cine.for_volume(vol)
-        self.cine.frames = n
+        if self.series is not None:
+            self.cine = Cine.for_time_series(self.series)
+            n = self.series.count
+        else:
+            self.view = plane_view(vol.geometry)
+            n = self.model.display.n_slices(self.view)
+            self.cine = Cine.for_volume(vol)
+            self.cine.frames = n
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(n - 1, 0))
         self.slider.blockSignals(False)
@@ -98,14 +120,14 @@ class CineBar(QtWidgets.QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(k)
         self.slider.blockSignals(False)
-        self.frame_label.setText(f"Frame {k + 1}/{self.cine.frames}")
+        self.frame_label.setText(self.series.label() if self.series is not None else f"Frame {k + 1}/{self.cine.frames}")
 
     # -- controls ---------------------------------------------------------------------------------
     def play(self) -> None:
         if self.cine is None or self.cine.frames < 2:
             return
         if not self.cine.loop and self.frame == self.cine.frames - 1:
-            self.model.set_slice(self.view, 0)  # play again from the start
+            self._go(0)  # play again from the start
         self.timer.start(self.cine.interval_ms)
         self.play_button.setIcon(self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaPause))
 
@@ -121,7 +143,7 @@ class CineBar(QtWidgets.QWidget):
         if self.cine is None:
             return
         self.pause()
-        self.model.set_slice(self.view, min(max(self.frame + steps, 0), self.cine.frames - 1))
+        self._go(min(max(self.frame + steps, 0), self.cine.frames - 1))
         self.frame_shown.emit(self.frame)
 
     def tick(self) -> None:
@@ -132,12 +154,12 @@ class CineBar(QtWidgets.QWidget):
         if nxt is None:
             self.pause()
             return
-        self.model.set_slice(self.view, nxt)
+        self._go(nxt)
         self.frame_shown.emit(nxt)
 
     def _slider_moved(self, k: int) -> None:
         if self.cine is not None:
-            self.model.set_slice(self.view, k)
+            self._go(k)
 
     def _loop_toggled(self, on: bool) -> None:
         if self.cine is not None:

@@ -15,6 +15,7 @@ from app.session import CaseSession, GuardChecked, ImageOpened
 from core.display import VIEWS
 from core.errors import DelineateError
 from core.planar import plane_view
+from core.time_series import time_series_of
 from gui.autosave import Autosave
 from gui.case_controller import CaseController
 from gui.cine_bar import CineBar
@@ -92,6 +93,7 @@ class MainWindow(QtWidgets.QMainWindow):
         column.addWidget(views, 1)
         self.cine = CineBar(self.model)  # under the views; shows itself for multi-frame 2D images
         column.addWidget(self.cine)
+        self.cine.failed.connect(lambda text: self.shell.message(text, 15000))
         self.setCentralWidget(self.central)
         self._build_actions()
         self.edit_panel.interactive.bind_actions(self.actions_by_id)
@@ -314,6 +316,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._layout_for(event.volume)
             name = event.volume.description or Path(event.source).name or "store case"
             self.setWindowTitle(f"Delineate — {name}")
+            if (series := time_series_of(event.volume)) is not None:
+                self.shell.message(f"{series.count} time points ({series.label(0)} shown): the label map and "
+                                   "measurements belong to the case and stay on every time point", 15000)
         self._show_probe(None)
 
     def _guard_checked(self, event: GuardChecked) -> None:

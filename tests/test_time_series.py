@@ -1,0 +1,103 @@
+"""A 3D series over time (4D NIfTI): opens as its first time point with exact geometry, reads the
+others one at a time (never the whole series), scaled and oriented as the first; cine stepping."""
+import nibabel as nib
+import numpy as np
+import pytest
+
+from core.cine import MIN_FPS, Cine
+from core.errors import FormatError
+from core.time_series import show_time_point, time_series_of
+from core.viewer_model import ViewerModel
+from formats.io import read_image
+
+SHAPE = (20, 16, 8, 5)  # x, y, z, t
+
+
+def _series(path, slope=None, units="sec", dt=2.0):
+    rng = np.random.default_rng(0)
+    data = rng.integers(-500, 1000, SHAPE).astype(np.int16)
+    affine = np.array([[1.5, 0, 0, -10], [0, 1.5, 0, 20], [0, 0, 3.0, 5], [0, 0, 0, 1]])
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_xyzt_units("mm", units)
+    img.header["pixdim"][4] = dt
+    if slope is not None:
+        img.header.set_slope_inter(*slope)
+    nib.save(img, path)
+    return data
+
+
+def _zyx(data_xyz, k):
+    """Time point k as the reader's [z, y, x] array (RAS -> LPS flips the x and y axes' direction,
+    not the voxel order)."""
+    return np.transpose(data_xyz[..., k], (2, 1, 0))
+
+
+@pytest.mark.parametrize("name", ["dyn.nii", "dyn.nii.gz"])
+def test_a_4d_nifti_opens_as_a_time_series_read_one_volume_at_a_time(tmp_path, name):
+    data = _series(tmp_path / name)
+    vol = read_image(tmp_path / name)
+    ts = time_series_of(vol)
+    assert ts is not None and ts.count == 5 and not vol.warnings  # no "showing the first" any more
+    assert vol.array.shape == (8, 16, 20) and vol.array.nbytes == 8 * 16 * 20 * 2  # one time point held
+    np.testing.assert_array_equal(vol.array, _zyx(data, 0))
+    assert ts.reads == []  # opening read the first time point only (in the decoding child)
+    ref = nib.load(tmp_path / name)  # geometry as nibabel's affine says, in LPS
+    lps = np.diag([-1, -1, 1, 1]) @ ref.affine
+    np.testing.assert_allclose(vol.geometry.affine, lps, atol=1e-6)
+    for k in (3, 1, 4, 0, 2):  # forwards and backwards: each read is that volume's voxels
+        np.testing.assert_array_equal(ts.read(k), _zyx(data, k))
+    assert ts.reads == [3, 1, 4, 0, 2]
+    assert ts.frame_time_ms == pytest.approx(2000.0) and ts.label(2) == "t 3/5  4 s"
+
+
+def test_time_points_are_scaled_like_the_first(tmp_path):
+    data = _series(tmp_path / "scaled.nii.gz", slope=(0.5, 10.0))
+    vol = read_image(tmp_path / "scaled.nii.gz")
+    ts = time_series_of(vol)
+    assert vol.array.dtype == np.float32 and ts.read(3).dtype == np.float32
+    np.testing.assert_allclose(vol.array, _zyx(data, 0) * 0.5 + 10)
+    np.testing.assert_allclose(ts.read(3), _zyx(data, 3) * 0.5 + 10)
+
+
+def test_no_time_unit_means_no_time_and_a_chosen_rate(tmp_path):
+    _series(tmp_path / "t.nii", units="unknown")
+    ts = time_series_of(read_image(tmp_path / "t.nii"))
+    assert ts.frame_time_ms is None and ts.label(1) == "t 2/5"
+    cine = Cine.for_time_series(ts)
+    assert cine.file_fps is None and cine.frames == 5 and cine.step(4) == 0  # loops
+    _series(tmp_path / "slow.nii", dt=10.0)  # dynamic contrast, 10 s apart: the slowest rate
+    assert Cine.for_time_series(time_series_of(read_image(tmp_path / "slow.nii"))).fps == MIN_FPS
+
+
+def test_a_series_cut_short_after_opening_names_the_file(tmp_path):
+    path = tmp_path / "cut.nii"
+    _series(path)
+    ts = time_series_of(read_image(path))
+    with open(path, "r+b") as fh:  # the file changed on disk while open
+        fh.truncate(path.stat().st_size - 100)
+    with pytest.raises(FormatError, match="cut.nii.*time point 5.*truncated"):
+        ts.read(4)
+    np.testing.assert_array_equal(ts.read(1).shape, (8, 16, 20))
+
+
+def test_the_viewer_model_swaps_time_points_keeping_crosshair_and_labels(tmp_path):
+    from core.labels import LabelMap, LabelTable
+
+    data = _series(tmp_path / "v.nii")
+    vol = read_image(tmp_path / "v.nii")
+    model = ViewerModel()
+    model.set_volume(vol)
+    lab = LabelMap(np.zeros(vol.geometry.shape_zyx, np.uint8), vol.geometry, LabelTable())
+    lab.array[2:4, 3:6, 4:9] = 1
+    model.set_labelmap(lab)
+    model.set_cursor_index((5, 6, 2))
+    events = []
+    for name in ("image", "window", "time"):
+        model.subscribe(name, lambda name=name: events.append(name))
+    window = model.window
+    assert show_time_point(model, 3) and not show_time_point(model, 3)
+    assert events == ["window", "time"]  # no "image": views keep zoom and slices
+    assert model.volume is vol and vol.metadata["time_point"] == 3
+    np.testing.assert_array_equal(vol.array, _zyx(data, 3))
+    np.testing.assert_array_equal(model.image, model.display.to_display(_zyx(data, 3)))
+    assert list(model.cursor) == [5, 6, 2] and model.labelmap is lab and model.window is window
