@@ -1,0 +1,70 @@
+"""A 3D series over time in the real window: the cine bar steps and plays time points, every view
+shows that time point's slice where it was (slices, crosshair, zoom), the label map stays."""
+import nibabel as nib
+import numpy as np
+import pytest
+
+from core.display import DisplayGrid
+from core.labels import Label, LabelMap, LabelTable
+from core.time_series import time_series_of
+
+pytest.importorskip("pytestqt")
+
+
+def _open(qtbot, win, path):
+    with qtbot.waitSignal(win.loaded, timeout=60000):
+        win.opener.open_path(str(path))
+
+
+def _series(path, t=6):
+    x = np.arange(24)[:, None, None, None]
+    data = (x * 10 + np.arange(t)[None, None, None, :] * 1000
+            + np.zeros((24, 20, 10, t))).astype(np.int16)  # each time point brighter
+    data += np.random.default_rng(1).integers(0, 9, data.shape).astype(np.int16)
+    img = nib.Nifti1Image(data, np.diag([1.2, 1.2, 2.5, 1.0]))
+    img.header.set_xyzt_units("mm", "msec")
+    img.header["pixdim"][4] = 250.0  # cardiac phases 250 ms apart: 4 fps
+    nib.save(img, path)
+    return data
+
+
+def test_stepping_time_points_keeps_views_crosshair_and_labels(qtbot, window, tmp_path):
+    data = _series(tmp_path / "cardiac.nii.gz")
+    _open(qtbot, window, tmp_path / "cardiac.nii.gz")
+    vol, bar = window.model.volume, window.cine
+    ts = time_series_of(vol)
+    assert ts.count == 6 and window.layout_name != "image"  # three anatomical views, not a 2D loop
+    assert bar.isVisible() and bar.cine.frames == 6 and bar.frame == 0
+    assert bar.fps.value() == pytest.approx(4.0) and bar.frame_label.text() == "t 1/6  0 s"
+    lab = np.zeros(vol.geometry.shape_zyx, np.uint8)
+    lab[3:7, 5:12, 8:16] = 1
+    window.opener.set_labelmap(LabelMap(lab, vol.geometry, LabelTable((Label(1, "ventricle", (255, 0, 0)),))))
+    window.model.set_cursor_index((10, 8, 5))
+    axial = window.views["axial"]
+    axial.viewbox.scaleBy((0.5, 0.5))  # zoomed in: stepping in time keeps the zoom
+    zoom = axial.viewbox.viewRange()
+    bar.step(3)
+    assert bar.frame == 3 and bar.frame_label.text() == "t 4/6  0.75 s"
+    assert window.model.volume is vol and window.session.labelmap.array is not None
+    shown = window.model.display.to_display(np.transpose(data[..., 3], (2, 1, 0)))
+    for name, view in window.views.items():
+        k = window.model.slice_index(name)
+        np.testing.assert_array_equal(view.image_item.source, DisplayGrid.take_slice(shown, name, k))
+        np.testing.assert_array_equal(view.label_item.source, DisplayGrid.take_slice(window.model.labels, name, k))
+        assert view.label_item.isVisible()
+    assert list(window.model.cursor) == [10, 8, 5] and axial.viewbox.viewRange() == zoom
+    assert window.session.labelmap.array[3:7, 5:12, 8:16].all()  # the case's labels, on every time point
+
+
+def test_the_cine_timer_plays_through_time_points(qtbot, window, tmp_path):
+    _series(tmp_path / "loop.nii")
+    _open(qtbot, window, tmp_path / "loop.nii")
+    bar = window.cine
+    ts = bar.series
+    bar.fps.setValue(50.0)
+    bar.play()
+    assert bar.playing
+    qtbot.waitUntil(lambda: len(ts.reads) >= 7, timeout=10000)  # past the last time point, round again
+    bar.pause()
+    assert ts.reads[:6] == [1, 2, 3, 4, 5, 0]  # one read per step, in order, looping
+    assert window.model.volume.metadata["time_point"] == bar.frame == ts.shown
