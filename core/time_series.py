@@ -12,6 +12,8 @@ from typing import Optional
 
 import numpy as np
 
+from core.errors import DelineateError, GeometryError
+
 KEY = "time_series"
 
 
@@ -36,7 +38,7 @@ class TimeSeries:
         return k * self.frame_time_ms / 1000.0 if self.frame_time_ms else None
 
     def label(self, k: Optional[int] = None) -> str:
-        """'t 3/20  4.0 s' (the time when the file states the interval)."""
+        """'t 3/20  4 s' (the time when the file states the interval)."""
         k = self.shown if k is None else k
         t = self.time_s(k)
         return f"t {k + 1}/{self.count}" + (f"  {t:.3g} s" if t is not None else "")
@@ -45,6 +47,25 @@ class TimeSeries:
 def time_series_of(volume) -> Optional[TimeSeries]:
     ts = (getattr(volume, "metadata", None) or {}).get(KEY)
     return ts if isinstance(ts, TimeSeries) and ts.count > 1 else None
+
+
+def select(volume, k: int):
+    """``volume`` (a Volume of a series) holding time point ``k`` (0-based) in place of the one it
+    held; returned for chaining. Raises DelineateError if the file cannot give it."""
+    ts = time_series_of(volume)
+    if ts is None:
+        raise DelineateError(f"{volume.source or volume.description}: one time point only")
+    if not 0 <= k < ts.count:
+        raise DelineateError(f"{volume.source or volume.description}: time point {k + 1} asked for; "
+                             f"the series has {ts.count}")
+    if k != ts.shown:
+        array = ts.read(k)
+        if array.shape != volume.array.shape:  # a reader's bug, not the file's: never a misplaced grid
+            raise GeometryError(f"time point {k} has shape {array.shape}, the series {volume.array.shape}")
+        volume.array = array
+        ts.shown = int(k)
+    volume.metadata["time_point"] = int(k)
+    return volume
 
 
 def show_time_point(model, k: int) -> bool:
@@ -56,12 +77,7 @@ def show_time_point(model, k: int) -> bool:
     ts = time_series_of(vol)
     if ts is None or k == ts.shown:
         return False
-    array = ts.read(k)
-    if array.shape != vol.array.shape:  # a reader's bug, not the file's: never show a misplaced grid
-        raise ValueError(f"time point {k} has shape {array.shape}, the series {vol.array.shape}")
-    vol.array = array
-    ts.shown = int(k)
-    vol.metadata["time_point"] = int(k)
+    array = select(vol, k).array
     model.image = model.display.to_display(array, order=1, fill=float(array.min()) if array.size else 0)
     model.notify("window")
     model.notify("time")

@@ -101,3 +101,36 @@ def test_the_viewer_model_swaps_time_points_keeping_crosshair_and_labels(tmp_pat
     np.testing.assert_array_equal(vol.array, _zyx(data, 3))
     np.testing.assert_array_equal(model.image, model.display.to_display(_zyx(data, 3)))
     assert list(model.cursor) == [5, 6, 2] and model.labelmap is lab and model.window is window
+
+
+def test_select_swaps_the_time_point_and_refuses_one_out_of_range(tmp_path):
+    from core.errors import DelineateError
+    from core.time_series import select
+
+    data = _series(tmp_path / "s.nii")
+    vol = read_image(tmp_path / "s.nii")
+    assert select(vol, 4) is vol and vol.metadata["time_point"] == 4
+    np.testing.assert_array_equal(vol.array, _zyx(data, 4))
+    with pytest.raises(DelineateError, match="time point 6 asked for; the series has 5"):
+        select(vol, 5)
+
+
+def test_cli_info_counts_time_points_and_segment_takes_a_frame(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    _series(tmp_path / "dyn.nii.gz")
+
+    def run(*args):
+        return subprocess.run([sys.executable, str(root / "main.py"), *args], capture_output=True, text=True,
+                              timeout=300, cwd=root)
+
+    out = run("info", str(tmp_path / "dyn.nii.gz"))
+    assert out.returncode == 0 and "time points: 5, 2 s apart" in out.stdout and "warning" not in out.stdout
+    assert json.loads(run("info", "--json", str(tmp_path / "dyn.nii.gz")).stdout)["time_points"] == 5
+    bad = run("segment", str(tmp_path / "dyn.nii.gz"), str(tmp_path / "seg.nii.gz"), "--frame", "9")
+    assert bad.returncode != 0 and "time point 9 asked for; the series has 5" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "seg.nii.gz").exists()

@@ -18,6 +18,7 @@ def info_arguments(p) -> None:
 def cmd_info(args) -> int:
     from pathlib import Path
 
+    from core.time_series import time_series_of
     from formats import samples
     from formats.io import kind_of, read_image
 
@@ -39,6 +40,8 @@ def cmd_info(args) -> int:
             print(f"  skipped {path}: {why}")
     vol = read_image(target, progress_bar, series=args.series)
     d = vol.describe()
+    series = time_series_of(vol)
+    d["time_points"] = series.count if series is not None else 1
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
@@ -46,6 +49,9 @@ def cmd_info(args) -> int:
     print(f"description: {d['description']}")
     print(f"modality:    {d['modality']}   dtype: {d['dtype']}   channels: {d['channels']}")
     print(f"size (xyz):  {d['size_xyz']}")
+    if series is not None:
+        apart = f", {series.frame_time_ms / 1000:g} s apart" if series.frame_time_ms else ""
+        print(f"time points: {series.count}{apart} (a 3D series over time; the first is read unless asked)")
     print(f"spacing mm:  {[round(v, 6) for v in d['spacing_mm']]}")
     print(f"origin mm:   {[round(v, 4) for v in d['origin_lps_mm']]} (LPS)")
     print(f"orientation: {d['orientation']}{' (oblique)' if d['oblique'] else ''}")

@@ -20,6 +20,8 @@ def segment_arguments(p) -> None:
     p.add_argument("--version", help="model version (default: the latest)")
     _device(p)
     p.add_argument("--series", help="series key/UID/number in a DICOM folder")
+    p.add_argument("--frame", type=int, default=1, metavar="N",
+                   help="time point N (1-based) of a 3D series over time, e.g. a 4D NIfTI (default: the first)")
 
 
 def cmd_segment(args) -> int:
@@ -35,6 +37,10 @@ def cmd_segment(args) -> int:
         progress_bar(fraction, message)
 
     vol = opening.read(args.input, args.series, reading)
+    if args.frame != 1:
+        from core.time_series import select
+
+        select(vol, args.frame - 1)
     reg = Registry()
     card = reg.get(args.model, args.version) if args.model else default_model(vol, reg)
     print(f"model: {card.summary()}", file=sys.stderr)
