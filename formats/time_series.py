@@ -1,14 +1,18 @@
 """Time points of a 4D NIfTI read one at a time (core.time_series). The header was checked when the
 first time point was opened (in the decoding child: sizes, that the file holds every declared byte,
-the rescale); this reads one volume's bytes at a known offset. A plain .nii seeks straight to it; a
-.nii.gz keeps one ISA-L gzip stream open, so playing forward inflates each volume once (nibabel's
-dataobj slicing, without indexed_gzip, inflates from the start of the file on every slice)."""
+the rescale); this reads one volume's bytes at a known offset. A plain .nii seeks straight to it. A
+.nii.gz cannot seek: its stream is inflated forwards once, remembering zlib's state at time-point
+boundaries on the way (a zran-style index), so a later step back or a jump along the slider inflates
+from the nearest remembered boundary, not from the start of the file (nibabel's dataobj slicing,
+without indexed_gzip, inflates from the start on every slice).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
-from isal import igzip
+import zlib
+
 import numpy as np
 
 from core.errors import FormatError
@@ -39,7 +43,7 @@ class NiftiTimeSeries(TimeSeries):
         start = self.offset + k * self.volume_bytes
         try:
             got = self._read_gz(start, buf) if self.gz else self._read_plain(start, buf)
-        except (OSError, EOFError, ValueError) as exc:
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
             self.close()
             raise FormatError(self.path, f"time point {k + 1} cannot be read ({exc})") from None
         if got < len(buf):
@@ -59,16 +63,70 @@ class NiftiTimeSeries(TimeSeries):
             return _fill(fh, buf)
 
     def _read_gz(self, start: int, buf: memoryview) -> int:
-        if self._stream is None or self._stream.tell() > start:  # backwards: inflate again from the start
-            self.close()
-            self._stream = igzip.open(self.path, "rb")
-        self._stream.seek(start)  # forwards: inflates only what lies between
-        return _fill(self._stream, buf)
+        if self._stream is None:
+            self._stream = _IndexedGzip(self.path, self.offset, self.volume_bytes, self.count)
+        return self._stream.read(start, buf)
 
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+
+
+class _IndexedGzip:
+    """A gzip stream read at volume boundaries; zlib's inflater copied at up to MAX_MARKS of them."""
+
+    MAX_MARKS = 64  # at most ~64 x (32 KiB window + CHUNK of input) remembered
+    CHUNK = 64 << 10
+
+    def __init__(self, path: str, offset: int, step: int, count: int) -> None:
+        self.fh = open(path, "rb")
+        every = max(1, -(-count // self.MAX_MARKS))
+        self.wanted = {offset + k * step for k in range(every, count, every)}
+        self.marks: dict[int, tuple] = {}  # stream position -> (file position, inflater, input pending)
+        self.inflated = 0  # bytes inflated in all (tests: a step back costs one volume, not k)
+        self._restart(0, (0, None, b""))
+
+    def _restart(self, pos: int, mark: tuple) -> None:
+        fpos, inflate, pending = mark
+        self.fh.seek(fpos)
+        self.inflate = inflate.copy() if inflate is not None else zlib.decompressobj(47)
+        self.pending, self.pos = pending, pos
+
+    def read(self, start: int, buf: memoryview) -> int:
+        best = max((p for p in self.marks if p <= start), default=0)
+        if self.pos > start or best > self.pos:
+            self._restart(best, self.marks[best] if best else (0, None, b""))
+        if self._produce(None, start - self.pos) < start - self.pos:
+            return 0
+        return self._produce(buf, len(buf))
+
+    def _produce(self, out: memoryview | None, n: int) -> int:
+        """Inflate ``n`` bytes into ``out`` (or drop them), marking wanted boundaries on the way."""
+        got, ended = 0, False
+        while got < n:
+            if self.pos in self.wanted and self.pos not in self.marks:
+                self.marks[self.pos] = (self.fh.tell(), self.inflate.copy(), self.pending)
+            if not self.pending and not ended:
+                self.pending = self.fh.read(self.CHUNK)
+                ended = not self.pending
+            after = min((p for p in self.wanted if p > self.pos), default=self.pos + n)  # stop at the next mark
+            data = self.inflate.decompress(self.pending, min(n - got, after - self.pos, 8 << 20))
+            self.pending = self.inflate.unconsumed_tail
+            if self.inflate.eof:  # a multi-member gzip: the next member starts in what is left
+                self.pending = self.inflate.unused_data + self.pending
+                self.inflate = zlib.decompressobj(47)
+            if not data and ended and not self.pending:
+                break
+            if out is not None:
+                out[got:got + len(data)] = data
+            got += len(data)
+            self.pos += len(data)
+            self.inflated += len(data)
+        return got
+
+    def close(self) -> None:
+        self.fh.close()
 
 
 def _fill(fh, buf: memoryview) -> int:

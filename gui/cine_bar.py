@@ -120,7 +120,8 @@ class CineBar(QtWidgets.QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(k)
         self.slider.blockSignals(False)
-        self.frame_label.setText(self.series.label() if self.series is not None else f"Frame {k + 1}/{self.cine.frames}")
+        self.frame_label.setText(self.series.label() if self.series is not None
+                                 else f"Frame {k + 1}/{self.cine.frames}")
 
     # -- controls ---------------------------------------------------------------------------------
     def play(self) -> None:

@@ -134,3 +134,15 @@ def test_cli_info_counts_time_points_and_segment_takes_a_frame(tmp_path):
     bad = run("segment", str(tmp_path / "dyn.nii.gz"), str(tmp_path / "seg.nii.gz"), "--frame", "9")
     assert bad.returncode != 0 and "time point 9 asked for; the series has 5" in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "seg.nii.gz").exists()
+
+
+def test_a_gzipped_series_steps_back_from_the_nearest_boundary_not_the_start(tmp_path):
+    data = _series(tmp_path / "z.nii.gz")
+    ts = time_series_of(read_image(tmp_path / "z.nii.gz"))
+    one = 8 * 16 * 20 * 2
+    np.testing.assert_array_equal(ts.read(4), _zyx(data, 4))  # the first pass inflates everything before it
+    stream = ts._stream
+    before = stream.inflated
+    np.testing.assert_array_equal(ts.read(2), _zyx(data, 2))
+    np.testing.assert_array_equal(ts.read(1), _zyx(data, 1))
+    assert stream.inflated - before == 2 * one  # each step back: one volume from its remembered boundary
