@@ -14,18 +14,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from core.display import LETTERS, ROWS_DOWN, DisplayGrid
+from core.display import ROWS_DOWN, DisplayGrid
 from core.overlay import outline
-from core.planar import plane_name, plane_view
 from core.render2d import WindowLut, premultiplied
 from gui.argb_item import ArgbItem
 from gui.layer_pixels import LayerBuffers, codes_into, image_into
 from gui.plane_cache import PlaneBlocks
-from gui.view_annotations import draw_outlined, draw_scale_bar, scale_bar
+from gui.view_annotations import VIEW_COLORS, ViewAnnotations, view_title  # noqa: F401 (imported from here)
 from core.viewer_model import ViewerModel
 from core.windows import dragged, levels
 
-VIEW_COLORS = {"axial": "#e05050", "coronal": "#50c050", "sagittal": "#e0c040"}  # Slicer's red/green/yellow
+_LINE_EXTENT = 1e5  # mm either side of the crosshair: beyond any view at any zoom
 
 
 class _SliceViewBox(pg.ViewBox):
@@ -77,105 +76,24 @@ class _SliceViewBox(pg.ViewBox):
         self.owner.model.scroll(self.owner.view, steps)
 
 
-class _Annotations(QtWidgets.QWidget):
-    """Orientation letters, scale bar and slice title painted over the view. Each is drawn once
-    into a cached image (the title once per slice number); a repaint of the image beneath (every
-    slice change) only blends the cached pixels of the dirty part instead of laying out and
-    outlining every text again."""
-
-    TITLE_HEIGHT = 18
-
-    def __init__(self, owner: "SliceView") -> None:
-        super().__init__(owner)
-        self.owner = owner
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self._layer: Optional[QtGui.QImage] = None
-        self._layer_key = None
-        self._titles: dict[tuple, QtGui.QImage] = {}
-
-    def paintEvent(self, ev) -> None:
-        o = self.owner
-        if o.model.display is None:
-            return
-        vol = o.model.volume
-        w, h, dpr = self.width(), self.height(), self.devicePixelRatioF()
-        title = view_title(vol, o.view, o.model.slice_index(o.view), o.model.display.n_slices(o.view))
-        metrics = QtGui.QFontMetrics(self._font())
-        if metrics.horizontalAdvance(title) > w - 12 and title.split()[0] in ("Axial", "Coronal", "Sagittal"):
-            title = title[:3] + " " + title.split()[-1]  # "Cor 117/233": the slice number stays whole
-        # in a narrow view the top letter would sit on the title: it moves a line down instead
-        top_y = 20 if 6 + metrics.horizontalAdvance(title) + 4 > w // 2 - 8 else 2
-        key = (w, h, dpr, vol.orientation_known, not vol.spacing_known, o.viewbox.viewPixelSize()[0], top_y)
-        if key != self._layer_key:
-            self._layer, self._layer_key = self._static_layer(*key), key
-            self._titles.clear()
-        if title not in self._titles:
-            if len(self._titles) > 512:
-                self._titles.clear()
-            self._titles[title] = self._title_image(title, w, dpr)
-        p = QtGui.QPainter(self)
-        r = QtCore.QRectF(ev.rect())
-        p.drawImage(r, self._layer, QtCore.QRectF(r.x() * dpr, r.y() * dpr, r.width() * dpr, r.height() * dpr))
-        if r.top() < self.TITLE_HEIGHT + 4:
-            p.drawImage(QtCore.QPointF(4, 0), self._titles[title])
-        p.end()
-
-    def _image(self, w: int, h: int, dpr: float) -> tuple[QtGui.QImage, QtGui.QPainter]:
-        image = QtGui.QImage(max(1, int(np.ceil(w * dpr))), max(1, int(np.ceil(h * dpr))),
-                             QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-        image.setDevicePixelRatio(dpr)
-        image.fill(QtCore.Qt.GlobalColor.transparent)
-        p = QtGui.QPainter(image)
-        p.setFont(self._font())
-        return image, p
-
-    def _font(self, bold: bool = False) -> QtGui.QFont:
-        f = QtGui.QFont(self.font())
-        f.setPointSize(10)
-        f.setBold(bold)
-        return f
-
-    def _static_layer(self, w: int, h: int, dpr: float, oriented: bool, pixels: bool,
-                      mm_per_px: float, top_y: int) -> QtGui.QImage:
-        layer, p = self._image(w, h, dpr)
-        p.setFont(self._font(bold=True))
-        # no patient letters where the file gives no orientation (ultrasound, photographs)
-        left, right, top, bottom = LETTERS[self.owner.view] if oriented else ("", "", "", "")
-        letter = QtGui.QColor("#f0f0a0")
-        align = QtCore.Qt.AlignmentFlag
-        draw_outlined(p, QtCore.QRect(4, 0, 20, h), align.AlignVCenter, left, letter)
-        draw_outlined(p, QtCore.QRect(w - 20, 0, 16, h), align.AlignVCenter, right, letter)
-        draw_outlined(p, QtCore.QRect(0, top_y, w, 16), align.AlignHCenter, top, letter)
-        draw_outlined(p, QtCore.QRect(0, h - 18, w, 16), align.AlignHCenter, bottom, letter)
-        p.setFont(self._font())
-        bar = scale_bar(w, h, mm_per_px, p.fontMetrics(), pixels=pixels)
-        if bar is not None:  # none in a view too narrow for bar and text whole
-            draw_scale_bar(p, bar, QtGui.QColor("#f0f0f0"))
-        p.end()
-        return layer
-
-    def _title_image(self, title: str, w: int, dpr: float) -> QtGui.QImage:
-        # drawn at (4, 0): the text's rectangle (6, 2, w - 12, 18) with room for its outline around it
-        image, p = self._image(max(1, w - 8), self.TITLE_HEIGHT + 4, dpr)
-        align = QtCore.Qt.AlignmentFlag
-        draw_outlined(p, QtCore.QRect(2, 2, max(1, w - 12), self.TITLE_HEIGHT), align.AlignLeft | align.AlignVCenter,
-                      title, QtGui.QColor(VIEW_COLORS[self.owner.view]))
-        p.end()
-        return image
-
-
-def view_title(volume, view: str, k: int, n: int) -> str:
-    """What a view is called on screen: the anatomical plane and slice, or for a 2D image or cine
-    loop shown whole, "Image" (and its frame) - never "Axial" for an ultrasound frame or a photo."""
-    if volume.is_planar and view == plane_view(volume.geometry):
-        name = plane_name(volume)
-        return f"{name}  frame {k + 1}/{n}" if volume.is_cine else name
-    return f"{view.capitalize()}  {k + 1}/{n}"
-
-
 def _colormap(name: str) -> np.ndarray:
     """(256, 3) uint8 colours of a matplotlib/colorcet colour map shipped with pyqtgraph."""
     return pg.colormap.get(name).getLookupTable(nPts=256, alpha=False)
+
+
+class _Graphics(pg.GraphicsView):
+    """The view's graphics, with its annotations painted over the scene in viewport pixels."""
+
+    def __init__(self, owner: "SliceView") -> None:
+        super().__init__(background="k")
+        self.owner = owner
+
+    def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
+        painter.save()
+        painter.resetTransform()
+        exposed = self.mapFromScene(rect).boundingRect().intersected(self.viewport().rect())
+        self.owner.annotations.paint(painter, QtCore.QRectF(exposed))
+        painter.restore()
 
 
 class SliceView(QtWidgets.QWidget):
@@ -186,7 +104,7 @@ class SliceView(QtWidgets.QWidget):
     def __init__(self, model: ViewerModel, view: str, parent=None) -> None:
         super().__init__(parent)
         self.model, self.view = model, view
-        self.graphics = pg.GraphicsView(background="k")
+        self.graphics = _Graphics(self)
         self.viewbox = _SliceViewBox(self)
         self.graphics.setCentralItem(self.viewbox)
         self.image_item = ArgbItem(opaque=True)
@@ -202,17 +120,19 @@ class SliceView(QtWidgets.QWidget):
         self._line_pos = (None, None)
         self.viewbox.addItem(self.image_item)
         self.viewbox.addItem(self.label_item)
-        pen = pg.mkPen(VIEW_COLORS[view], width=1)
-        self.hline = pg.InfiniteLine(angle=0, pen=pen, movable=False)
-        self.vline = pg.InfiniteLine(angle=90, pen=pen, movable=False)
+        pen = pg.mkPen(VIEW_COLORS[view], width=1)  # cosmetic: one screen pixel at any zoom
+        # plain Qt lines, moved and painted without Python (pyqtgraph's InfiniteLine recomputes its
+        # extent in Python on every move and paint: ~0.1 ms a line, six lines a crosshair move)
+        self.hline = QtWidgets.QGraphicsLineItem(-_LINE_EXTENT, 0, _LINE_EXTENT, 0)
+        self.vline = QtWidgets.QGraphicsLineItem(0, -_LINE_EXTENT, 0, _LINE_EXTENT)
         for line in (self.hline, self.vline):
+            line.setPen(pen)
             line.setZValue(100)
             self.viewbox.addItem(line, ignoreBounds=True)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.graphics)
-        self.annotations = _Annotations(self)
-        self.annotations.raise_()
+        self.annotations = ViewAnnotations(self)
         from gui.colorbar_item import HeatBar
 
         self.heat_bar = HeatBar(self)  # the shown maps' colour bars, range and meaning
@@ -227,7 +147,7 @@ class SliceView(QtWidgets.QWidget):
         # pyqtgraph treats presses shorter than 0.5 s as clicks unless the mouse moved far: a quick
         # brush stroke must paint along its path, so any movement starts a drag
         self.graphics.scene().minDragTime = 0.0
-        self.viewbox.sigRangeChanged.connect(lambda *_: self.annotations.update())
+        self.viewbox.sigRangeChanged.connect(lambda *_: self.annotations.range_changed())
         for event, fn in (("image", self._on_image), ("cursor", self._on_cursor), ("window", self._on_window),
                           ("labels", self._on_labels), ("segments", self._on_segments),
                           ("heatmaps", self._on_heatmaps)):
@@ -261,11 +181,12 @@ class SliceView(QtWidgets.QWidget):
     # -- model events ---------------------------------------------------------------------------
     def _on_image(self) -> None:
         self._forget()
+        self.annotations.range_changed()  # new letters, title and scale bar
         if self.model.display is None:
             for item in [self.image_item, self.label_item] + self.heat_items:
                 item.clear()
             self.shown_index = -1
-            self.annotations.update()
+            self.graphics.viewport().update()
             return
         self.viewbox.invertY(ROWS_DOWN[self.view])
         for item in (self.image_item, self.label_item):
@@ -289,18 +210,18 @@ class SliceView(QtWidgets.QWidget):
             self._draw_image()
             self._draw_labels()
             self._draw_heat()
-            # the title's slice number changed: the overlay is repainted with the viewport beneath it,
-            # so the whole view box is marked (through the scene's queued update: an update() of the
-            # overlay widget here would make Qt paint the other views twice, before their scenes report)
+            # the title's slice number changed: the whole view box is marked, title area included,
+            # through the scene's queued update (a direct viewport update here would make Qt paint
+            # the other views twice, before their scenes report)
             self.viewbox.update()
         sr, sc = self.grid.plane_spacing(self.view)
         r_axis, c_axis = self.grid.plane_axes(self.view)
-        pos = (self.model.cursor[r_axis] * sr, self.model.cursor[c_axis] * sc)
+        pos = (float(self.model.cursor[r_axis] * sr), float(self.model.cursor[c_axis] * sc))
         if pos != self._line_pos:  # a slice change moves one line in two of the views
             if pos[0] != self._line_pos[0]:
-                self.hline.setPos(pos[0])
+                self.hline.setPos(0.0, pos[0])
             if pos[1] != self._line_pos[1]:
-                self.vline.setPos(pos[1])
+                self.vline.setPos(pos[1], 0.0)
             self._line_pos = pos
 
     def _on_window(self) -> None:
@@ -407,7 +328,6 @@ class SliceView(QtWidgets.QWidget):
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
-        self.annotations.setGeometry(self.rect())
         self.heat_bar.setGeometry(self.rect())
 
     def screenshot(self) -> QtGui.QImage:

@@ -1,14 +1,20 @@
 """Text and the scale bar painted over a slice view, readable and never clipped: labels are drawn
 with a dark outline (readable over bright bone and dark air alike, as Slicer's corner text is), and
 the scale bar's label gets the width its text needs, kept inside the view; a view too narrow for
-it gets no scale bar rather than a cut one. Pure layout plus QPainter calls, for gui.slice_view."""
+it gets no scale bar rather than a cut one. Layout and QPainter calls, for gui.slice_view."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 from PySide6 import QtCore, QtGui
+
+from core.display import LETTERS
+from core.planar import plane_name, plane_view
+
+VIEW_COLORS = {"axial": "#e05050", "coronal": "#50c050", "sagittal": "#e0c040"}  # Slicer's red/green/yellow
 
 MARGIN = 4  # pixels kept free at the view's edges
 
@@ -75,3 +81,116 @@ def draw_scale_bar(painter: QtGui.QPainter, bar: ScaleBar, colour: QtGui.QColor)
         painter.drawLine(x1, bar.y - 4, x1, bar.y + 4)
     painter.restore()
     draw_outlined(painter, bar.text_rect, QtCore.Qt.AlignmentFlag.AlignCenter, bar.text, colour)
+
+
+def view_title(volume, view: str, k: int, n: int) -> str:
+    """What a view is called on screen: the anatomical plane and slice, or for a 2D image or cine
+    loop shown whole, "Image" (and its frame) - never "Axial" for an ultrasound frame or a photo."""
+    if volume.is_planar and view == plane_view(volume.geometry):
+        name = plane_name(volume)
+        return f"{name}  frame {k + 1}/{n}" if volume.is_cine else name
+    return f"{view.capitalize()}  {k + 1}/{n}"
+
+
+class ViewAnnotations:
+    """Orientation letters, scale bar and slice title of a slice view (``owner``: a SliceView),
+    painted by its viewport after the scene (as an overlay widget they cost each repaint ~0.5 ms
+    more: Qt composes a transparent widget over the view separately). Each is drawn once into a
+    cached image (the title once per slice number); a repaint of the image beneath (every slice
+    change) only blends the cached pixels of the dirty part instead of laying out and outlining
+    every text again."""
+
+    TITLE_HEIGHT = 18
+
+    def __init__(self, owner) -> None:
+        self.owner = owner
+        self._layer: Optional[QtGui.QImage] = None
+        self._layer_key = None
+        self._titles: dict[tuple, QtGui.QImage] = {}
+        self._serial = 0  # counts the view's zooms and pans (the scale bar's length follows them)
+        self._shown_key = None
+        self._title: Optional[QtGui.QImage] = None
+
+    def range_changed(self) -> None:
+        self._serial += 1
+        self.owner.graphics.viewport().update()
+
+    def paint(self, p: QtGui.QPainter, r: QtCore.QRectF) -> None:
+        """Onto ``p`` in viewport pixels, within ``r`` (what Qt repaints)."""
+        o = self.owner
+        if o.model.display is None:
+            return
+        viewport = o.graphics.viewport()
+        w, h, dpr = viewport.width(), viewport.height(), viewport.devicePixelRatioF()
+        # a repaint under an unchanged slice, size and zoom (the other views' slice changes move a
+        # crosshair line under it) draws what it drew last time without laying out any text
+        shown = (id(o.model.display), o.model.slice_index(o.view), w, h, dpr, self._serial)
+        if shown != self._shown_key:
+            self._title = self._prepare(w, h, dpr)
+            self._shown_key = shown
+        p.drawImage(r, self._layer, QtCore.QRectF(r.x() * dpr, r.y() * dpr, r.width() * dpr, r.height() * dpr))
+        if r.top() < self.TITLE_HEIGHT + 4:
+            p.drawImage(QtCore.QPointF(4, 0), self._title)
+
+    def _prepare(self, w: int, h: int, dpr: float) -> QtGui.QImage:
+        """The letters' and scale bar's layer (kept in ``_layer``) and the title's image."""
+        o = self.owner
+        vol = o.model.volume
+        title = view_title(vol, o.view, o.model.slice_index(o.view), o.model.display.n_slices(o.view))
+        metrics = QtGui.QFontMetrics(self._font())
+        if metrics.horizontalAdvance(title) > w - 12 and title.split()[0] in ("Axial", "Coronal", "Sagittal"):
+            title = title[:3] + " " + title.split()[-1]  # "Cor 117/233": the slice number stays whole
+        # in a narrow view the top letter would sit on the title: it moves a line down instead
+        top_y = 20 if 6 + metrics.horizontalAdvance(title) + 4 > w // 2 - 8 else 2
+        key = (w, h, dpr, vol.orientation_known, not vol.spacing_known, o.viewbox.viewPixelSize()[0], top_y)
+        if key != self._layer_key:
+            self._layer, self._layer_key = self._static_layer(*key), key
+            self._titles.clear()
+        if title not in self._titles:
+            if len(self._titles) > 512:
+                self._titles.clear()
+            self._titles[title] = self._title_image(title, w, dpr)
+        return self._titles[title]
+
+    def _image(self, w: int, h: int, dpr: float) -> tuple[QtGui.QImage, QtGui.QPainter]:
+        image = QtGui.QImage(max(1, int(np.ceil(w * dpr))), max(1, int(np.ceil(h * dpr))),
+                             QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        image.setDevicePixelRatio(dpr)
+        image.fill(QtCore.Qt.GlobalColor.transparent)
+        p = QtGui.QPainter(image)
+        p.setFont(self._font())
+        return image, p
+
+    def _font(self, bold: bool = False) -> QtGui.QFont:
+        f = QtGui.QFont(self.owner.font())
+        f.setPointSize(10)
+        f.setBold(bold)
+        return f
+
+    def _static_layer(self, w: int, h: int, dpr: float, oriented: bool, pixels: bool,
+                      mm_per_px: float, top_y: int) -> QtGui.QImage:
+        layer, p = self._image(w, h, dpr)
+        p.setFont(self._font(bold=True))
+        # no patient letters where the file gives no orientation (ultrasound, photographs)
+        left, right, top, bottom = LETTERS[self.owner.view] if oriented else ("", "", "", "")
+        letter = QtGui.QColor("#f0f0a0")
+        align = QtCore.Qt.AlignmentFlag
+        draw_outlined(p, QtCore.QRect(4, 0, 20, h), align.AlignVCenter, left, letter)
+        draw_outlined(p, QtCore.QRect(w - 20, 0, 16, h), align.AlignVCenter, right, letter)
+        draw_outlined(p, QtCore.QRect(0, top_y, w, 16), align.AlignHCenter, top, letter)
+        draw_outlined(p, QtCore.QRect(0, h - 18, w, 16), align.AlignHCenter, bottom, letter)
+        p.setFont(self._font())
+        bar = scale_bar(w, h, mm_per_px, p.fontMetrics(), pixels=pixels)
+        if bar is not None:  # none in a view too narrow for bar and text whole
+            draw_scale_bar(p, bar, QtGui.QColor("#f0f0f0"))
+        p.end()
+        return layer
+
+    def _title_image(self, title: str, w: int, dpr: float) -> QtGui.QImage:
+        # drawn at (4, 0): the text's rectangle (6, 2, w - 12, 18) with room for its outline around it
+        image, p = self._image(max(1, w - 8), self.TITLE_HEIGHT + 4, dpr)
+        align = QtCore.Qt.AlignmentFlag
+        draw_outlined(p, QtCore.QRect(2, 2, max(1, w - 12), self.TITLE_HEIGHT), align.AlignLeft | align.AlignVCenter,
+                      title, QtGui.QColor(VIEW_COLORS[self.owner.view]))
+        p.end()
+        return image
