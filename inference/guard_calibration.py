@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from core.progress import no_progress
 
-#: the training recipe of each shipped model (inference.training.recipes)
-RECIPE_OF = {"brain-tissue": "brain", "ct-torso-phantom": "ct", "us-lesion-2d": "us"}
 SEED = 30_000  # apart from the seeds training (0...) and the cards' held-out metrics (10000, 20000) use
 
 
@@ -17,12 +15,13 @@ def calibrate_card(card, cases: int = 12, seed: int = SEED, device: str = "cpu",
     from core.errors import DelineateError
     from core.progress import check
     from inference.envelope import calibrate, run_and_measure
-    from inference.training.recipes import RECIPES
+    from inference.training.recipes import RECIPES, recipe_for
 
-    if card.id not in RECIPE_OF:
+    recipe = recipe_for(card.id, card.version)
+    if recipe is None:
         raise DelineateError(f"{card.id}: no training generator is known for it; its envelope stays the "
                              "declared one (modality, dimension, spacing)")
-    volumes = [case[0] for case in RECIPES[RECIPE_OF[card.id]]().heldout(cases, seed)]
+    volumes = [case[0] for case in RECIPES[recipe]().heldout(cases, seed)]
 
     def measured():
         for n, volume in enumerate(volumes):

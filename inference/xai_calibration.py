@@ -54,14 +54,14 @@ def measure(card, cases: int = 8, seed: int = SEED, device: str = "cpu", progres
     from core.errors import DelineateError
     from inference import device as devices
     from inference.envelope import run_uncertainty
-    from inference.guard_calibration import RECIPE_OF
     from inference.runner import load_model, segment
-    from inference.training.recipes import RECIPES
+    from inference.training.recipes import RECIPES, recipe_for
 
-    if card.id not in RECIPE_OF:
+    recipe = recipe_for(card.id, card.version)
+    if recipe is None:
         raise DelineateError(f"{card.id}: no training generator is known for it, so no held-out cases to "
                              "calibrate on")
-    held = RECIPES[RECIPE_OF[card.id]]().heldout(cases, seed)
+    held = RECIPES[recipe]().heldout(cases, seed)
     net = load_model(card, devices.pick(device))
     counts, correct, conf = np.zeros(BINS), np.zeros(BINS), np.zeros(BINS)
     every = np.zeros((3, BINS))  # every voxel: mostly easy background, so its small ECE says little

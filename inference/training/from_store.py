@@ -20,9 +20,9 @@ from core.progress import CancelToken, ProgressFn, no_progress
 from core.resample import resample
 from inference.card import Metric, ModelCard
 from inference.runner import load_model, model_grid, model_input, to_model_axes
+from inference.training.recipes import recipe_for
 from inference.training.train import Recipe, case_dice, train
 
-RECIPE_OF = {"brain-tissue": "brain", "ct-torso-phantom": "ct", "us-lesion-2d": "us"}
 
 
 def _next_version(card: ModelCard, registry_versions: list[str]) -> str:
@@ -51,10 +51,11 @@ def corrections_recipe(store, base: ModelCard, mix_generated: float = 0.5) -> tu
         y = y[0] if base.spatial_dims == 2 else to_model_axes(y[None].astype(np.float32), base)[0].astype(np.uint8)
         prepared.append((x, y))
     generated = None
-    if base.id in RECIPE_OF and mix_generated > 0:
+    recipe = recipe_for(base.id, base.version)
+    if recipe is not None and mix_generated > 0:
         from inference.training.recipes import RECIPES
 
-        generated = RECIPES[RECIPE_OF[base.id]]()
+        generated = RECIPES[recipe]()
 
     def sample(rng: torch.Generator):
         if generated is not None and torch.rand(1, generator=rng).item() < mix_generated:
@@ -105,7 +106,7 @@ def retrain(store, base: ModelCard, out_root: Path, iterations: int = 200, progr
         Metric(f"Dice {lab.name}", float(after[:, i].mean()), data) for i, lab in enumerate(base.labels)]
     card.training_data = (f"{base.training_data} Fine-tuned on {len(train_cases)} approved physician corrections "
                           f"from the Delineate store" + (" mixed 1:1 with the generated data above." if
-                                                        base.id in RECIPE_OF else "."))
+                                                        recipe_for(base.id) else "."))
     card.promoted = decision.promote
     card.notes += (f" Retrained from v{base.version}: {decision.summary()}; "
                    + ("promoted to default." if card.promoted else f"NOT promoted: {decision.reason}."))
