@@ -206,7 +206,7 @@ class View3D(QtWidgets.QWidget):
         self._surface_timer.setInterval(SURFACE_DELAY_MS)
         self._surface_timer.timeout.connect(self.flush_surfaces)
         for event, fn in (("image", self._on_image), ("cursor", self._on_cursor),
-                          ("segments", self._on_segments)):
+                          ("segments", self._on_segments), ("time", self._on_time)):
             model.subscribe(event, fn)
         from gui.object3d import ObjectSurface
 
@@ -238,9 +238,7 @@ class View3D(QtWidgets.QWidget):
             return
         self.transfer = default_transfer(vol)
         if not vol.is_color and min(vol.geometry.size) > 1 and not vol.is_cine:  # a loop's frames are no volume
-            stride = max(1, int(np.ceil((vol.array.size / VOLUME_RENDER_MAX_VOXELS) ** (1 / 3))))
-            arr = vol.array[::stride, ::stride, ::stride]
-            img = image_data(arr, vol.geometry.spacing * stride)
+            img = self._volume_image(vol)
             # the GPU ray caster itself (VTK's OpenGL2 backend has it wherever VTK renders at all), not
             # the smart mapper, which hides the image sample distance the coarse renders lower
             mapper = vtk.vtkOpenGLGPUVolumeRayCastMapper()
@@ -272,6 +270,18 @@ class View3D(QtWidgets.QWidget):
             self.renderer.AddActor(actor)
         self._on_cursor(render=False)
         self.reset_camera()
+
+    def _volume_image(self, vol):
+        """The volume rendering's input: ``vol`` strided to at most VOLUME_RENDER_MAX_VOXELS."""
+        stride = max(1, int(np.ceil((vol.array.size / VOLUME_RENDER_MAX_VOXELS) ** (1 / 3))))
+        return image_data(vol.array[::stride, ::stride, ::stride], vol.geometry.spacing * stride)
+
+    def _on_time(self) -> None:
+        """Another time point of a series in the same volume: the rendering shows its voxels (same
+        grid, transfer function, camera and surfaces)."""
+        if self._volume_actor is not None and self.model.volume is not None:
+            self._volume_actor.GetMapper().SetInputData(self._volume_image(self.model.volume))
+            self.render()
 
     def set_transfer(self, preset: str, render: bool = True) -> None:
         self.transfer = preset

@@ -54,6 +54,11 @@ def test_stepping_time_points_keeps_views_crosshair_and_labels(qtbot, window, tm
         assert view.label_item.isVisible()
     assert list(window.model.cursor) == [10, 8, 5] and axial.viewbox.viewRange() == zoom
     assert window.session.labelmap.array[3:7, 5:12, 8:16].all()  # the case's labels, on every time point
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    rendered = window.view3d._volume_actor.GetMapper().GetInput()  # the 3D view renders time point 3 too
+    values = vtk_to_numpy(rendered.GetPointData().GetScalars())
+    assert values.min() >= 3000 and values.max() < 4000
 
 
 def test_the_cine_timer_plays_through_time_points(qtbot, window, tmp_path):
