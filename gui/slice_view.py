@@ -18,7 +18,7 @@ from core.display import ROWS_DOWN, DisplayGrid
 from core.overlay import outline
 from core.render2d import WindowLut, premultiplied
 from gui.argb_item import ArgbItem
-from gui.layer_pixels import LayerBuffers, codes_into, image_into
+from gui.layer_pixels import LayerBuffers, codes_into, composite_into, image_into, over_table
 from gui.plane_cache import PlaneBlocks
 from gui.view_annotations import VIEW_COLORS, ViewAnnotations, view_title  # noqa: F401 (imported from here)
 from core.viewer_model import ViewerModel
@@ -118,6 +118,7 @@ class SliceView(QtWidgets.QWidget):
         # sagittal planes cut across every row of the z-major arrays: gathered a block at a time
         self._blocks = PlaneBlocks() if view == "sagittal" else None
         self._line_pos = (None, None)
+        self._over: Optional[tuple] = None  # (label table, heat table, the one over the other)
         self.viewbox.addItem(self.image_item)
         self.viewbox.addItem(self.label_item)
         pen = pg.mkPen(VIEW_COLORS[view], width=1)  # cosmetic: one screen pixel at any zoom
@@ -208,8 +209,7 @@ class SliceView(QtWidgets.QWidget):
         if k != self.shown_index:
             self.shown_index = k
             self._draw_image()
-            self._draw_labels()
-            self._draw_heat()
+            self._draw_overlays()
             # the title's slice number changed: the whole view box is marked, title area included,
             # through the scene's queued update (a direct viewport update here would make Qt paint
             # the other views twice, before their scenes report)
@@ -231,7 +231,7 @@ class SliceView(QtWidgets.QWidget):
     def _on_labels(self) -> None:
         self._forget("labels")  # edited in place
         if self.model.display is not None and self.model.slice_touched(self.view):
-            self._draw_labels()
+            self._draw_labels(self._composed_heat())
 
     def _on_segments(self) -> None:
         m = self.model
@@ -242,7 +242,7 @@ class SliceView(QtWidgets.QWidget):
         self._forget("heat")
         if self.model.display is not None:
             self._set_heat_items()
-            self._draw_heat()
+            self._draw_overlays()
 
     # -- drawing ------------------------------------------------------------------------------------
     def plane(self, array: np.ndarray, name: Optional[str] = None) -> np.ndarray:
@@ -262,7 +262,21 @@ class SliceView(QtWidgets.QWidget):
         out = self._buffers.get("image", plane.shape[:2])
         self.image_item.set_pixels(image_into(plane, lo, hi, self._window_lut, out), plane)
 
-    def _draw_labels(self) -> None:
+    def _draw_overlays(self) -> None:
+        composed = self._composed_heat()
+        self._draw_heat(composed)
+        self._draw_labels(composed)
+
+    def _composed_heat(self) -> Optional[int]:
+        """The heat map drawn in the label layer (labels over it, looked up in one step: one gather
+        and one layer less to blend), when segments and exactly one map are shown; else None."""
+        m = self.model
+        if m.labels is None or self.label_table is None or m.labels.dtype != np.uint8 or self.label_table.size < 256:
+            return None
+        shown = [i for i, h in enumerate(m.heatmaps) if h.visible and i < len(self._heat_tables)]
+        return shown[0] if len(shown) == 1 else None
+
+    def _draw_labels(self, composed: Optional[int] = None) -> None:
         m = self.model
         if m.labels is None or self.label_table is None:
             self.label_item.setVisible(False)
@@ -273,7 +287,16 @@ class SliceView(QtWidgets.QWidget):
             plane = outline(plane)
         self.label_item.setVisible(True)
         out = self._buffers.get("labels", plane.shape)
-        self.label_item.set_pixels(codes_into(plane, self.label_table, out), plane)
+        if composed is None:
+            self.label_item.set_pixels(codes_into(plane, self.label_table, out), plane)
+            return
+        table = self._heat_tables[composed]
+        if self._over is None or self._over[0] is not self.label_table or self._over[1] is not table:
+            self._over = (self.label_table, table, over_table(self.label_table, table))
+        heat = self.plane(m.heat_display(m.heatmaps[composed]), f"heat{composed}")
+        self.heat_items[composed].source = heat
+        index = self._buffers.get("index", plane.shape, np.uint16)
+        self.label_item.set_pixels(composite_into(plane, heat, self._over[2], index, out), plane)
 
     def _set_heat_items(self) -> None:
         while len(self.heat_items) > len(self.model.heatmaps):
@@ -287,11 +310,14 @@ class SliceView(QtWidgets.QWidget):
             item.set_rect(self._rect())
         self._heat_tables = [premultiplied(h.lut(_colormap(h.colormap))) for h in self.model.heatmaps]
 
-    def _draw_heat(self) -> None:
+    def _draw_heat(self, composed: Optional[int] = None) -> None:
         for i, (item, heat, table) in enumerate(zip(self.heat_items, self.model.heatmaps, self._heat_tables)):
-            if not heat.visible:  # a hidden map (one shown at a time) costs no gather, colouring or paint
-                item.setVisible(False)
-                item.clear()
+            # a hidden map (one shown at a time) costs no gather, colouring or paint; a map drawn in
+            # the label layer is gathered there
+            if not heat.visible or i == composed:
+                if item.isVisible() or item.qimage is not None:
+                    item.setVisible(False)
+                    item.clear()
                 continue
             plane = self.plane(self.model.heat_display(heat), f"heat{i}")
             item.set_pixels(codes_into(plane, table, self._buffers.get(f"heat{i}", plane.shape)), plane)

@@ -62,3 +62,40 @@ def test_sagittal_view_shows_the_planes_and_edits(window):
     model.labels_changed(box)
     np.testing.assert_array_equal(sag.label_item.source, model.labels[:, :, k])
     assert (sag.label_item.source[10:20, 30:40] == 2).all()
+
+
+def test_labels_and_one_heat_map_are_composed_into_one_layer_as_blended_before(window):
+    """With segments and one heat map shown, the label layer holds labels over the heat map (one
+    gather and one blend less); over the image it gives the pixels the two layers gave, within one
+    level of rounding, and hiding the map brings the labels alone back."""
+    from core.render2d import premultiplied
+
+    vol, lm, heat = _phantom()
+    window.session.set_image(vol, "phantom")
+    window.session.set_labelmap(lm)
+    window.model.add_heatmap(heat)
+    model = window.model
+    for name, view in window.views.items():
+        model.scroll(name, 3)
+        k = model.slice_index(name)
+        take = {"axial": lambda a: a[k], "coronal": lambda a: a[:, k], "sagittal": lambda a: a[:, :, k]}[name]
+        labels, codes = take(model.labels), take(model.heat_display(heat))
+        item = view.heat_items[0]
+        assert view._composed_heat() == 0 and not item.isVisible() and item.qimage is None
+        np.testing.assert_array_equal(item.source, codes)
+        np.testing.assert_array_equal(view.label_item.source, labels)
+        grey = (view.image_item._pixels & 0xFF).astype(np.int64)
+        heat_argb, label_argb = view._heat_tables[0][codes].astype(np.int64), view.label_table[labels].astype(np.int64)
+        composed = view.label_item._pixels.astype(np.int64)
+
+        def over(src, below, shift):
+            return ((src >> shift) & 0xFF) + (below * (255 - (src >> 24)) + 127) // 255
+
+        assert (composed >> 24).max() > 0 and (heat_argb >> 24).max() > 0  # both layers show here
+        for shift in (0, 8, 16):
+            two = over(label_argb, over(heat_argb, grey, shift), shift)
+            assert np.abs(over(composed, grey, shift) - two).max() <= 1, (name, shift)
+    heat.opacity = 0.0
+    model.heatmap_changed()
+    axial = window.views["axial"]
+    np.testing.assert_array_equal(axial.label_item._pixels, axial.label_table[axial.label_item.source])
