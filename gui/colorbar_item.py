@@ -1,12 +1,12 @@
 """The colour bar of each heat map shown, painted over a slice view: the map's name, its colour
 scale with the range at either end (dimmed below the threshold, where the view shows nothing) and
 the first sentence of what it means. A view showing a map always says what the colours are, also
-in screenshots (it is a child widget, so ``grab`` includes it)."""
+in screenshots (its viewport paints it after the scene, so ``grab`` includes it)."""
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtGui
 
 BAR_WIDTH = 150
 MAX_BARS = 3  # stacked maps: one bar each, newest on top
@@ -39,36 +39,41 @@ def _number(v: float) -> str:
     return f"{v:.3g}"
 
 
-class HeatBar(QtWidgets.QWidget):
-    """Transparent to the mouse, laid over the whole view; paints in its bottom-left corner."""
+class HeatBar:
+    """Painted by the view's viewport over its bottom-left corner, after the scene (as a transparent
+    widget over the view it made Qt compose every repaint of the view once more)."""
 
     def __init__(self, view) -> None:
-        super().__init__(view)
         self.view = view
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self._cache: dict = {}  # id(heat) -> (what the bar shows, its image)
         view.model.subscribe("heatmaps", self.update)
         view.model.subscribe("image", self.update)
 
+    def update(self) -> None:
+        self.view.graphics.viewport().update()
+
     def boxes(self) -> list[QtCore.QRect]:
         """Where each bar's box is painted (for tests and layout): bottom-left, stacked upwards."""
-        h = self.height()
+        h = self.view.graphics.viewport().height()
         out = []
         for i, _heat in enumerate(shown_maps(self.view.model)):
             out.append(QtCore.QRect(6, h - 30 - (i + 1) * 58, BAR_WIDTH + 12, 54))
         return out
 
-    def paintEvent(self, _ev) -> None:
+    def paint(self, p: QtGui.QPainter, exposed: QtCore.QRectF) -> None:
+        """Onto ``p`` in viewport pixels; nothing when ``exposed`` (what Qt repaints) misses the bars."""
         model = self.view.model
         if model.display is None:
             return
         maps = shown_maps(model)
         if not maps:
             return
-        p = QtGui.QPainter(self)
-        dpr = self.devicePixelRatioF()
+        boxes = self.boxes()
+        if not any(exposed.intersects(QtCore.QRectF(b)) for b in boxes):
+            return
+        dpr = self.view.graphics.viewport().devicePixelRatioF()
         kept = {}
-        for heat, box in zip(maps, self.boxes()):
+        for heat, box in zip(maps, boxes):
             key = (heat.name, heat.colormap, heat.vmin, heat.vmax, heat.threshold, heat.meaning, box.size().toTuple(),
                    dpr)
             cached = self._cache.get(id(heat))
@@ -76,7 +81,6 @@ class HeatBar(QtWidgets.QWidget):
             kept[id(heat)] = (key, image)
             p.drawImage(box.topLeft(), image)
         self._cache = kept  # bars of maps no longer shown are dropped
-        p.end()
 
 
 def _bar_image(heat, size: QtCore.QSize, dpr: float) -> QtGui.QImage:

@@ -93,6 +93,7 @@ class _Graphics(pg.GraphicsView):
         painter.resetTransform()
         exposed = self.mapFromScene(rect).boundingRect().intersected(self.viewport().rect())
         self.owner.annotations.paint(painter, QtCore.QRectF(exposed))
+        self.owner.heat_bar.paint(painter, QtCore.QRectF(exposed))
         painter.restore()
 
 
@@ -137,7 +138,6 @@ class SliceView(QtWidgets.QWidget):
         from gui.colorbar_item import HeatBar
 
         self.heat_bar = HeatBar(self)  # the shown maps' colour bars, range and meaning
-        self.heat_bar.raise_()
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(120, 120)
         self.left_handler: Optional[Callable] = None  # tool override: fn(view, display_ijk, phase)
@@ -351,10 +351,6 @@ class SliceView(QtWidgets.QWidget):
             self.model.set_slice(self.view, self.grid.n_slices(self.view) - 1)
         else:
             super().keyPressEvent(ev)
-
-    def resizeEvent(self, ev) -> None:
-        super().resizeEvent(ev)
-        self.heat_bar.setGeometry(self.rect())
 
     def screenshot(self) -> QtGui.QImage:
         return self.grab().toImage()
