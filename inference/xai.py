@@ -170,46 +170,28 @@ def chunks(items: list, batch: int) -> list:
     return [items[a:b] for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-def _occlusion_window(net, xw, gone, signal, label, tw, block, refine=0.0, batch=3):
+def _occlusion_window(net, xw, gone, signal, label, tw, block, batch=3):
     """Drop in the window's target when a block's signal voxels are replaced by ``gone`` (the image
     blurred, as the deletion check deletes; empty voxels stay empty), as a density: the drop per
-    hidden voxel, written on those voxels. ``refine``: the share of blocks (densest first) split
-    into blocks half as large and measured again: fine where it matters, in fewer passes than
-    fine blocks everywhere."""
+    hidden voxel, written on those voxels. Blocks with no signal cost no pass."""
     size = tuple(xw.shape[2:])
     sig = signal.cpu().numpy()
+    starts = np.array(np.meshgrid(*[range(0, n, c) for n, c in zip(size, block)], indexing="ij"))
+    boxes = [tuple(slice(int(a), min(int(a) + c, n)) for a, c, n in zip(p, block, size))
+             for p in starts.reshape(len(size), -1).T]
+    boxes = [sl for sl in boxes if sig[sl].any()]
+    drops = []
+    with torch.no_grad():
+        for chunk in chunks([None] + boxes, batch):  # the unoccluded window rides in the first batch
+            xs = xw.repeat(len(chunk), *([1] * (xw.ndim - 1)))
+            for j, sl in enumerate(chunk):
+                if sl is not None:
+                    xs[(j, slice(None)) + sl] = torch.where(signal[sl], gone[(0, slice(None)) + sl],
+                                                            xw[(0, slice(None)) + sl])
+            drops += list(_target(net(xs), label, tw.expand(len(chunk), *tw.shape[1:])).cpu().numpy())
     out = np.zeros(size, np.float32)
-
-    def boxes_in(region, b):
-        starts = np.array(np.meshgrid(*[range(r.start, r.stop, c) for r, c in zip(region, b)], indexing="ij"))
-        boxes = [tuple(slice(int(a), min(int(a) + c, r.stop)) for a, c, r in zip(p, b, region))
-                 for p in starts.reshape(len(size), -1).T]
-        return [sl for sl in boxes if sig[sl].any()]  # nothing to hide: no pass
-
-    def densities(boxes, base=None):
-        drops = []
-        jobs = ([None] if base is None else []) + boxes  # the unoccluded window rides in the first batch
-        with torch.no_grad():
-            for chunk in chunks(jobs, batch):
-                xs = xw.repeat(len(chunk), *([1] * (xw.ndim - 1)))
-                for j, sl in enumerate(chunk):
-                    if sl is not None:
-                        xs[(j, slice(None)) + sl] = torch.where(signal[sl], gone[(0, slice(None)) + sl],
-                                                                xw[(0, slice(None)) + sl])
-                drops += list(_target(net(xs), label, tw.expand(len(chunk), *tw.shape[1:])).cpu().numpy())
-        if base is None:
-            base, drops = drops[0], drops[1:]
-        return base, [float(base - d) / int(sig[sl].sum()) for d, sl in zip(drops, boxes)]
-
-    boxes = boxes_in(tuple(slice(0, n) for n in size), block)
-    base, dens = densities(boxes)
-    for sl, d in zip(boxes, dens):
-        out[sl] = d
-    if refine > 0 and boxes:
-        half = [max(b // 2, 1) for b in block]
-        kids = [k for i in np.argsort(dens)[::-1][:max(1, round(refine * len(boxes)))] for k in boxes_in(boxes[i], half)]
-        for sl, d in zip(kids, densities(kids, base)[1]):
-            out[sl] = d
+    for sl, d in zip(boxes, drops[1:]):
+        out[sl] = float(drops[0] - d) / int(sig[sl].sum())
     return out * sig
 
 
@@ -228,7 +210,6 @@ def reference_value(x: np.ndarray) -> float:
     return float(np.percentile(x, 0.5))
 
 
-OCCLUSION_REFINE = 0.5  # brain crop, 3 tissues: deletion ratio 0.33-0.63 (64 mm blocks alone: 0.49-1.00)
 BLUR_MM = 32.0  # what hiding a block leaves: the image blurred at this scale (occlusion and the deletion check)
 
 
@@ -297,8 +278,8 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
             roi: Optional[np.ndarray] = None, progress: ProgressFn = no_progress,
             cancel: Optional[CancelToken] = None, device: Optional[str] = None,
             net: Optional[torch.nn.Module] = None, layer: Optional[str] = None,
-            occlusion_block: Optional[int] = None, ig_steps: int = 16, labels: Optional[np.ndarray] = None,
-            occlusion_refine: Optional[float] = None) -> Explanation:
+            occlusion_block: Optional[int] = None, ig_steps: int = 16, labels: Optional[np.ndarray] = None
+            ) -> Explanation:
     """A saliency map for ``label`` on ``volume``'s grid. ``roi``: boolean [z, y, x] on the image grid
     (default: where the model predicts ``label``; pass ``labels`` to reuse a segmentation).
 
@@ -326,13 +307,13 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
     patch, wins = pl.patch, pl.windows
     acc = np.zeros(pl.x.shape[1:], np.float32)
     xt = torch.from_numpy(np.ascontiguousarray(pl.x))[None].to(dev)
-    # default blocks: 8 per 3D window, the densest half of them split in 8 (about 40 passes per window;
-    # 32 mm blocks everywhere, 64, ranked no better on the brain crop); 2D is cheap
-    block = [occlusion_block or max(4, p // (8 if card.spatial_dims == 2 else 2)) for p in patch]
+    # default 3D blocks: a third of the patch (27 per window, 44 mm on the brain model): halves (64 mm)
+    # were too coarse to rank the deletion check's 8 mm blocks (CSF and grey matter failed it), and
+    # quarters took 64 passes a window; 2D is cheap
+    block = [occlusion_block or (max(4, p // 8) if card.spatial_dims == 2 else -(-p // 3)) for p in patch]
     if method == "occlusion":
         gone_t = torch.from_numpy(blurred(pl.x, model_spacing(volume, card, pl.x.ndim - 1)))[None].to(dev)
         signal_t = torch.from_numpy(np.abs(pl.x - pl.fill).max(0) > 1e-3).to(dev)
-        refine = (OCCLUSION_REFINE if card.spatial_dims == 3 else 0.0) if occlusion_refine is None else occlusion_refine
     trainable = [p for p in net.parameters() if p.requires_grad]
     for p in trainable:  # no parameter gradients: explanations need input/feature gradients only
         p.requires_grad_(False)
@@ -359,7 +340,7 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
                     maps = _gradcam_window(net, xw, label, tw, layer, a_ref)
                 elif method == "occlusion":
                     sl = (slice(None), slice(None)) + pl.slices(group[0])
-                    maps = [_occlusion_window(net, xw, gone_t[sl], signal_t[sl[2:]], label, tw, block, refine,
+                    maps = [_occlusion_window(net, xw, gone_t[sl], signal_t[sl[2:]], label, tw, block,
                                               batch=3 if card.spatial_dims == 3 else 8)]
                 else:
                     maps = [_ig_window(net, xw, label, tw, ig_steps, 4, pl.fill)]
