@@ -25,12 +25,12 @@ def test_plane_blocks_give_the_planes_of_any_array():
 
 
 def _phantom():
-    """A CT with two segments and a heat map, 60x96x100 (the last sagittal block is partial)."""
+    """A CT with two segments and a heat map, 60x96x102 (the last sagittal block is partial)."""
     from core.labels import LabelMap, LabelTable
     from core.overlay import HeatMap
     from core.volume import Volume
 
-    z, y, x = np.mgrid[:60, :96, :100]
+    z, y, x = np.mgrid[:60, :96, :102]
     body = ((y - 48) / 40.0) ** 2 + ((x - 50) / 44.0) ** 2 < 1
     bone = ((y - 70) / 8.0) ** 2 + ((x - 50) / 8.0) ** 2 < 1
     arr = (np.where(bone, 700, np.where(body, 40, -1000)) + (x * 7 + y * 3 + z) % 23).astype(np.int16)
