@@ -176,3 +176,27 @@ def test_cli_trains_a_tiny_model_the_engine_loads(tmp_path):
     vol, obj, centre = ellipsoid_scene(5, size=(40, 40, 12))
     mask = NetworkEngine(folder=out).open(vol).predict(Prompts((Point(tuple(centre)),)))
     assert mask.shape == vol.geometry.shape_zyx
+
+
+def test_a_refused_piece_with_a_hole_at_the_negative_click_is_dropped():
+    """The network may punch a hole around a negative click and keep the rest of the false piece as
+    a shell (seen in GPU-trained candidates): the piece still counts as the one refused."""
+    from scipy import ndimage as ndi
+
+    from inference.interactive.network import NetworkState
+
+    mask = np.zeros((24, 24, 24), bool)
+    mask[2:8, 2:8, 2:8] = True                      # the object, with the positive click
+    mask[12:22, 12:22, 12:22] = True                # a false piece the user clicked negative in
+    neg = np.zeros_like(mask)
+    neg[17, 17, 17] = True
+    mask &= ~ndi.binary_dilation(neg, iterations=2)  # the hole the network punched around it
+    pos = np.zeros_like(mask)
+    pos[5, 5, 5] = True
+    kept = NetworkState._drop_refused(mask, pos, neg, [])
+    assert kept[2:8, 2:8, 2:8].all() and not kept[12:22, 12:22, 12:22].any()
+    edge = [(0, -1)]  # the same piece touching an inner face of the ROI may be the object seen in part
+    touching = mask.copy()
+    touching[12:24, 12:22, 12:22] = True
+    touching &= ~ndi.binary_dilation(neg, iterations=2)
+    assert NetworkState._drop_refused(touching, pos, neg, edge)[12:24, 12:22, 12:22].sum() > 0

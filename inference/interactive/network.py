@@ -236,16 +236,23 @@ class NetworkState:
     def _drop_refused(mask, pos_roi, neg_roi, faces) -> np.ndarray:
         """A piece the user marked negative, with no positive prompt in it and lying wholly inside the
         ROI, is not the object, whatever the network kept of it (a negative click removes a false
-        region; v1.0.0 of the network alone often leaves it when it was in the previous mask)."""
+        region; v1.0.0 of the network alone often leaves it when it was in the previous mask). "In it"
+        counts within NEGATIVE_REACH voxels: the network often punches a hole around the click and keeps
+        the rest of the piece as a shell."""
         if not neg_roi.any():
             return mask
         lab, n = ndi.label(mask)
         if n == 0:
             return mask
-        refused = set(np.unique(lab[neg_roi & mask])) - {0} - set(np.unique(lab[pos_roi & mask]))
+        near = ndi.binary_dilation(neg_roi, iterations=NEGATIVE_REACH)
+        refused = set(np.unique(lab[near & mask])) - {0} - set(np.unique(lab[pos_roi & mask]))
         for ax, end in faces:  # a piece leaving the ROI may be the object itself, seen in part
             refused -= set(np.unique(np.take(lab, end, axis=ax)))
         return mask & ~np.isin(lab, list(refused)) if refused else mask
+
+
+#: voxels (of the network's ROI grid) around a negative prompt within which a piece counts as refused
+NEGATIVE_REACH = 3
 
 
 class _Placed:
