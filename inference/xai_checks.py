@@ -146,7 +146,8 @@ def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, expla
     block_sal = np.bincount(inverse, weights=sal[signal]) / np.bincount(inverse)
     rng = np.random.default_rng(seed)
     jitter = rng.random(ids.size)
-    orders = {"salient": [np.lexsort((jitter, -block_sal))], "random": [rng.permutation(ids.size) for _ in range(randoms)]}
+    orders = {"salient": [np.lexsort((jitter, -block_sal))],
+              "random": [rng.permutation(ids.size) for _ in range(randoms)]}
     where = np.flatnonzero(signal)
     inner = [f for f in fractions if 0 < f < 1]
     images, keys = [pl.x, pl.x.copy()], ["none", "all"]  # nothing and everything deleted: either order
@@ -183,11 +184,12 @@ def region_first(volume: Volume, card: ModelCard, roi: np.ndarray) -> np.ndarray
 
 def verdicts(volume: Volume, card: ModelCard, net: torch.nn.Module, explanation: Explanation,
              roi: np.ndarray, inside: Optional[np.ndarray] = None, device: str = "cpu",
-             fractions: Sequence[float] = DELETION_FRACTIONS) -> dict:
+             fractions: Sequence[float] = DELETION_FRACTIONS, randoms: int = 3) -> dict:
     """Every measure at once: mass inside ``inside`` (default: the image's signal), mass within 5 mm
-    of the region, seam ratio and the deletion ratio."""
+    of the region, seam ratio and the deletion ratio (``randoms`` random orders averaged)."""
     inside = brain_mask(volume) if inside is None else inside
     v = explanation.values
     return {"inside": mass_inside(v, inside), "near_5mm": mass_near(v, roi, volume.geometry.spacing),
             "seam": seam_ratio(explanation, card),
-            "deletion": deletion_curves(volume, card, net, explanation, roi, fractions, device=device)["ratio"]}
+            "deletion": deletion_curves(volume, card, net, explanation, roi, fractions, device=device,
+                                        randoms=randoms)["ratio"]}
