@@ -329,11 +329,11 @@ def explain(volume: Volume, card: ModelCard, label: int, method: str = "gradcam"
     patch, wins = pl.patch, pl.windows
     acc = np.zeros(pl.x.shape[1:], np.float32)
     xt = torch.from_numpy(np.ascontiguousarray(pl.x))[None].to(dev)
-    # default 3D blocks: a third of the patch (44 mm on the brain model), each hidden in one window
-    # (about 3.4 inferences on the MNI152): halves (64 mm) were too coarse to rank the deletion
-    # check's 8 mm blocks (CSF and grey matter failed it); quarters (32 mm) rank better (brain crop
-    # 0.23 / 0.40 / 0.30 against 0.59 / 0.49 / 0.59) but took 13x one inference; 2D is cheap
-    block = [occlusion_block or (max(4, p // 8) if card.spatial_dims == 2 else -(-p // 3)) for p in patch]
+    # default 3D blocks: 1/3.5 of the patch (36 mm on the brain model), each hidden in one window
+    # (7.5x one inference on the MNI152): halves (64 mm) were too coarse to rank the deletion check's
+    # 8 mm blocks (CSF and grey matter failed it); 44 mm passed on brain-tissue 1.1.0 (3.4x) but not
+    # on the 2.0.0 candidate (CSF 0.80); 32 mm ranks best (0.23 / 0.40 / 0.30) but took 13x; 2D is cheap
+    block = [occlusion_block or max(4, p // 8 if card.spatial_dims == 2 else round(p / 3.5)) for p in patch]
     if method == "occlusion":
         gone_t = torch.from_numpy(blurred(pl.x, model_spacing(volume, card, pl.x.ndim - 1)))[None].to(dev)
         signal = np.abs(pl.x - pl.fill).max(0) > 1e-3
