@@ -36,6 +36,8 @@ MAX_ROI_VOXELS = 4 * net_model.NET_SIZE
 #: margin kept around the prompts (and the ROI's growth step, as a fraction of its side)
 MARGIN_VOXELS = 8
 GROWTH = 0.5
+#: voxels (of the network's ROI grid) around a negative prompt within which a piece counts as refused
+NEGATIVE_REACH = 3
 
 
 def available() -> Optional[str]:
@@ -249,10 +251,6 @@ class NetworkState:
         for ax, end in faces:  # a piece leaving the ROI may be the object itself, seen in part
             refused -= set(np.unique(np.take(lab, end, axis=ax)))
         return mask & ~np.isin(lab, list(refused)) if refused else mask
-
-
-#: voxels (of the network's ROI grid) around a negative prompt within which a piece counts as refused
-NEGATIVE_REACH = 3
 
 
 class _Placed:

@@ -64,16 +64,18 @@ def _card(r: Recipe) -> ModelCard:
                      created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
 
+def sample_crops(r: Recipe, rng: torch.Generator, n: int) -> list:
+    """``n`` random patches ([1, ...] image float and label int64 tensors) of one generated sample."""
+    x0, y0 = r.sample(rng)
+    x0, y0 = torch.from_numpy(np.ascontiguousarray(x0))[None], torch.from_numpy(y0.astype(np.int64))[None]
+    return [random_crop([x0, y0], r.patch_size, rng, focus=lambda ts: ts[1][0] > 0) for _ in range(n)]
+
+
 def _batch(r: Recipe, rng: torch.Generator):
-    xs, ys = [], []
-    for i in range(r.batch):
-        if i % r.crops_per_sample == 0:
-            x0, y0 = r.sample(rng)
-            x0, y0 = torch.from_numpy(np.ascontiguousarray(x0))[None], torch.from_numpy(y0.astype(np.int64))[None]
-        x, y = x0, y0
-        x, y = random_crop([x, y], r.patch_size, rng, focus=lambda ts: ts[1][0] > 0)
-        xs.append(x)
-        ys.append(y)
+    crops = []
+    while len(crops) < r.batch:  # crops_per_sample patches of each generated sample
+        crops += sample_crops(r, rng, min(r.crops_per_sample, r.batch - len(crops)))
+    xs, ys = zip(*crops)
     return torch.stack(xs).float(), torch.stack(ys)
 
 
@@ -158,7 +160,6 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
             save_weights(net, folder / "checkpoint.safetensors")
     iterations = it
     train_seconds = time.perf_counter() - t0
-    net.eval()
     scores = finish(r, net, card, heldout_cases, log)
     card.notes = (card.notes + (f" Fine-tuned from v{parent.version} for" if parent else " Trained")
                   + f" {iterations} iterations x batch {r.batch} on CPU"
@@ -174,7 +175,6 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
     progress(1.0, "done")
     log(f"[{r.id}] wrote {folder}")
     return card
-
 
 
 def finish(r: Recipe, net, card: ModelCard, heldout_cases: int = 4,
@@ -201,6 +201,7 @@ def finish(r: Recipe, net, card: ModelCard, heldout_cases: int = 4,
         log(f"[{r.id}] {text}")
         card.notes = f"{card.notes} {text}".strip()
     return scores
+
 
 def volume_case(image: np.ndarray, labels: np.ndarray, grid, table: LabelTable, modality: str):
     """A held-out case as the runner sees a user's image (3D arrays on ``grid``)."""

@@ -32,17 +32,9 @@ def _init(name):
 
 
 def _items(seed):
-    """The recipe's ``crops_per_sample`` patches of one generated sample (as train._batch cuts them)."""
-    from inference.training.augment import random_crop
-
+    """The recipe's ``crops_per_sample`` patches of one generated sample (train.sample_crops)."""
     rng = torch.Generator().manual_seed(seed)
-    x0, y0 = _R.sample(rng)
-    x0, y0 = torch.from_numpy(np.ascontiguousarray(x0))[None], torch.from_numpy(y0.astype(np.int64))[None]
-    out = []
-    for _ in range(_R.crops_per_sample):
-        x, y = random_crop([x0, y0], _R.patch_size, rng, focus=lambda ts: ts[1][0] > 0)
-        out.append((x.float().numpy(), y.numpy()))
-    return out
+    return [(x.float().numpy(), y.numpy()) for x, y in T.sample_crops(_R, rng, _R.crops_per_sample)]
 
 
 def _finish(recipe: str, folder: Path, heldout: int) -> None:
