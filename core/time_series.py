@@ -34,6 +34,11 @@ class TimeSeries:
     def _read(self, k: int) -> np.ndarray:
         raise NotImplementedError
 
+    def metadata(self, k: int) -> dict:
+        """What else in the Volume's metadata belongs to time point ``k`` (a DICOM series' instance
+        UIDs, which a SEG made on it references)."""
+        return {}
+
     def time_s(self, k: int) -> Optional[float]:
         return k * self.frame_time_ms / 1000.0 if self.frame_time_ms else None
 
@@ -64,6 +69,7 @@ def select(volume, k: int):
             raise GeometryError(f"time point {k} has shape {array.shape}, the series {volume.array.shape}")
         volume.array = array
         ts.shown = int(k)
+        volume.metadata.update(ts.metadata(k))
     volume.metadata["time_point"] = int(k)
     return volume
 

@@ -139,7 +139,7 @@ def test_mixed_orientations_become_separate_stacks(ramp, tmp_path):
     assert v.array.shape[0] == 6 and any("2 series/stacks" in w for w in v.warnings)
 
 
-def test_two_phases_split_and_unresolvable_duplicates_refused(ramp, tmp_path):
+def test_phases_one_series_echoes_split_and_unresolvable_duplicates_refused(ramp, tmp_path):
     vol, folder = ramp
     second = tmp_path / "phase2"
     shutil.copytree(folder, second)
@@ -153,9 +153,11 @@ def test_two_phases_split_and_unresolvable_duplicates_refused(ramp, tmp_path):
     _edit(second, phase(2))
     for p in second.glob("*.dcm"):
         shutil.move(p, folder / ("b" + p.name))
-    series = list_series(folder)
-    assert [s.n_images for s in series] == [10, 10]
-    _edit(folder, lambda ds, p: setattr(ds, "TemporalPositionIdentifier", 1))
+    series = list_series(folder)  # two time points of one series (tests/test_dicom_time.py)
+    assert [s.n_images for s in series] == [20] and [len(tp) for tp in series[0].time_points] == [10, 10]
+    _edit(folder, lambda ds, p: setattr(ds, "EchoNumbers", 1 + p.name.startswith("b")))
+    assert [s.n_images for s in list_series(folder)] == [10, 10]  # two echoes: two stacks
+    _edit(folder, lambda ds, p: (setattr(ds, "TemporalPositionIdentifier", 1), setattr(ds, "EchoNumbers", 1)))
     with pytest.raises(FormatError, match="share a slice position"):
         load_dicom(folder)
 

@@ -12,7 +12,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from core.errors import FormatError, TooLargeError
 from core.geometry import MIN_SPACING_MM
-from formats.dicom import validate
+from formats.dicom import temporal, validate
 from formats.dicom.deflated import inflate, is_deflated
 from formats.dicom.pixel_format import PixelFormat
 from formats.dicom.validate import POSITION_LIMIT, SPACING_LIMIT, PixelExtent
@@ -50,6 +50,7 @@ class FrameRef:
     location: Optional[PixelLocation] = field(default=None, repr=False)
     format: Optional[PixelFormat] = field(default=None, repr=False)
     deflated: bool = False  # Deflated Explicit VR Little Endian: pixels are read from the inflated copy
+    temporal: tuple = ()  # temporal.Temporal: what orders images sharing a position in time
 
 
 def _float(value, default=None):
@@ -213,7 +214,8 @@ def _frames(path: Path, ds, loc: Optional[PixelLocation], fmt: PixelFormat) -> l
     if n <= 1 and "PerFrameFunctionalGroupsSequence" not in ds:
         key = tuple(str(ds.get(k, "")) for k in ("AcquisitionNumber", "EchoNumbers", "TemporalPositionIdentifier"))
         return [FrameRef(path, None, rows, cols, *_geometry(path, ds), _spacing(path, ds),
-                         *_rescale(path, ds, fmt), key, instance, _thickness(path, ds), loc)]
+                         *_rescale(path, ds, fmt), key, instance, _thickness(path, ds), loc,
+                         temporal=temporal.of_dataset(ds))]
     shared = _first(ds, "SharedFunctionalGroupsSequence")
     per = ds.get("PerFrameFunctionalGroupsSequence") or []
     top_pos, top_ori = _geometry(path, ds)
@@ -240,5 +242,6 @@ def _frames(path: Path, ds, loc: Optional[PixelLocation], fmt: PixelFormat) -> l
             _geometry(path, ori, where)[1] if ori else top_ori,
             (_spacing(path, meas, where) if meas else None) or _spacing(path, ds),
             *_rescale(path, trans if trans else ds, fmt, where),
-            key, instance, _thickness(path, meas, where) if meas else _thickness(path, ds), loc))
+            key, instance, _thickness(path, meas, where) if meas else _thickness(path, ds), loc,
+            temporal=temporal.of_frame(content, pick("CardiacSynchronizationSequence"))))
     return out

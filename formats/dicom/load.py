@@ -178,18 +178,23 @@ _MAX_BAD_SHARE = 0.2
 
 
 def load_series(info: SeriesInfo, progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
-                on_first_slice: Optional[FirstSliceFn] = None, workers: int = 4) -> Volume:
+                on_first_slice: Optional[FirstSliceFn] = None, workers: int = 4,
+                time_point: Optional[int] = None) -> Volume:
     """Decode a scanned series. An unreadable image in a multi-file series is skipped (named in the
-    warnings) and its place filled like a missing slice; one file's own error is that file's."""
+    warnings) and its place filled like a missing slice; one file's own error is that file's. A
+    series over time gives its first time point, with the others to read (formats.dicom.dynamic),
+    or ``time_point``'s voxels alone."""
     source = str(info.files[0].parent if len(info.files) > 1 else info.files[0])
-    frames, bad = info.frames, {}
-    notes = [f"skipped {Path(p).name}: {why}" for p, why in info.skipped]
+    if info.problem:
+        raise FormatError(source, info.problem)
+    frames, bad = info.frames if info.time_points is None else info.time_points[time_point or 0], {}
+    notes = [f"skipped {Path(p).name}: {why}" for p, why in info.skipped] + info.warnings
+    n_files = len({f.path for f in frames})
     while True:
         try:
             vol = _load_frames(info, frames, source, progress, cancel, on_first_slice, workers)
         except _BadMembers as exc:
             bad.update(exc.bad)
-            n_files = len(info.files)
             if len(bad) > max(1, _MAX_BAD_SHARE * n_files):
                 first, why = next(iter(bad.items()))
                 raise FormatError(source, f"{len(bad)} of {n_files} images cannot be read (first: {first.name}: "
@@ -198,6 +203,10 @@ def load_series(info: SeriesInfo, progress: ProgressFn = no_progress, cancel: Op
             on_first_slice = None  # the grid may change: the final volume shows the slice
             continue
         vol.warnings[:0] = notes + [f"skipped {p.name}: {why}" for p, why in bad.items()]
+        if info.time_points is not None and time_point is None:
+            from formats.dicom.dynamic import attach
+
+            attach(vol, info)
         return vol
 
 
@@ -209,8 +218,8 @@ def _load_frames(info, frames, source, progress, cancel, on_first_slice, workers
         plan = None
         frames = sorted(frames, key=lambda f: (f.instance, str(f.path), f.frame or 0))
         geometry, warnings = _flat_geometry(info, len(frames))
-    try:
-        return _load(info, frames, plan, geometry, warnings, source, _output_dtype(frames),
+    try:  # the type every time point of a series over time fits (rescales may differ between them)
+        return _load(info, frames, plan, geometry, warnings, source, _output_dtype(info.frames),
                      progress, cancel, on_first_slice, workers)
     except _Overflow:
         return _load(info, frames, plan, geometry, warnings, source, np.dtype(np.int32),

@@ -2,9 +2,9 @@
 
 pydicom reads and converts every element of every file; a 300-file series then spends most of its
 opening time on headers whose values are the same in every file. This walk reads the raw bytes of
-the few attributes the scan uses, so files whose attributes differ only in ImagePositionPatient and
-InstanceNumber share one ``key``: the scan checks that shared part once, through pydicom and its
-own checks (scan.py), and parses only the position and the instance number per file.
+the few attributes the scan uses, so files whose attributes differ only in ImagePositionPatient,
+InstanceNumber and their times share one ``key``: the scan checks that shared part once, through
+pydicom and its own checks (scan.py), and parses only the position, instance number and times per file.
 
 Anything out of the ordinary (no DICM preamble, a transfer syntax other than native little endian,
 functional groups, an element it cannot walk, a number it would have to interpret) makes ``read``
@@ -36,9 +36,14 @@ _KEYWORDS = ("SpecificCharacterSet", "SOPClassUID", "Modality", "PatientName", "
              "BitsStored", "PixelRepresentation", "SamplesPerPixel", "NumberOfFrames", "PlanarConfiguration",
              "PhotometricInterpretation", "ImageOrientationPatient", "PixelSpacing", "ImagerPixelSpacing",
              "SliceThickness", "RescaleSlope", "RescaleIntercept", "AcquisitionNumber", "EchoNumbers",
-             "TemporalPositionIdentifier", "ImagePositionPatient", "InstanceNumber")
+             "TemporalPositionIdentifier", "ImagePositionPatient", "InstanceNumber", "TriggerTime",
+             "AcquisitionTime", "ContentTime")
 _WANTED = frozenset(tag_for_keyword(k) for k in _KEYWORDS)
 POSITION, INSTANCE = tag_for_keyword("ImagePositionPatient"), tag_for_keyword("InstanceNumber")
+#: times that may change file by file (slice by slice, time point by time point): parsed per file
+#: (formats.dicom.temporal), not part of the key, or no two files of a dynamic series would share it
+TIMES = tuple(tag_for_keyword(k) for k in ("TriggerTime", "AcquisitionTime", "ContentTime"))
+_PER_FILE = frozenset((POSITION, INSTANCE) + TIMES)
 _SERIES_UID = tag_for_keyword("SeriesInstanceUID")
 #: frames described per frame: left to the full reader
 _LEAVE = frozenset(tag_for_keyword(k) for k in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"))
@@ -97,6 +102,15 @@ class QuickHeader:
             return None
         values = [float(p) for p in parts]
         return values if all(abs(v) <= POSITION_LIMIT for v in values) else None
+
+    def time_texts(self) -> tuple:
+        """The raw TriggerTime, AcquisitionTime and ContentTime values (None where absent or of
+        another VR), for formats.dicom.temporal to parse."""
+        out = []
+        for tag, vr in zip(TIMES, ("DS", "TM", "TM")):
+            elem = self.elements.get(tag)
+            out.append(elem[2] if elem is not None and elem[0] in (None, vr) and elem[2] else None)
+        return tuple(out)
 
     def instance(self) -> Optional[int]:
         """InstanceNumber (0 when absent or empty), None when pydicom should judge it."""
@@ -183,7 +197,7 @@ def _parse(buf: bytes, size: int) -> QuickHeader:
                 raise _Short
             value = buf[at:at + length] if length else empty_value_for_VR(vr, raw=True)
             found[tag] = (vr, length, value, at)
-            if tag != POSITION and tag != INSTANCE:
+            if tag not in _PER_FILE:
                 key.append((tag, vr, value))
         pos = at + length if length != _UNDEFINED else _skip(buf, vr, length, at, implicit)
 

@@ -13,7 +13,7 @@ from pydicom.errors import InvalidDicomError
 
 from core.errors import Cancelled, FormatError
 from core.progress import CancelToken, ProgressFn, check, no_progress
-from formats.dicom import quick_header, validate
+from formats.dicom import quick_header, temporal, validate
 from formats.dicom.frames import FrameRef, frames_of, read_header
 from formats.dicom.validate import PixelExtent
 
@@ -35,6 +35,12 @@ class SeriesInfo:
     note: str = ""
     #: (file, reason) for each file of the scan that looked like DICOM but could not be used
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: a 3D series over time (formats.dicom.temporal): its frames per time point, else None
+    time_points: Optional[list[list[FrameRef]]] = None
+    times_s: Optional[list[float]] = None  # each time point after the first, when the headers say
+    #: said when it loads (time points left out); a problem refuses it then
+    warnings: list[str] = field(default_factory=list)
+    problem: str = ""
 
     @property
     def files(self) -> list[Path]:
@@ -92,17 +98,36 @@ def _group_key(f: FrameRef) -> tuple:
     return (ori, f.rows, f.columns, sp)
 
 
-def _split_duplicates(frames: list[FrameRef]) -> list[list[FrameRef]]:
-    """Frames sharing positions are several stacks (phases, echoes): split them by their key."""
+def _apart_from_time(f: FrameRef) -> tuple:
+    """What separates stacks other than time: the echo (and an enhanced file's StackID)."""
+    key = f.stack_key
+    if len(key) != 3:
+        return key
+    return (key[1],) if f.frame is None else (key[0], key[2])
+
+
+def _split_duplicates(frames: list[FrameRef]) -> list:
+    """Frames sharing positions are several stacks (echoes, stacks), each of which may be a 3D
+    series over time (a temporal.Dynamic); what none of their headers separates stays one stack
+    (refused on loading)."""
     pos = [tuple(np.round(f.position, 2)) for f in frames]
     if len(set(pos)) == len(pos):
         return [frames]
-    by_key = defaultdict(list)
+    apart = defaultdict(list)
     for f in frames:
-        by_key[f.stack_key].append(f)
-    if len(by_key) > 1:
-        return [by_key[k] for k in sorted(by_key)]
-    return [frames]
+        apart[_apart_from_time(f)].append(f)
+    out = []
+    for k in sorted(apart):
+        group = apart[k]
+        dynamic = temporal.split_time(group)
+        if dynamic is not None:
+            out.append(dynamic)
+            continue
+        by_key = defaultdict(list)
+        for f in group:
+            by_key[f.stack_key].append(f)
+        out.extend(by_key[k] for k in sorted(by_key))
+    return out
 
 
 _PLANES = {0: "sagittal", 1: "coronal", 2: "axial"}
@@ -207,18 +232,26 @@ def scan_files(paths: Iterable[Path], progress: ProgressFn = no_progress,
         ds, texts = headers[key]
         stacks = _stacks(frames)
         for n, stack in enumerate(stacks, start=1):
+            dynamic = stack if isinstance(stack, temporal.Dynamic) else None
+            if dynamic is not None:
+                stack = dynamic.frames or dynamic.group
             note = ""
             if len(stacks) > 1:
                 note = f"stack {n} of {len(stacks)}"
                 plane = _plane_name(stack[0].orientation)
                 if plane:
                     note += f" ({plane})"
+            if dynamic is not None:
+                note = ", ".join(x for x in (note, _time_note(dynamic, ds)) if x)
             out.append(SeriesInfo(
                 key=f"{key[0]}#{n}" if len(stacks) > 1 else key[-1], series_uid=key[0],
                 modality=texts["Modality"].upper() or "OT", patient_name=texts["PatientName"],
                 patient_id=texts["PatientID"], study_description=texts["StudyDescription"],
                 series_description=texts["SeriesDescription"], series_number=texts["SeriesNumber"],
-                frames=stack, header=ds, note=note, skipped=skipped))
+                frames=stack, header=ds, note=note, skipped=skipped,
+                time_points=dynamic.time_points if dynamic else None,
+                times_s=dynamic.times_s if dynamic else None,
+                warnings=list(dynamic.warnings) if dynamic else [], problem=dynamic.problem if dynamic else ""))
     out.sort(key=lambda s: (s.study_description, _num(s.series_number), s.key))
     if not out and skipped:
         raise FormatError(None, "no usable DICOM image: " + "; ".join(f"{p}: {why}" for p, why in skipped[:5])
@@ -253,12 +286,29 @@ def _scan_quick(path: Path, shared: dict, known: dict) -> Optional[tuple]:
         validate.check_extent(path, ref.format, quick.extent, encapsulated=False)
     except FormatError:
         return None
+    trigger, acquired, content = quick.time_texts()
+    times = (ref.temporal or temporal.Temporal())._replace(
+        trigger_ms=temporal.number(trigger), acquisition_s=temporal.seconds(acquired), content_s=temporal.seconds(content))
     ref = replace(ref, path=path, position=np.asarray(position, dtype=np.float64) if position else None,
-                  instance=instance, location=quick.location)
+                  instance=instance, location=quick.location, temporal=times)
     return key, [ref], ds, texts
 
 
 _UNKNOWN = object()
+
+
+def _time_note(dynamic: temporal.Dynamic, ds) -> str:
+    """'3D + time: 20 time points x 64 slices (TemporalPositionIdentifier)' for the series list."""
+    if dynamic.problem:
+        return f"3D + time, unusable: {dynamic.problem}"
+    tp = dynamic.time_points
+    note = f"3D + time: {len(tp)} time points x {len(tp[0])} slices ({dynamic.attribute})"
+    declared = temporal.number(ds.get("NumberOfTemporalPositions")) if "NumberOfTemporalPositions" in ds else None
+    if declared and int(declared) > len(tp) and dynamic.attribute == temporal.ATTRIBUTES[0]:
+        warning = f"the header declares {int(declared)} time points (NumberOfTemporalPositions); {len(tp)} are here"
+        dynamic.warnings.append(warning)
+        note += f"; {warning}"
+    return note
 
 
 def _reason(path: Path, exc: Exception) -> str:
