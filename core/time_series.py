@@ -24,6 +24,8 @@ class TimeSeries:
         self.count = int(count)
         self.frame_time_ms = frame_time_ms  # between time points, when the file says
         self.shown = 0  # the time point in the volume's array
+        #: heat maps made on a time point not on screen, with the one that was active (show_time_point)
+        self.parked_heat: dict[int, tuple[list, Optional[str]]] = {}
 
     def read(self, k: int) -> np.ndarray:
         """Time point ``k``'s voxels ``[z, y, x]``; raises DelineateError if the file cannot give them."""
@@ -78,13 +80,28 @@ def show_time_point(model, k: int) -> bool:
     """Put time point ``k`` into the viewer model's open volume and redraw the image (a
     ``core.viewer_model.ViewerModel``); False when the volume is no time series or ``k`` is shown.
     The window stays (time points compare under one window); views redraw the image as on a window
-    change, keeping their zoom, slices and crosshair; a "time" event tells the rest."""
+    change, keeping their zoom, slices and crosshair; a "time" event tells the rest.
+
+    Heat maps stay with the time point they were made on: a saliency, probability or uncertainty
+    map describes those voxels, and over another time point's it would point at enhancement or
+    motion that is not there. Leaving a time point takes its maps off the viewer; coming back puts
+    them back (an explanation costs minutes to make again, so they are not thrown away)."""
     vol = model.volume
     ts = time_series_of(vol)
     if ts is None or k == ts.shown:
         return False
+    left = ts.shown
     array = select(vol, k).array
+    if model.heatmaps:
+        ts.parked_heat[left] = (list(model.heatmaps), model.active_heat)
+        for heat in list(model.heatmaps):
+            model.remove_heatmap(heat.name)
     model.image = model.display.to_display(array, order=1, fill=float(array.min()) if array.size else 0)
+    maps, active = ts.parked_heat.pop(k, ([], None))
+    for heat in maps:
+        model.add_heatmap(heat)
+    if active is not None:
+        model.set_active_heatmap(active)
     model.notify("window")
     model.notify("time")
     return True

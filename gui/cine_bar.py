@@ -7,18 +7,20 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.cine import MAX_FPS, MIN_FPS, Cine
 from core.errors import DelineateError
 from core.planar import plane_view
 from core.time_series import TimeSeries, show_time_point, time_series_of
 from core.viewer_model import ViewerModel
+from gui.shortcuts import key_for
 
 
 class CineBar(QtWidgets.QWidget):
     frame_shown = QtCore.Signal(int)  # each frame the bar moved to (0-based)
     failed = QtCore.Signal(str)  # a time point could not be read (the file moved, was cut short)
+    said = QtCore.Signal(str)  # a status line (heat maps kept with their time point)
 
     def __init__(self, model: ViewerModel, parent=None) -> None:
         super().__init__(parent)
@@ -61,6 +63,14 @@ class CineBar(QtWidgets.QWidget):
         lay.addWidget(self.slider, 1)
         for w in (self.frame_label, self.loop, self.fps):
             lay.addWidget(w)
+        # keys of the whole window, live while the bar shows (a shortcut of a hidden widget is off):
+        # Up/Down alone step slices in a slice view, with Ctrl they step time
+        for aid, slot in (("time_next", lambda: self.step(1)), ("time_previous", lambda: self.step(-1)),
+                          ("cine_play", self.toggle)):
+            key = QtGui.QShortcut(QtGui.QKeySequence(key_for(aid)), self)
+            key.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            key.activated.connect(slot)
+        self.said.connect(self._status)
         self.setVisible(False)
         model.subscribe("image", self._on_image)
         model.subscribe("cursor", self._on_cursor)
@@ -79,11 +89,18 @@ class CineBar(QtWidgets.QWidget):
         if self.series is None:
             self.model.set_slice(self.view, k)
             return
+        left, maps = self.series.shown, len(self.model.heatmaps)
         try:
             show_time_point(self.model, k)
         except DelineateError as exc:  # the case stays open on the time point it shows
             self.pause()
             self.failed.emit(str(exc))
+            return
+        if maps and not self.model.heatmaps:  # core.time_series keeps them with their time point
+            self.said.emit(f"{maps} heat map(s) made on {self.series.label(left).split('  ')[0]} hidden: they "
+                           "describe that time point's voxels; stepping back there shows them again")
+        elif self.model.heatmaps and not maps:
+            self.said.emit(f"heat maps made on {self.series.label(k).split('  ')[0]} shown again")
 
     def _on_image(self) -> None:
         self.pause()
@@ -161,6 +178,11 @@ class CineBar(QtWidgets.QWidget):
     def _slider_moved(self, k: int) -> None:
         if self.cine is not None:
             self._go(k)
+
+    def _status(self, text: str) -> None:
+        window = self.window()
+        if isinstance(window, QtWidgets.QMainWindow):
+            window.statusBar().showMessage(text, 10000)
 
     def _loop_toggled(self, on: bool) -> None:
         if self.cine is not None:

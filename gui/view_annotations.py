@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtGui
 
 from core.display import LETTERS
 from core.planar import plane_name, plane_view
+from core.time_series import time_series_of
 
 VIEW_COLORS = {"axial": "#e05050", "coronal": "#50c050", "sagittal": "#e0c040"}  # Slicer's red/green/yellow
 
@@ -89,7 +90,9 @@ def view_title(volume, view: str, k: int, n: int) -> str:
     if volume.is_planar and view == plane_view(volume.geometry):
         name = plane_name(volume)
         return f"{name}  frame {k + 1}/{n}" if volume.is_cine else name
-    return f"{view.capitalize()}  {k + 1}/{n}"
+    series = time_series_of(volume)  # the time point before the slice: a title piece per time point, not per slice
+    when = f"  t{series.shown + 1}/{series.count}" if series is not None else ""
+    return f"{view.capitalize()}{when}  {k + 1}/{n}"
 
 
 class ViewAnnotations:
@@ -124,7 +127,8 @@ class ViewAnnotations:
         w, h, dpr = viewport.width(), viewport.height(), viewport.devicePixelRatioF()
         # a repaint under an unchanged slice, size and zoom (the other views' slice changes move a
         # crosshair line under it) draws what it drew last time without laying out any text
-        shown = (id(o.model.display), o.model.slice_index(o.view), w, h, dpr, self._serial)
+        shown = (id(o.model.display), o.model.slice_index(o.view), w, h, dpr, self._serial,
+                 o.model.volume.metadata.get("time_point"))
         if shown != self._shown_key:
             self._title = self._prepare(w, h, dpr)
             self._shown_key = shown
@@ -144,7 +148,7 @@ class ViewAnnotations:
             self._stamps = OutlinedStamps(font, QtGui.QColor(VIEW_COLORS[o.view]), dpr)
         title = view_title(vol, o.view, o.model.slice_index(o.view), o.model.display.n_slices(o.view))
         if self._stamps.width(title) > w - 12 and title.split()[0] in ("Axial", "Coronal", "Sagittal"):
-            title = title[:3] + " " + title.split()[-1]  # "Cor 117/233": the slice number stays whole
+            title = title[:3] + " " + title.split(None, 1)[1]  # "Cor 117/233": the slice number stays whole
         # in a narrow view the top letter would sit on the title: it moves a line down instead
         top_y = 20 if 6 + self._stamps.width(title) + 4 > w // 2 - 8 else 2
         key = (w, h, dpr, vol.orientation_known, not vol.spacing_known, o.viewbox.viewPixelSize()[0], top_y)

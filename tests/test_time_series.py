@@ -146,3 +146,49 @@ def test_a_gzipped_series_steps_back_from_the_nearest_boundary_not_the_start(tmp
     np.testing.assert_array_equal(ts.read(2), _zyx(data, 2))
     np.testing.assert_array_equal(ts.read(1), _zyx(data, 1))
     assert stream.inflated - before == 2 * one  # each step back: one volume from its remembered boundary
+
+
+def test_heat_maps_stay_with_the_time_point_they_were_made_on(tmp_path):
+    from core.overlay import HeatMap
+
+    _series(tmp_path / "h.nii")
+    vol = read_image(tmp_path / "h.nii")
+    model = ViewerModel()
+    model.set_volume(vol)
+    show_time_point(model, 2)
+    values = np.random.default_rng(3).random(vol.geometry.shape_zyx)
+    made = [HeatMap.from_values(name, values, vol.geometry) for name in ("saliency", "uncertainty")]
+    for heat in made:
+        model.add_heatmap(heat)
+    model.set_active_heatmap("saliency")
+    show_time_point(model, 3)  # another time point's voxels: the maps made on t 3/5 are not shown over them
+    assert model.heatmaps == [] and model.active_heatmap() is None
+    show_time_point(model, 0)
+    assert model.heatmaps == []
+    show_time_point(model, 2)  # back where they were made: the same maps, the same one active
+    assert [h.name for h in model.heatmaps] == ["saliency", "uncertainty"]
+    assert all(a is b for a, b in zip(model.heatmaps, made)) and model.active_heat == "saliency"
+
+
+def test_the_stored_correction_records_its_time_point(tmp_path):
+    from app.actions.review import correction_request, save_correction
+    from app.session import CaseSession
+    from core.labels import Label, LabelMap, LabelTable
+    from store.corrections import CorrectionsStore, image_hash
+
+    data = _series(tmp_path / "c.nii")
+    session = CaseSession()
+    session.set_image(read_image(tmp_path / "c.nii"), str(tmp_path / "c.nii"))
+    show_time_point(session.viewer, 3)
+    lab = np.zeros(session.volume.geometry.shape_zyx, np.uint8)
+    lab[2:5, 4:9, 3:12] = 1
+    session.set_labelmap(LabelMap(lab, session.volume.geometry, LabelTable((Label(1, "lesion", (255, 0, 0)),))))
+    req = correction_request(session, "in_review", reviewer="dr.t")
+    show_time_point(session.viewer, 1)  # stepping on while the save runs does not change what is saved
+    case_id, _n = save_correction(req, tmp_path / "store")
+    with CorrectionsStore(tmp_path / "store") as store:
+        edits = store.latest(case_id)["edits"]
+        image, _ai, _fixed = store.load(case_id)
+        assert store.case(case_id).image_hash == image_hash(req.volume)
+    assert edits["time_point"] == 3 and edits["time_points"] == 5  # 0-based: the fourth time point
+    np.testing.assert_array_equal(image.array, _zyx(data, 3))

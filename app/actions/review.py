@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from core.errors import DelineateError
+from core.time_series import KEY as TIME_KEY, time_series_of
 from core.progress import no_progress
 
 
@@ -50,7 +51,14 @@ def correction_request(session, state: str, reviewer: str = "", reason: str = ""
     if session.measurements:  # rulers, angles, ROIs, RECIST axes: points in LPS mm and what they read
         from app.actions.measuring import rows
         edits = dict(edits, measurements=rows(session))
-    return CorrectionRequest(session.volume, ai, corrected, state, reason.strip(),
+    volume = session.volume
+    if (series := time_series_of(volume)) is not None:
+        # the time point the correction was made on (0-based), and that time point's voxels alone:
+        # stepping in time while the save runs swaps the shown volume's array
+        edits = dict(edits, time_point=series.shown, time_points=series.count)
+        volume = copy.copy(volume)
+        volume.metadata = {k: v for k, v in volume.metadata.items() if k != TIME_KEY}
+    return CorrectionRequest(volume, ai, corrected, state, reason.strip(),
                              reviewer, run.card.id if run else "", run.card.version if run else "",
                              edits, session.uncertainty, card)
 

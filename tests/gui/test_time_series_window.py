@@ -73,3 +73,48 @@ def test_the_cine_timer_plays_through_time_points(qtbot, window, tmp_path):
     bar.pause()
     assert ts.reads[:6] == [1, 2, 3, 4, 5, 0]  # one read per step, in order, looping
     assert window.model.volume.metadata["time_point"] == bar.frame == ts.shown
+
+
+def test_time_keys_titles_and_heat_maps_on_a_dicom_dynamic_series(qtbot, window, tmp_path):
+    """Ctrl+Up/Down step time points from a slice view (Up/Down alone still step slices), Space
+    plays and pauses; the views' titles name the time point; a heat map stays with its time point."""
+    from PySide6 import QtCore
+
+    from core.overlay import HeatMap
+    from gui.shortcuts import SHORTCUTS
+    from tests.test_dicom_time import T, Z, _tpi, _volume, _write
+
+    _open(qtbot, window, _write(tmp_path / "dce", _tpi))
+    bar, axial = window.cine, window.views["axial"]
+    ts = bar.series
+    assert ts is not None and ts.count == T and bar.isVisible()
+    assert {k for _a, k, _d in SHORTCUTS} >= {"Ctrl+Up", "Ctrl+Down", "Space"}  # listed in the F1 help
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    axial.graphics.setFocus()
+    qtbot.waitUntil(lambda: axial.annotations._title.startswith("Axial  t1/3  "), timeout=5000)
+    heat = HeatMap.from_values("saliency", np.ones(window.model.volume.geometry.shape_zyx), window.model.volume.geometry)
+    window.model.add_heatmap(heat)
+    slice_before = window.model.slice_index("axial")
+    ctrl = QtCore.Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Up, ctrl)
+    assert ts.shown == 1 and window.model.slice_index("axial") == slice_before  # time, not the slice
+    np.testing.assert_array_equal(window.model.volume.array, _volume(1).array)
+    assert window.model.heatmaps == [] and "made on t 1/3 hidden" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: axial.annotations._title == f"Axial  t2/3  {slice_before + 1}/{Z}", timeout=5000)
+    assert window.views["coronal"].annotations._title.startswith("Coronal  t2/3  ")
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Up, ctrl)
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Up, ctrl)  # the last one: stays
+    assert ts.shown == 2
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Down, ctrl)
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Down, ctrl)
+    assert ts.shown == 0 and window.model.heatmaps == [heat]  # back where it was made
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Up)  # no Ctrl: a slice, not time
+    assert ts.shown == 0 and window.model.slice_index("axial") == min(slice_before + 1, Z - 1)
+    bar.fps.setValue(50.0)
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Space)
+    assert bar.playing
+    qtbot.waitUntil(lambda: len(ts.reads) >= 4, timeout=10000)
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Space)
+    assert not bar.playing
+    np.testing.assert_array_equal(window.model.volume.array, _volume(ts.shown).array)
