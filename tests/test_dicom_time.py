@@ -179,3 +179,57 @@ def test_info_lists_the_time_points(tpi):
     assert out.returncode == 0, out.stderr
     assert "3 time points x 4 slices" in out.stdout
     assert "time points: 3" in out.stdout
+
+
+def test_a_slice_acquired_again_is_no_time_series(tmp_path):
+    def acquired(ds, t, z):
+        ds.AcquisitionTime = f"1000{10 * t + z:02d}.000000"
+    folder = _write(tmp_path / "acq", acquired)
+    for p in folder.glob("*.dcm"):  # keep time point 0, and slice 2 of time point 1: acquired again
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        t, z = divmod(int(ds.InstanceNumber) - 1, Z)
+        if t > 1 or (t == 1 and z != 2):
+            p.unlink()
+    (info,) = list_series(folder)
+    assert info.time_points is None
+    with pytest.raises(FormatError, match="2 images share a slice position"):
+        load_dicom(folder)
+
+
+def test_an_enhanced_multi_frame_file_with_temporal_position_index(tmp_path):
+    """One enhanced MR file (per-frame functional groups), frames stored time point 2, 0, 1."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    def item(**kw):
+        ds = Dataset()
+        for k, v in kw.items():
+            setattr(ds, k, v)
+        return ds
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR Image Storage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.Modality, ds.InstanceNumber = "MR", 1
+    ds.Rows = ds.Columns = 16
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    order = [(t, z) for t in (2, 0, 1) for z in (3, 1, 0, 2)]
+    ds.NumberOfFrames = len(order)
+    ds.SharedFunctionalGroupsSequence = Sequence([item(
+        PlaneOrientationSequence=Sequence([item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])]),
+        PixelMeasuresSequence=Sequence([item(PixelSpacing=[0.8, 0.7], SliceThickness=2.5)]))])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([item(
+        PlanePositionSequence=Sequence([item(ImagePositionPatient=[-5, 12, 40 + 2.5 * z])]),
+        FrameContentSequence=Sequence([item(StackID="1", InStackPositionNumber=z + 1,
+                                            TemporalPositionIndex=t + 1)])) for t, z in order])
+    ds.PixelData = np.stack([_volume(t).array[z] for t, z in order]).astype("<i2").tobytes()
+    ds.save_as(tmp_path / "dce.dcm", enforce_file_format=True)
+    (info,) = list_series(tmp_path)
+    assert "3 time points x 4 slices (TemporalPositionIdentifier)" in info.note
+    _check(load_dicom(tmp_path / "dce.dcm"))

@@ -156,9 +156,12 @@ def _by_value(groups: dict, name: str, everywhere: set) -> Dynamic:
     return Dynamic(kept, name, _times(kept), warnings)
 
 
-def _by_rank(by_position: dict, name: str, per_position: int) -> Dynamic:
-    """Times that change slice by slice: the k-th earliest image at each position is time point k."""
+def _by_rank(by_position: dict, name: str, per_position: int) -> Optional[Dynamic]:
+    """Times that change slice by slice: the k-th earliest image at each position is time point k.
+    None when most positions have fewer images than the most: a slice acquired again, not time."""
     short = [(p, len(fs)) for p, fs in by_position.items() if len(fs) != per_position]
+    if 2 * len(short) >= len(by_position):
+        return None
     if short:
         p, n = short[0]
         f = by_position[p][0][1]
