@@ -31,6 +31,8 @@ class ArgbItem(QtWidgets.QGraphicsItem):
     def set_pixels(self, argb: Optional[np.ndarray], source: Optional[np.ndarray] = None) -> None:
         self.source = source
         if argb is None:
+            if self._qimage is None:
+                return  # nothing shown before either: no repaint (overlays clear their items on every move)
             self._pixels = self._qimage = None
         elif argb is not self._pixels or self._qimage is None:
             self._pixels = np.ascontiguousarray(argb, dtype=np.uint32)

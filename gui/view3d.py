@@ -154,6 +154,7 @@ class View3D(QtWidgets.QWidget):
         self.show_volume = True
         self._actors: dict[int, object] = {}
         self._plane_actors: dict[str, object] = {}
+        self._planes_stale = False  # the crosshair moved since the planes were placed
         self._volume_actor = None
         self._surface_source = None
         self._finalized = False
@@ -183,6 +184,8 @@ class View3D(QtWidgets.QWidget):
         self.window.AddRenderer(self.renderer)
         # no multisampling: with software GL it multiplies the cost of every surface pixel
         self.window.SetMultiSamples(0)
+        # every frame, also those the mouse's rotations draw, shows the planes where the crosshair is
+        self.window.AddObserver("StartEvent", lambda *_: self._planes_stale and self._place_planes())
         style = vtk.vtkInteractorStyleTrackballCamera()
         interactor = self.window.GetInteractor()
         interactor.SetInteractorStyle(style)
@@ -310,6 +313,15 @@ class View3D(QtWidgets.QWidget):
 
     # -- slice planes ------------------------------------------------------------------------------
     def _on_cursor(self, render: bool = True) -> None:
+        # placed when a frame is drawn: a crosshair drag moves them many times a render
+        self._planes_stale = True
+        if not render:
+            self._place_planes()
+        elif self._plane_actors:
+            self.render()
+
+    def _place_planes(self) -> None:
+        self._planes_stale = False
         if not self._plane_actors:
             return
         grid = self.model.display.grid
@@ -325,8 +337,6 @@ class View3D(QtWidgets.QWidget):
             src.SetOrigin(*o)
             src.SetPoint1(*p1)
             src.SetPoint2(*p2)
-        if render:
-            self.render()
 
     # -- segments ------------------------------------------------------------------------------
     def _on_segments(self) -> None:
