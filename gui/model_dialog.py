@@ -39,6 +39,7 @@ def card_text(card, bench: Optional[dict] = None) -> str:
              + "</p>" if card.metrics else "<p>No metrics.</p>",
              benchmark_text(card, bench or {}),
              calibration_text(card),
+             f"<p><b>After the network:</b> {card.inside_body.get('why', '')}</p>" if card.inside_body else "",
              f"<p>{card.notes}</p>" if card.notes else "",
              f"<p><i>{card.intended_use}</i></p>", f"<p>Licence: {card.licence}</p>"]
     return "".join(lines)

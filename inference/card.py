@@ -75,6 +75,9 @@ class ModelCard:
     notes: str = ""
     created: str = ""
     keep_largest_component: bool = False
+    # pieces of these labels lying mostly outside the body are removed (inference.inside_body):
+    # {"labels": [values], "threshold": intensity above which tissue is body, "why": anatomy}
+    inside_body: Optional[dict] = None
     promoted: bool = True  # False: a retrained version that did not beat its parent (kept, not default)
     envelope: Optional[dict] = None  # what it was made for (inference.envelope.Envelope), calibrated
     calibration: Optional[dict] = None  # reliability and ECE on held-out cases (inference.xai_calibration)
@@ -143,6 +146,11 @@ class ModelCard:
                 Envelope.from_dict(d["envelope"])
             except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
                 raise CardError(path, f"envelope: {exc!r}") from None
+        rule = d.get("inside_body")
+        if rule is not None and not (isinstance(rule, dict) and isinstance(rule.get("threshold"), (int, float))
+                                     and isinstance(rule.get("labels"), list) and rule["labels"]
+                                     and set(rule["labels"]) <= set(values)):
+            raise CardError(path, "inside_body needs 'labels' (values of the card's labels) and a numeric 'threshold'")
         known = {f for f in cls.__dataclass_fields__ if f != "folder"}
         extra = set(d) - known
         if extra:

@@ -39,8 +39,9 @@ class Segmentation:
     ``probabilities`` may be given as the array or as a function that makes it."""
 
     def __init__(self, labels: LabelMap, probabilities, card: ModelCard, device: str, seconds: float,
-                 sample: Optional[np.ndarray] = None) -> None:
+                 sample: Optional[np.ndarray] = None, removed_outside_body: int = 0) -> None:
         self.labels, self.card, self.device, self.seconds = labels, card, device, seconds
+        self.removed_outside_body = removed_outside_body  # voxels the card's inside_body rule removed
         self._probabilities = probabilities
         self._lock = threading.Lock()
         self._sample = sample
@@ -274,9 +275,11 @@ def keep_largest(labels: np.ndarray) -> np.ndarray:
 def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
             cancel: Optional[CancelToken] = None, device: Optional[str] = None,
             net: Optional[torch.nn.Module] = None, keep_largest_component: Optional[bool] = None,
-            on_model: Optional[Callable] = None, on_input: Optional[Callable] = None) -> Segmentation:
+            on_model: Optional[Callable] = None, on_input: Optional[Callable] = None,
+            inside_body: bool = True) -> Segmentation:
     """``on_model(net)`` and ``on_input(x)`` see the network and its input ([C, ...] on the model's
-    grid, normalised) as the run uses them (the out-of-distribution guard reads the input's intensities)."""
+    grid, normalised) as the run uses them (the out-of-distribution guard reads the input's intensities).
+    ``inside_body=False`` skips the card's anatomical constraint, to measure the network alone."""
     t0 = time.perf_counter()
     if card.spatial_dims == 2 and not volume.is_2d and card.orientation is not None:
         raise DelineateError(f"{card.id} is a 2D model; this image has {volume.geometry.size[2]} slices")
@@ -300,6 +303,12 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
     labels = mapped.labels(cancel)
     if keep_largest_component if keep_largest_component is not None else card.keep_largest_component:
         labels = keep_largest(labels)
+    removed = 0
+    if card.inside_body and inside_body:
+        from inference.inside_body import remove_outside_body
+
+        rule = card.inside_body
+        labels, removed = remove_outside_body(labels, volume.array, volume.geometry, rule["labels"], rule["threshold"])
     lm = LabelMap(labels, volume.geometry, card.labels)
     progress(1.0, "done")
-    return Segmentation(lm, mapped.probabilities, card, str(dev), time.perf_counter() - t0, mapped.sample)
+    return Segmentation(lm, mapped.probabilities, card, str(dev), time.perf_counter() - t0, mapped.sample, removed)

@@ -48,6 +48,9 @@ def cmd_segment(args) -> int:
     for warning in guarded.warnings:  # the out-of-distribution guard: said, not fatal (exit 0)
         print(f"warning: {card.id} may not be made for this image: {warning}", file=sys.stderr)
     seg = guarded.run
+    if seg.removed_outside_body:
+        ml = seg.removed_outside_body * vol.geometry.voxel_volume_ml()
+        print(f"note: {ml:.1f} ml lying outside the body removed, as the card says ({card.id} inside_body)", file=sys.stderr)
     write_labelmap(seg.labels, args.output)
     vols = seg.labels.volumes_ml()
     print(f"wrote {args.output} on {seg.device} in {seg.seconds:.1f} s: " +
