@@ -31,7 +31,9 @@ def _batch(recipe, rng: torch.Generator):
 def fit(net: torch.nn.Module, recipe, iterations: int, lr: float, seed: int, proximal_mu: float = 0.0,
         progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> float:
     """Train ``net`` in place; returns the last smoothed loss."""
-    from monai.losses import DiceCELoss
+    from inference.monai_light import light
+
+    DiceCELoss = light("monai.losses").DiceCELoss
 
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)

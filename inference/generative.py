@@ -26,8 +26,9 @@ class AdversarialUNet(nn.Module):
                  strides=None, critic_channels=(16, 32, 64), adversarial_weight: float = 0.05,
                  critic_lr: float = 2e-4) -> None:
         super().__init__()
-        from monai.networks.blocks import Convolution
-        from monai.networks.nets import UNet
+        from inference.monai_light import light
+
+        Convolution, UNet = light("monai.networks.blocks").Convolution, light("monai.networks.nets").UNet
 
         d = spatial_dims
         self.segmenter = UNet(d, in_channels, out_channels, channels=tuple(channels),
@@ -74,8 +75,11 @@ class DiffusionSegmenter(nn.Module):
                  attention_levels=(False, False, True), num_res_blocks: int = 1, norm_num_groups: int = 16,
                  timesteps: int = 1000, sampling_steps: int = 10, samples: int = 2) -> None:
         super().__init__()
-        from monai.networks.nets import DiffusionModelUNet
-        from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+        from inference.monai_light import light
+
+        DiffusionModelUNet = light("monai.networks.nets").DiffusionModelUNet
+        schedulers = light("monai.networks.schedulers")
+        DDIMScheduler, DDPMScheduler = schedulers.DDIMScheduler, schedulers.DDPMScheduler
 
         self.unet = DiffusionModelUNet(spatial_dims, in_channels=out_channels + in_channels, out_channels=out_channels,
                                        channels=tuple(channels), attention_levels=tuple(attention_levels),

@@ -107,7 +107,9 @@ def network_class(target, where: str):
     if name in OWN_NETS and target in (name, f"{OWN_NETS[name]}.{name}"):
         return getattr(importlib.import_module(OWN_NETS[name]), name)
     if name in MONAI_NETS:
-        from monai.networks import nets
+        from inference.monai_light import light
+
+        nets = light("monai.networks.nets")
 
         cls = getattr(nets, name)
         if target in (name, f"monai.networks.nets.{name}", f"{cls.__module__}.{name}"):

@@ -29,7 +29,9 @@ def _params(arch: str, dims: int):
 @pytest.mark.parametrize("dims", [2, 3])
 @pytest.mark.parametrize("arch", BUILT)
 def test_every_architecture_trains_and_its_loss_falls(arch, dims):
-    from monai.losses import DiceCELoss
+    from inference.monai_light import light
+
+    DiceCELoss = light("monai.losses").DiceCELoss
 
     params, size = _params(arch, dims)
     torch.manual_seed(0)
@@ -66,7 +68,9 @@ def test_diffusion_samples_differ_and_maps_are_on_the_image_grid(tmp_path, obliq
     card = make_card(tmp_path / "diff", "DiffusionSegmenter")
     seg = segment(oblique_mr, card, device="cpu")
     assert seg.labels.geometry is oblique_mr.geometry
-    from monai.losses import DiceCELoss
+    from inference.monai_light import light
+
+    DiceCELoss = light("monai.losses").DiceCELoss
 
     torch.manual_seed(0)
     net = build(card.architecture, 3, 1, card.n_classes, card.parameters, card.patch_size)

@@ -162,3 +162,23 @@ print(monai.__version__ == version("monai"), monai.transforms.Compose.__name__, 
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[:2] == ["[]", "True Compose SegResNet DiceCELoss"]
+
+
+def test_training_after_a_ct_segmentation_in_the_same_process():
+    """A CT model's network pulls MONAI's blocks in module by module; MONAI's losses imported plainly
+    after that met a circular import (``Compose`` from a half-initialised ``monai.transforms``), so
+    Retrain after a segmentation in the window failed. Training takes its loss through ``light``."""
+    code = """
+import math
+import torch
+from inference.registry import Registry
+from inference.runner import load_model
+from inference.training.recipes import RECIPES
+load_model(Registry().get("ct-torso-phantom"), torch.device("cpu"))  # what a CT segmentation imports
+from federated.local_training import fit
+card = Registry().get("us-lesion-2d")
+print(math.isfinite(fit(load_model(card, torch.device("cpu")), RECIPES["us"](), 1, 1e-4, 0)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True"

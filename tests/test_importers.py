@@ -15,7 +15,9 @@ from tests.conftest import rotation
 
 
 def _tiny_unet(out=3):
-    from monai.networks.nets import UNet
+    from inference.monai_light import light
+
+    UNet = light("monai.networks.nets").UNet
 
     torch.manual_seed(0)
     return UNet(3, 1, out, channels=(4, 8), strides=(2,)).eval()

@@ -52,7 +52,9 @@ def _shell(marker: Path) -> str:
 
 
 def _tiny_unet(out=2):
-    from monai.networks.nets import UNet
+    from inference.monai_light import light
+
+    UNet = light("monai.networks.nets").UNet
 
     torch.manual_seed(0)
     return UNet(3, 1, out, channels=(4, 8), strides=(2,)).eval()

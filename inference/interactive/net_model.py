@@ -42,7 +42,9 @@ CT_CLIP = (-1000.0, 2000.0)
 
 def build(arch: dict | None = None):
     import torch
-    from monai.networks.nets import UNet
+    from inference.monai_light import light
+
+    UNet = light("monai.networks.nets").UNet
 
     a = dict(ARCH if arch is None else arch)
     torch.manual_seed(0)

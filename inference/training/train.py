@@ -105,7 +105,9 @@ def train(r: Recipe, out_root: Path, iterations: Optional[int] = None, seed: int
     follows the cosine over the elapsed fraction of the budget), as the model benchmark does.
     ``checkpoint_every``: also write the weights every N iterations to ``checkpoint.safetensors`` in
     the output folder, so a long CPU run can be checked before it ends."""
-    from monai.losses import DiceCELoss
+    from inference.monai_light import light
+
+    DiceCELoss = light("monai.losses").DiceCELoss
 
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)

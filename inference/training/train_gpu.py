@@ -76,7 +76,9 @@ def main():
         return _finish(a.recipe, a.finish, a.heldout)
     if not a.out:
         ap.error("--out is required")
-    from monai.losses import DiceCELoss
+    from inference.monai_light import light
+
+    DiceCELoss = light("monai.losses").DiceCELoss
     from inference.networks import build
     from inference.weights import save_weights
 
