@@ -39,8 +39,7 @@ def body_outline(image: np.ndarray, geometry: Geometry, threshold: float) -> tup
 
 def _filled(body: np.ndarray) -> np.ndarray:
     """Each cross-section's inside (array axis 0 is axial): background not connected to the slice's
-    edge. Where the field of view cuts the body, a lung reaches the edge and is no hole, so there
-    the convex hull stands in (it keeps more, never less)."""
+    edge. Where the field of view cuts the body, see ``_closed_at_the_edge``."""
     in_plane = np.zeros((3, 3, 3), bool)
     in_plane[1] = ndimage.generate_binary_structure(2, 1)
     holes, n = ndimage.label(~body, structure=in_plane)
@@ -48,12 +47,25 @@ def _filled(body: np.ndarray) -> np.ndarray:
     outside[np.concatenate([holes[:, 0].ravel(), holes[:, -1].ravel(), holes[:, :, 0].ravel(), holes[:, :, -1].ravel()])] = True
     filled = ~outside[holes]
     cut = body[:, 0].any(1) | body[:, -1].any(1) | body[:, :, 0].any(1) | body[:, :, -1].any(1)
-    if cut.any():
-        from skimage.morphology import convex_hull_image
-
-        for k in np.flatnonzero(cut):
-            filled[k] = convex_hull_image(body[k])
+    for k in np.flatnonzero(cut):
+        filled[k] = _closed_at_the_edge(body[k])
     return filled
+
+
+def _closed_at_the_edge(section: np.ndarray) -> np.ndarray:
+    """A cross-section cut by the field of view: a lung cut with it reaches the edge between the
+    chest wall's front and back, so along each edge the stretch from the first to the last body
+    pixel is taken as closed. Air beside the body (under an arm, a pad) still reaches the edge."""
+    ring = np.zeros((section.shape[0] + 2, section.shape[1] + 2), bool)
+    ring[1:-1, 1:-1] = section
+    for edge, line in (((slice(1, -1), 0), section[:, 0]), ((slice(1, -1), -1), section[:, -1]),
+                       ((0, slice(1, -1)), section[0]), ((-1, slice(1, -1)), section[-1])):
+        on = np.flatnonzero(line)
+        if on.size:
+            span = np.zeros(line.shape, bool)
+            span[on[0]:on[-1] + 1] = True
+            ring[edge] |= span
+    return ndimage.binary_fill_holes(ring)[1:-1, 1:-1]
 
 
 def _block_any(mask: np.ndarray, strides) -> np.ndarray:

@@ -47,6 +47,19 @@ def test_lungs_cut_by_the_field_of_view_stay():
     assert removed == int(pad.sum())
 
 
+def test_arms_at_the_edge_of_the_field_do_not_close_the_pad_under_them():
+    """Arms beside the body, cut by the field of view, with the pad running under them to the edge."""
+    hu, labels, pad = _chest()
+    z, y, x = np.mgrid[0:12, 0:64, 0:64]
+    for cx in (4, 59):
+        arm = ((x - cx) / 20.0) ** 2 + ((y - 42) / 6.0) ** 2 < 1  # against the body, beside the pad
+        hu[arm], labels[arm], pad[arm] = 40, 0, False
+    assert (hu[:, 40, :] > -400).all()  # arm, body, arm: one object across the whole field
+    out, removed = remove_outside_body(labels, hu, Geometry.for_array_shape(hu.shape, (5, 5, 5)), [1], -400)
+    assert removed == int(pad.sum()) and not (out == 1)[pad].any()
+    assert np.array_equal(out[~pad], labels[~pad])
+
+
 def test_the_axial_axis_comes_from_the_direction():
     """Stored with the head-foot axis last in the array (sagittal slices): the same pieces go."""
     hu, labels, pad = _chest()
