@@ -31,6 +31,7 @@ from gui.segment_panel import SegmentPanel
 from gui.shell import Shell
 from gui.shortcuts import key_for
 from gui.slice_view import SliceView
+from gui.steady_label import steady
 from gui.view3d import TRANSFER_PRESETS, View3D
 from gui.window_level import WindowLevelBox
 from gui.worklist import WorklistPanel
@@ -73,7 +74,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # a new text must not re-layout the status bar on every crosshair move
         self.probe_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.probe_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-        self.statusBar().addWidget(self.probe_label, 1)
+        self.statusBar().addWidget(steady(self.probe_label), 1)  # nor re-layout the window (gui.steady_label)
         self.statusBar().addPermanentWidget(self.tasks)
         self._layout_name, self._before_single, self._focused_view = "conventional", "conventional", "axial"
         self._last_error = None  # the last error dialog (gui.dialogs.show_error keeps it here)

@@ -90,3 +90,39 @@ def test_uint8_sagittal_planes_come_from_blocks_of_eight():
         for i in range(8, 8 + width):
             np.testing.assert_array_equal(blocks.plane(name, array, i), before[:, :, i])
         np.testing.assert_array_equal(blocks.plane(name, array, 8 + width), array[:, :, 8 + width])
+
+
+def test_crosshair_moves_update_the_probe_text_without_laying_the_window_out(window, qtbot):
+    """The status bar's probe text follows the crosshair; a new text lays out nothing beyond its
+    own holder (the main window's layout was recomputed on every move: ~0.8 ms a step)."""
+    from PySide6 import QtCore, QtWidgets
+
+    from core.volume import Volume
+
+    window.session.set_image(Volume.from_array(np.arange(20 * 30 * 40, dtype=np.int16).reshape(20, 30, 40),
+                                               spacing=(1.0, 1.0, 2.0), modality="CT"), "ramp")
+    app = QtWidgets.QApplication.instance()
+    app.processEvents()
+    requests = []
+
+    class Count(QtCore.QObject):
+        def eventFilter(self, obj, ev):
+            if ev.type() == QtCore.QEvent.Type.LayoutRequest:
+                requests.append(obj)
+            return False
+
+    counter = Count()
+    for w in (window, window.statusBar()):
+        w.installEventFilter(counter)
+    texts = []
+    for i in range(5):
+        window.model.set_cursor_index([3 + i, 4 + 2 * i, 5 + i])
+        app.processEvents()
+        texts.append(window.probe_label.text())
+    for w in (window, window.statusBar()):
+        w.removeEventFilter(counter)
+    assert requests == []
+    assert len(set(texts)) == 5 and texts[-1].startswith("voxel (7, 12, 9)")  # x, y, z of the last move
+    label = window.probe_label
+    assert label.isVisible() and label.geometry() == label.parentWidget().rect()
+    assert label.mapTo(window, QtCore.QPoint(0, 0)).y() > window.statusBar().mapTo(window, QtCore.QPoint(0, 0)).y() - 1
