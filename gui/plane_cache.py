@@ -3,13 +3,11 @@
 A sagittal plane of a (z, y, x) array takes one element from every row, each in a different cache
 line: the gather is bound by cache misses (~1.5 ms for 300x512 int16 here), three times over for
 image, labels and heat map. The cache lines it misses also hold the neighbouring planes, so one
-pass copies a block of adjacent planes, ``ROW_BYTES`` of each row, for about the cost of one
-(1.3-1.5 ms for 4 int16 or 4-16 uint8 planes alike); scrolling or dragging the crosshair to a
-neighbouring plane then reads the small block (~0.2 ms) instead of the volume. A copy of the volume
-in x-major order would make every plane cheap but cost as much memory as the volume; a block costs
-``ROW_BYTES`` per row (1.2 MiB for a 300x512 image, label map or heat map, whose memory the
-viewer's budget of 3x the volume has little room for): 4 planes of an int16 image, 8 of the uint8
-labels and heat map (a crosshair dragged across the sagittal planes gathers them half as often).
+pass copies a block of ``WIDTH`` adjacent planes for about the cost of one; scrolling or dragging
+the crosshair to a neighbouring plane then reads the small block (~0.2 ms) instead of the volume.
+A copy of the volume in x-major order would make every plane cheap but cost as much memory as the
+volume; the blocks cost ``WIDTH`` planes per array (1.2 MiB for a 300x512 int16 image, whose
+memory the viewer's budget of 3x the volume has little room for).
 """
 from __future__ import annotations
 
@@ -18,38 +16,37 @@ from typing import Optional
 
 import numpy as np
 
-ROW_BYTES = 8  # of each row a block holds: well within the cache line a gather reads anyway
+WIDTH = 4  # planes per block: 4 int16 planes are 8 bytes of each row, well within a cache line
 
 
 class PlaneBlocks:
     """Planes ``array[:, :, i]`` of named arrays, served from the last gathered block of each."""
 
-    def __init__(self, width: Optional[int] = None) -> None:
-        self.fixed_width = width  # planes per block; by default ROW_BYTES' worth of the array's type
+    def __init__(self, width: int = WIDTH) -> None:
+        self.width = width
         # name -> (weak reference to the array, first plane, block (nz, ny, width)): a replaced array
         # is neither served nor kept alive
         self._blocks: dict[str, tuple] = {}
 
     def plane(self, name: str, array: np.ndarray, index: int) -> np.ndarray:
         """``array[:, :, index]`` (equal values; a view into the block when it comes from one)."""
-        w = self.fixed_width or max(1, ROW_BYTES // array.itemsize)
+        w = self.width
         start = index - index % w
         if array.ndim != 3 or array.strides[2] != array.itemsize or start + w > array.shape[2]:
             return array[:, :, index]  # a flipped x axis or the last, partial block: gathered directly
         cached = self._blocks.get(name)
         same = cached is not None and cached[0]() is array
         if not same or cached[1] != start:
-            block = self._gather(array, start, w, cached[2] if same else None)
+            block = self._gather(array, start, cached[2] if same else None)
             cached = self._blocks[name] = (weakref.ref(array), start, block)
         return cached[2][:, :, index - start]
 
-    @staticmethod
-    def _gather(array: np.ndarray, start: int, width: int, block: Optional[np.ndarray]) -> np.ndarray:
+    def _gather(self, array: np.ndarray, start: int, block: Optional[np.ndarray]) -> np.ndarray:
         # the block's planes as one wide element per (z, y): a single strided copy of whole chunks
-        wide = np.dtype(f"V{width * array.itemsize}")
-        src = array[:, :, start:start + width].view(wide)[:, :, 0]
+        wide = np.dtype(f"V{self.width * array.itemsize}")
+        src = array[:, :, start:start + self.width].view(wide)[:, :, 0]
         if block is None:
-            block = np.empty(array.shape[:2] + (width,), array.dtype)
+            block = np.empty(array.shape[:2] + (self.width,), array.dtype)
         np.copyto(block.view(wide)[:, :, 0], src)
         return block
 

@@ -1,7 +1,7 @@
 """What the slice views repaint in part (issue 20 item 6) is what a whole repaint draws: a view
 whose crosshair line alone moved shows on screen exactly the letters, title, scale bar and lines a
 whole repaint draws; the annotation layer is blended only where it has pixels, and it has none
-outside those rectangles; a uint8 label map's sagittal planes come from blocks of 8."""
+outside those rectangles; a new probe text in the status bar lays out nothing else."""
 import numpy as np
 import pytest
 
@@ -72,24 +72,6 @@ def test_annotation_boxes_hold_every_pixel_the_layer_has(window):
         assert alpha.any() and not (alpha.astype(bool) & ~covered).any()
         assert covered.mean() < 0.1  # a few letters' worth, not the view
         assert len(boxes) >= 4
-
-
-def test_uint8_sagittal_planes_come_from_blocks_of_eight():
-    """Eight planes of uint8 (labels, heat map) and four of int16 (the image) a gather: 8 bytes of
-    each row. Shown by editing in place without telling: planes from the gathered block stay as
-    they were; the first plane past it is gathered anew."""
-    from gui.plane_cache import PlaneBlocks
-
-    rng = np.random.default_rng(1)
-    blocks = PlaneBlocks()
-    for name, array, width in (("labels", rng.integers(0, 5, (6, 7, 40), dtype=np.uint8), 8),
-                               ("image", rng.integers(-900, 900, (6, 7, 40), dtype=np.int16), 4)):
-        before = array.copy()
-        np.testing.assert_array_equal(blocks.plane(name, array, 8), before[:, :, 8])
-        array += 1
-        for i in range(8, 8 + width):
-            np.testing.assert_array_equal(blocks.plane(name, array, i), before[:, :, i])
-        np.testing.assert_array_equal(blocks.plane(name, array, 8 + width), array[:, :, 8 + width])
 
 
 def test_crosshair_moves_update_the_probe_text_without_laying_the_window_out(window, qtbot):
