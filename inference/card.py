@@ -78,6 +78,9 @@ class ModelCard:
     # pieces of these labels lying mostly outside the body are removed (inference.inside_body):
     # {"labels": [values], "threshold": intensity above which tissue is body, "why": anatomy}
     inside_body: Optional[dict] = None
+    # runs inside the region another model finds (inference.mask_from):
+    # {"model": id, "version": v, "margin_mm": grown by, "why": what for}
+    mask_from: Optional[dict] = None
     promoted: bool = True  # False: a retrained version that did not beat its parent (kept, not default)
     envelope: Optional[dict] = None  # what it was made for (inference.envelope.Envelope), calibrated
     calibration: Optional[dict] = None  # reliability and ECE on held-out cases (inference.xai_calibration)
@@ -151,6 +154,13 @@ class ModelCard:
                                      and isinstance(rule.get("labels"), list) and rule["labels"]
                                      and set(rule["labels"]) <= set(values)):
             raise CardError(path, "inside_body needs 'labels' (values of the card's labels) and a numeric 'threshold'")
+        if d.get("mask_from") is not None:
+            from inference.mask_from import check_rule
+
+            try:
+                check_rule(d["mask_from"])
+            except ValueError as exc:
+                raise CardError(path, str(exc)) from None
         known = {f for f in cls.__dataclass_fields__ if f != "folder"}
         extra = set(d) - known
         if extra:

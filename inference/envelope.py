@@ -24,6 +24,9 @@ SAMPLE_VOXELS = 200_000
 #: grey images stored as RGB (most ultrasound) carry some colour (Doppler, annotations): a picture
 #: with more coloured pixels than this is not one
 COLOURFUL = 0.2
+#: CT stores air as about -1000 HU; no MR or ultrasound image has values this low (a z-scored MR
+#: reaches -5), so a share of voxels at or below it says the modality tag is wrong
+HU_AIR, HU_AIR_SHARE = -500.0, 0.05
 
 
 @dataclass
@@ -97,6 +100,12 @@ def check_image(volume, card, envelope: Envelope, quantiles: Optional[dict] = No
                        f"{min(card.spacing[:2]):.2g} mm pixels, so it sees objects at the wrong scale")
     if volume.is_color and card.in_channels == 1 and (share := colourful_fraction(volume.array)) > COLOURFUL:
         reasons.append(f"a colour picture ({share:.0%} of its pixels are coloured); {card.id} reads grey images")
+    if "CT" not in envelope.modalities and not volume.is_color:
+        flat = volume.array.reshape(-1)
+        air = float(np.mean(flat[::sample_step(flat.size)] <= HU_AIR))
+        if air >= HU_AIR_SHARE:
+            reasons.append(f"{air:.0%} of its voxels are at or below {HU_AIR:g}, as air is on CT (HU); "
+                           f"{'/'.join(envelope.modalities)} images have no such values: is it CT?")
     if quantiles and envelope.quantiles:
         off = []
         for name, (lo, hi) in envelope.quantiles.items():

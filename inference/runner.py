@@ -155,7 +155,12 @@ def _normalise(x: np.ndarray, spec: dict) -> np.ndarray:
 
 
 def model_input(volume: Volume, card: ModelCard, grid: Geometry) -> np.ndarray:
-    """Channels-first float32 on the model grid: [C, z, y, x] (3D) or [C, y, x] (2D)."""
+    """Channels-first float32 on the model grid: [C, z, y, x] (3D) or [C, y, x] (2D); only the card's
+    ``mask_from`` region of the image when it names one."""
+    if card.mask_from:
+        from inference.mask_from import masked
+
+        volume = masked(volume, card.mask_from)[0]
     arr = volume.array
     if volume.is_color and card.in_channels == 1:
         arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -303,6 +308,10 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
     labels = mapped.labels(cancel)
     if keep_largest_component if keep_largest_component is not None else card.keep_largest_component:
         labels = keep_largest(labels)
+    if card.mask_from:
+        from inference.mask_from import region
+
+        labels[~region(volume, card.mask_from)] = 0
     removed = 0
     if card.inside_body and inside_body:
         from inference.inside_body import remove_outside_body

@@ -112,7 +112,7 @@ def test_the_warning_reaches_the_cli_the_store_and_the_report(shipped, tmp_path,
                       "brain-tissue", "--device", "cpu"]) == 0  # said, not refused: the user named the model
     # NIfTI has no modality tag (it reads as MR): the intensities give the CT away
     err = capsys.readouterr().err
-    assert "warning: brain-tissue may not be made for this image: the intensities do not look like the MR images" in err
+    assert "warning: brain-tissue may not be made for this image: 74% of its voxels are at or below -500, as air is on CT" in err
 
     s = CaseSession()
     seen = []
