@@ -79,8 +79,12 @@ def test_nothing_to_remove_returns_the_labels_as_they_are():
 
 
 def test_the_ct_default_declares_it_and_a_bad_rule_is_refused(tmp_path):
+    from inference.training.recipes import RECIPES
+    from inference.training.train import _card
+
     card = Registry().get("ct-torso-phantom", None)
     assert card.inside_body["labels"] == [1] and "chest wall" in card.inside_body["why"]
+    assert _card(RECIPES["ct"]()).inside_body == card.inside_body  # the next CT version keeps it
     d = card.to_dict()
     d["inside_body"] = {"labels": [7], "threshold": -400}
     with pytest.raises(CardError, match="inside_body"):

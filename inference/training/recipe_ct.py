@@ -30,6 +30,14 @@ def cases(n: int, seed: int, settings=None):
     return out
 
 
+#: what the card declares after the network (inference.inside_body)
+INSIDE_BODY = {"labels": [1], "threshold": -400, "why": (
+    "A lung lies inside the chest wall: pieces of Lung mostly outside the body outline (the largest object "
+    "above -400 HU, holes filled slice by slice; where the field of view cuts the body, each edge is closed "
+    "from the first to the last body pixel on it) are removed. The network alone calls some table-pad foam "
+    "and air beside the body lung.")}
+
+
 def ct() -> Recipe:
     from inference.runner import normalise
     from inference.training.synth_ct import LABELS, OUTSIDE, training_patch
@@ -76,4 +84,4 @@ def ct() -> Recipe:
                "effusions, collapse), post-operative anatomy or paediatric proportions beyond scaling. Lung "
                "means parenchyma: trachea, main bronchi and bowel or stomach gas are not lung. Inspect and "
                "correct before any use."),
-        sample=sample, heldout=cases, extra_metrics=out_of_range)
+        sample=sample, heldout=cases, extra_metrics=out_of_range, inside_body=INSIDE_BODY)
