@@ -54,12 +54,25 @@ def region(volume: Volume, rule: dict) -> np.ndarray:
     if outer.mask_from:
         raise DelineateError(f"{outer.id} {outer.version} itself needs a region; mask_from does not chain")
     found = segment(volume, outer).labels.array > 0
-    spacing = volume.geometry.spacing[::-1]  # (z, y, x), as the array
-    mask = ndimage.distance_transform_edt(~found, sampling=spacing) <= float(rule["margin_mm"]) if found.any() else found
-    mask = ndimage.binary_fill_holes(mask)
+    mask = grown(found, volume.geometry.spacing[::-1], float(rule["margin_mm"]))
     with _LOCK:
         _LAST.update(key=key, mask=mask)
     return mask
+
+
+def grown(found: np.ndarray, spacing_zyx, margin_mm: float) -> np.ndarray:
+    """``found`` grown by ``margin_mm`` (an ellipsoid in voxels, so anisotropic grids grow the same
+    distance along every axis), holes filled; worked on the found box only (an EDT over the whole
+    image cost 1.5 s on the 1 mm template)."""
+    if not found.any():
+        return found
+    reach = [int(margin_mm // s) for s in spacing_zyx]
+    box = tuple(slice(max(sl.start - r, 0), sl.stop + r) for sl, r in zip(ndimage.find_objects(found.astype(np.uint8))[0], reach))
+    offsets = np.mgrid[tuple(slice(-r, r + 1) for r in reach)]
+    ball = sum((o * s) ** 2 for o, s in zip(offsets, spacing_zyx)) <= margin_mm ** 2 + 1e-9
+    out = np.zeros_like(found)
+    out[box] = ndimage.binary_fill_holes(ndimage.binary_dilation(found[box], structure=ball))
+    return out
 
 
 def masked(volume: Volume, rule: dict) -> tuple[Volume, np.ndarray]:
