@@ -39,6 +39,8 @@ def card_text(card, bench: Optional[dict] = None) -> str:
              + "</p>" if card.metrics else "<p>No metrics.</p>",
              benchmark_text(card, bench or {}),
              calibration_text(card),
+             f"<p><b>Region first:</b> inside what {card.mask_from['model']} v{card.mask_from['version']} finds, grown "
+             f"{card.mask_from['margin_mm']:g} mm. {card.mask_from.get('why', '')}</p>" if card.mask_from else "",
              f"<p><b>After the network:</b> {card.inside_body.get('why', '')}</p>" if card.inside_body else "",
              f"<p>{card.notes}</p>" if card.notes else "",
              f"<p><i>{card.intended_use}</i></p>", f"<p>Licence: {card.licence}</p>"]

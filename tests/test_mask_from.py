@@ -55,3 +55,13 @@ def test_a_wrong_rule_is_refused(rule, message):
     d["mask_from"] = rule
     with pytest.raises(CardError, match=message):
         ModelCard.from_dict(d)
+
+
+def test_the_model_dialog_says_what_runs_before_and_after_the_network():
+    from gui.model_dialog import card_text
+
+    reg = Registry()
+    brain, ct = card_text(reg.get("brain-tissue")), card_text(reg.get("ct-torso-phantom"))
+    assert "Region first:</b> inside what brain-tissue v2.0.0 finds, grown 2 mm" in brain
+    assert "After the network:</b> A lung lies inside the chest wall" in ct
+    assert "Region first" not in ct and "After the network" not in brain
