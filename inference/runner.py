@@ -290,6 +290,12 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
         raise DelineateError(f"{card.id} is a 2D model; this image has {volume.geometry.size[2]} slices")
     dev = devices.pick(device)
     progress(0.0, "preparing")
+    if card.mask_from:  # model_input asks for the region; found here so the run can say so and be cancelled
+        from inference.mask_from import region
+
+        progress(0.0, f"finding the region with {card.mask_from['model']} v{card.mask_from['version']}")
+        region(volume, card.mask_from)
+        check(cancel)
     grid = model_grid(volume, card)
     x = model_input(volume, card, grid)
     if on_input is not None:
