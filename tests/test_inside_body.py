@@ -47,6 +47,16 @@ def test_lungs_cut_by_the_field_of_view_stay():
     assert removed == int(pad.sum())
 
 
+def test_a_lung_filling_a_corner_of_a_tight_field_stays():
+    """A reconstruction field tighter than the body (as pydicom's CT_small: 85 mm round the spine,
+    lung bases in two corners): the lung reaches two edges and no body brackets it on either."""
+    hu, labels, _pad = _chest()
+    hu, labels = hu[:, 25:43, 20:50], labels[:, 25:43, 20:50]  # the corner sits in the left lung
+    assert labels[:, 0, 0].all() and not (hu[:, 0, :3] > -400).any() and not (hu[:, :3, 0] > -400).any()
+    out, removed = remove_outside_body(labels, hu, Geometry.for_array_shape(hu.shape, (5, 5, 5)), [1], -400)
+    assert removed == 0 and np.array_equal(out, labels)
+
+
 def test_arms_at_the_edge_of_the_field_do_not_close_the_pad_under_them():
     """Arms beside the body, cut by the field of view, with the pad running under them to the edge."""
     hu, labels, pad = _chest()

@@ -34,7 +34,8 @@ def cases(n: int, seed: int, settings=None):
 INSIDE_BODY = {"labels": [1], "threshold": -400, "why": (
     "A lung lies inside the chest wall: pieces of Lung mostly outside the body outline (the largest object "
     "above -400 HU, holes filled slice by slice; where the field of view cuts the body, each edge is closed "
-    "from the first to the last body pixel on it) are removed. The network alone calls some table-pad foam "
+    "from the first to the last body pixel on it, or all round when the field is tighter than the body) are "
+    "removed. The network alone calls some table-pad foam "
     "and air beside the body lung.")}
 
 
