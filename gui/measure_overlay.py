@@ -76,6 +76,10 @@ class MeasureOverlay:
         item.setVisible(True)
 
     def redraw(self) -> None:
+        if not self.measurements and self._blank():  # most slice changes: nothing to draw or clear
+            if self.view.model.display is not None:
+                self._shown = self.view.model.slice_index(self.view.view)
+            return
         main, short = QtGui.QPainterPath(), QtGui.QPainterPath()
         shown = 0
         if self.view.model.display is not None:
@@ -101,6 +105,10 @@ class MeasureOverlay:
             item.setVisible(False)
         self.paths["main"].setPath(main)
         self.paths["short"].setPath(short)
+
+    def _blank(self) -> bool:
+        return (self.paths["main"].path().isEmpty() and self.paths["short"].path().isEmpty()
+                and not any(item.isVisible() for item in self.labels))
 
     def draw_sketch(self, lps_points, ellipse: bool = False) -> None:
         """The measurement being drawn (None: nothing)."""

@@ -188,6 +188,7 @@ class EditPreview:
         self.items: dict = {}
         self.views: dict = {}
         self.codes: Optional[np.ndarray] = None  # uint8 on the display grid
+        self._blank = True  # every view's preview item is clear
 
     def attach(self, views: dict) -> None:
         from gui.argb_item import ArgbItem
@@ -218,6 +219,9 @@ class EditPreview:
         from core.display import DisplayGrid
         from core.render2d import codes_argb
 
+        if self.codes is None and self._blank:  # no preview: a crosshair move has nothing to clear
+            return
+        self._blank = self.codes is None
         for name, item in self.items.items():
             view = self.views[name]
             if self.codes is None or view.model.display is None:
