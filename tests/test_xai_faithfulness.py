@@ -63,9 +63,11 @@ def test_mass_inside_the_brain_near_the_segment_and_no_seams(brain, maps, method
     white matter put 84 % of its mass outside the brain on the whole template. Measured on this
     crop (CSF, grey, white matter): inside the brain Grad-CAM 0.91 0.80 0.89, occlusion 1.00 1.00
     1.00, IG 1.00 1.00 1.00 (all must reach 0.7); within 5 mm of the segment Grad-CAM 0.90 0.84
-    0.94, occlusion 0.72 0.98 0.78, IG 0.71 0.96 0.78 (>= 0.6); seam ratio Grad-CAM 0.89 1.05 0.82,
-    occlusion 0.94 1.04 0.97, IG 1.06 1.00 0.86 (<= 1.2). Occlusion before (each 36 mm block's drop
-    spread evenly over it): 0.40 0.94 0.64 within 5 mm, a blocky map."""
+    0.94, occlusion 0.73 0.99 0.78, IG 0.71 0.96 0.78 (>= 0.6); seam ratio Grad-CAM 0.89 1.05 0.82,
+    occlusion 0.94 1.03 0.90, IG 1.06 1.00 0.86 (<= 1.2). Occlusion with brain-tissue 3.0.0 (the same
+    network inside the region v2.0.0 finds, 76 % of this crop's brain): inside 1.00 1.00 1.00, within
+    5 mm 0.64 0.95 0.72, seam 1.05 0.94 1.05, the same maps with DELINEATE_CPU_BF16=0 and =1. Before
+    (each 36 mm block's drop spread evenly over it): 0.40 0.94 0.64 within 5 mm, a blocky map."""
     card, net, vol, labels = brain
     inside = brain_mask(vol)
     for label in (1, 2, 3):
@@ -111,10 +113,11 @@ def test_deleting_the_salient_blocks_first_beats_random_deletion(brain, maps, co
     white matter: -1.03 0.28 0.68); where it does not, the test fails saying so.
 
     Measured, three random orders averaged (the same with DELINEATE_CPU_BF16=0 and =1): Grad-CAM
-    -0.91 0.72 0.76, occlusion 0.61 0.49 0.54 (seed 1: 0.63 0.49 0.52), IG -0.97 0.28 0.45 (one
-    order, seeds 0 / 1: Grad-CAM white matter 0.76 / 0.72). Occlusion with 44 mm blocks 0.66 0.48
-    0.59 here but CSF 0.80 with the brain-tissue 2.0.0 candidate (36 mm: 0.51); 32 mm blocks 0.23
-    0.40 0.30, but 13x one inference on the whole template.
+    -0.91 0.72 0.76, occlusion -0.85 0.20 0.38 (v1.1.0; 64 mm blocks, each block's drop placed by the voxels'
+    first-order shares; 36 mm blocks -0.78 0.22 0.39), IG -0.97 0.28 0.45 (one order, seeds 0 / 1:
+    Grad-CAM white matter 0.76 / 0.72). Occlusion with each block's drop spread evenly over it: 36 mm
+    blocks 0.61 0.49 0.54, 44 mm 0.66 0.48 0.59 here but CSF 0.80 with the brain-tissue 2.0.0
+    candidate, 32 mm 0.23 0.40 0.30 but 13x one inference on the whole template.
     Before: raw areas (no floor) at an 8 mm blur, where grey matter kept 0.63 of its 0.80
     probability with everything deleted and not even the control beat random (0.97, white matter
     1.04); occlusion with 64 mm blocks filled with the window's mean: 0.76-0.90 0.98-1.00 0.46-0.49
