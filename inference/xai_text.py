@@ -7,7 +7,9 @@ DESCRIPTIONS = {
                "region, position by position. Coarse (the layer's resolution); shows what the network "
                "attends to, not a causal proof.",
     "occlusion": "Occlusion: how much the label's score in the region drops when each block of the image is "
-                 "hidden. Model-agnostic and causal for that block size; blurred by the block size, slow.",
+                 "hidden (blurred), spread over the block's voxels by their first-order share of that drop. "
+                 "Each block's total is measured, not estimated; within a block the placement is the "
+                 "gradient's; slow.",
     "ig": "Integrated gradients: per-voxel attribution of the label's score, integrated from a flat image. "
           "Fine-grained but noisy; sums to the score difference.",
     "uncertainty": "Predictive entropy over flipped / intensity-jittered copies of the image: high where the "
@@ -18,8 +20,8 @@ _RELATIVE = " Colour scale: 0 = no contribution, 1 = this map's strongest 0.5 % 
 LEGENDS = {  # one line under the colour bar: what the map means and what it does not
     "gradcam": "Where the network's features raised the label's score in the region." + _RELATIVE +
                " What the model used, not whether it is right.",
-    "occlusion": "How much hiding each block lowered the label's score in the region." + _RELATIVE +
-                 " Block-sized; not whether the model is right.",
+    "occlusion": "How much hiding each block lowered the label's score in the region, placed within the "
+                 "block by the gradient." + _RELATIVE + " Not whether the model is right.",
     "ig": "Voxels that raised the label's score, from an empty image to this one." + _RELATIVE +
           " What the model used, not whether it is right.",
     "uncertainty": "Normalised predictive entropy over augmented copies: 0 = certain and consistent, 1 = "
