@@ -105,3 +105,22 @@ def show_time_point(model, k: int) -> bool:
     model.notify("window")
     model.notify("time")
     return True
+
+
+def shown_time_point(volume) -> Optional[int]:
+    """The time point in ``volume``'s array (None: no series)."""
+    ts = time_series_of(volume)
+    return None if ts is None else ts.shown
+
+
+def add_heatmap_made_at(model, heat, k: Optional[int]) -> bool:
+    """Show a heat map made on time point ``k``, or, when the viewer has stepped to another one while
+    it was made, keep it with ``k`` (``show_time_point`` puts it up on coming back). True: shown."""
+    ts = time_series_of(model.volume)
+    if ts is None or k is None or k == ts.shown:
+        model.add_heatmap(heat)
+        return True
+    maps, active = ts.parked_heat.get(k, ([], None))
+    ts.parked_heat[k] = (maps + [heat], active)
+    return False
+

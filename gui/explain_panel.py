@@ -3,10 +3,13 @@ uncertainty with a walk through the most doubtful regions. The work is app.actio
 results are heat-map layers."""
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6 import QtCore, QtWidgets
 
 from app.actions.explaining import NAMES, describe_region, region, region_centre_world
 from app.session import CaseSession, ImageOpened
+from core.time_series import add_heatmap_made_at, shown_time_point
 from inference.xai_text import DESCRIPTIONS, METHODS
 
 
@@ -73,14 +76,17 @@ class ExplainPanel(QtWidgets.QWidget):
             return
         roi = None if method == "uncertainty" else region(s.labelmap, value, self.model.probe()["index"],
                                                           self.whole.isChecked())
-        vol, run = s.volume, s.run
+        # the time point on screen, held as it is: stepping the cine bar swaps the live volume's voxels
+        live, vol, run, k = s.volume, dataclasses.replace(s.volume), s.run, shown_time_point(s.volume)
         names = {lab.value: lab.name for lab in s.labelmap.table} if s.labelmap is not None else {}
         self.shell.run(f"{NAMES[method]} of {run.card.id}",
                        lambda p, c, _part: explain(vol, run, method, value, roi, lambda v: names.get(v, str(v)), p, c),
-                       lambda done: self._done(done) if vol is s.volume else None, run.card.id)
+                       lambda done: self._done(done, k) if live is s.volume else None, run.card.id)
 
-    def _done(self, done) -> None:
-        self.model.add_heatmap(done.heatmap)
+    def _done(self, done, k=None) -> None:
+        if not add_heatmap_made_at(self.model, done.heatmap, k):
+            self.info.setText(f"{done.summary} Made on time point {k + 1}: shown when you step back to it.")
+            return
         self.info.setText(done.summary)
         if done.explanation.method == "uncertainty":
             self.session.set_uncertainty(done.explanation.extra["case"])  # saved with the correction

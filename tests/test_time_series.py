@@ -192,3 +192,24 @@ def test_the_stored_correction_records_its_time_point(tmp_path):
         assert store.case(case_id).image_hash == image_hash(req.volume)
     assert edits["time_point"] == 3 and edits["time_points"] == 5  # 0-based: the fourth time point
     np.testing.assert_array_equal(image.array, _zyx(data, 3))
+
+
+def test_a_heat_map_finished_after_a_step_stays_with_its_time_point(tmp_path):
+    """An explanation started on t 2/5 that ends while t 4/5 is on screen is not laid over t 4's
+    voxels: it waits with t 2 and shows on coming back."""
+    from core.overlay import HeatMap
+    from core.time_series import add_heatmap_made_at, shown_time_point
+
+    _series(tmp_path / "h.nii")
+    vol = read_image(tmp_path / "h.nii")
+    model = ViewerModel()
+    model.set_volume(vol)
+    show_time_point(model, 1)
+    started_on = shown_time_point(vol)
+    show_time_point(model, 3)  # the user steps on while the worker explains
+    heat = HeatMap.from_values("saliency", np.ones(vol.geometry.shape_zyx, np.float32), vol.geometry)
+    assert not add_heatmap_made_at(model, heat, started_on) and model.heatmaps == []
+    show_time_point(model, 1)
+    assert model.heatmaps == [heat]
+    assert add_heatmap_made_at(model, HeatMap.from_values("u", np.ones(vol.geometry.shape_zyx, np.float32), vol.geometry), 1)
+    assert [h.name for h in model.heatmaps] == ["saliency", "u"]
