@@ -61,7 +61,7 @@ def main() -> None:
         return torch.softmax(out, 1)
 
     def ours():
-        mask_from._LAST.clear()
+        mask_from.forget()
         return segment(vol, card, device=args.device)
 
     for name, fn in (("baseline", baseline), ("runner", ours)):

@@ -75,10 +75,16 @@ def grown(found: np.ndarray, spacing_zyx, margin_mm: float) -> np.ndarray:
     return out
 
 
-def masked(volume: Volume, rule: dict) -> tuple[Volume, np.ndarray]:
-    """(the image with everything outside the region set to its background, the region)."""
+def forget() -> None:
+    """Drop the kept region (benches that time finding it)."""
+    with _LOCK:
+        _LAST.clear()
+
+
+def masked(volume: Volume, rule: dict) -> Volume:
+    """The image with everything outside the region set to its background."""
     mask = region(volume, rule)
     arr = volume.array
     background = 0 if arr.min() >= 0 else arr.min()
     inside = mask[..., None] if arr.ndim == 4 else mask
-    return dataclasses.replace(volume, array=np.where(inside, arr, background).astype(arr.dtype, copy=False)), mask
+    return dataclasses.replace(volume, array=np.where(inside, arr, background).astype(arr.dtype, copy=False))

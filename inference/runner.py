@@ -160,7 +160,7 @@ def model_input(volume: Volume, card: ModelCard, grid: Geometry) -> np.ndarray:
     if card.mask_from:
         from inference.mask_from import masked
 
-        volume = masked(volume, card.mask_from)[0]
+        volume = masked(volume, card.mask_from)
     arr = volume.array
     if volume.is_color and card.in_channels == 1:
         arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -290,11 +290,12 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
         raise DelineateError(f"{card.id} is a 2D model; this image has {volume.geometry.size[2]} slices")
     dev = devices.pick(device)
     progress(0.0, "preparing")
-    if card.mask_from:  # model_input asks for the region; found here so the run can say so and be cancelled
+    inside = None
+    if card.mask_from:  # found here so the run can say so and be cancelled; model_input reuses it
         from inference.mask_from import region
 
         progress(0.0, f"finding the region with {card.mask_from['model']} v{card.mask_from['version']}")
-        region(volume, card.mask_from)
+        inside = region(volume, card.mask_from)
         check(cancel)
     grid = model_grid(volume, card)
     x = model_input(volume, card, grid)
@@ -314,10 +315,8 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
     labels = mapped.labels(cancel)
     if keep_largest_component if keep_largest_component is not None else card.keep_largest_component:
         labels = keep_largest(labels)
-    if card.mask_from:
-        from inference.mask_from import region
-
-        labels[~region(volume, card.mask_from)] = 0
+    if inside is not None:
+        labels[~inside] = 0
     removed = 0
     if card.inside_body and inside_body:
         from inference.inside_body import remove_outside_body

@@ -33,7 +33,7 @@ def test_the_network_sees_and_labels_only_the_region(fp32):
     assert np.array_equal(region, ndimage.binary_fill_holes(grown))
     labels = segment(vol, card).labels.array
     assert labels[region].any() and not labels[~region].any()
-    masked, _ = mask_from.masked(vol, card.mask_from)
+    masked = mask_from.masked(vol, card.mask_from)
     assert not masked.array[~region].any() and np.array_equal(masked.array[region], vol.array[region])
     # explanations and the guard take the same input as the run
     grid = model_grid(vol, card)
