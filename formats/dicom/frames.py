@@ -54,11 +54,8 @@ class FrameRef:
 
 
 def _float(value, default=None):
-    try:
-        v = float(value)
-        return v if np.isfinite(v) else default
-    except (TypeError, ValueError):
-        return default
+    v = temporal.number(value)
+    return default if v is None else v
 
 
 def _element_header(fp, implicit: bool, little: bool) -> Optional[tuple[tuple[int, int], Optional[int], int]]:
