@@ -28,20 +28,27 @@ class ArgbItem(QtWidgets.QGraphicsItem):
             self.prepareGeometryChange()
             self._rect = QtCore.QRectF(rect)
 
-    def set_pixels(self, argb: Optional[np.ndarray], source: Optional[np.ndarray] = None) -> None:
+    def set_pixels(self, argb: Optional[np.ndarray], source: Optional[np.ndarray] = None,
+                   update: bool = True) -> bool:
+        """Show ``argb``; whether anything on screen may have changed. ``update=False``: the owner
+        repaints the view itself (a scene's update request makes Qt paint and flush the window at
+        once, one view at a time; a slice view marks its viewport instead, so that one repaint of
+        the window draws every view a crosshair move changed)."""
         self.source = source
         if argb is None:
             if self._qimage is None:
-                return  # nothing shown before either: no repaint (overlays clear their items on every move)
+                return False  # nothing shown before either: no repaint (overlays clear their items on every move)
             self._pixels = self._qimage = None
         elif argb is not self._pixels or self._qimage is None:
             self._pixels = np.ascontiguousarray(argb, dtype=np.uint32)
             h, w = self._pixels.shape
             self._qimage = QtGui.QImage(self._pixels.data, w, h, 4 * w, self._format)
-        self.update()
+        if update:
+            self.update()
+        return True
 
-    def clear(self) -> None:
-        self.set_pixels(None)
+    def clear(self, update: bool = True) -> bool:
+        return self.set_pixels(None, update=update)
 
     @property
     def qimage(self) -> Optional[QtGui.QImage]:

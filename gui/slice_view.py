@@ -89,6 +89,7 @@ class _Graphics(pg.GraphicsView):
         self.owner = owner
 
     def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
+        self.owner.paint_crosshair(painter)
         painter.save()
         painter.resetTransform()
         exposed = self.mapFromScene(rect).boundingRect().intersected(self.viewport().rect())
@@ -122,15 +123,10 @@ class SliceView(QtWidgets.QWidget):
         self._over: Optional[tuple] = None  # (label table, heat table, the one over the other)
         self.viewbox.addItem(self.image_item)
         self.viewbox.addItem(self.label_item)
-        pen = pg.mkPen(VIEW_COLORS[view], width=1)  # cosmetic: one screen pixel at any zoom
-        # plain Qt lines, moved and painted without Python (pyqtgraph's InfiniteLine recomputes its
-        # extent in Python on every move and paint: ~0.1 ms a line, six lines a crosshair move)
-        self.hline = QtWidgets.QGraphicsLineItem(-_LINE_EXTENT, 0, _LINE_EXTENT, 0)
-        self.vline = QtWidgets.QGraphicsLineItem(0, -_LINE_EXTENT, 0, _LINE_EXTENT)
-        for line in (self.hline, self.vline):
-            line.setPen(pen)
-            line.setZValue(100)
-            self.viewbox.addItem(line, ignoreBounds=True)
+        # the crosshair is painted by the viewport over every item (as lines at the top of the
+        # scene were) and a move repaints the strips it left and entered: no scene item changes, so
+        # Qt repaints all views a move changed at once instead of one scene (and window flush) at a time
+        self._crosshair_pen = pg.mkPen(VIEW_COLORS[view], width=1)  # cosmetic: one screen pixel at any zoom
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.graphics)
@@ -206,23 +202,65 @@ class SliceView(QtWidgets.QWidget):
         if self.model.display is None:
             return
         k = self.model.slice_index(self.view)
-        if k != self.shown_index:
-            self.shown_index = k
-            self._draw_image()
-            self._draw_overlays()
-            # the title's slice number changed: the whole view box is marked, title area included,
-            # through the scene's queued update (a direct viewport update here would make Qt paint
-            # the other views twice, before their scenes report)
-            self.viewbox.update()
         sr, sc = self.grid.plane_spacing(self.view)
         r_axis, c_axis = self.grid.plane_axes(self.view)
         pos = (float(self.model.cursor[r_axis] * sr), float(self.model.cursor[c_axis] * sc))
-        if pos != self._line_pos:  # a slice change moves one line in two of the views
-            if pos[0] != self._line_pos[0]:
-                self.hline.setPos(0.0, pos[0])
-            if pos[1] != self._line_pos[1]:
-                self.vline.setPos(pos[1], 0.0)
+        if k != self.shown_index:
+            self.shown_index = k
             self._line_pos = pos
+            self._draw_image()
+            self._draw_overlays()
+            self._repaint()  # layers, title and lines
+        elif pos != self._line_pos:  # a slice change elsewhere moves one line here
+            self._repaint_lines(self._line_pos, pos)
+            self._line_pos = pos
+
+    # -- repainting -------------------------------------------------------------------------------
+    def _repaint(self) -> None:
+        self.graphics.viewport().update()
+
+    def _show(self, item: ArgbItem, argb: Optional[np.ndarray], plane: Optional[np.ndarray] = None) -> None:
+        """A layer's new pixels, repainted with the whole view (not through the scene: see __init__)."""
+        if item.set_pixels(argb, plane, update=False):
+            self._repaint()
+
+    def _line_transform(self) -> QtGui.QTransform:
+        """View (mm) to viewport pixels, as the items in the view box are drawn."""
+        return self.viewbox.childGroup.deviceTransform(self.graphics.viewportTransform())
+
+    def _repaint_lines(self, old: tuple, new: tuple) -> None:
+        vp = self.graphics.viewport()
+        if None in old:
+            vp.update()
+            return
+        t = self._line_transform()
+        for before, after, horizontal in ((old[0], new[0], True), (old[1], new[1], False)):
+            if before == after:
+                continue
+            for at in (before, after):  # the line's pixel and two either side (rounding, as Qt pads items)
+                p = t.map(QtCore.QPointF(0.0, at) if horizontal else QtCore.QPointF(at, 0.0))
+                if horizontal:
+                    vp.update(QtCore.QRect(0, int(np.floor(p.y())) - 2, vp.width(), 5))
+                else:
+                    vp.update(QtCore.QRect(int(np.floor(p.x())) - 2, 0, 5, vp.height()))
+
+    def paint_crosshair(self, painter: QtGui.QPainter) -> None:
+        """The crosshair lines through the cursor, over everything in the view box and under the
+        view's annotations; ``painter`` in scene coordinates (the viewport's drawForeground)."""
+        row, col = self._line_pos
+        if row is None or self.model.display is None:
+            return
+        at = self._line_transform().map(QtCore.QPointF(col, row))
+        painter.save()
+        painter.setClipRect(self.viewbox.sceneBoundingRect(), QtCore.Qt.ClipOperation.IntersectClip)
+        # in viewport pixels, just across the view: the same pixels as lines 1e5 mm long through
+        # the view box's transform, whose clipping cost Qt ~0.1 ms a view
+        painter.resetTransform()
+        painter.setPen(self._crosshair_pen)
+        vp = self.graphics.viewport()
+        painter.drawLine(QtCore.QLineF(-2.0, at.y(), vp.width() + 2.0, at.y()))
+        painter.drawLine(QtCore.QLineF(at.x(), -2.0, at.x(), vp.height() + 2.0))
+        painter.restore()
 
     def _on_window(self) -> None:
         if self.model.volume is not None and not self.model.volume.is_color:
@@ -260,7 +298,7 @@ class SliceView(QtWidgets.QWidget):
         plane = self.plane(self.model.image, "image")
         lo, hi = levels(self.model.window)
         out = self._buffers.get("image", plane.shape[:2])
-        self.image_item.set_pixels(image_into(plane, lo, hi, self._window_lut, out), plane)
+        self._show(self.image_item, image_into(plane, lo, hi, self._window_lut, out), plane)
 
     def _draw_overlays(self) -> None:
         composed = self._composed_heat()
@@ -288,7 +326,7 @@ class SliceView(QtWidgets.QWidget):
         self.label_item.setVisible(True)
         out = self._buffers.get("labels", plane.shape)
         if composed is None:
-            self.label_item.set_pixels(codes_into(plane, self.label_table, out), plane)
+            self._show(self.label_item, codes_into(plane, self.label_table, out), plane)
             return
         table = self._heat_tables[composed]
         if self._over is None or self._over[0] is not self.label_table or self._over[1] is not table:
@@ -296,7 +334,7 @@ class SliceView(QtWidgets.QWidget):
         heat = self.plane(m.heat_display(m.heatmaps[composed]), f"heat{composed}")
         self.heat_items[composed].source = heat
         index = self._buffers.get("index", plane.shape, np.uint16)
-        self.label_item.set_pixels(composite_into(plane, heat, self._over[2], index, out), plane)
+        self._show(self.label_item, composite_into(plane, heat, self._over[2], index, out), plane)
 
     def _set_heat_items(self) -> None:
         while len(self.heat_items) > len(self.model.heatmaps):
@@ -320,7 +358,7 @@ class SliceView(QtWidgets.QWidget):
                     item.clear()
                 continue
             plane = self.plane(self.model.heat_display(heat), f"heat{i}")
-            item.set_pixels(codes_into(plane, table, self._buffers.get(f"heat{i}", plane.shape)), plane)
+            self._show(item, codes_into(plane, table, self._buffers.get(f"heat{i}", plane.shape)), plane)
             item.setVisible(True)
 
     # -- mouse ------------------------------------------------------------------------------------
