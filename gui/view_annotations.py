@@ -114,6 +114,10 @@ class ViewAnnotations:
         self._serial = 0  # counts the view's zooms and pans (the scale bar's length follows them)
         self._shown_key = None
         self._title = ""
+        # what changes only with the view's size, zoom, font or image (not with its slice): looked
+        # up again on every slice change it cost ~0.05 ms a view
+        self._frame_key = None
+        self._frame: tuple = ()  # (font, scene mm per screen pixel)
 
     def range_changed(self) -> None:
         self._serial += 1
@@ -149,7 +153,10 @@ class ViewAnnotations:
         """The letters' and scale bar's layer (kept in ``_layer``) and the title."""
         o = self.owner
         vol = o.model.volume
-        font = self._font()
+        frame = (w, h, dpr, self._serial, id(o.model.display), o.font().key())
+        if frame != self._frame_key:
+            self._frame_key, self._frame = frame, (self._font(), o.viewbox.viewPixelSize()[0])
+        font, mm_per_px = self._frame
         if self._stamps is None or (self._stamps.font, self._stamps.dpr) != (font, dpr):
             self._stamps = OutlinedStamps(font, QtGui.QColor(VIEW_COLORS[o.view]), dpr)
         title = view_title(vol, o.view, o.model.slice_index(o.view), o.model.display.n_slices(o.view))
@@ -157,7 +164,7 @@ class ViewAnnotations:
             title = title[:3] + " " + title.split(None, 1)[1]  # "Cor 117/233": the slice number stays whole
         # in a narrow view the top letter would sit on the title: it moves a line down instead
         top_y = 20 if 6 + self._stamps.width(title) + 4 > w // 2 - 8 else 2
-        key = (w, h, dpr, vol.orientation_known, not vol.spacing_known, o.viewbox.viewPixelSize()[0], top_y)
+        key = (w, h, dpr, vol.orientation_known, not vol.spacing_known, mm_per_px, top_y)
         if key != self._layer_key:
             self._layer, self._layer_key = self._static_layer(*key), key
             self._boxes = drawn_boxes(self._layer)
