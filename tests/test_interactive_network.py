@@ -8,6 +8,8 @@ bf16 units cannot move a result across them.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -171,8 +173,11 @@ def test_cli_trains_a_tiny_model_the_engine_loads(tmp_path):
     from inference.interactive.network import NetworkEngine
 
     out = tmp_path / "model"
-    assert cli_main(["train-interactive", "--tiny", "--steps", "3", "--out", str(out)]) == 0
+    assert cli_main(["train-interactive", "--tiny", "--steps", "3", "--out", str(out), "--max-rounds", "2",
+                     "--first-share", "0.25", "--p-perturbed", "0.35"]) == 0
     assert (out / "model.safetensors").is_file() and (out / net_model.CARD_NAME).is_file()
+    told = json.loads((out / net_model.CARD_NAME).read_text())["training_data"]
+    assert "0-2 corrective clicks" in told and "none in 25 %" in told and "in 35 % of batches" in told, told
     vol, obj, centre = ellipsoid_scene(5, size=(40, 40, 12))
     mask = NetworkEngine(folder=out).open(vol).predict(Prompts((Point(tuple(centre)),)))
     assert mask.shape == vol.geometry.shape_zyx

@@ -15,6 +15,9 @@ def arguments(p) -> None:
     p.add_argument("--device", default="cpu", help="cpu, or cuda (bf16 mixed precision there)")
     p.add_argument("--workers", type=int, default=0, help="processes drawing the scenes (default 0: this one)")
     p.add_argument("--init", help="start from these weights (.safetensors): fine-tuning")
+    p.add_argument("--max-rounds", type=int, help="at most this many simulated corrective rounds per batch (default 3)")
+    p.add_argument("--first-share", type=float, help="share of batches that are first prompts alone (default 0.5)")
+    p.add_argument("--p-perturbed", type=float, help="share of batches whose previous mask is a perturbed target (default 0.2)")
 
 
 def run(args) -> int:
@@ -25,8 +28,11 @@ def run(args) -> int:
 
     out = Path(args.out) if args.out else net_model.MODEL_DIR / args.version
     work = Path(args.work) if args.work else out / "work"
+    opts = dict(TINY if args.tiny else {})
+    opts.update({k: v for k, v in (("max_iterations", args.max_rounds), ("first_share", args.first_share),
+                                   ("p_perturbed", args.p_perturbed)) if v is not None})
     cfg = TrainConfig(minutes=args.minutes, steps=args.steps, seed=args.seed, threads=args.threads,
-                      device=args.device, workers=args.workers, init=args.init, **(TINY if args.tiny else {}))
+                      device=args.device, workers=args.workers, init=args.init, **opts)
     state = train(cfg, work, log=print)
     card = write_model(state["net"], state, out, args.version)
     if not args.work:  # finished: the checkpoints were only for resuming an interrupted run

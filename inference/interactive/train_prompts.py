@@ -38,6 +38,7 @@ class TrainConfig:
     arch: dict = field(default_factory=lambda: dict(net_model.ARCH))
     p_perturbed: float = 0.2                     # batches whose previous mask is a perturbed target
     max_iterations: int = 3                      # corrective rounds the network answers itself
+    first_share: float = 0.5                     # batches that are first prompts alone (no rounds)
     checkpoint_every_s: float = 300.0
     repeat_batch: bool = False                   # tests: one fixed batch (the loss must fall)
     device: str = "cpu"                          # "cuda": bf16 autocast there (a GPU run, not a CPU's)
@@ -175,9 +176,9 @@ class Sample:
         return np.repeat(x, depth, axis=1) if x.shape[1] == 1 and depth > 1 else x
 
 
-def _rounds(n: int) -> np.ndarray:
-    p = np.full(n + 1, 0.5 / max(n, 1))
-    p[0] = 0.5 if n else 1.0
+def _rounds(n: int, first: float = 0.5) -> np.ndarray:
+    p = np.full(n + 1, (1 - first) / max(n, 1))
+    p[0] = first if n else 1.0
     return p / p.sum()
 
 
@@ -218,8 +219,9 @@ def make_batch(cfg: TrainConfig, rng, net=None, drawn: Optional[tuple] = None) -
 
     flat, samples = drawn if drawn is not None else draw(cfg, rng)
     depth = cfg.slab if flat else 1
-    # half the batches are first prompts alone: the hardest case, and the one every object starts with
-    k = int(rng.choice(cfg.max_iterations + 1, p=_rounds(cfg.max_iterations))) if net is not None else 0
+    # first prompts alone (half by default): the hardest case, and the one every object starts with
+    rounds = _rounds(cfg.max_iterations, cfg.first_share)
+    k = int(rng.choice(cfg.max_iterations + 1, p=rounds)) if net is not None else 0
     for _ in range(k):
         x = torch.from_numpy(np.stack([s.channels(depth) for s in samples]))
         logits = _predict(net, x, cfg.device)[:, 0]
@@ -337,10 +339,16 @@ TRAINING_DATA = (
     "texture, blur, thick-slice sampling, bias field, gamma, Gaussian or speckle noise, arbitrary units. "
     "3D scenes of 48^3 isotropic voxels and 2D scenes of 64^2 (as 16-slice slabs). Prompts simulated as in the "
     "CVPR 2025 interactive challenge: a first click (65 %), box on one slice (20 %), 3D box (5 %) or lasso "
-    "(10 %), then 0-3 corrective clicks at the most interior point of the largest error region answered by the "
-    "network itself (none in half the batches), and in 20 % of batches an imperfect previous mask (dilated, eroded, cut or with an extra "
-    "blob) and one corrective click. No anatomy, organ phantom, "
-    "template brain or ultrasound lesion model was used.")
+    "(10 %), then 0-{rounds} corrective clicks at the most interior point of the largest error region answered "
+    "by the network itself (none in {first:.0f} % of the batches), and in {perturbed:.0f} % of batches an imperfect "
+    "previous mask (dilated, eroded, cut or with an extra blob) and one corrective click. No anatomy, organ "
+    "phantom, template brain or ultrasound lesion model was used.")
+
+
+def training_data(cfg: dict) -> str:
+    """The card's description of the data and prompting ``cfg`` (a TrainConfig as a dict) trained on."""
+    return TRAINING_DATA.format(rounds=cfg.get("max_iterations", 3), first=100 * cfg.get("first_share", 0.5),
+                                perturbed=100 * cfg.get("p_perturbed", 0.2))
 
 
 def write_model(net, state: dict, folder: Path, version: str, metrics: Optional[list] = None) -> dict:
@@ -366,7 +374,7 @@ def write_model(net, state: dict, folder: Path, version: str, metrics: Optional[
         "input": {"net_size": net_model.NET_SIZE, "multiple": net_model.MULTIPLE, "slab_2d": net_model.SLAB,
                   "grid": "ROI on the image's index grid resampled to isotropic voxels"},
         "modality": "any (CT, MR, US, other)",
-        "training_data": TRAINING_DATA,
+        "training_data": training_data(cfg),
         "training": {"steps": state["step"], "minutes": round(state["seconds"] / 60, 1),
                      "final_loss": float(np.mean(losses[-100:])) if losses else float("nan"),
                      "first_loss": float(np.mean(losses[:100])) if losses else float("nan"),

@@ -62,7 +62,7 @@ def ct() -> Recipe:
         return out
 
     return Recipe(
-        id="ct-torso-phantom", version="2.1.0",
+        id="ct-torso-phantom", version="2.2.0",
         name="CT thorax-abdomen (lung / liver / kidney / bone), phantom-trained",
         architecture="UNet", parameters={"channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
         spatial_dims=3, modality="CT", patch_size=PATCH, spacing=SPACING, labels=LABELS,
@@ -75,7 +75,9 @@ def ct() -> Recipe:
             "superellipse outlines, smooth random deformations of every organ (2-12 mm), plain / arterial / "
             "portal / delayed contrast phases (liver 45-135 HU, kidney cortex 28-220 HU, blood 35-380 HU), "
             "unlabelled look-alikes (heart, aorta, spleen, psoas, stomach, bowel loops at 15-60 HU, visceral "
-            "fat from most of the abdomen to none), vertebrae "
+            "fat from most of the abdomen to none), kidneys turned 0-45 degrees with the hilum anteromedial, "
+            "an open hilum (a C on axial slices) in 65 %, the left one 5 mm lower to 25 mm higher than the "
+            "right, a thick posterior abdominal wall (5-25 mm more muscle) in 60 %, vertebrae "
             "with discs and arches, slanted ribs with cartilage, sternum, scapulae, noise 4-35 HU with smooth "
             "or sharp kernels, slice thickness 0.6-5 mm, metal streaks in 12 %, fields of view narrower than "
             "the body in 20 %; oral contrast in the bowel in 25 %; rendered at 3 x 3 x 4 mm, patches centred "

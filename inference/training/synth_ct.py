@@ -102,6 +102,15 @@ class Phantom:
         # the vertebral body sits in front of the arch and the paraspinal muscles, not against the back
         self.spine_y = max(self.b * 0.92 - self.fat - self.spine["back"] - self.spine["ry"], 0.1 * self.b)
         self.paraspinal = u(30, 55) * org
+        # the liver holds the right kidney down: the left one usually sits higher (by up to a vertebra)
+        self.kid[1]["dz"] += u(-5, 25) * org
+        for k in self.kid:  # hilum turned anteromedially; an open hilum (a C on axial slices) in most
+            k["yaw"], k["hilum"] = np.radians(u(0, 45)), (u(0.45, 0.7) if u() < 0.65 else None)
+        # a thick posterior abdominal wall (quadratus lumborum, obliques) that the liver and kidneys lie against
+        self.back_wall = u(5, 25) * org if u() < 0.6 else 0.0
+        room = 0.85 * (self.a - self.fat - self.wall)  # a small body's kidneys stay inside its wall
+        for k in self.kid:
+            k["dx"] = max(0.0, min(k["dx"], room - self.spine["rx"] - 2 * k["r"][0]))
         self.rib = dict(pitch=u(22, 32), phase=u(0, 30), w=u(6, 11), slant=u(10, 40), hu=u(350, 900))
         self.arms = u() < 0.35
         self.arm_r, self.arm_gap = u(30, 45) * org, u(5, 40)
@@ -266,19 +275,29 @@ class Phantom:
         for side, k, present in zip((-1, 1), self.kid, self.kid_present):
             c = (side * (sp["rx"] + k["dx"] + k["r"][0]), spine_y - k["dy"], self.dome_r + k["dz"])
             ct, st_ = np.cos(k["tilt"]), np.sin(k["tilt"])
-            kx, kz = (x - c[0]) * ct - (z - c[2]) * st_ * side, (x - c[0]) * st_ * side + (z - c[2]) * ct
-            qq = (kx / k["r"][0]) ** 2 + ((y - c[1]) / k["r"][1]) ** 2 + (kz / k["r"][2]) ** 2
+            cw, sw = np.cos(side * k["yaw"]), np.sin(side * k["yaw"])  # medial axis -> anteromedial
+            x1, ky = (x - c[0]) * cw + (y - c[1]) * sw, (y - c[1]) * cw - (x - c[0]) * sw
+            kx, kz = x1 * ct - (z - c[2]) * st_ * side, x1 * st_ * side + (z - c[2]) * ct
+            qq = (kx / k["r"][0]) ** 2 + (ky / k["r"][1]) ** 2 + (kz / k["r"][2]) ** 2
             put((qq < self.perirenal) & (qq > 1) & cavity & (np.abs(x) > sp["rx"]), self.fat_hu)  # perirenal fat
             if not present:
                 continue
-            kidney = qq < 1
+            kidney = (qq < 1) & cavity
             put(kidney, self.kidney_hu[0], KIDNEY)
             # medullary pyramids: an inner zone broken by cortical columns
-            pyramids = (qq < 0.55) & (qq > 0.15) & (np.sin(6 * np.arctan2(y - c[1], kz)) > -0.3)
+            pyramids = (qq < 0.55) & (qq > 0.15) & (np.sin(6 * np.arctan2(ky, kz)) > -0.3)
             put(pyramids, self.kidney_hu[1], KIDNEY)
-            sinus = (qq < 0.35) & (kx * -side > -k["r"][0] * 0.2)  # renal sinus fat and pelvis at the hilum
+            if k["hilum"] is None:  # renal sinus fat and pelvis at the hilum, closed
+                sinus = (qq < 0.35) & (kx * -side > -k["r"][0] * 0.2)
+            else:  # the sinus opens medially through the hilum
+                r = k["r"]
+                sinus = kidney & ((kx + side * k["hilum"] * r[0]) ** 2 / (0.55 * r[0]) ** 2
+                                  + ky ** 2 / (0.6 * r[1]) ** 2 + kz ** 2 / (0.5 * r[2]) ** 2 < 1)
             put(sinus, self.fat_hu + 30)
             put(sinus & (qq < 0.12), 10)
+        if self.back_wall:
+            band = abdomen & ~shell(-self.fat - self.wall - self.back_wall) & (y0 > 0) & (lab != KIDNEY)
+            put(band & (np.abs(x) > sp["rx"] + self.paraspinal * 0.8), self.muscle_hu + 3)
         for side in (-1, 1):  # psoas, a muscle beside the spine below the kidneys
             put((((x - side * (sp["rx"] + 22)) / 22) ** 2 + ((y - spine_y) / 20) ** 2 < 1)
                 & (z < self.dome_r - 120) & cavity, self.muscle_hu + 5)
