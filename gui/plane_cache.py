@@ -5,11 +5,12 @@ line: the gather is bound by cache misses (~1.5 ms for 300x512 int16 here), thre
 image, labels and heat map. The cache lines it misses also hold the neighbouring planes, so one
 pass copies a block of ``WIDTH`` adjacent planes for about the cost of one; scrolling or dragging
 the crosshair to a neighbouring plane then reads the small block (~0.2 ms) instead of the volume.
-A block of 8 planes costs what one of 4 did (~2 ms an array for 300x512 planes here: 16 bytes of a
-64-byte line), so a drag gathers half as often. A copy of the volume in x-major order would make
-every plane cheap but cost as much memory as the volume; the blocks cost ``WIDTH`` planes per
-array (2.3 MiB for a 300x512 int16 image, whose memory the viewer's budget of 3x the volume has
-little room for).
+A copy of the volume in x-major order would make every plane cheap but cost as much memory as the
+volume; the blocks cost ``WIDTH`` planes per array (1.2 MiB for a 300x512 int16 image, whose
+memory the viewer's budget of 3x the volume has little room for). Blocks of 8 planes cost no more
+to gather (~2 ms an array here: 16 bytes of each 64-byte line instead of 8) and halve a drag's
+gathers (1.46 -> 0.79 ms a crosshair step of the viewer bench) for 2.3 MiB more (0.016x the
+volume in the bench's memory figure): left at 4 while that figure has no room.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-WIDTH = 8  # planes per block: 8 int16 planes are 16 bytes of each row, well within a cache line
+WIDTH = 4  # planes per block: 4 int16 planes are 8 bytes of each row, well within a cache line
 
 
 class PlaneBlocks:
