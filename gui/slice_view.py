@@ -24,8 +24,6 @@ from gui.view_annotations import VIEW_COLORS, ViewAnnotations, view_title  # noq
 from core.viewer_model import ViewerModel
 from core.windows import dragged, levels
 
-_LINE_EXTENT = 1e5  # mm either side of the crosshair: beyond any view at any zoom
-
 
 class _SliceViewBox(pg.ViewBox):
     def __init__(self, owner: "SliceView") -> None:
@@ -256,8 +254,8 @@ class SliceView(QtWidgets.QWidget):
         at = self._line_transform().map(QtCore.QPointF(col, row))
         painter.save()
         painter.setClipRect(self.viewbox.sceneBoundingRect(), QtCore.Qt.ClipOperation.IntersectClip)
-        # in viewport pixels, just across the view: the same pixels as lines 1e5 mm long through
-        # the view box's transform, whose clipping cost Qt ~0.1 ms a view
+        # in viewport pixels, just across the view: the same pixels as lines through the view box's
+        # transform reaching beyond the view, whose clipping cost Qt ~0.1 ms a view
         painter.resetTransform()
         painter.setPen(self._crosshair_pen)
         vp = self.graphics.viewport()
