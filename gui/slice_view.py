@@ -216,6 +216,26 @@ class SliceView(QtWidgets.QWidget):
             self._repaint_lines(self._line_pos, pos)
             self._line_pos = pos
 
+    def _on_window(self) -> None:
+        if self.model.volume is not None and not self.model.volume.is_color:
+            self._draw_image()
+
+    def _on_labels(self) -> None:
+        self._forget("labels")  # edited in place
+        if self.model.display is not None and self.model.slice_touched(self.view):
+            self._draw_labels(self._composed_heat())
+
+    def _on_segments(self) -> None:
+        m = self.model
+        self.label_table = None if m.labelmap is None else premultiplied(m.label_lut())
+        self._on_labels()
+
+    def _on_heatmaps(self) -> None:
+        self._forget("heat")
+        if self.model.display is not None:
+            self._set_heat_items()
+            self._draw_overlays()
+
     # -- repainting -------------------------------------------------------------------------------
     def _repaint(self) -> None:
         self.graphics.viewport().update()
@@ -262,26 +282,6 @@ class SliceView(QtWidgets.QWidget):
         painter.drawLine(QtCore.QLineF(-2.0, at.y(), vp.width() + 2.0, at.y()))
         painter.drawLine(QtCore.QLineF(at.x(), -2.0, at.x(), vp.height() + 2.0))
         painter.restore()
-
-    def _on_window(self) -> None:
-        if self.model.volume is not None and not self.model.volume.is_color:
-            self._draw_image()
-
-    def _on_labels(self) -> None:
-        self._forget("labels")  # edited in place
-        if self.model.display is not None and self.model.slice_touched(self.view):
-            self._draw_labels(self._composed_heat())
-
-    def _on_segments(self) -> None:
-        m = self.model
-        self.label_table = None if m.labelmap is None else premultiplied(m.label_lut())
-        self._on_labels()
-
-    def _on_heatmaps(self) -> None:
-        self._forget("heat")
-        if self.model.display is not None:
-            self._set_heat_items()
-            self._draw_overlays()
 
     # -- drawing ------------------------------------------------------------------------------------
     def plane(self, array: np.ndarray, name: Optional[str] = None) -> np.ndarray:
