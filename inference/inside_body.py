@@ -34,12 +34,39 @@ def body_outline(image: np.ndarray, geometry: Geometry, threshold: float) -> tup
     sizes = np.bincount(comp.ravel())
     sizes[0] = 0
     body = comp == int(np.argmax(sizes))
-    return np.moveaxis(_filled(np.moveaxis(body, axis, 0)), 0, axis), strides
+    pad = padding(np.moveaxis(image[tuple(slice(None, None, s) for s in strides)], axis, 0))
+    return np.moveaxis(_filled(np.moveaxis(body, axis, 0), pad), 0, axis), strides
 
 
-def _filled(body: np.ndarray) -> np.ndarray:
+#: padding outside the reconstruction circle: a run of one value at or below PADDING_HU touching the
+#: image's edge, at least PADDING_SHARE of a slice
+PADDING_HU, PADDING_SHARE = -1024, 0.01
+
+
+def padding(image: np.ndarray) -> np.ndarray | None:
+    """Where the scanner wrote padding outside its reconstruction field (axial axis first): one
+    constant value at or below PADDING_HU, round a circle or beside a cut; None when there is none."""
+    low = float(image.min())
+    if low > PADDING_HU:  # air reads about -1000; scanners pad with -1024, -2000, -3024 ...
+        return None
+    out = np.zeros(image.shape, bool)
+    for k, section in enumerate(image):
+        runs, n = ndimage.label(section == low)
+        if n == 0:
+            continue
+        edge = np.unique(np.concatenate([runs[0], runs[-1], runs[:, 0], runs[:, -1]]))
+        sizes = np.bincount(runs.ravel(), minlength=n + 1)
+        keep = np.zeros(n + 1, bool)
+        keep[edge] = sizes[edge] >= PADDING_SHARE * section.size
+        keep[0] = False
+        out[k] = keep[runs]
+    return out if out.any() else None
+
+
+def _filled(body: np.ndarray, pad: np.ndarray | None = None) -> np.ndarray:
     """Each cross-section's inside (array axis 0 is axial): background not connected to the slice's
-    edge. Where the field of view cuts the body, see ``_closed_at_the_edge``."""
+    edge. Where the field of view cuts the body, see ``_closed_at_the_edge``, and where the body
+    meets the scanner's padding (``pad``) ``_closed_at_the_field``."""
     in_plane = np.zeros((3, 3, 3), bool)
     in_plane[1] = ndimage.generate_binary_structure(2, 1)
     holes, n = ndimage.label(~body, structure=in_plane)
@@ -47,8 +74,13 @@ def _filled(body: np.ndarray) -> np.ndarray:
     outside[np.concatenate([holes[:, 0].ravel(), holes[:, -1].ravel(), holes[:, :, 0].ravel(), holes[:, :, -1].ravel()])] = True
     filled = ~outside[holes]
     cut = body[:, 0].any(1) | body[:, -1].any(1) | body[:, :, 0].any(1) | body[:, :, -1].any(1)
-    for k in np.flatnonzero(cut):
-        filled[k] = _closed_at_the_edge(body[k])
+    if pad is not None:
+        field = ~pad
+        rim = field & ~ndimage.binary_erosion(field, in_plane, border_value=0)
+        at_pad = (body & rim & ndimage.binary_dilation(pad, in_plane)).any(axis=(1, 2))
+    for k in np.flatnonzero(cut | at_pad if pad is not None else cut):
+        filled[k] = _closed_at_the_field(body[k], rim[k]) if pad is not None and pad[k].any() \
+            else _closed_at_the_edge(body[k])
     return filled
 
 
@@ -73,6 +105,31 @@ def _closed_at_the_edge(section: np.ndarray) -> np.ndarray:
             if on.size:
                 ring[where][on[0]:on[-1] + 1] = True
     return ndimage.binary_fill_holes(ring)[1:-1, 1:-1]
+
+
+def _closed_at_the_field(section: np.ndarray, rim: np.ndarray) -> np.ndarray:
+    """A cross-section whose body meets the scanner's padding (a patient wider than the
+    reconstruction circle). ``rim``: the field's border pixels (next to the padding or on the image's
+    edge). As ``_closed_at_the_edge`` with the rim split into four arcs by direction from the field's
+    centre (right, front, left, back): a tight field is closed all round, otherwise each arc from its
+    first to its last body pixel, so a lung opening onto the padding between chest wall on both sides
+    stays inside while a pad under the back, where no body meets the rim, still opens onto it."""
+    ring = section.copy()
+    yy, xx = np.nonzero(rim)
+    on = section[yy, xx]
+    if on.sum() >= TIGHT_FIELD * yy.size:
+        ring[yy, xx] = True
+    elif on.any():
+        cy, cx = np.nonzero(rim | ndimage.binary_fill_holes(rim))
+        angle = np.arctan2(yy - cy.mean(), xx - cx.mean())
+        arc = np.rint(angle / (np.pi / 2)).astype(int) % 4
+        along = (angle - arc * np.pi / 2 + np.pi) % (2 * np.pi) - np.pi
+        for q in range(4):
+            here = (arc == q) & on
+            if here.any():
+                close = (arc == q) & (along >= along[here].min()) & (along <= along[here].max())
+                ring[yy[close], xx[close]] = True
+    return ndimage.binary_fill_holes(ring)
 
 
 def _block_any(mask: np.ndarray, strides) -> np.ndarray:

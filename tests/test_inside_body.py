@@ -57,6 +57,22 @@ def test_a_lung_filling_a_corner_of_a_tight_field_stays():
     assert removed == 0 and np.array_equal(out, labels)
 
 
+@pytest.mark.parametrize("padding", [-1024, -3024])
+def test_lungs_cut_by_a_reconstruction_circle_stay_and_the_pad_inside_it_goes(padding):
+    """A patient wider than the scanner's reconstruction circle, padding written outside it: the
+    lungs open onto the padding, not onto air round the patient (a large patient lost both lungs to
+    the rule before). Found on the CT card's out-of-range case 2 (bodies 1.35-1.5x)."""
+    hu, labels, pad = _chest()
+    z, y, x = np.mgrid[0:12, 0:64, 0:64]
+    outside = (x - 37) ** 2 + (y - 30) ** 2 > 20 ** 2  # cuts the left side of the chest
+    hu[outside], labels[outside], pad = padding, 0, pad & ~outside
+    lungs = (labels == 1) & ~pad
+    assert pad.any() and (lungs & np.roll(outside, 1, axis=2)).any()  # a lung reaches the circle
+    out, removed = remove_outside_body(labels, hu, Geometry.for_array_shape(hu.shape, (5, 5, 5)), [1], -400)
+    assert removed == int(pad.sum())
+    assert np.array_equal(out[~pad], labels[~pad])
+
+
 def test_arms_at_the_edge_of_the_field_do_not_close_the_pad_under_them():
     """Arms beside the body, cut by the field of view, with the pad running under them to the edge."""
     hu, labels, pad = _chest()
