@@ -114,8 +114,9 @@ def _clicks(state, vol, obj, centre, corrections: int):
 def test_click_segments_an_unseen_ellipsoid_on_an_oblique_anisotropic_grid(engine):
     """Measured (v1.0.0, seeds 0-7, fp32): after the first click nearly every predicted voxel lies in
     the object (precision 0.997 +- 0.007, min 0.978) but the object is under-segmented (Dice 0.52 +-
-    0.13, min 0.34); after 5 corrective clicks Dice 0.79 +- 0.05 (min 0.68). Bars: precision 0.9,
-    Dice 0.15 and 0.4."""
+    0.13, min 0.34); after 5 corrective clicks Dice 0.79 +- 0.05 (min 0.68). v1.1.0 (the shipped one):
+    first click 0.76 +- 0.08 (min 0.64), after 5 clicks 0.79 +- 0.06 (min 0.72). Bars: precision 0.9,
+    Dice 0.4 and 0.4."""
     for seed in (0, 1):
         vol, obj, centre = ellipsoid_scene(seed, direction=OBLIQUE)
         masks = _clicks(engine.open(vol), vol, obj, centre, 5)
@@ -124,12 +125,13 @@ def test_click_segments_an_unseen_ellipsoid_on_an_oblique_anisotropic_grid(engin
         ijk = np.rint(vol.geometry.world_to_index(centre)).astype(int)
         assert first[ijk[2], ijk[1], ijk[0]]  # the clicked voxel is in the object
         assert (first & obj).sum() > 0.9 * first.sum()
-        assert dice(first, obj) > 0.15, (seed, dice(first, obj))
+        assert dice(first, obj) > 0.4, (seed, dice(first, obj))
         assert dice(masks[-1], obj) > 0.4, (seed, dice(masks[-1], obj))
 
 
 def test_box_on_one_slice_gives_a_3d_object(engine):
-    """Measured (v1.0.0, seeds 0-9): Dice 0.62 +- 0.12 (min 0.47); the bar is 0.25."""
+    """Measured (v1.0.0, seeds 0-9): Dice 0.62 +- 0.12 (min 0.47); v1.1.0 (seeds 0-7) 0.64 +- 0.13
+    (min 0.50); the bar is 0.25."""
     vol, obj, centre = ellipsoid_scene(2, direction=OBLIQUE)
     g = vol.geometry
     k = int(np.rint(g.world_to_index(centre)[2]))
@@ -159,13 +161,14 @@ def test_negative_click_removes_a_false_region_and_leaves_the_rest(engine):
 def test_2d_image(engine):
     """Measured (v1.0.0, seeds 0-7): precision 1.000 after the first click, Dice 0.13 +- 0.03 (the
     2D slab is the network's weakest case); after 5 corrective clicks Dice 0.67 +- 0.09 (min 0.46).
-    Bars: precision 0.9, Dice 0.25 after 5 clicks."""
+    v1.1.0 (the shipped one): 0.92 +- 0.05 (min 0.80) after 5 clicks. Bars: precision 0.9, Dice 0.6
+    after 5 clicks."""
     vol, obj, centre = ellipsoid_scene(4, spacing=(0.4, 0.4, 1.0), flat=True)
     assert vol.geometry.size[2] == 1
     masks = _clicks(engine.open(vol), vol, obj, centre, 5)
     assert all(m.shape == vol.geometry.shape_zyx for m in masks)
     assert masks[0].any() and (masks[0] & obj).sum() > 0.9 * masks[0].sum()
-    assert dice(masks[-1], obj) > 0.25, dice(masks[-1], obj)
+    assert dice(masks[-1], obj) > 0.6, dice(masks[-1], obj)
 
 
 def test_cli_trains_a_tiny_model_the_engine_loads(tmp_path):

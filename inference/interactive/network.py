@@ -282,7 +282,7 @@ class _Placed:
         return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi)) if np.all(hi > lo) else None
 
 
-# auto=False: version 1.0.0 (72 CPU-minutes of training) is weaker than the classical engine on the
-# benchmark (README), so "auto" keeps choosing the classical engine; name "network" to use it
+# auto=False: the shipped network (v1.1.0: 72 CPU-minutes, then 8 GPU-minutes) is far weaker than the
+# classical engine on the benchmark (README), so "auto" keeps choosing the classical engine; name "network" to use it
 register(EngineInfo("network", "Promptable network (Delineate, experimental)", available,
                     lambda device=None: NetworkEngine(device), auto=False))
