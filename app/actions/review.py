@@ -112,6 +112,29 @@ def retrain(base, root: Optional[Path] = None, out_root: Optional[Path] = None, 
                          log=lambda m: None, versions=versions)
 
 
+def retrain_interactive(root: Optional[Path] = None, out_root: Optional[Path] = None, steps: int = 200,
+                        progress=no_progress, cancel=None) -> dict:
+    """Fine-tune the promptable network on the store's approved corrections; the new version's card
+    (a dict), used by the network engine only if its held-out DSC AUC gain is beyond noise."""
+    from inference.interactive.from_store import retrain as fine_tune
+    from store.corrections import CorrectionsStore
+
+    with CorrectionsStore(root) as store:
+        return fine_tune(store, Path(out_root) if out_root else None, steps=steps, progress=progress,
+                         cancel=cancel, log=lambda m: None)
+
+
+def retrain_interactive_summary(card: dict) -> str:
+    m = {x["name"]: x["value"] for x in card["metrics"]}
+    text = (f"promptable-net v{card['version']} (from v{card['parent_version']}): held-out DSC AUC "
+            f"{m['DSC AUC before (parent)']:.3f} -> {m['DSC AUC after']:.3f} (change "
+            f"{m['DSC AUC change (paired mean)']:+.3f}, 95 % CI {m['DSC AUC change 95% CI low']:+.3f} to "
+            f"{m['DSC AUC change 95% CI high']:+.3f} over {m['Held-out objects']:.0f} held-out objects), in "
+            f"{card['folder']}.\n")
+    return text + ("The network engine now uses it." if card["promoted"] else
+                   "It is kept but NOT used: " + card["limits"].rsplit("NOT promoted: ", 1)[-1])
+
+
 def retrain_summary(card) -> str:
     """What the retrain dialog and the CLI say about a new version."""
     m = {x.name: x.value for x in card.metrics}

@@ -5,7 +5,8 @@ from __future__ import annotations
 def train_arguments(p) -> None:
     p.add_argument("recipe", nargs="?", choices=("brain", "ct", "us"))
     p.add_argument("--from-store", action="store_true", help="fine-tune on the approved corrections in the store")
-    p.add_argument("--base", help="with --from-store: the model to start from (default: the recipe's)")
+    p.add_argument("--base", help="with --from-store: the model to start from (default: the recipe's); "
+                                  "promptable-net fine-tunes the interactive engine's network")
     p.add_argument("--store", help="with --from-store: the store folder (default: the user's)")
     p.add_argument("--iterations", type=int, help="default: the recipe's")
     p.add_argument("--out", help="models folder (default: resources/models, the shipped models)")
@@ -30,6 +31,14 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.from_store and (args.base or "").partition("/")[0] == "promptable-net":
+        from app.actions.review import retrain_interactive, retrain_interactive_summary
+        from cli.progress import progress_bar
+
+        card = retrain_interactive(args.store or None, Path(args.out) / "promptable-net" if args.out else None,
+                                   args.iterations or 200, progress_bar)
+        print(retrain_interactive_summary(card))
+        return 0
     if args.from_store:
         from app.actions.review import retrain, retrain_summary
         from cli.progress import progress_bar

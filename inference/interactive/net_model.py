@@ -111,9 +111,29 @@ def load(folder: Path | None = None):
 
 
 def shipped_folder() -> Path:
-    """The newest version folder of the shipped promptable model (by version number)."""
-    found = sorted((p for p in MODEL_DIR.glob("*") if (p / CARD_NAME).is_file()),
+    """The newest version folder of the promptable model (by version number) that was promoted: a
+    version fine-tuned on the store that did not beat its parent is kept but not used."""
+    found = sorted((p for p in version_folders() if _promoted(p)),
                    key=lambda p: tuple(int(t) if t.isdigit() else 0 for t in p.name.split(".")))
     if not found:
         raise FileNotFoundError(f"no promptable model under {MODEL_DIR}")
     return found[-1]
+
+
+def user_dir() -> Path:
+    """Where versions fine-tuned on this site's corrections go (the shipped ones may be read-only)."""
+    from inference.registry import user_models_dir
+
+    return user_models_dir() / MODEL_ID
+
+
+def version_folders() -> list[Path]:
+    """Every version folder with a card: the shipped ones and this site's."""
+    return [p for root in (MODEL_DIR, user_dir()) if root.is_dir() for p in root.glob("*") if (p / CARD_NAME).is_file()]
+
+
+def _promoted(folder: Path) -> bool:
+    try:
+        return json.loads((folder / CARD_NAME).read_text()).get("promoted", True) is not False
+    except (OSError, ValueError):
+        return False

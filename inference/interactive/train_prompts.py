@@ -250,9 +250,11 @@ def loss_fn(logits, target):
 
 # -- the loop ----------------------------------------------------------------------------------------
 def train(cfg: TrainConfig, out: Optional[Path] = None, log: Callable[[str], None] = print,
-          cancel=None) -> dict:
+          cancel=None, extra: Optional[Callable] = None, extra_share: float = 0.0) -> dict:
     """Train (resuming from ``out``/checkpoint.safetensors when present); returns the history.
-    Writes ``out``/checkpoint.safetensors + checkpoint.json every cfg.checkpoint_every_s."""
+    Writes ``out``/checkpoint.safetensors + checkpoint.json every cfg.checkpoint_every_s.
+    ``extra(rng) -> (flat, [Scene])``: scenes from elsewhere (the store's corrections), drawn for
+    ``extra_share`` of the batches instead of the generator's."""
     import torch
 
     from core.progress import check
@@ -293,7 +295,15 @@ def train(cfg: TrainConfig, out: Optional[Path] = None, log: Callable[[str], Non
         for g in opt.param_groups:
             g["lr"] = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(frac, 1.0)))
         net.eval()
-        x, y = fixed if fixed is not None else make_batch(cfg, rng, net, next(drawn) if drawn else None)
+        if fixed is not None:
+            x, y = fixed
+        else:
+            if extra is not None and rng.random() < extra_share:
+                flat, scenes = extra(rng)
+                batch = (flat, [Sample(scene, rng) for scene in scenes])
+            else:
+                batch = next(drawn) if drawn else None
+            x, y = make_batch(cfg, rng, net, batch)
         net.train()
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             logits = net(x.to(cfg.device))
