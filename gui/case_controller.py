@@ -186,6 +186,17 @@ class CaseController(QtCore.QObject):
         self.shell.run(f"Retraining {base.id}",
                        lambda p, c, _part: review.retrain(base, root, out_root, iterations, p, c), done, "retraining")
 
+    def retrain_interactive(self, root=None, out_root=None, steps: int = 200) -> None:
+        """Fine-tune the promptable network (the Interactive tool's "network" engine) on the store's
+        approved corrections; the next object uses it if it was promoted."""
+        def done(card) -> None:
+            self.last_retrain = card
+            QtWidgets.QMessageBox.information(self.shell.widget, "Retrained",
+                                              review.retrain_interactive_summary(card))
+
+        self.shell.run("Retraining the interactive network",
+                       lambda p, c, _part: review.retrain_interactive(root, out_root, steps, p, c), done, "retraining")
+
     # -- export --------------------------------------------------------------------------------
     def export_dialog(self) -> None:
         from gui.export_dialog import ExportDialog

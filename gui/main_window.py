@@ -208,6 +208,7 @@ class MainWindow(QtWidgets.QMainWindow):
                          ("next_case", "&Next case (save, open the next worklist row)", lambda: self.worklist.step(1)),
                          ("previous_case", "&Previous case", lambda: self.worklist.step(-1)), None,
                          (None, "Re&train the model on approved corrections", cc.retrain_model),
+                         (None, "Retrain the &interactive network on approved corrections", cc.retrain_interactive),
                          (None, "&Join federated round…", self._join_federated_round)],
             "&Window": [("preset_next", "Next preset", lambda: self.window_level.next_preset())],
             "&Help": [("help_shortcuts", "&Shortcuts", lambda: ShortcutsDialog(self).exec()),

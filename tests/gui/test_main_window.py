@@ -1,5 +1,6 @@
 """Drive the real main window under Xvfb: open images, scroll, move the crosshair, window/level,
 segments, layouts, screenshots, errors and cancel."""
+import json
 import subprocess
 import sys
 
@@ -461,6 +462,34 @@ def test_retrain_action_reports_and_registers(qtbot, window, tmp_path, monkeypat
         window.cases.retrain_model(root=tmp_path / "store", out_root=tmp_path / "models", iterations=40)
     assert shown and "held-out Dice" in shown[0]
     assert len(Registry([tmp_path / "models"]).versions("us-lesion-2d")) == 2
+
+
+def test_retrain_interactive_action_reports_in_the_worker(qtbot, window, tmp_path, monkeypatch):
+    from PySide6 import QtWidgets
+
+    from core.labels import LabelMap, LabelTable
+    from inference.interactive import net_model
+    from store.corrections import CorrectionsStore
+
+    rng = np.random.default_rng(5)
+    z, y, x = np.mgrid[:20, :32, :32]
+    with CorrectionsStore(tmp_path / "store", holdout_fraction=0.5) as store:
+        while not {c.split for c in store.cases()} >= {"train", "holdout"}:
+            img = rng.normal(100, 8, (20, 32, 32)).astype(np.float32)
+            blob = ((z - 10) / 5.0) ** 2 + ((y - 16) / rng.uniform(5, 8)) ** 2 + ((x - 16) / 6.0) ** 2 < 1
+            img[blob] += 70
+            vol = Volume.from_array(img, spacing=(1, 1, 2), modality="MR")
+            table = LabelTable.from_names(["nodule"])
+            store.save(vol, LabelMap(np.zeros(blob.shape, np.uint8), vol.geometry, table),
+                       LabelMap(blob.astype(np.uint8), vol.geometry, table), state="approved")
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "information", lambda *a: shown.append(a[2]))
+    with qtbot.waitSignal(window.loaded, timeout=120000):
+        window.cases.retrain_interactive(root=tmp_path / "store", out_root=tmp_path / "net", steps=1)
+    assert shown and "held-out DSC AUC" in shown[0] and "NOT used" in shown[0]
+    assert window.cases.last_retrain["parent_version"] == json.loads(
+        (net_model.shipped_folder() / net_model.CARD_NAME).read_text())["version"]
+    assert any((tmp_path / "net").glob("*/model.safetensors"))
 
 
 def test_export_dialog_and_export_in_the_worker(qtbot, window, ct_series, tmp_path):
