@@ -42,6 +42,7 @@ def card_text(card, bench: Optional[dict] = None) -> str:
              f"<p><b>Region first:</b> inside what {card.mask_from['model']} v{card.mask_from['version']} finds, grown "
              f"{card.mask_from['margin_mm']:g} mm. {card.mask_from.get('why', '')}</p>" if card.mask_from else "",
              f"<p><b>After the network:</b> {card.inside_body.get('why', '')}</p>" if card.inside_body else "",
+             f"<p><b>After the network:</b> {card.most_pieces.get('why', '')}</p>" if card.most_pieces else "",
              f"<p>{card.notes}</p>" if card.notes else "",
              f"<p><i>{card.intended_use}</i></p>", f"<p>Licence: {card.licence}</p>"]
     return "".join(lines)

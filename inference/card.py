@@ -81,6 +81,9 @@ class ModelCard:
     # runs inside the region another model finds (inference.mask_from):
     # {"model": id, "version": v, "margin_mm": grown by, "why": what for}
     mask_from: Optional[dict] = None
+    # at most this many connected pieces of a label, the largest (inference.runner.most_pieces):
+    # {"labels": {"value": n}, "why": anatomy}
+    most_pieces: Optional[dict] = None
     promoted: bool = True  # False: a retrained version that did not beat its parent (kept, not default)
     envelope: Optional[dict] = None  # what it was made for (inference.envelope.Envelope), calibrated
     calibration: Optional[dict] = None  # reliability and ECE on held-out cases (inference.xai_calibration)
@@ -154,6 +157,11 @@ class ModelCard:
                                      and isinstance(rule.get("labels"), list) and rule["labels"]
                                      and set(rule["labels"]) <= set(values)):
             raise CardError(path, "inside_body needs 'labels' (values of the card's labels) and a numeric 'threshold'")
+        rule = d.get("most_pieces")
+        if rule is not None and not (isinstance(rule, dict) and isinstance(rule.get("labels"), dict) and rule["labels"]
+                                     and all(str(k).isdigit() and int(k) in values and isinstance(n, int) and n >= 1
+                                             for k, n in rule["labels"].items())):
+            raise CardError(path, "most_pieces needs 'labels': {label value: how many pieces at most (>= 1)}")
         if d.get("mask_from") is not None:
             from inference.mask_from import check_rule
 

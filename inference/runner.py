@@ -39,9 +39,10 @@ class Segmentation:
     ``probabilities`` may be given as the array or as a function that makes it."""
 
     def __init__(self, labels: LabelMap, probabilities, card: ModelCard, device: str, seconds: float,
-                 sample: Optional[np.ndarray] = None, removed_outside_body: int = 0) -> None:
+                 sample: Optional[np.ndarray] = None, removed_outside_body: int = 0, removed_pieces: int = 0) -> None:
         self.labels, self.card, self.device, self.seconds = labels, card, device, seconds
         self.removed_outside_body = removed_outside_body  # voxels the card's inside_body rule removed
+        self.removed_pieces = removed_pieces  # voxels the card's most_pieces rule removed
         self._probabilities = probabilities
         self._lock = threading.Lock()
         self._sample = sample
@@ -277,6 +278,27 @@ def keep_largest(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def most_pieces(labels: np.ndarray, rule: dict) -> tuple[np.ndarray, int]:
+    """Each label in ``rule["labels"]`` ({value: n}) keeps its n largest connected pieces (a body has
+    two kidneys at most). Returns (labels, voxels removed)."""
+    from scipy import ndimage
+
+    out, removed = labels, 0
+    for key, n in rule["labels"].items():
+        wanted = labels == int(key)
+        comp, count = ndimage.label(wanted)
+        if count <= n:
+            continue
+        sizes = np.bincount(comp.ravel())
+        sizes[0] = 0
+        gone = wanted & ~np.isin(comp, np.argsort(sizes)[::-1][:n])
+        if out is labels:
+            out = labels.copy()
+        out[gone] = 0
+        removed += int(gone.sum())
+    return out, removed
+
+
 def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
             cancel: Optional[CancelToken] = None, device: Optional[str] = None,
             net: Optional[torch.nn.Module] = None, keep_largest_component: Optional[bool] = None,
@@ -284,7 +306,8 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
             inside_body: bool = True) -> Segmentation:
     """``on_model(net)`` and ``on_input(x)`` see the network and its input ([C, ...] on the model's
     grid, normalised) as the run uses them (the out-of-distribution guard reads the input's intensities).
-    ``inside_body=False`` skips the card's anatomical constraint, to measure the network alone."""
+    ``inside_body=False`` skips the card's anatomical rules (inside_body, most_pieces), to measure
+    the network alone."""
     t0 = time.perf_counter()
     if card.spatial_dims == 2 and not volume.is_2d and card.orientation is not None:
         raise DelineateError(f"{card.id} is a 2D model; this image has {volume.geometry.size[2]} slices")
@@ -323,6 +346,10 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
 
         rule = card.inside_body
         labels, removed = remove_outside_body(labels, volume.array, volume.geometry, rule["labels"], rule["threshold"])
+    pieces = 0
+    if card.most_pieces and inside_body:
+        labels, pieces = most_pieces(labels, card.most_pieces)
     lm = LabelMap(labels, volume.geometry, card.labels)
     progress(1.0, "done")
-    return Segmentation(lm, mapped.probabilities, card, str(dev), time.perf_counter() - t0, mapped.sample, removed)
+    return Segmentation(lm, mapped.probabilities, card, str(dev), time.perf_counter() - t0, mapped.sample, removed,
+                        pieces)

@@ -3,12 +3,12 @@ generator (tests/ct_torso_phantom.py: other body outline, organ shapes and propo
 pancreas, gallbladder, colon, a curved two-plate table), at native grids the runner resamples.
 
 Pinned fp32, one thread, deterministic. Issue 17's bars (mean Dice >= 0.85 over lung, liver,
-kidney and bone; lung outside the body < 1 % of the lung) are met on average only: v2.2.0 reaches
-0.851 +- 0.018 on ten phantoms (seeds 100-109), 4 of them below 0.85, and 0.84 on the two here. The
-network alone still calls some table-pad foam beside the body lung; its card's anatomical rule
-(inference.inside_body) removes it, and both are measured here. See the README. The bars stay here
-as a strict expected failure until they hold with a margin, so the model that meets them on these
-two turns this file red until the mark is removed. What v2.x did achieve
+kidney and bone; lung outside the body < 1 % of the lung) are asserted on ten phantoms (seeds 1-10
+at 2 x 2 x 4 mm): v2.2.0 with its card's rules scores 0.869 +- 0.018 (SE 0.006, lowest 0.846), so
+the bar is 3.3 standard errors under the mean (at 1.5 x 1.5 x 3 mm, seeds 100-109: 0.865 +- 0.022).
+The network alone still calls some table-pad foam beside the body lung and leaves stray kidney-like
+pieces; its card's anatomical rules (inference.inside_body, then at most two kidney pieces) remove
+them, and both are measured here. The comparison with v1.0.0 runs on the first two. See the README. What v2.x did achieve
 over v1.0.0 is asserted plainly, with margins several times the spread between phantoms."""
 import numpy as np
 import pytest
@@ -18,10 +18,11 @@ from scipy import ndimage
 from core.metrics import dice
 from inference.registry import Registry
 from inference.inside_body import remove_outside_body
-from inference.runner import load_model, segment
+from inference.runner import load_model, most_pieces, segment
 from tests.ct_torso_phantom import torso
 
-SEEDS = (1, 2)
+SEEDS = tuple(range(1, 11))
+COMPARED = 2  # v1.0.0 runs on the first two
 
 
 def body_mask(hu: np.ndarray) -> np.ndarray:
@@ -39,7 +40,8 @@ def _row(card, labels, vol, truth):
 
 def _measure(card, net, cases):
     """[(Dice per label, lung share outside the body)] of the network alone, and after the card's
-    inside_body rule when it has one (the runner applies it; see tests/test_inside_body.py)."""
+    rules when it has them, as the runner applies them (inside_body, then most_pieces; see
+    tests/test_inside_body.py and tests/test_most_pieces.py)."""
     alone, ruled = [], []
     for vol, truth in cases:
         labels = segment(vol, card, net=net, device="cpu", inside_body=False).labels.array
@@ -47,6 +49,8 @@ def _measure(card, net, cases):
         if card.inside_body:
             rule = card.inside_body
             labels = remove_outside_body(labels, vol.array, vol.geometry, rule["labels"], rule["threshold"])[0]
+            if card.most_pieces:
+                labels = most_pieces(labels, card.most_pieces)[0]
             ruled.append(_row(card, labels, vol, truth))
     return alone, ruled
 
@@ -67,7 +71,7 @@ def results():
         out = {}
         for version in ("1.0.0", None):
             card = reg.get("ct-torso-phantom", version)
-            alone, ruled = _measure(card, load_model(card, torch.device("cpu")), cases)
+            alone, ruled = _measure(card, load_model(card, torch.device("cpu")), cases[:COMPARED] if version else cases)
             if version is None:
                 out["network"], out["default"] = alone, ruled
             else:
@@ -89,8 +93,8 @@ def test_the_default_is_the_retrained_model():
 
 def test_it_generalises_far_better_than_v1(results):
     """Measured on seeds 1-3 at 2 x 2 x 4 mm: v1.0.0 mean Dice 0.27 / 0.41 / 0.23, v2.0.0 0.75 / 0.73 / 0.68,
-    v2.1.0 0.81 / 0.74 / 0.75; v2.2.0 (seeds 1-2, with its rule) 0.85 / 0.84."""
-    new, old = _mean(results["network"]), _mean(results["1.0.0"])
+    v2.1.0 0.81 / 0.74 / 0.75; v2.2.0 with its card's rules 0.85 / 0.85."""
+    new, old = _mean(results["network"][:COMPARED]), _mean(results["1.0.0"])
     assert new >= old + 0.15, (new, old)
     assert new >= 0.65, results["network"]
 
@@ -99,15 +103,16 @@ def test_less_of_the_air_outside_the_body_is_called_lung(results):
     """Share of 'lung' outside the body, seeds 1-3 at 2 x 2 x 4 mm: v1.0.0 0.85 / 0.76 / 0.84, v2.0.0
     0.02 / 0.30 / 0.23, v2.1.0's network 0.02 / 0.31 / 0.29 (0.005-0.18 on ten phantoms at 1.5 x 1.5 x
     3 mm): much less, not yet < 1 %. With its card's rule: none, and lung Dice rises with it."""
-    network = np.mean([outside for _s, outside in results["network"]])
+    network = np.mean([outside for _s, outside in results["network"][:COMPARED]])
     old = np.mean([outside for _s, outside in results["1.0.0"]])
     assert network < old / 2, (network, old)
     assert all(outside < 0.01 for _s, outside in results["default"]), results["default"]
     for (alone, _), (ruled, _) in zip(results["network"], results["default"]):
-        assert ruled["Lung"] >= alone["Lung"] and all(ruled[k] == alone[k] for k in ("Liver", "Kidney", "Bone"))
+        assert ruled["Lung"] >= alone["Lung"] and all(ruled[k] == alone[k] for k in ("Liver", "Bone"))
+        assert ruled["Kidney"] >= alone["Kidney"]  # at most two kidneys: only stray pieces go
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 goal met on average only: mean Dice 0.851 on ten phantoms, 0.84 here")
 def test_issue_17_bars(results):
     rows = results["default"]
-    assert _mean(rows) >= 0.85 and all(outside < 0.01 for _s, outside in rows), rows
+    assert len(rows) == 10 and all(outside < 0.01 for _s, outside in rows), rows
+    assert _mean(rows) >= 0.85, [round(float(np.mean(list(scores.values()))), 3) for scores, _ in rows]

@@ -64,4 +64,5 @@ def test_the_model_dialog_says_what_runs_before_and_after_the_network():
     brain, ct = card_text(reg.get("brain-tissue")), card_text(reg.get("ct-torso-phantom"))
     assert "Region first:</b> inside what brain-tissue v2.0.0 finds, grown 2 mm" in brain
     assert "After the network:</b> A lung lies inside the chest wall" in ct
+    assert "After the network:</b> A body has two kidneys at most" in ct
     assert "Region first" not in ct and "After the network" not in brain

@@ -51,6 +51,11 @@ def cmd_segment(args) -> int:
     if seg.removed_outside_body:
         ml = seg.removed_outside_body * vol.geometry.voxel_volume_ml()
         print(f"note: {ml:.1f} ml lying outside the body removed, as the card says ({card.id} inside_body)", file=sys.stderr)
+    if seg.removed_pieces:
+        ml = seg.removed_pieces * vol.geometry.voxel_volume_ml()
+        names = ", ".join(lab.name for lab in card.labels if str(lab.value) in card.most_pieces["labels"])
+        print(f"note: {ml:.1f} ml of {names} in pieces beyond the largest the card allows removed "
+              f"({card.id} most_pieces)", file=sys.stderr)
     write_labelmap(seg.labels, args.output)
     vols = seg.labels.volumes_ml()
     print(f"wrote {args.output} on {seg.device} in {seg.seconds:.1f} s: " +

@@ -75,7 +75,8 @@ def corrections_recipe(store, base: ModelCard, mix_generated: float = 0.5) -> tu
                     patch_size=list(base.patch_size), labels=base.labels, normalisation=base.normalisation,
                     training_data=base.training_data, sample=sample, heldout=heldout, spacing=base.spacing,
                     orientation=base.orientation, iterations=200, batch=4 if base.spatial_dims == 2 else 2,
-                    lr=5e-4, notes=base.notes, inside_body=base.inside_body, mask_from=base.mask_from)
+                    lr=5e-4, notes=base.notes, inside_body=base.inside_body, mask_from=base.mask_from,
+                    most_pieces=base.most_pieces)
     return recipe, train_cases, hold_cases
 
 

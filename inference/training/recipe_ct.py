@@ -39,6 +39,14 @@ INSIDE_BODY = {"labels": [1], "threshold": -400, "why": (
     "and air beside the body lung.")}
 
 
+#: at most two kidneys: the network's stray kidney-like pieces (bowel, spleen edge) go. Chosen on the
+#: generator's held-out cases (seeds 10000 and 20000: kidney Dice as good or better in 10 of 10, mean
+#: +0.013), not on the independent phantoms
+MOST_PIECES = {"labels": {"3": 2}, "why": (
+    "A body has two kidneys at most: Kidney keeps its two largest connected pieces (a horseshoe kidney is "
+    "one piece). The network alone leaves small kidney-like pieces elsewhere (3-49 on held-out cases).")}
+
+
 def ct() -> Recipe:
     from inference.runner import normalise
     from inference.training.synth_ct import LABELS, OUTSIDE, training_patch
@@ -87,4 +95,5 @@ def ct() -> Recipe:
                "effusions, collapse), post-operative anatomy or paediatric proportions beyond scaling. Lung "
                "means parenchyma: trachea, main bronchi and bowel or stomach gas are not lung. Inspect and "
                "correct before any use."),
-        sample=sample, heldout=cases, extra_metrics=out_of_range, inside_body=INSIDE_BODY)
+        sample=sample, heldout=cases, extra_metrics=out_of_range, inside_body=INSIDE_BODY,
+        most_pieces=MOST_PIECES)

@@ -52,6 +52,7 @@ class Recipe:
     keep_largest_component: bool = False
     inside_body: Optional[dict] = None  # the card's anatomical rule (inference.inside_body)
     mask_from: Optional[dict] = None  # the card's region model (inference.mask_from)
+    most_pieces: Optional[dict] = None  # the card's count of pieces per label (inference.runner.most_pieces)
     extra_metrics: Callable = field(default=None)  # (net, card) -> list[Metric]
     describe: Callable = field(default=None)  # (net, card) -> text for the card's notes (real-data checks)
 
@@ -63,7 +64,7 @@ def _card(r: Recipe) -> ModelCard:
                      training_data=r.training_data, licence="Apache-2.0 (weights and code)",
                      spacing=r.spacing, orientation=r.orientation, notes=r.notes,
                      keep_largest_component=r.keep_largest_component, inside_body=r.inside_body,
-                     mask_from=r.mask_from, created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+                     mask_from=r.mask_from, most_pieces=r.most_pieces, created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
 
 def sample_crops(r: Recipe, rng: torch.Generator, n: int) -> list:
