@@ -70,6 +70,30 @@ PRECISION_SENSITIVE = {"test_inference.py", "test_xai.py", "test_xai_faithfulnes
                         "test_us_scale.py"}
 
 
+_FINISHED: dict = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    _FINISHED["status"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Leave without running C++ static destructors. Once (CI, 2026-11-27, after 1017 tests had
+    passed and been reported) SimpleITK's exit handler spun for over ten minutes walking a std::map,
+    which would time CI out; a clean run had never shown it and it did not come back in isolation.
+    By now every fixture is torn down (PostgreSQL stopped) and pytest has written its report.
+    DELINEATE_TEST_NORMAL_EXIT=1 exits normally (to look for the cause)."""
+    if "status" in _FINISHED and os.environ.get("DELINEATE_TEST_NORMAL_EXIT") != "1":
+        import logging
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_FINISHED["status"])
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in PRECISION_SENSITIVE:
