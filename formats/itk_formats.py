@@ -225,8 +225,12 @@ def read_volume(path: str | Path) -> Volume:
     if img.GetNumberOfComponentsPerPixel() > 1 and arr.shape[-1] not in (3, 4):
         raise FormatError(path, f"{img.GetNumberOfComponentsPerPixel()}-component pixels are not an image Delineate shows")
     meta = _meta(img)
-    return Volume(arr, _geometry_of(img), modality=meta.get("Modality", "OT").replace("MET_MOD_", "") or "OT",
-                  description=path.name, source=str(path))
+    modality, said = meta.get("Modality", "").replace("MET_MOD_", ""), []
+    if modality in ("", "OT", "UNKNOWN"):
+        from formats.nifti import modality_of
+
+        modality, said = modality_of(arr, "OT") if arr.ndim == 3 or img.GetNumberOfComponentsPerPixel() == 1 else ("OT", [])
+    return Volume(arr, _geometry_of(img), modality=modality, description=path.name, source=str(path), warnings=said)
 
 
 def read_labelmap(path: str | Path) -> LabelMap:
