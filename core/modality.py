@@ -20,3 +20,11 @@ def looks_like_ct(array) -> bool:
     air = np.count_nonzero((s >= -1100) & (s <= -900)) / s.size
     tissue = np.count_nonzero((s >= -150) & (s <= 150)) / s.size
     return air >= 0.02 and tissue >= 0.10
+
+
+def modality_of(data, default: str) -> tuple[str, list[str]]:
+    """For a file that does not say its modality: CT when its values look like Hounsfield units (a CT
+    in NIfTI would otherwise get the MR model), else ``default``; and the warning that says so."""
+    if looks_like_ct(data):
+        return "CT", ["the file does not say its modality: taken as CT, as its values look like Hounsfield units"]
+    return default, []

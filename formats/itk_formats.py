@@ -10,6 +10,7 @@ import SimpleITK as sitk
 from core.errors import FormatError
 from core.geometry import Geometry
 from core.labels import LabelMap, LabelTable
+from core.modality import modality_of
 from core.volume import Volume
 from formats import labeltable_io
 from formats.atomic import atomic_output
@@ -227,9 +228,7 @@ def read_volume(path: str | Path) -> Volume:
     meta = _meta(img)
     modality, said = meta.get("Modality", "").replace("MET_MOD_", ""), []
     if modality in ("", "OT", "UNKNOWN"):
-        from formats.nifti import modality_of
-
-        modality, said = modality_of(arr, "OT") if arr.ndim == 3 or img.GetNumberOfComponentsPerPixel() == 1 else ("OT", [])
+        modality, said = modality_of(arr, "OT") if img.GetNumberOfComponentsPerPixel() == 1 else ("OT", [])
     return Volume(arr, _geometry_of(img), modality=modality, description=path.name, source=str(path), warnings=said)
 
 

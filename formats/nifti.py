@@ -14,6 +14,7 @@ from core.errors import FormatError
 from core.geometry import Geometry
 from core import time_series
 from core.labels import LabelMap, LabelTable
+from core.modality import modality_of
 from core.volume import Volume
 from formats import labeltable_io
 from formats.atomic import atomic_output
@@ -190,19 +191,9 @@ def read_volume(path: str | Path) -> Volume:
         meta[time_series.KEY] = NiftiTimeSeries(path, int(img.dataobj.offset), data.shape,
                                                 img.header.get_data_dtype().str, times, slope, inter,
                                                 _frame_time_ms(img))
-    modality, said = modality_of(data)
+    modality, said = modality_of(data, "MR")
     return Volume(data, geom, modality=modality, description=path.name, source=str(path), metadata=meta,
                   warnings=warnings + gw + said, frame_time_ms=_frame_time_ms(img) if frames > 1 else None)
-
-
-def modality_of(data, default: str = "MR") -> tuple[str, list[str]]:
-    """A file that does not say its modality: CT when its values look like Hounsfield units (a CT
-    in NIfTI would otherwise get the MR model), else ``default``; and the warning that says so."""
-    from core.modality import looks_like_ct
-
-    if looks_like_ct(data):
-        return "CT", ["the file does not say its modality: taken as CT, as its values look like Hounsfield units"]
-    return default, []
 
 
 def read_labelmap(path: str | Path) -> LabelMap:

@@ -264,18 +264,7 @@ def to_image_grid(probs: np.ndarray, grid: Geometry, target: Geometry, cancel: O
 
 
 def keep_largest(labels: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-
-    out = labels.copy()
-    for v in np.unique(labels):
-        if v == 0:
-            continue
-        comp, n = ndimage.label(labels == v)
-        if n > 1:
-            sizes = np.bincount(comp.ravel())
-            sizes[0] = 0
-            out[(comp != int(np.argmax(sizes))) & (labels == v)] = 0
-    return out
+    return most_pieces(labels, {"labels": {str(v): 1 for v in np.unique(labels) if v != 0}})[0]
 
 
 def most_pieces(labels: np.ndarray, rule: dict) -> tuple[np.ndarray, int]:
@@ -291,7 +280,7 @@ def most_pieces(labels: np.ndarray, rule: dict) -> tuple[np.ndarray, int]:
             continue
         sizes = np.bincount(comp.ravel())
         sizes[0] = 0
-        gone = wanted & ~np.isin(comp, np.argsort(sizes)[::-1][:n])
+        gone = wanted & ~np.isin(comp, np.argsort(-sizes, kind="stable")[:n])  # ties: the first piece
         if out is labels:
             out = labels.copy()
         out[gone] = 0

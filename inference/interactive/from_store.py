@@ -71,8 +71,6 @@ def scene_of(case: Case, rng: np.random.Generator, patch=(48, 48, 48), plane=(64
     centre = (lo + hi - 1) / 2 + rng.uniform(-0.15, 0.15, 3) * (hi - lo)
     axes = [np.zeros(1) if flat and ax == 0 else (np.arange(n) - (n - 1) / 2) * step / spacing[ax] + centre[ax]
             for ax, n in enumerate(shape)]
-    if flat:
-        axes[0] = np.zeros(1)
     coords = np.stack(np.meshgrid(*axes, indexing="ij"))
     image = ndi.map_coordinates(np.asarray(a, np.float32), coords, order=1, mode="nearest")
     target = ndi.map_coordinates(case.truth.astype(np.float32), coords, order=1, mode="constant") >= 0.5
