@@ -240,10 +240,11 @@ class SliceView(QtWidgets.QWidget):
     def _repaint(self) -> None:
         self.graphics.viewport().update()
 
-    def _show(self, item: ArgbItem, argb: Optional[np.ndarray], plane: Optional[np.ndarray] = None) -> None:
-        """A layer's new pixels, repainted with the whole view (not through the scene: see __init__)."""
-        if item.set_pixels(argb, plane, update=False):
-            self._repaint()
+    def _show(self, item: ArgbItem, fill: Callable[[], np.ndarray], plane: np.ndarray) -> None:
+        """A layer's new pixels, coloured by ``fill`` when painted (gui.argb_item), repainted with
+        the whole view (not through the scene: see __init__)."""
+        item.fill_later(fill, plane)
+        self._repaint()
 
     def _line_transform(self) -> QtGui.QTransform:
         """View (mm) to viewport pixels, as the items in the view box are drawn."""
@@ -299,7 +300,7 @@ class SliceView(QtWidgets.QWidget):
         plane = self.plane(self.model.image, "image")
         lo, hi = levels(self.model.window)
         out = self._buffers.get("image", plane.shape[:2])
-        self._show(self.image_item, image_into(plane, lo, hi, self._window_lut, out), plane)
+        self._show(self.image_item, lambda: image_into(plane, lo, hi, self._window_lut, out), plane)
 
     def _draw_overlays(self) -> None:
         composed = self._composed_heat()
@@ -327,15 +328,16 @@ class SliceView(QtWidgets.QWidget):
         self.label_item.setVisible(True)
         out = self._buffers.get("labels", plane.shape)
         if composed is None:
-            self._show(self.label_item, codes_into(plane, self.label_table, out), plane)
+            table = self.label_table
+            self._show(self.label_item, lambda: codes_into(plane, table, out), plane)
             return
         table = self._heat_tables[composed]
         if self._over is None or self._over[0] is not self.label_table or self._over[1] is not table:
             self._over = (self.label_table, table, over_table(self.label_table, table))
         heat = self.plane(m.heat_display(m.heatmaps[composed]), f"heat{composed}")
         self.heat_items[composed].source = heat
-        index = self._buffers.get("index", plane.shape, np.uint16)
-        self._show(self.label_item, composite_into(plane, heat, self._over[2], index, out), plane)
+        index, over = self._buffers.get("index", plane.shape, np.uint16), self._over[2]
+        self._show(self.label_item, lambda: composite_into(plane, heat, over, index, out), plane)
 
     def _set_heat_items(self) -> None:
         while len(self.heat_items) > len(self.model.heatmaps):
@@ -354,12 +356,13 @@ class SliceView(QtWidgets.QWidget):
             # a hidden map (one shown at a time) costs no gather, colouring or paint; a map drawn in
             # the label layer is gathered there
             if not heat.visible or i == composed:
-                if item.isVisible() or item.qimage is not None:
+                if item.isVisible() or item.has_pixels:
                     item.setVisible(False)
                     item.clear()
                 continue
             plane = self.plane(self.model.heat_display(heat), f"heat{i}")
-            self._show(item, codes_into(plane, table, self._buffers.get(f"heat{i}", plane.shape)), plane)
+            out = self._buffers.get(f"heat{i}", plane.shape)
+            self._show(item, lambda plane=plane, table=table, out=out: codes_into(plane, table, out), plane)
             item.setVisible(True)
 
     # -- mouse ------------------------------------------------------------------------------------
