@@ -127,6 +127,7 @@ class CaseSession:
         self.source = ""  # path the image came from ("" for a store case)
         self.previewing = False  # the image is a first slice shown while the series loads
         self.run = None  # the last model run on this image (inference.runner.Segmentation)
+        self.run_time_point: Optional[int] = None  # of a series over time, the time point that run segmented
         self.warnings: tuple[str, ...] = ()  # why that run may be outside what its model was made for
         self.uncertainty: Optional[float] = None  # case uncertainty from the last uncertainty map
         self.history: Optional[editing.History] = None
@@ -159,6 +160,7 @@ class CaseSession:
             self.source = str(source)
         self.store_case, self.stored_ai = store_case, None
         self.run, self.uncertainty, self.history, self.review_state = None, None, None, None
+        self.run_time_point = None
         self.locked, self.hidden_surfaces, had_warnings, self.warnings = set(), set(), bool(self.warnings), ()
         self.interactions = []
         had_measurements, self.measurements = bool(self.measurements), []
@@ -196,15 +198,21 @@ class CaseSession:
         if ai is not None and ai.geometry.same_grid(image.geometry):
             self.stored_ai = ai
 
-    def set_run(self, run, warnings=()) -> None:
+    def set_run(self, run, warnings=(), time_point: Optional[int] = None) -> bool:
         """A model's segmentation of this image becomes the label map to correct; ``warnings``: the
-        out-of-distribution guard's reasons (app.actions.guard)."""
+        out-of-distribution guard's reasons (app.actions.guard). ``time_point``: of a series over
+        time, the one the model segmented; a run that lands after the viewer stepped on takes the
+        viewer back to it, as a mask belongs with the voxels it was made from. True: it went back."""
         if self.volume is None or run.labels.geometry is not self.volume.geometry:
-            return  # another image was opened while the model ran
-        self.run, self.warnings = run, tuple(warnings)
+            return False  # another image was opened while the model ran
+        from core.time_series import show_time_point
+
+        went_back = time_point is not None and show_time_point(self.viewer, time_point)
+        self.run, self.warnings, self.run_time_point = run, tuple(warnings), time_point
         self.set_labelmap(run.labels)
         self.events.emit(ModelRan(run))
         self.events.emit(GuardChecked(self.warnings))
+        return went_back
 
     def set_uncertainty(self, case: Optional[float]) -> None:
         if case != self.uncertainty:

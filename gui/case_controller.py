@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtWidgets
 from app.actions import review, segmenting
 from app.session import CaseSession
 from core.errors import DelineateError
+from core.time_series import shown_time_point
 from gui.dialogs import CompareDialog, show_error
 from gui.shell import Shell
 
@@ -69,16 +70,22 @@ class CaseController(QtCore.QObject):
         """Segment the open image in a worker (of a series over time, the time point on screen, held
         as it is while the cine bar plays on); the result becomes the editable label map."""
         volume = dataclasses.replace(self.session.volume)  # same grid and voxels; a step swaps only the view's
+        k = shown_time_point(volume)
         self.shell.run(f"Running {card.name}",
-                       lambda p, c, _part: segmenting.segment_checked(volume, card, device, p, c), self._segmented,
-                       card.id)
+                       lambda p, c, _part: segmenting.segment_checked(volume, card, device, p, c),
+                       lambda guarded: self._segmented(guarded, k), card.id)
 
-    def _segmented(self, guarded) -> None:
+    def _segmented(self, guarded, time_point: Optional[int] = None) -> None:
         run = guarded.run
-        self.session.set_run(run, guarded.warnings)
+        try:
+            went_back = self.session.set_run(run, guarded.warnings, time_point)
+        except DelineateError as exc:  # its time point could not be read again: the mask is not put over another's
+            show_error(self.shell.widget, "model run", exc)
+            return
         if self.session.run is run:
+            back = f"back on time point {time_point + 1}, which it segmented; " if went_back else ""
             self.shell.message(f"{run.card.id} v{run.card.version} on {run.device}: {run.seconds:.1f} s — "
-                               f"{RESEARCH_ONLY}", 20000)
+                               f"{back}{RESEARCH_ONLY}", 20000)
 
     def compare_model(self, card, device: str = "auto") -> None:
         """Run another model and compare it with the mask on screen (which stays as it is)."""

@@ -66,7 +66,7 @@ class CineBar(QtWidgets.QWidget):
         # keys of the whole window, live while the bar shows (a shortcut of a hidden widget is off):
         # Up/Down alone step slices in a slice view, with Ctrl they step time
         for aid, slot in (("time_next", lambda: self.step(1)), ("time_previous", lambda: self.step(-1)),
-                          ("cine_play", self.toggle)):
+                          ("cine_play", self._space)):
             key = QtGui.QShortcut(QtGui.QKeySequence(key_for(aid)), self)
             key.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
             key.activated.connect(slot)
@@ -155,6 +155,17 @@ class CineBar(QtWidgets.QWidget):
 
     def toggle(self) -> None:
         self.pause() if self.playing else self.play()
+
+    def _space(self) -> None:
+        """Space plays and pauses, except on a button or check box reached with Tab, which Space
+        presses as everywhere in Qt (the window's shortcut took the key from it). A button that
+        only kept the focus from a mouse click is not pressed again: Space is the cine's key."""
+        focus = QtWidgets.QApplication.focusWidget()
+        tabbed = focus is not None and focus.window().testAttribute(QtCore.Qt.WidgetAttribute.WA_KeyboardFocusChange)
+        if isinstance(focus, QtWidgets.QAbstractButton) and tabbed and focus.isVisible() and focus.isEnabled():
+            focus.animateClick()
+        else:
+            self.toggle()
 
     def step(self, steps: int) -> None:
         """Step by hand: pauses the loop first, never wraps past the ends."""

@@ -213,3 +213,32 @@ def test_a_heat_map_finished_after_a_step_stays_with_its_time_point(tmp_path):
     assert model.heatmaps == [heat]
     assert add_heatmap_made_at(model, HeatMap.from_values("u", np.ones(vol.geometry.shape_zyx, np.float32), vol.geometry), 1)
     assert [h.name for h in model.heatmaps] == ["saliency", "u"]
+
+
+def test_a_model_run_finished_after_a_step_goes_back_to_its_time_point(tmp_path):
+    """A segmentation of t 2/5 that lands while t 4/5 is on screen takes the viewer back to t 2 (its
+    mask belongs with t 2's voxels), and the stored correction says which time point the AI draft
+    was made from as well as the one it was saved on."""
+    from types import SimpleNamespace
+
+    from app.actions.review import correction_request
+    from app.session import CaseSession
+    from core.labels import Label, LabelMap, LabelTable
+    from inference.registry import Registry
+
+    data = _series(tmp_path / "m.nii")
+    session = CaseSession()
+    session.set_image(read_image(tmp_path / "m.nii"), str(tmp_path / "m.nii"))
+    show_time_point(session.viewer, 1)
+    lab = np.zeros(session.volume.geometry.shape_zyx, np.uint8)
+    lab[1:4, 2:6, 3:9] = 1
+    run = SimpleNamespace(labels=LabelMap(lab, session.volume.geometry, LabelTable((Label(1, "lesion", (255, 0, 0)),))),
+                          card=Registry().get("brain-tissue"))
+    show_time_point(session.viewer, 3)  # the user steps on while the worker segments t 2
+    assert session.set_run(run, (), time_point=1) is True
+    assert time_series_of(session.volume).shown == 1 and session.run is run
+    np.testing.assert_array_equal(session.volume.array, _zyx(data, 1))
+    assert session.set_run(run, (), time_point=1) is False  # already there: nothing moves
+    show_time_point(session.viewer, 4)  # the reviewer corrects it on another time point and saves there
+    edits = correction_request(session, "in_review", reviewer="dr.t").edits
+    assert edits["time_point"] == 4 and edits["model_time_point"] == 1

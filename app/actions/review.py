@@ -56,6 +56,8 @@ def correction_request(session, state: str, reviewer: str = "", reason: str = ""
         # the time point the correction was made on (0-based), and that time point's voxels alone:
         # stepping in time while the save runs swaps the shown volume's array
         edits = dict(edits, time_point=series.shown, time_points=series.count)
+        if run is not None and session.run_time_point is not None:
+            edits["model_time_point"] = session.run_time_point  # the voxels the AI draft was made from
         volume = copy.copy(volume)
         volume.metadata = {k: v for k, v in volume.metadata.items() if k != TIME_KEY}
     return CorrectionRequest(volume, ai, corrected, state, reason.strip(),

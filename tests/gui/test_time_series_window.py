@@ -118,3 +118,28 @@ def test_time_keys_titles_and_heat_maps_on_a_dicom_dynamic_series(qtbot, window,
     qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Space)
     assert not bar.playing
     np.testing.assert_array_equal(window.model.volume.array, _volume(ts.shown).array)
+
+
+def test_space_presses_a_button_reached_with_tab_and_plays_otherwise(qtbot, window, tmp_path):
+    """Space is the cine's key: after a mouse click left the focus on a button it plays, not presses
+    the button again; a button reached with Tab is pressed, as everywhere in Qt."""
+    from PySide6 import QtCore, QtWidgets
+
+    _series(tmp_path / "keys.nii")
+    _open(qtbot, window, tmp_path / "keys.nii")
+    bar = window.cine
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    loop = bar.loop
+    assert isinstance(loop, QtWidgets.QAbstractButton)
+    was = loop.isChecked()
+    window.setAttribute(QtCore.Qt.WidgetAttribute.WA_KeyboardFocusChange, False)
+    loop.setFocus(QtCore.Qt.FocusReason.MouseFocusReason)
+    qtbot.keyClick(loop, QtCore.Qt.Key.Key_Space)
+    assert bar.playing and loop.isChecked() == was  # played; the check box kept its state
+    bar.pause()
+    loop.setFocus(QtCore.Qt.FocusReason.TabFocusReason)
+    window.setAttribute(QtCore.Qt.WidgetAttribute.WA_KeyboardFocusChange, True)  # what Qt sets on Tab
+    qtbot.keyClick(loop, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: loop.isChecked() != was, timeout=3000)  # animateClick presses it shortly after
+    assert not bar.playing
