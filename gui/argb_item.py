@@ -28,6 +28,11 @@ class ArgbItem(QtWidgets.QGraphicsItem):
         self._fill: Optional[Callable[[], np.ndarray]] = None  # colours the layer when it is next painted
         self._format = _FORMATS[opaque]  # opaque: every pixel's alpha is 255
         self.source: Optional[np.ndarray] = None  # the plane shown, before colouring (tests, probes)
+        # until its first pixels Qt neither asks the item's bounding rectangle nor paints it: each a
+        # call into Python, 18 a crosshair move for the overlays no tool has drawn into yet. Not set
+        # again once cleared: Qt would then skip the repaint that wipes the last pixels
+        self._never_drawn = True
+        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
 
     def set_rect(self, rect: QtCore.QRectF) -> None:
         if rect != self._rect:
@@ -42,6 +47,8 @@ class ArgbItem(QtWidgets.QGraphicsItem):
         the window draws every view a crosshair move changed)."""
         self.source = source
         self._fill = None
+        if argb is not None:
+            self._drawn()
         if argb is None:
             if self._qimage is None:
                 return False  # nothing shown before either: no repaint (overlays clear their items on every move)
@@ -59,6 +66,12 @@ class ArgbItem(QtWidgets.QGraphicsItem):
         pixels are asked for; the owner repaints. ``fill`` may refill the buffer shown now."""
         self.source = source
         self._fill = fill
+        self._drawn()
+
+    def _drawn(self) -> None:
+        if self._never_drawn:
+            self._never_drawn = False
+            self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, False)
 
     def _realize(self) -> None:
         if self._fill is not None:

@@ -30,6 +30,10 @@ class _SliceViewBox(pg.ViewBox):
         super().__init__(lockAspect=True, enableMenu=False)
         self.owner = owner
         self._wl_start = None
+        if self.border.style() == QtCore.Qt.PenStyle.NoPen:
+            # its paint only outlines it with this invisible pen (the outline is a child item):
+            # skipped, each repaint of a view makes one call into Python less
+            self.setFlag(self.GraphicsItemFlag.ItemHasNoContents)
 
     def mouseClickEvent(self, ev) -> None:
         self.owner.modifiers = ev.modifiers()
@@ -274,7 +278,9 @@ class SliceView(QtWidgets.QWidget):
             return
         at = self._line_transform().map(QtCore.QPointF(col, row))
         painter.save()
-        painter.setClipRect(self.viewbox.sceneBoundingRect(), QtCore.Qt.ClipOperation.IntersectClip)
+        # the view box's sceneBoundingRect without asking pyqtgraph's boundingRect (Python) for it
+        box = self.viewbox.mapRectToScene(self.viewbox.rect().adjusted(0.0, 0.0, 0.5, 0.5))
+        painter.setClipRect(box, QtCore.Qt.ClipOperation.IntersectClip)
         # in viewport pixels, just across the view: the same pixels as lines through the view box's
         # transform reaching beyond the view, whose clipping cost Qt ~0.1 ms a view
         painter.resetTransform()
