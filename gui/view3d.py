@@ -174,6 +174,10 @@ class View3D(QtWidgets.QWidget):
         vtkmodules.qt.PyQtImpl = "PySide6"
         from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
+        # VTK draws into a native window; by default Qt then gives every sibling of it and of its
+        # ancestors a native window too (the slice views, the status bar, the side panel), and
+        # flushes each to the display server on its own: a slice change was four flushes, not one
+        QtWidgets.QApplication.setAttribute(QtCore.Qt.ApplicationAttribute.AA_DontCreateNativeWidgetSiblings)
         self.widget = QVTKRenderWindowInteractor(self)
         lay.addWidget(self.widget)
         self.renderer = vtk.vtkRenderer()
