@@ -52,7 +52,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.autosaver = Autosave(self.session, self.shell, self.opener)
         self.pacs = PacsController(self.session, self.shell, self.opener)
         self.views = {v: SliceView(self.model, v) for v in VIEWS}
-        self.view3d = View3D(self.model, self.session)
+        self.view3d = View3D(self.model, self.session, self)  # a child from the start: see gui.view3d._vtk_widget
         self.segments = SegmentPanel(self.session)
         self.heat_panel = HeatPanel(self.model)
         self.heat_panel.attach_3d(self.view3d)  # the active map as iso-surfaces in 3D, switchable

@@ -143,6 +143,19 @@ def display_surface(labelmap: LabelMap, value: int, box):
     return poly
 
 
+def _vtk_widget(parent: QtWidgets.QWidget):
+    """VTK's Qt widget, whose native window leaves its ancestors alien (``parent`` must not be a
+    window that is yet to be reparented: its native window, and VTK's in it, would be destroyed)."""
+    from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+
+    class Widget(QVTKRenderWindowInteractor):
+        def winId(self):  # VTK's constructor asks for it at once
+            self.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontCreateNativeAncestors)
+            return super().winId()
+
+    return Widget(parent)
+
+
 class View3D(QtWidgets.QWidget):
     """The VTK render window, following the viewer model."""
 
@@ -172,13 +185,11 @@ class View3D(QtWidgets.QWidget):
         import vtkmodules.qt
 
         vtkmodules.qt.PyQtImpl = "PySide6"
-        from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
-
-        # VTK draws into a native window; by default Qt then gives every sibling of it and of its
-        # ancestors a native window too (the slice views, the status bar, the side panel), and
-        # flushes each to the display server on its own: a slice change was four flushes, not one
+        # VTK draws into a native window; by default Qt then gives its ancestors and every sibling
+        # of it and of them a native window too (the slice views, the status bar, the side panel)
+        # and flushes each to the display server on its own: a slice change was four flushes, not one
         QtWidgets.QApplication.setAttribute(QtCore.Qt.ApplicationAttribute.AA_DontCreateNativeWidgetSiblings)
-        self.widget = QVTKRenderWindowInteractor(self)
+        self.widget = _vtk_widget(self)
         lay.addWidget(self.widget)
         self.renderer = vtk.vtkRenderer()
         self.renderer.SetBackground(0.08, 0.08, 0.12)
