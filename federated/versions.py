@@ -13,11 +13,9 @@ from inference.card import Metric, ModelCard
 def next_version(base: ModelCard, taken: list[str]) -> str:
     """The next free minor version, marked as federated ("1.1.0-fed"): a site's own retraining
     numbers its versions 1.1.0, 1.2.0 ... and the two never collide."""
-    parts = [int(p) if p.isdigit() else 0 for p in base.version.split("-")[0].split(".")[:2]] + [0, 0]
-    major, minor = parts[0], parts[1] + 1
-    while any(v.split("-")[0] == f"{major}.{minor}.0" for v in taken):
-        minor += 1
-    return f"{major}.{minor}.0-fed"
+    from inference.registry import next_minor_version
+
+    return next_minor_version(base.version, [v.split("-")[0] for v in taken]) + "-fed"
 
 
 def keep(net, base: ModelCard, version: str, root: Path, *, metrics: list[Metric], training_data: str,

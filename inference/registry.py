@@ -25,6 +25,17 @@ def user_models_dir() -> Path:
     return Path(user_data_dir("Delineate", "Delineate")) / "models"
 
 
+def next_minor_version(version: str, taken) -> str:
+    """``major.(minor + 1).0`` of ``version`` (a suffix such as "-fed" ignored), past every version in
+    ``taken`` (matched exactly): what a retrained model is numbered."""
+    major, minor = ([int(p) if p.isdigit() else 0 for p in version.split("-")[0].split(".")[:2]] + [0, 0])[:2]
+    taken = set(taken)
+    minor += 1
+    while f"{major}.{minor}.0" in taken:
+        minor += 1
+    return f"{major}.{minor}.0"
+
+
 def _version_key(v: str):
     return tuple(int(p) if p.isdigit() else p for p in v.replace("-", ".").split("."))
 

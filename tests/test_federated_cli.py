@@ -65,3 +65,13 @@ def test_federated_versions_do_not_collide_with_local_retraining():
     base = Registry([SHIPPED]).get("us-lesion-2d")
     assert next_version(base, ["1.0.0"]) == "1.1.0-fed"
     assert next_version(base, ["1.0.0", "1.1.0", "1.2.0-fed"]) == "1.3.0-fed"
+
+
+def test_retrained_versions_are_numbered_alike_everywhere():
+    """One numbering for a site's retraining (store, interactive network) and the federated one."""
+    from inference.registry import next_minor_version
+
+    assert next_minor_version("1.1.0", []) == "1.2.0"
+    assert next_minor_version("2.0.0", {"2.1.0", "2.2.0"}) == "2.3.0"
+    assert next_minor_version("1.1.0-fed", ["1.2.0-fed"]) == "1.2.0"  # matched exactly: a site's own 1.2.0 is free
+    assert next_minor_version("v3", []) == "0.1.0"

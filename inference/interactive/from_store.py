@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from core.errors import DelineateError
-from core.progress import no_progress
+from core.progress import check, no_progress
 from inference.interactive import net_model
 from inference.interactive.benchmark import Case, run_case
 from inference.interactive.synth_objects import Scene
@@ -79,25 +79,24 @@ def scene_of(case: Case, rng: np.random.Generator, patch=(48, 48, 48), plane=(64
     return Scene(image.astype(np.float32), target)
 
 
-def _auc(engine_folder: Path, cases: list[Case], device=None) -> np.ndarray:
+def _auc(engine_folder: Path, cases: list[Case], device=None, cancel=None) -> np.ndarray:
     """Per object: the mean DSC AUC of the click and the box start (the benchmark's protocol)."""
     from inference.interactive.network import NetworkEngine
 
     engine = NetworkEngine(device, folder=engine_folder)
     scores = []
     for case in cases:
+        check(cancel)
         state = engine.open(case.volume)
-        scores.append(np.mean([run_case(state, case, start, "network").auc for start in ("click", "box")]))
+        scores.append(np.mean([run_case(state, case, start, "network", cancel).auc for start in ("click", "box")]))
     return np.asarray(scores)
 
 
 def _next_version(version: str, root: Path) -> str:
-    major, minor = (int(p) if p.isdigit() else 0 for p in (version.split(".") + ["0", "0"])[:2])
+    from inference.registry import next_minor_version
+
     taken = {p.name for p in net_model.version_folders()} | ({p.name for p in root.iterdir()} if root.is_dir() else set())
-    minor += 1
-    while f"{major}.{minor}.0" in taken:
-        minor += 1
-    return f"{major}.{minor}.0"
+    return next_minor_version(version, taken)
 
 
 def retrain(store, out_root: Optional[Path] = None, steps: int = 200, minutes: float = 30.0,
@@ -116,7 +115,7 @@ def retrain(store, out_root: Optional[Path] = None, steps: int = 200, minutes: f
         raise DelineateError(f"fine-tuning the promptable network needs approved corrections on both sides of "
                              f"the split (objects: train {len(train_objects)}, held-out {len(held)})")
     progress(0.0, f"measuring v{parent['version']} on {len(held)} held-out objects")
-    before = _auc(base, held)
+    before = _auc(base, held, cancel=cancel)
     kinds = {}
     for case in train_objects:
         kinds.setdefault(case.volume.array.shape[0] == 1, []).append(case)
@@ -142,7 +141,7 @@ def retrain(store, out_root: Optional[Path] = None, steps: int = 200, minutes: f
     folder = out_root / version
     card = write_model(state["net"], state, folder, version)
     progress(0.9, f"measuring v{version} on {len(held)} held-out objects")
-    after = _auc(folder, held)
+    after = _auc(folder, held, cancel=cancel)
     decision = decide(before, after, min_cases=MIN_CASES if min_cases is None else min_cases)
     data = f"{len(held)} held-out objects of approved corrections in the store (fixed split), challenge protocol"
     card["parent_version"] = parent["version"]

@@ -19,18 +19,11 @@ from core.promotion import MIN_CASES, decide
 from core.progress import CancelToken, ProgressFn, no_progress
 from core.resample import resample
 from inference.card import Metric, ModelCard
+from inference.registry import next_minor_version
 from inference.runner import load_model, model_grid, model_input, to_model_axes
 from inference.training.recipes import recipe_for
 from inference.training.train import Recipe, case_dice, train
 
-
-
-def _next_version(card: ModelCard, registry_versions: list[str]) -> str:
-    parts = [int(p) if p.isdigit() else 0 for p in card.version.split(".")[:3]] + [0, 0, 0]
-    major, minor = parts[0], parts[1] + 1
-    while f"{major}.{minor}.0" in registry_versions:
-        minor += 1
-    return f"{major}.{minor}.0"
 
 
 def corrections_recipe(store, base: ModelCard, mix_generated: float = 0.5) -> tuple[Recipe, list, list]:
@@ -92,7 +85,7 @@ def retrain(store, base: ModelCard, out_root: Path, iterations: int = 200, progr
         recipe.sample = lambda rng: corrupt(*inner(rng))
     held = recipe.heldout(len(hold_cases), 0)
     before = case_dice(load_model(base, torch.device("cpu")), base, held)
-    version = _next_version(base, versions or [])
+    version = next_minor_version(base.version, versions or [])
     card = train(recipe, out_root, iterations, seed=seed, heldout_cases=0, progress=progress,
                  cancel=cancel, log=log, parent=base, version=version, lr=recipe.lr)
     after = case_dice(load_model(card, torch.device("cpu")), card, held)
