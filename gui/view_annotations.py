@@ -109,14 +109,14 @@ class ViewAnnotations:
         self.owner = owner
         self._layer: Optional[QtGui.QImage] = None
         self._layer_key = None
-        self._boxes: list[QtCore.QRectF] = []  # where the layer has pixels, in viewport pixels
+        self._boxes: list[tuple] = []  # (where the layer has pixels in viewport pixels, the same in the layer's)
         self._stamps: Optional[OutlinedStamps] = None  # the title's pieces, at the screen's dpr
         self._serial = 0  # counts the view's zooms and pans (the scale bar's length follows them)
         self._shown_key = None
         self._title = ""
         # what changes only with the view's size, zoom, font or image (not with its slice): looked
         # up again on every slice change it cost ~0.05 ms a view
-        self._frame_key = None
+        self._frame_key = self._frame_font = None
         self._frame: tuple = ()  # (font, scene mm per screen pixel)
 
     def range_changed(self) -> None:
@@ -138,7 +138,10 @@ class ViewAnnotations:
             self._title = self._prepare(w, h, dpr)
             self._shown_key = shown
         whole = QtCore.QRectF(r.toAlignedRect())  # whole pixels: a fractional rectangle would resample the layer
-        for box in self._boxes:  # the layer is transparent elsewhere: blending all of it cost ~0.3 ms a view
+        for box, source in self._boxes:  # the layer is transparent elsewhere: blending all of it cost ~0.3 ms a view
+            if whole.contains(box):  # a whole repaint: its source rectangle is kept
+                p.drawImage(box, self._layer, source)
+                continue
             part = box.intersected(whole)
             if not part.isEmpty():
                 p.drawImage(part, self._layer,
@@ -153,9 +156,11 @@ class ViewAnnotations:
         """The letters' and scale bar's layer (kept in ``_layer``) and the title."""
         o = self.owner
         vol = o.model.volume
-        frame = (w, h, dpr, self._serial, id(o.model.display), o.font().key())
-        if frame != self._frame_key:
-            self._frame_key, self._frame = frame, (self._font(), o.viewbox.viewPixelSize()[0])
+        frame = (w, h, dpr, self._serial, id(o.model.display))
+        font = o.font()  # compared, not keyed: QFont.key() builds a string (~4 us a view a slice)
+        if frame != self._frame_key or font != self._frame_font:
+            self._frame_key, self._frame_font = frame, font
+            self._frame = (self._font(), o.viewbox.viewPixelSize()[0])
         font, mm_per_px = self._frame
         if self._stamps is None or (self._stamps.font, self._stamps.dpr) != (font, dpr):
             self._stamps = OutlinedStamps(font, QtGui.QColor(VIEW_COLORS[o.view]), dpr)
@@ -167,7 +172,8 @@ class ViewAnnotations:
         key = (w, h, dpr, vol.orientation_known, not vol.spacing_known, mm_per_px, top_y)
         if key != self._layer_key:
             self._layer, self._layer_key = self._static_layer(*key), key
-            self._boxes = drawn_boxes(self._layer)
+            self._boxes = [(b, QtCore.QRectF(b.x() * dpr, b.y() * dpr, b.width() * dpr, b.height() * dpr))
+                           for b in drawn_boxes(self._layer)]
         return title
 
     def _image(self, w: int, h: int, dpr: float) -> tuple[QtGui.QImage, QtGui.QPainter]:
@@ -241,6 +247,10 @@ class OutlinedStamps:
         self.font, self.colour, self.dpr = QtGui.QFont(font), colour, dpr
         self.metrics = QtGui.QFontMetricsF(self.font)
         self._pieces: dict[str, tuple[QtGui.QImage, QtGui.QImage, float]] = {}  # outline, text, advance
+        # per text: its width, and per place the (point, image) stamps in drawing order (a view's
+        # titles: one per slice, and the same ones again when scrolling back)
+        self._widths: dict[str, float] = {}
+        self._placed: dict[tuple, list] = {}
 
     @staticmethod
     def split(text: str) -> list[str]:
@@ -269,13 +279,27 @@ class OutlinedStamps:
         return got
 
     def width(self, text: str) -> float:
-        return sum(self._piece(t)[2] for t in self.split(text))
+        got = self._widths.get(text)
+        if got is None:
+            if len(self._widths) > 4096:
+                self._widths.clear()
+            got = self._widths[text] = sum(self._piece(t)[2] for t in self.split(text))
+        return got
 
     def draw(self, painter: QtGui.QPainter, rect: QtCore.QRect, text: str) -> None:
-        pieces = [self._piece(t) for t in self.split(text)]
-        y = int(rect.top() + (rect.height() - self.metrics.height()) / 2)  # as Qt centres it, less the margin
-        for which in (0, 1):  # every outline first: no piece's outline over its neighbour's text
-            x = rect.left() - 1.0
-            for piece in pieces:
-                painter.drawImage(QtCore.QPoint(round(x), y), piece[which])
-                x += piece[2]
+        key = (text, rect.left(), rect.top(), rect.height())
+        stamps = self._placed.get(key)
+        if stamps is None:
+            if len(self._placed) > 4096:
+                self._placed.clear()
+            pieces = [self._piece(t) for t in self.split(text)]
+            y = int(rect.top() + (rect.height() - self.metrics.height()) / 2)  # as Qt centres it, less the margin
+            stamps = []
+            for which in (0, 1):  # every outline first: no piece's outline over its neighbour's text
+                x = rect.left() - 1.0
+                for piece in pieces:
+                    stamps.append((QtCore.QPoint(round(x), y), piece[which]))
+                    x += piece[2]
+            self._placed[key] = stamps
+        for point, image in stamps:
+            painter.drawImage(point, image)
