@@ -13,7 +13,7 @@ from core.errors import GeometryError
 from core.labels import LabelMap
 from core.overlay import HeatMap, label_lut
 from core.volume import Volume, WindowPreset
-from core.windows import presets_for
+from core.windows import initial_window, presets_for
 
 
 class Observable:
@@ -63,8 +63,8 @@ class ViewerModel(Observable):
         self.labelmap, self.labels, self.heatmaps, self._heat_display = None, None, [], {}
         self.active_heat = None
         self.hidden = set()
-        w = volume.default_window()
-        self.window = WindowPreset("Auto", w.center, w.width)
+        w = initial_window(volume)
+        self.window = WindowPreset("Abdomen" if w.name == "Abdomen" else "Auto", w.center, w.width)
         self.cursor = np.asarray(self.display.grid.size) // 2
         self.notify("image")
         if world is not None:

@@ -27,6 +27,15 @@ def presets_for(volume: Volume) -> list[WindowPreset]:
     return out
 
 
+def initial_window(volume: Volume) -> WindowPreset:
+    """What an image opens with: the file's window (the scanner's choice), else soft tissue
+    (abdomen) on CT, as a PACS opens a CT with no window in it (the percentile range of a CT with
+    air around the body is ~1700 HU wide and leaves organs one grey), else the robust percentile range."""
+    if volume.window_presets or volume.modality != "CT":
+        return volume.default_window()
+    return next(p for p in CT_PRESETS if p.name == "Abdomen")
+
+
 def _percentile_window(volume: Volume) -> WindowPreset:
     shown = Volume(volume.array, volume.geometry, volume.modality)  # without file presets
     return shown.default_window()

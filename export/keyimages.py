@@ -14,7 +14,7 @@ from core.overlay import label_lut, outline
 from core.render2d import grey_ramp
 from core.planar import plane_view
 from core.volume import Volume, WindowPreset
-from core.windows import CT_PRESETS
+from core.windows import initial_window
 
 
 @dataclass
@@ -41,10 +41,8 @@ def focus_index(labelmap: LabelMap, value: Optional[int] = None) -> np.ndarray:
 
 
 def report_window(volume: Volume) -> WindowPreset:
-    """The file's window, else soft tissue (abdomen) for CT, else the robust percentile range."""
-    if volume.window_presets or volume.modality != "CT":
-        return volume.default_window()
-    return next(p for p in CT_PRESETS if p.name == "Abdomen")
+    """The window the viewer opens the image with (core.windows.initial_window)."""
+    return initial_window(volume)
 
 
 def box_centre(box_zyx) -> np.ndarray:

@@ -49,3 +49,6 @@ class WindowLevelBox(QtWidgets.QGroupBox):
     def _sync(self) -> None:
         w = self.model.window
         self.text.setText(f"{w.center:.0f} / {w.width:.0f}")
+        same = [n for n, p in enumerate(self.model.presets()) if (p.center, p.width) == (w.center, w.width)]
+        if same and self.presets.currentIndex() not in same:  # the list names the window on screen
+            self.presets.setCurrentIndex(same[-1] if w.name != "Auto" else same[0])

@@ -80,6 +80,26 @@ def test_ct_presets_and_window_drag():
     assert brighter.center < w.center
 
 
+def test_a_ct_without_a_window_in_its_file_opens_in_soft_tissue():
+    """A CT from NIfTI (no window in the file) opens at abdomen W400/L40, as a PACS opens it, not at
+    the percentile range that air makes ~1700 HU wide; a file's window still comes first, and MR
+    keeps the percentile range. The report's key images use the same window."""
+    from core.viewer_model import ViewerModel
+    from export.keyimages import report_window
+
+    a = np.full((8, 30, 30), -1000, np.int16)
+    a[:, 5:25, 5:25] = 40
+    a[:, 12:18, 12:18] = 700
+    model = ViewerModel()
+    for modality, presets, expect in (("CT", [], (40, 400)), ("CT", [WindowPreset("W", 50, 350)], (50, 350))):
+        vol = Volume.from_array(a, modality=modality, window_presets=presets)
+        model.set_volume(vol)
+        assert (model.window.center, model.window.width) == expect == (report_window(vol).center, report_window(vol).width)
+    mr = Volume.from_array(a.astype(np.float32) + 1000, modality="MR")
+    model.set_volume(mr)
+    assert model.window.name == "Auto" and model.window.width > 1000
+
+
 def test_label_lut_outline_and_heat_map():
     table = LabelTable((Label(1, "a", (255, 0, 0)), Label(2, "b", (0, 255, 0))))
     lut = label_lut(table, hidden={2}, opacity=0.5)

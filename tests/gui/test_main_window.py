@@ -99,6 +99,10 @@ def test_dicom_ct_window_presets_and_right_drag(qtbot, window, ct_series):
     assert window.windowTitle().endswith("Phantom CT")
     names = [window.window_level.presets.itemText(i).split("  ")[0] for i in range(window.window_level.presets.count())]
     assert {"Brain", "Lung", "Mediastinum", "Bone", "Liver", "Abdomen", "Subdural", "Stroke"} <= set(names)
+    w = window.model.window  # the file's window if it has one, else soft tissue; the list names it
+    current = window.window_level.presets.currentText()
+    assert current.startswith("From file") if window.model.volume.window_presets else \
+        (current.startswith("Abdomen") and (w.center, w.width) == (40, 400))
     window.window_level.apply_preset(names.index("Lung"))
     assert (window.model.window.center, window.model.window.width) == (-600, 1500)
     item = window.views["axial"].image_item
