@@ -8,6 +8,7 @@ interactive tool also takes right clicks (negative prompts).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
 
 import numpy as np
@@ -92,6 +93,28 @@ class _Graphics(pg.GraphicsView):
         # the black background is one fill; pyqtgraph's cached background pixmap was copied under
         # every repaint instead (~0.15 ms a view)
         self.setCacheMode(QtWidgets.QGraphicsView.CacheModeFlag.CacheNone)
+        # drawBackground paints every exposed pixel: the viewport's own fill in its palette colour
+        # under it (a view's worth of pixels each repaint) is not wanted
+        self.viewport().setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    def drawBackground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
+        """Black, except where the opaque image is about to cover every pixel anyway (most of a
+        whole repaint: ~0.05 ms a view of filling)."""
+        covered = None
+        if rect.width() * rect.height() > 20000 and self.viewportTransform().isIdentity():  # not for line strips
+            covered = self.owner.covered_rect()
+        if covered is None or not rect.intersects(covered):
+            super().drawBackground(painter, rect)
+            return
+        brush = self.backgroundBrush()
+        # scene coordinates are viewport pixels here; the parts of rect around covered
+        top, bottom = max(rect.top(), covered.top()), min(rect.bottom(), covered.bottom())
+        for part in (QtCore.QRectF(rect.left(), rect.top(), rect.width(), top - rect.top()),
+                     QtCore.QRectF(rect.left(), bottom, rect.width(), rect.bottom() - bottom),
+                     QtCore.QRectF(rect.left(), top, covered.left() - rect.left(), bottom - top),
+                     QtCore.QRectF(covered.right(), top, rect.right() - covered.right(), bottom - top)):
+            if part.width() > 0 and part.height() > 0:
+                painter.fillRect(part, brush)
 
     def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         self.owner.paint_crosshair(painter)
@@ -249,6 +272,21 @@ class SliceView(QtWidgets.QWidget):
         the whole view (not through the scene: see __init__)."""
         item.fill_later(fill, plane)
         self._repaint()
+
+    def covered_rect(self) -> Optional[QtCore.QRectF]:
+        """Whole viewport pixels the opaque image layer paints over whatever is beneath (its
+        rectangle within the view box, less a pixel at each edge, where Qt rounds a scaled image's
+        edges), or None when it paints nothing."""
+        item = self.image_item
+        if not item.isVisible() or not item.has_pixels or self.model.display is None:
+            return None
+        r = self._line_transform().mapRect(item.boundingRect()).intersected(
+            self.viewbox.mapRectToScene(self.viewbox.rect()))
+        left, top = math.ceil(r.left()) + 1, math.ceil(r.top()) + 1
+        right, bottom = math.floor(r.right()) - 1, math.floor(r.bottom()) - 1
+        if right <= left or bottom <= top:
+            return None
+        return QtCore.QRectF(left, top, right - left, bottom - top)
 
     def _line_transform(self) -> QtGui.QTransform:
         """View (mm) to viewport pixels, as the items in the view box are drawn."""
