@@ -74,6 +74,9 @@ class MainWindow(QtWidgets.QMainWindow):
         # a new text must not re-layout the status bar on every crosshair move
         self.probe_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.probe_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        # opaque (the window colour it stood on): a new text repaints the label alone, not the main
+        # window and status bar beneath it first
+        self.probe_label.setAutoFillBackground(True)
         self.statusBar().addWidget(steady(self.probe_label), 1)  # nor re-layout the window (gui.steady_label)
         self.statusBar().addPermanentWidget(self.tasks)
         self._layout_name, self._before_single, self._focused_view = "conventional", "conventional", "axial"
