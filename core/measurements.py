@@ -100,11 +100,18 @@ def ellipse_voxels(geometry: Geometry, points) -> tuple[np.ndarray, np.ndarray, 
 
 def values(m: Measurement, volume: Optional[Volume] = None) -> dict:
     """What the measurement reads: length_mm, angle_deg, area_mm2 and ROI statistics (mean, sd, min,
-    max in the image's units, HU on CT), or RECIST long_mm/short_mm."""
+    max in the image's units, HU on CT; of the luminance on a colour image, ``of`` says so), or
+    RECIST long_mm/short_mm."""
     out = _values(m, volume)
     if volume is not None and not volume.spacing_known:  # 1 mm pixels stand in for an unknown size
         out["in_pixels"] = True
     return out
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Luma of RGB(A) samples (last axis), ITU-R BT.601 weights: the grey PIL and DICOM viewers make of
+    a colour ultrasound, so an ROI on it reads the brightness the reader sees."""
+    return rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
 def _values(m: Measurement, volume: Optional[Volume]) -> dict:
@@ -118,9 +125,11 @@ def _values(m: Measurement, volume: Optional[Volume]) -> dict:
     _c, u, v = ellipse_axes(p)
     out = {"area_mm2": float(np.pi * np.linalg.norm(u) * np.linalg.norm(v)),
            "axes_mm": [2 * float(np.linalg.norm(u)), 2 * float(np.linalg.norm(v))]}
-    if volume is not None and not volume.is_color:
+    if volume is not None:
         k, j, i = ellipse_voxels(volume.geometry, p)
         vals = volume.array[k, j, i].astype(np.float64)
+        if volume.is_color:  # an RGB ultrasound: what a grey screen would show of it
+            vals, out["of"] = luminance(vals), "luminance"
         out["voxels"] = int(vals.size)
         out["unit"] = "HU" if volume.modality == "CT" else ""
         if vals.size:
@@ -138,10 +147,11 @@ def text(m: Measurement, vals: dict) -> str:
     if m.kind == "recist":
         return f"{m.label + ': ' if m.label else ''}{vals['long_mm']:.1f} × {vals['short_mm']:.1f} {mm}"
     area = vals["area_mm2"]
-    s = f"{area:.0f} px" if vals.get("in_pixels") else f"{area / 100:.2f} cm²" if area >= 100 else f"{area:.1f} mm²"
+    s = f"{area:.0f} px²" if vals.get("in_pixels") else f"{area / 100:.2f} cm²" if area >= 100 else f"{area:.1f} mm²"
     if "mean" in vals:
         u = f" {vals['unit']}" if vals.get("unit") else ""
-        s += f"\nmean {vals['mean']:.1f} ± {vals['sd']:.1f}{u}\nmin {vals['min']:g}  max {vals['max']:g}"
+        s += f"\n{vals['of']} " if vals.get("of") else "\n"
+        s += f"mean {vals['mean']:.1f} ± {vals['sd']:.1f}{u}\nmin {vals['min']:g}  max {vals['max']:g}"
     return s
 
 
@@ -200,7 +210,7 @@ def _hull(xy: np.ndarray) -> np.ndarray:
 
 
 MEASUREMENT_COLUMNS = ("kind", "label", "text", "length_mm", "angle_deg", "long_mm", "short_mm", "area_mm2",
-                       "voxels", "mean", "sd", "min", "max", "unit", "points_lps_mm")
+                       "voxels", "mean", "sd", "min", "max", "unit", "of", "points_lps_mm")
 
 
 def measurements_csv(rows: list[dict]) -> str:

@@ -79,6 +79,7 @@ class MeasurePanel(QtWidgets.QWidget):
         if m is None:
             self.tool.failed.emit(f"RECIST: segment {self.segment.currentText()} is empty")
         else:
+            self.tool.report(m)
             self.go_to(len(self.session.measurements) - 1)
 
     def go_to(self, index: int) -> None:

@@ -118,7 +118,10 @@ class MeasureTool(QtCore.QObject):
         else:
             pts[k] = p
         old = self.session.measurements[n]
-        measuring.replace(self.session, n, Measurement(old.kind, tuple(map(tuple, pts)), old.label))
+        m = Measurement(old.kind, tuple(map(tuple, pts)), old.label)
+        measuring.replace(self.session, n, m)
+        if phase == "finish":
+            self.report(m)
 
     def _sketch(self) -> None:
         overlay = self.overlays.get(self._view)
@@ -152,8 +155,14 @@ class MeasureTool(QtCore.QObject):
         except DelineateError as exc:
             self.failed.emit(f"Measure: {exc}")
             return
+        self.report(m)
+
+    def report(self, m: Measurement) -> None:
+        """The status bar reads this measurement's own value (drawn, moved, or RECIST from the panel),
+        never the one before it."""
         if self.shell is not None:
-            self.shell.message(f"Measure: {text(m, values(m, self.session.volume)).replace(chr(10), '; ')}", 15000)
+            self.shell.message(f"Measure: {m.kind}: {text(m, values(m, self.session.volume)).replace(chr(10), '; ')}",
+                               15000)
 
     def _cancel(self) -> None:
         self._pending = []
