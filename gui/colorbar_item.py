@@ -46,6 +46,11 @@ class HeatBar:
     def __init__(self, view) -> None:
         self.view = view
         self._cache: dict = {}  # id(heat) -> (what the bar shows, its image)
+        # what the last paint drew: (what every bar showed, where), (the bars' bounding rectangle,
+        # [(top left, image)]); a repaint of the same bars blends them without recomputing their
+        # boxes and keys in Qt calls
+        self._placed_key = None
+        self._placed: tuple = ()
         view.model.subscribe("heatmaps", self.update)
         view.model.subscribe("image", self.update)
 
@@ -68,19 +73,30 @@ class HeatBar:
         maps = shown_maps(model)
         if not maps:
             return
+        viewport = self.view.graphics.viewport()
+        placed_key = (viewport.height(), viewport.devicePixelRatioF(),
+                      [(id(h), h.name, h.colormap, h.vmin, h.vmax, h.threshold, h.meaning) for h in maps])
+        if placed_key != self._placed_key:
+            self._placed_key, self._placed = placed_key, self._place(maps, placed_key[1])
+        bounds, stamps = self._placed
+        # (drawn whole when any of it is exposed: what falls outside the exposed region is clipped)
+        if exposed.intersects(bounds):
+            for point, image in stamps:
+                p.drawImage(point, image)
+
+    def _place(self, maps: list, dpr: float) -> tuple:
         boxes = self.boxes()
-        if not any(exposed.intersects(QtCore.QRectF(b)) for b in boxes):
-            return
-        dpr = self.view.graphics.viewport().devicePixelRatioF()
-        kept = {}
+        kept, stamps, bounds = {}, [], QtCore.QRectF()
         for heat, box in zip(maps, boxes):
             key = (heat.name, heat.colormap, heat.vmin, heat.vmax, heat.threshold, heat.meaning, box.size().toTuple(),
                    dpr)
             cached = self._cache.get(id(heat))
             image = cached[1] if cached is not None and cached[0] == key else _bar_image(heat, box.size(), dpr)
             kept[id(heat)] = (key, image)
-            p.drawImage(box.topLeft(), image)
+            stamps.append((box.topLeft(), image))
+            bounds = bounds.united(QtCore.QRectF(box))
         self._cache = kept  # bars of maps no longer shown are dropped
+        return bounds, stamps
 
 
 def _bar_image(heat, size: QtCore.QSize, dpr: float) -> QtGui.QImage:
