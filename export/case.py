@@ -208,8 +208,10 @@ def _export(req: ExportRequest, progress: ProgressFn, cancel: Optional[CancelTok
     from export.report import ReportInfo, render_report
     from export.snapshot import render_surfaces
 
-    progress(0.2, "rendering the 3D view")
-    snapshot = render_surfaces(req.labelmap)
+    flat = req.volume.is_planar  # a 2D image or loop has no 3D view to show: its space goes to the image
+    if not flat:
+        progress(0.2, "rendering the 3D view")
+    snapshot = None if flat else render_surfaces(req.labelmap)
     check(cancel)
     progress(0.6, "laying out the report")
     desc = "" if req.deidentify else req.volume.description
@@ -217,7 +219,8 @@ def _export(req: ExportRequest, progress: ProgressFn, cancel: Optional[CancelTok
                       study=desc, reviewer=req.reviewer, state=req.state, model=req.model, case_id=req.case_id,
                       explanation=req.explanation, regions=dict(req.regions),
                       measurements=list(req.measurements),
-                      notes=list(req.notes) + ([] if snapshot is not None else ["3D view not rendered (no OpenGL)"]))
+                      notes=list(req.notes) + ([] if snapshot is not None or flat
+                                               else ["3D view not rendered (no OpenGL)"]))
     render_report(info, req.volume, req.labelmap, rows, out, snapshot)
     progress(1.0, "done")
     return [out]

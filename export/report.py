@@ -1,4 +1,5 @@
-"""The review report: one A4 page (more if there are many segments) as PDF, or PNG to look at.
+"""The review report: one A4 page (more when the segments or the text need them) as PDF, or PNG to
+look at. Blocks flow down the page at their measured heights (export.report_layout).
 
 Drawn with matplotlib's object API (no pyplot state), so the same layout makes the PDF for the
 record and the PNG for screens, from the GUI or the command line, without a display.
@@ -6,7 +7,6 @@ record and the PNG for screens, from the GUI or the command line, without a disp
 from __future__ import annotations
 
 import datetime
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -16,13 +16,14 @@ import numpy as np
 from core.labels import LabelMap
 from core.volume import Volume
 from export.keyimages import box_centre, key_images
+from export.report_layout import A4, GAP, TITLE_H, Flow, wrap
 from formats.atomic import atomic_output
 
-A4 = (8.27, 11.69)
 RESEARCH_NOTICE = ("Research software, not a medical device: not validated for clinical use. "
                    "Every mask must be checked by a qualified reader.")
 SYNTHETIC_NOTICE = "NOT FOR CLINICAL USE - the model was trained only on synthetic (generated) data."
-ROWS_FIRST_PAGE, ROWS_PER_PAGE = 12, 40
+ROW_H = 0.02  # a segment table row (7.5 pt text)
+EXPLANATION_H = 0.30
 
 
 @dataclass
@@ -55,7 +56,7 @@ def _table_rows(stats: list[dict]) -> tuple[list[str], list[list[str]]]:
     has_ai = any(r.get("dice_vs_ai") is not None or r.get("added_by_reviewer") for r in stats)
     planar = any(r.get("area_px") is not None for r in stats)
     in_mm = planar and all(r.get("area_mm2") is not None for r in stats)
-    size = ("Area (mm²)" if in_mm else "Area (px)") if planar else \
+    size = ("Area (mm²)" if in_mm else "Area (px²)") if planar else \
         "Volume (ml)" if all(r.get("volume_ml") is not None for r in stats) else "Voxels"
     head = ["Segment", size, f"Mean ± SD {unit}".strip(), "Min / max"]
     if has_ai:
@@ -83,21 +84,6 @@ def _spacing_line(volume: Volume) -> str:
     return f"spacing: {mm} mm, " + (g.orientation_code() if volume.orientation_known else "orientation not given")
 
 
-def _text_block(ax, x, y, title, lines, size=8.5, width=52):
-    lines = [w for line in lines for w in (textwrap.wrap(line, width, subsequent_indent="   ") or [""])]
-    ax.text(x, y, title, fontsize=10, fontweight="bold", va="top", transform=ax.transAxes)
-    ax.text(x, y - 0.022, "\n".join(lines), fontsize=size, va="top", transform=ax.transAxes, linespacing=1.45)
-
-
-def _measurements_block(ax, y: float, rows: list[dict]) -> float:
-    """The reader's measurements (ruler, angle, ROI, RECIST), one line each; the height left below."""
-    lines = [f"{n}. {r['kind']}: {r['text']}" for n, r in enumerate(rows[:8], 1)]
-    if len(rows) > 8:
-        lines.append(f"... and {len(rows) - 8} more (in the statistics export)")
-    _text_block(ax, 0.05, y, "Measurements", lines, size=8, width=110)
-    return y - 0.022 - 0.0175 * len(lines) - 0.02
-
-
 def _model_lines(model: Optional[dict]) -> list[str]:
     if not model:
         return ["no model (manual segmentation)"]
@@ -109,80 +95,111 @@ def _model_lines(model: Optional[dict]) -> list[str]:
     if metrics:
         lines.append("held-out: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                              for k, v in list(metrics.items())[:5]))
-    for warning in (model.get("warnings") or [])[:3]:  # the out-of-distribution guard's, at the run
-        lines.append("WARNING: " + textwrap.shorten(str(warning), 110))
+    for warning in (model.get("warnings") or [])[:3]:  # the out-of-distribution guard's, at the run: whole
+        lines.append("WARNING: " + " ".join(str(warning).split()))
     return lines
 
 
-def _page(info: ReportInfo, volume: Volume, head, rows, images, snapshot, first: bool, page: int, pages: int):
-    from matplotlib.figure import Figure
+def _footer(volume: Volume, has_ai: bool) -> str:
+    """How the sizes in the table were measured: areas on an image plane, volumes otherwise."""
+    if volume.is_planar:
+        size = ("Areas from pixel counts × pixel area (mm²)" if volume.spacing_known
+                else "Areas in px² (pixel counts): the file gives no pixel size")
+        if volume.is_cine:
+            size += ", on the frame where each segment is largest"
+    else:
+        size = ("Volumes from voxel counts × voxel volume" if volume.spacing_known
+                else "Sizes in voxels: the file gives no voxel size")
+    return size + ("; HD95 = 95th percentile Hausdorff distance between the AI draft and the corrected mask."
+                   if has_ai else ".")
 
-    fig = Figure(figsize=A4)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.axis("off")
-    ax.text(0.05, 0.975, "Segmentation review report", fontsize=16, fontweight="bold", va="top")
-    ax.text(0.95, 0.975, f"Delineate · {info.created}", fontsize=8, ha="right", va="top", color="0.35")
-    y = 0.935
-    synthetic = bool(info.model and info.model.get("synthetic"))
-    notice = (SYNTHETIC_NOTICE + " " if synthetic else "") + RESEARCH_NOTICE
-    ax.text(0.05, y, "\n".join(textwrap.wrap(notice, 118)), fontsize=8.5, va="top", color="white" if synthetic else "0.1",
-            bbox=dict(boxstyle="round,pad=0.5", fc="#b00020" if synthetic else "#fff3cd", ec="none"))
-    y -= 0.05
-    if first:
-        g = volume.geometry
-        _text_block(ax, 0.05, y, "Case", [
-            f"patient: {info.patient}", f"study: {info.study or '-'}",
-            f"case: {info.case_id or 'not saved to the store'}",
-            f"image: {volume.modality}, " + (f"{g.size[0]}×{g.size[1]} pixels" + (
-                f", {g.size[2]} frames" if volume.is_cine else "") if volume.is_planar
-                else f"{g.size[0]}×{g.size[1]}×{g.size[2]} voxels"),
-            _spacing_line(volume)])
-        _text_block(ax, 0.52, y, "Model and review", _model_lines(info.model) + [
-            f"reviewer: {info.reviewer or '-'}    state: {(info.state or 'not saved').replace('_', ' ')}"])
-        y -= 0.16
-        panels = list(images) + ([snapshot] if snapshot is not None else [])
-        width = 0.9 / max(len(panels), 1)
-        for n, img in enumerate(panels):
-            pa = fig.add_axes((0.05 + n * width, y - 0.22, width - 0.01, 0.21))
-            pa.axis("off")
-            if isinstance(img, np.ndarray):
-                pa.imshow(img, interpolation="antialiased")
-                pa.set_title("3D (anterior)", fontsize=8)
-                continue
-            w, h = img.extent_mm
-            pa.imshow(img.rgb, extent=(0, w, h, 0), interpolation="antialiased")  # true aspect in mm
-            left, right, top, bottom = img.letters
-            for txt, xy in ((left, (0.02, 0.5)), (right, (0.98, 0.5)), (top, (0.5, 0.97)), (bottom, (0.5, 0.03))):
-                pa.text(*xy, txt, color="yellow", fontsize=7, ha="center", va="center", transform=pa.transAxes)
-            where = (f"frame {img.slice_index + 1}" if volume.is_cine else "image") if volume.is_planar else \
-                f"{img.view} (slice {img.slice_index + 1})"
-            pa.set_title(where + (f"\n{img.reason}" if img.reason else ""),
-                         fontsize=7.5 if len(panels) > 4 else 8)
-        y -= 0.24
-        if info.explanation is not None:
-            y = _explanation(fig, ax, info.explanation, volume, y)
-    if rows:
-        ax.text(0.05, y, "Segments", fontsize=10, fontweight="bold", va="top")
-        height = min(0.022 * (len(rows) + 1), y - 0.08)
-        tab = fig.add_axes((0.05, y - 0.015 - height, 0.9, height))
+
+def _header(info: ReportInfo):
+    """A page's head: title, date, the research notice in its box; returns the y below it."""
+    def draw(_fig, ax) -> float:
+        ax.text(0.05, 0.975, "Segmentation review report", fontsize=16, fontweight="bold", va="top")
+        ax.text(0.95, 0.975, f"Delineate · {info.created}", fontsize=8, ha="right", va="top", color="0.35")
+        synthetic = bool(info.model and info.model.get("synthetic"))
+        notice = wrap((SYNTHETIC_NOTICE + " " if synthetic else "") + RESEARCH_NOTICE, 0.88 * A4[0], 8.5, indent="")
+        ax.text(0.05, 0.935, "\n".join(notice), fontsize=8.5, va="top", color="white" if synthetic else "0.1",
+                bbox=dict(boxstyle="round,pad=0.5", fc="#b00020" if synthetic else "#fff3cd", ec="none"))
+        # matplotlib's own line step (1.2) and the box's padding (half the font size) each side
+        return 0.935 - (len(notice) * 1.2 + 1.0) * 8.5 / 72 / A4[1] - GAP
+    return draw
+
+
+def _case_lines(info: ReportInfo, volume: Volume) -> list[str]:
+    g = volume.geometry
+    size = (f"{g.size[0]}×{g.size[1]} pixels" + (f", {g.size[2]} frames" if volume.is_cine else "")
+            if volume.is_planar else f"{g.size[0]}×{g.size[1]}×{g.size[2]} voxels")
+    return [f"patient: {info.patient}", f"study: {info.study or '-'}",
+            f"case: {info.case_id or 'not saved to the store'}", f"image: {volume.modality}, {size}",
+            _spacing_line(volume)]
+
+
+def _pictures(flow: Flow, volume: Volume, images, snapshot, reserve: float) -> None:
+    """The key images (and the 3D picture of a volume) in a row, as tall as the page allows while
+    leaving ``reserve`` below them; a 2D image, alone in the row, gets the larger panel."""
+    panels = list(images) + ([snapshot] if snapshot is not None and not volume.is_planar else [])
+    if not panels:
+        return
+    title_h = 2 * 8 * 1.25 / 72 / A4[1]
+    tallest = 0.32 if len(panels) == 1 else 0.21
+    flow.need(title_h + 0.12)
+    h = max(min(tallest, flow.room - title_h - reserve), min(0.12, flow.room - title_h))
+    width = 0.9 / len(panels)
+    for n, img in enumerate(panels):
+        pa = flow.fig.add_axes((0.05 + n * width, flow.y - title_h - h, width - 0.01, h))
+        pa.axis("off")
+        if isinstance(img, np.ndarray):
+            pa.imshow(img, interpolation="antialiased")
+            pa.set_title("3D (anterior)", fontsize=8)
+            continue
+        w, ht = img.extent_mm
+        pa.imshow(img.rgb, extent=(0, w, ht, 0), interpolation="antialiased")  # true aspect in mm
+        left, right, top, bottom = img.letters
+        for txt, xy in ((left, (0.02, 0.5)), (right, (0.98, 0.5)), (top, (0.5, 0.97)), (bottom, (0.5, 0.03))):
+            pa.text(*xy, txt, color="yellow", fontsize=7, ha="center", va="center", transform=pa.transAxes)
+        where = (f"frame {img.slice_index + 1}" if volume.is_cine else "image") if volume.is_planar else \
+            f"{img.view} (slice {img.slice_index + 1})"
+        pa.set_title(where + (f"\n{img.reason}" if img.reason else ""), fontsize=7.5 if len(panels) > 4 else 8)
+    flow.placed(title_h + h + GAP)
+
+
+def _table(flow: Flow, head: list[str], rows: list[list[str]]) -> None:
+    """The segment table, one fixed row height; the rows that do not fit go on on the next page."""
+    more = False
+    while rows:
+        fit = int((flow.room - TITLE_H) / ROW_H) - 1  # less the header row
+        if fit < min(3, len(rows)) and not flow.fresh:
+            flow.new_page()
+            continue
+        chunk, rows = rows[:max(fit, 1)], rows[max(fit, 1):]
+        flow.ax.text(0.05, flow.y, "Segments" + (" (continued)" if more else ""), fontsize=10, fontweight="bold",
+                     va="top")
+        height = ROW_H * (len(chunk) + 1)
+        tab = flow.fig.add_axes((0.05, flow.y - TITLE_H - height, 0.9, height))
         tab.axis("off")
-        t = tab.table(cellText=rows, colLabels=head, loc="upper center", cellLoc="center", colLoc="center")
+        t = tab.table(cellText=chunk, colLabels=head, cellLoc="center", colLoc="center", bbox=(0, 0, 1, 1))
         t.auto_set_font_size(False)
         t.set_fontsize(7.5)
-        t.scale(1, 1.25)
         for (r, _c), cell in t.get_celld().items():
             cell.set_edgecolor("0.8")
             if r == 0:
                 cell.set_facecolor("#e8eef7")
                 cell.set_text_props(fontweight="bold")
-        y -= height + 0.04
-    y = _measurements_block(ax, y, info.measurements) if first and info.measurements else y
-    if first and info.notes:
-        _text_block(ax, 0.05, y, "Notes", info.notes[:8], size=8, width=110)
-    ax.text(0.05, 0.02, "Volumes from voxel counts × voxel volume; HD95 = 95th percentile Hausdorff distance "
-            "between the AI draft and the corrected mask.", fontsize=6.5, color="0.4")
-    ax.text(0.95, 0.02, f"page {page}/{pages}", fontsize=7, ha="right", color="0.4")
-    return fig
+        flow.placed(TITLE_H + height + GAP)
+        if rows:
+            flow.new_page()
+            more = True
+
+
+def _measurement_lines(rows: list[dict]) -> list[str]:
+    """The reader's measurements (ruler, angle, ROI, RECIST), one line each."""
+    lines = [f"{n}. {r['kind']}: {r['text']}" for n, r in enumerate(rows[:8], 1)]
+    if len(rows) > 8:
+        lines.append(f"... and {len(rows) - 8} more (in the statistics export)")
+    return lines
 
 
 def _explanation(fig, ax, chosen, volume: Volume, y: float) -> float:
@@ -213,8 +230,10 @@ def _explanation(fig, ax, chosen, volume: Volume, y: float) -> float:
         bar.ax.axhline(heat.threshold, color="black", lw=0.6, ls="--")
     lines = [f"map: {heat.name}", f"range {heat.vmin:.3g} to {heat.vmax:.3g}; shown from {heat.threshold:.3g} "
              "(dashed line on the bar)"] + ([heat.meaning] if heat.meaning else [])
-    _text_block(ax, 0.53, y - 0.02, "What the colours mean", lines, size=8)
-    return y - 0.30
+    ax.text(0.53, y - 0.02, "What the colours mean", fontsize=10, fontweight="bold", va="top")
+    lines = [w for line in lines for w in wrap(line, 0.42 * A4[0], 8)]
+    ax.text(0.53, y - 0.042, "\n".join(lines), fontsize=8, va="top", linespacing=1.45)
+    return y - EXPLANATION_H
 
 
 def report_key_images(info: ReportInfo, volume: Volume, labelmap: LabelMap) -> list:
@@ -234,13 +253,31 @@ def report_key_images(info: ReportInfo, volume: Volume, labelmap: LabelMap) -> l
 
 def report_figures(info: ReportInfo, volume: Volume, labelmap: LabelMap, stats: list[dict],
                    snapshot: Optional[np.ndarray] = None) -> list:
-    """The report's pages as matplotlib figures."""
+    """The report's pages as matplotlib figures: case and model, key images (no 3D picture of a
+    flat image), the explanation, segments, measurements and notes, each placed below the one
+    before at its measured height."""
     head, rows = _table_rows(stats)
-    chunks = [rows[:ROWS_FIRST_PAGE]] + [rows[i:i + ROWS_PER_PAGE]
-                                         for i in range(ROWS_FIRST_PAGE, len(rows), ROWS_PER_PAGE)]
-    images = report_key_images(info, volume, labelmap)
-    return [_page(info, volume, head, chunk, images, snapshot, n == 0, n + 1, len(chunks))
-            for n, chunk in enumerate(chunks)]
+    flow = Flow(_header(info))
+    half = 0.43 * A4[0]
+    flow.columns([(0.05, half, "Case", _case_lines(info, volume)),
+                  (0.52, half, "Model and review", _model_lines(info.model) + [
+                      f"reviewer: {info.reviewer or '-'}    state: {(info.state or 'not saved').replace('_', ' ')}"])])
+    reserve = TITLE_H + ROW_H * (min(len(rows), 4) + 1) if rows else 0.0
+    _pictures(flow, volume, report_key_images(info, volume, labelmap), snapshot, reserve)
+    if info.explanation is not None:
+        flow.need(EXPLANATION_H)
+        flow.placed(flow.y - _explanation(flow.fig, flow.ax, info.explanation, volume, flow.y))
+    if rows:
+        _table(flow, head, rows)
+    if info.measurements:
+        flow.columns([(0.05, 0.9 * A4[0], "Measurements", _measurement_lines(info.measurements))], size=8)
+    if info.notes:
+        flow.columns([(0.05, 0.9 * A4[0], "Notes", info.notes[:8])], size=8)
+    footer = _footer(volume, "HD95 (mm)" in head)
+    for n, (_fig, ax) in enumerate(flow.pages, 1):
+        ax.text(0.05, 0.02, footer, fontsize=6.5, color="0.4")
+        ax.text(0.95, 0.02, f"page {n}/{len(flow.pages)}", fontsize=7, ha="right", color="0.4")
+    return [fig for fig, _ax in flow.pages]
 
 
 def render_report(info: ReportInfo, volume: Volume, labelmap: LabelMap, stats: list[dict], path: str | Path,

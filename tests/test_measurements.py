@@ -159,8 +159,8 @@ def test_measurements_in_the_statistics_export_and_the_report(tmp_path):
     assert rows[0]["points_lps_mm"] == "0 0 3; 6 8 3"
     assert float(rows[2]["long_mm"]) == pytest.approx(np.hypot(13 * 0.5, 9 * 0.5), abs=0.5)
     info = report.ReportInfo(measurements=measuring.rows(s))
-    fig = report._page(info, vol, [], [], [], None, True, 1, 1)
-    shown = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    figs = report.report_figures(info, vol, lm, [])
+    shown = "\n".join(t.get_text() for fig in figs for ax in fig.axes for t in ax.texts)
     assert "Measurements" in shown and "1. ruler: 10.0 mm" in shown and "recist: Lesion:" in shown
 
 

@@ -99,7 +99,7 @@ def test_areas_not_volumes_on_planar_images():
     px = _loop(spacing_known=False)
     row = segment_statistics(px, LabelMap(lab, px.geometry, LabelTable.from_names(["lesion"])))[0]
     assert row["area_mm2"] is None and row["area_px"] == 30
-    assert _table_rows([row])[0][1] == "Area (px)" and segment_sizes(px, lab, [1], 2) == {1: "30 px"}
+    assert _table_rows([row])[0][1] == "Area (px²)" and segment_sizes(px, lab, [1], 2) == {1: "30 px"}
     assert size_heading(px) == "Area (px)"
     # a 3D image without a pixel size: voxel counts, no ml
     vol3 = Volume.from_array(np.zeros((3, 10, 12), np.uint8), spacing_known=False)
