@@ -43,7 +43,10 @@ def test_simulation_keeps_the_fedavg_of_the_sites_local_fine_tunings(tmp_path, s
     from federated.simulation import simulate
     from federated.site import Site
 
-    monkeypatch.setenv("DELINEATE_CPU_BF16", "0")
+    from inference import device as devices
+
+    monkeypatch.setenv("DELINEATE_CPU_BF16", "0")  # the simulated sites' processes
+    monkeypatch.setattr(devices, "_FAST_BF16", False)  # this one, which read the CPU's flags already
     summary, models = simulate(stores, tmp_path, {"rounds": 1, "local-iterations": ITERATIONS, "lr": LR,
                                                   "seed": SEED, "timeout": 300.0}, cpus=1)
     assert _ray_processes() == 0  # Ray is shut down afterwards

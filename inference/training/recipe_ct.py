@@ -35,8 +35,9 @@ INSIDE_BODY = {"labels": [1], "threshold": -400, "why": (
     "A lung lies inside the chest wall: pieces of Lung mostly outside the body outline (the largest object "
     "above -400 HU, holes filled slice by slice; where the field of view cuts the body, each edge is closed "
     "from the first to the last body pixel on it, or all round when the field is tighter than the body) are "
-    "removed. The network alone calls some table-pad foam "
-    "and air beside the body lung.")}
+    "removed; on slices whose outline needed no closing, Lung more than 10 mm outside it is cut too (a pad the "
+    "network joins to a lung through the back stays one piece mostly inside). The network alone calls some "
+    "table-pad foam and air beside the body lung.")}
 
 
 #: at most two kidneys: the network's stray kidney-like pieces (bowel, spleen edge) go. Chosen on the
