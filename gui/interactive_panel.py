@@ -116,7 +116,7 @@ class InteractivePanel(QtWidgets.QGroupBox):
         self._filled = True
         self.engine.blockSignals(True)
         self.engine.clear()
-        first = None
+        first = usable = None  # the engine "auto" picks (make_engine), else any usable one
         for name, info in sorted(engines().items(), key=lambda kv: ("network", "classical").index(kv[0])
                                  if kv[0] in ("network", "classical") else 2):
             why = info.available()
@@ -125,8 +125,11 @@ class InteractivePanel(QtWidgets.QGroupBox):
             item.setToolTip(why or info.title)
             if why is not None:
                 item.setEnabled(False)
-            elif first is None:
+                continue
+            usable = self.engine.count() - 1 if usable is None else usable
+            if first is None and info.auto:  # not an engine kept off "auto" while it is the weaker one
                 first = self.engine.count() - 1
+        first = usable if first is None else first
         self.engine.blockSignals(False)
         if first is None:
             self._failed("Interactive: no engine is usable on this machine" if self.engine.count()

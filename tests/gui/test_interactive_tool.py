@@ -58,7 +58,11 @@ def _start(qtbot, window, volume):
     panel = window.edit_panel.interactive
     assert window.edit_panel.tool.currentText() == "Interactive" and panel.isVisible()
     assert panel.engine.currentData() is not None
-    from inference.interactive.engine import engines
+    from inference.interactive.engine import engines, make_engine
+
+    # the engine chosen at first is the one "auto" makes: the weaker network waits until named
+    assert type(make_engine("auto")) is type(make_engine(panel.engine.currentData()))
+    assert engines()[panel.engine.currentData()].auto
 
     for name, info in engines().items():  # engines not usable here: listed, disabled, with the reason
         item = panel.engine.model().item(panel.engine.findData(name))
