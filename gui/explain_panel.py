@@ -89,7 +89,7 @@ class ExplainPanel(QtWidgets.QWidget):
             return
         self.info.setText(done.summary)
         if done.explanation.method == "uncertainty":
-            self.session.set_uncertainty(done.explanation.extra["case"])  # saved with the correction
+            self.session.set_uncertainty(done.explanation.extra["case"])  # saved where no model run gives one
             self._show_regions(done.regions)
 
     def _show_regions(self, regions: list) -> None:

@@ -230,3 +230,21 @@ def test_evaluate_on_a_sites_own_cases_matches_labels_by_name(case, tmp_path):
         pairs(str(tmp_path / "img"), str(tmp_path / "none"))
     with pytest.raises(DelineateError, match="two files, or two folders"):
         pairs(str(tmp_path / "img"), str(tmp_path / "lab" / "case1.seg.nrrd"))
+
+
+def test_the_stored_uncertainty_is_the_runs_own_whether_or_not_a_map_was_made(case, tmp_path):
+    """The worklist ranks cases by one measure: the run's one-pass uncertainty, stored with every
+    correction of a model run (it was blank until someone made an uncertainty map, and then on the
+    map's own scale)."""
+    from inference.envelope import run_uncertainty
+
+    s, card = case
+    s.set_run(segmenting.segment(s.volume, card, "cpu"))
+    expect = round(run_uncertainty(s.run.sample), 5)
+    assert review.correction_request(s, "in_review").uncertainty == expect is not None
+    s.set_uncertainty(0.9)  # an uncertainty map's case value (TTA) does not replace it
+    req = review.correction_request(s, "in_review")
+    assert req.uncertainty == expect
+    case_id, _n = review.save_correction(req, tmp_path / "store")
+    with CorrectionsStore(tmp_path / "store") as store:
+        assert store.case(case_id).uncertainty == pytest.approx(expect)

@@ -62,7 +62,22 @@ def correction_request(session, state: str, reviewer: str = "", reason: str = ""
         volume.metadata = {k: v for k, v in volume.metadata.items() if k != TIME_KEY}
     return CorrectionRequest(volume, ai, corrected, state, reason.strip(),
                              reviewer, run.card.id if run else "", run.card.version if run else "",
-                             edits, session.uncertainty, card)
+                             edits, case_uncertainty(session), card)
+
+
+def case_uncertainty(session) -> Optional[float]:
+    """What the store keeps and the worklist ranks cases by: the model run's one-pass uncertainty
+    (inference.envelope.run_uncertainty: the measure every run has, that the guard checks against
+    the card's held-out cases and that the calibration plots against Dice). It was the uncertainty
+    map's case value, left blank for a case nobody explained and on another scale (TTA) where
+    someone did. A case reopened from the store without a run keeps its map's."""
+    run = session.run
+    sample = getattr(run, "sample", None)
+    if sample is None:
+        return session.uncertainty
+    from inference.envelope import run_uncertainty
+
+    return round(run_uncertainty(sample), 5)
 
 
 def _snapshot(lm):
