@@ -18,7 +18,7 @@ CT_PRESETS = (
 
 def presets_for(volume: Volume) -> list[WindowPreset]:
     """File presets first (the scanner's choice), then auto, then the modality's standard ones."""
-    out = [WindowPreset(f"From file{f' ({p.name})' if p.name else ''}: W{p.width:g}/L{p.center:g}", p.center, p.width)
+    out = [WindowPreset(f"From file{f' ({p.name})' if p.name else ''}", p.center, p.width)  # lists add the values
            for p in volume.window_presets]
     auto = volume.default_window() if not volume.window_presets else _percentile_window(volume)
     out.append(WindowPreset("Auto", auto.center, auto.width))

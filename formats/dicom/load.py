@@ -42,13 +42,14 @@ def _window_presets(ds) -> list[WindowPreset]:
     names = src.get("WindowCenterWidthExplanation")
     names = as_list(names) if names is not None else []
     out = []
-    for i, (c, w) in enumerate(zip(as_list(centers), as_list(widths))):
+    pairs = list(zip(as_list(centers), as_list(widths)))
+    for i, (c, w) in enumerate(pairs):
         try:
             c, w = float(c), float(w)
         except (TypeError, ValueError):
             continue
-        if w > 0:
-            out.append(WindowPreset(str(names[i]) if i < len(names) else f"file {i + 1}", c, w))
+        if w > 0:  # an unexplained window is named by its place among several, else not at all
+            out.append(WindowPreset(str(names[i]) if i < len(names) else ("" if len(pairs) == 1 else f"{i + 1}"), c, w))
     return out
 
 

@@ -122,6 +122,8 @@ def test_dicom_ct_window_presets_and_right_drag(qtbot, window, ct_series):
             QtCore.Qt.MouseButton.NoButton, QtCore.Qt.MouseButton.RightButton, QtCore.Qt.KeyboardModifier.NoModifier))
     qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.RightButton, pos=centre + QtCore.QPoint(60, 0))
     assert window.model.window.width > before
+    combo = window.window_level.presets  # a dragged window is no preset: the list shows "Custom"
+    assert combo.currentIndex() == -1 and combo.placeholderText() == "Custom"
     # HU under the cursor in the status bar
     assert "HU" in window.probe_label.text()
 
