@@ -38,6 +38,7 @@ class LabelsEdited:
     """Voxels of the label map changed in place (an edit, its undo or redo)."""
     edit: editing.Edit
     values: tuple[int, ...]  # the labels whose voxels changed
+    how: str = "edit"  # "edit", "undo" or "redo": the status bar says which
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class CaseSession:
         self.review_state: Optional[str] = None  # of the last save in this session
         self.interactions: list[dict] = []  # objects accepted from prompts (provenance of the correction)
         self.measurements: list = []  # core.measurements.Measurement, in LPS mm (app.actions.measuring)
+        self._clean: tuple = (None, 0, None, ())  # edit_mark() when the mask was put up or last saved
+        self._saved_history = None  # the history of the mask the last save in this session stored
 
     def subscribe(self, kind: type, fn: Callable) -> Subscription:
         return self.events.subscribe(kind, fn)
@@ -164,6 +167,7 @@ class CaseSession:
         self.locked, self.hidden_surfaces, had_warnings, self.warnings = set(), set(), bool(self.warnings), ()
         self.interactions = []
         had_measurements, self.measurements = bool(self.measurements), []
+        self._clean, self._saved_history = (None, 0, None, ()), None
         self.viewer.set_volume(volume, keep_cursor=keep)
         self.events.emit(ImageOpened(volume, self.source, preview))
         if had_measurements:
@@ -177,13 +181,16 @@ class CaseSession:
             self.previewing = False
             self.viewer.clear()
 
-    def set_labelmap(self, labelmap: Optional[LabelMap]) -> None:
-        """Raises GeometryError if ``labelmap`` is not on the image's grid."""
+    def set_labelmap(self, labelmap: Optional[LabelMap], unsaved: bool = False) -> None:
+        """Raises GeometryError if ``labelmap`` is not on the image's grid. ``unsaved``: it holds
+        corrections the store does not have (edits restored after a crash)."""
         if self.volume is None:
             raise DelineateError("open an image first")
         self.viewer.check_grid(labelmap)
         self.stored_ai = None  # another segmentation replaces the store case's: its AI mask no longer applies
         self.history = editing.History(labelmap) if labelmap is not None else None
+        # a draft put up is no correction yet; restored edits are (no count of edits matches -1)
+        self._clean = (self.history, -1 if unsaved else 0, None, self._clean[3])
         self.locked = {v for v in self.locked if labelmap is not None and labelmap.table.get(v) is not None}
         self.viewer.set_labelmap(labelmap)
         self.events.emit(LabelsReplaced(labelmap))
@@ -229,10 +236,37 @@ class CaseSession:
             (self.hidden_surfaces.discard if visible else self.hidden_surfaces.add)(value)
             self.events.emit(SurfacesChanged(frozenset(self.hidden_surfaces)))
 
-    def mark_saved(self, case_id: str, n: int, state: str) -> None:
+    def mark_saved(self, case_id: str, n: int, state: str, mark: Optional[tuple] = None) -> None:
+        """The store has the case as ``mark`` (an ``edit_mark()`` taken when the save was asked for:
+        edits made while it was written are still unsaved; default: as it is now)."""
+        mark = mark or self.edit_mark()
+        self._clean, self._saved_history = mark, mark[0]
         self.review_state = state
         self.store_case = case_id
         self.events.emit(ReviewSaved(case_id, n, state))
+
+    # -- what the store does not have yet ------------------------------------------------------
+    def edit_mark(self) -> tuple:
+        """(history, edits done, the last of them, measurements) of the mask on screen."""
+        done = self.history.done if self.history else []
+        return (self.history, len(done), done[-1] if done else None, tuple(self.measurements))
+
+    def has_unsaved_edits(self) -> bool:
+        """Whether the physician's work would be lost if the case closed now: edits (painted,
+        accepted from prompts, an effect, a segment deleted) or measurements since the mask was put
+        up or last saved. An untouched model draft or loaded file is not work; undoing back to the
+        saved mask is no change."""
+        if self.labelmap is None:
+            return False
+        now, clean = self.edit_mark(), self._clean
+        if clean[0] is not now[0]:  # saved before another mask was put up: count from the new one
+            clean = (now[0], 0, None, clean[3])
+        # the last edit by identity: an undo and another edit leave the count as it was
+        return now[1] != clean[1] or now[2] is not clean[2] or now[3] != clean[3]
+
+    def mask_saved(self) -> bool:
+        """Whether the mask on screen was saved in this session (whatever was edited since)."""
+        return self.history is not None and self._saved_history is self.history
 
     # -- editing ---------------------------------------------------------------------------------
     def apply(self, edit: Optional[editing.Edit], write: bool = False, redraw: bool = True) -> None:
@@ -248,13 +282,13 @@ class CaseSession:
 
     def undo(self) -> None:
         if self.history is not None and (e := self.history.undo()) is not None:
-            self._edited(e)
+            self._edited(e, how="undo")
 
     def redo(self) -> None:
         if self.history is not None and (e := self.history.redo()) is not None:
-            self._edited(e)
+            self._edited(e, how="redo")
 
-    def _edited(self, edit: editing.Edit, redraw: bool = True) -> None:
+    def _edited(self, edit: editing.Edit, redraw: bool = True, how: str = "edit") -> None:
         changed = edit.before != edit.after  # only these labels' surfaces need rebuilding
         values = set(np.unique(np.concatenate([edit.before[changed], edit.after[changed]])).tolist())
         values.discard(0)
@@ -262,10 +296,12 @@ class CaseSession:
         missing = [v for v in values if lm.table.get(int(v)) is None and (lm.array[edit.box] == v).any()]
         if redraw:
             self.viewer.labels_changed(edit.box)
-        if missing:  # an undo brought back a deleted segment's voxels: list it again
+        if missing:  # voxels of a value the table does not list came back: list it
             lm.table = lm.table.completed_for(missing)
             self.viewer.notify("segments")
-        self.events.emit(LabelsEdited(edit, tuple(sorted(int(v) for v in values))))
+        elif edit.removed and how != "edit":  # History put a deleted segment's entry back, or dropped it again
+            self.viewer.notify("segments")
+        self.events.emit(LabelsEdited(edit, tuple(sorted(int(v) for v in values)), how))
         self._history_changed()
 
     def _history_changed(self) -> None:

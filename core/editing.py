@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from core.labels import LabelMap
+from core.labels import Label, LabelMap
 
 Box = tuple[slice, slice, slice]
 
@@ -24,6 +24,19 @@ class Edit:
     box: Box
     before: np.ndarray
     after: np.ndarray
+    # label-table entries the edit dropped (Delete segment): undo lists them again as they were
+    # (name, colour, code), not as default "Label n" entries; redo drops them again
+    removed: tuple[Label, ...] = ()
+
+    @classmethod
+    def nothing(cls, name: str, lm: LabelMap) -> "Edit":
+        """An edit of no voxels (a segment list change alone: deleting an empty segment)."""
+        empty = lm.array[:0, :0, :0].copy()
+        return cls(name, (slice(0, 0),) * 3, empty, empty.copy())
+
+    def inverse(self) -> "Edit":
+        """What undoing this edit changes (after back to before), for saying so."""
+        return Edit(self.name, self.box, self.after, self.before, self.removed)
 
     @property
     def nbytes(self) -> int:
@@ -93,6 +106,8 @@ class History:
             return None
         e = self.done.pop()
         self.lm.array[e.box] = e.before
+        for lab in e.removed:
+            self.lm.table = self.lm.table.with_label(lab)
         self.undone.append(e)
         return e
 
@@ -101,6 +116,9 @@ class History:
             return None
         e = self.undone.pop()
         self.lm.array[e.box] = e.after
+        if e.removed:
+            gone = {lab.value for lab in e.removed}
+            self.lm.table = type(self.lm.table)(tuple(lab for lab in self.lm.table if lab.value not in gone))
         self.done.append(e)
         return e
 

@@ -31,7 +31,8 @@ class Autosave(QtCore.QObject):
 
         s = self.session
         last = s.history.done[-1] if s.history is not None and s.history.done else None
-        if last is None or last is self._saved_edit or s.labelmap is None or not s.source:
+        # saved to the store (or undone back to it): nothing to recover
+        if last is None or last is self._saved_edit or not s.source or not s.has_unsaved_edits():
             return False
         self._saved_edit = last
         thread = threading.Thread(target=recovery.save, args=(s.volume, s.labelmap.copy(), s.source), daemon=True)
@@ -63,7 +64,7 @@ class Autosave(QtCore.QObject):
                 show_error(self.shell.widget, meta["source"],
                            DelineateError("the image changed since the autosave; not restored"))
                 return
-            self.opener.set_labelmap(restored)
+            self.opener.set_labelmap(restored, unsaved=True)  # still not in the store: asked about on leaving
             self.shell.message(f"Restored the edits autosaved {meta['saved']}", 15000)
 
         self.shell.loaded.connect(apply)

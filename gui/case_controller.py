@@ -13,6 +13,7 @@ from app.actions import review, segmenting
 from app.session import CaseSession
 from core.errors import DelineateError
 from core.time_series import shown_time_point
+from gui import dialogs
 from gui.dialogs import CompareDialog, show_error
 from gui.shell import Shell
 
@@ -26,7 +27,6 @@ class CaseController(QtCore.QObject):
         self.last_comparison = None
         self.last_export: Optional[list] = None
         self.last_retrain = None
-        self._saved_mark: tuple = (None, 0, None, ())  # _mark() at the last save
 
     # -- models ------------------------------------------------------------------------------
     def run_default_model(self) -> None:
@@ -117,13 +117,18 @@ class CaseController(QtCore.QObject):
     # -- review --------------------------------------------------------------------------------
     def save_then(self, then, root=None) -> None:
         """Save the open case if it has anything unsaved, then ``then()`` (the worklist's Next /
-        Previous case). An approved case stays approved; anything else is saved in review, so
-        moving on never approves a case nobody approved. A failed save shows its error and does
-        not call ``then``: nothing edited is left behind."""
+        Previous case). A failed save shows its error and does not call ``then``: nothing edited
+        is left behind."""
         s = self.session
         if s.volume is None or s.labelmap is None or not self.unsaved():
             then()
             return
+        self._save_keeping_state(then, root)
+
+    def _save_keeping_state(self, then, root=None) -> None:
+        """An approved case stays approved; anything else is saved in review, so moving on never
+        approves a case nobody approved."""
+        s = self.session
         stored = s.review_state or (s.volume.metadata or {}).get("store_state")
         self.save_correction("approved" if stored == "approved" else "in_review", root=root, then=then)
 
@@ -134,19 +139,36 @@ class CaseController(QtCore.QObject):
         s = self.session
         if s.store_case is None:
             return True
-        saved = self._saved_mark if self._saved_mark[0] is s.history else None
-        if saved is None and s.run is not None:  # a store case opens without a run: this mask is new
+        if s.run is not None and not s.mask_saved():  # a store case opens without a run: this mask is new
             return True
-        saved = saved or (s.history, 0, None, ())
-        now = self._mark()
-        # the last edit by identity: an undo and another edit leave the count as it was
-        return now[1] != saved[1] or now[2] is not saved[2] or now[3] != saved[3]
+        return s.has_unsaved_edits()
 
-    def _mark(self) -> tuple:
-        """(history, edits done, the last of them, measurements) of the mask on screen."""
+    def ask_unsaved(self, doing: str, then=None, root=None) -> str:
+        """Before the case is left (another image opened, the window closed): if the physician's
+        edits are not in the store, ask "Save the corrections to <case> before <doing>?". SAVE saves
+        as Next case does and calls ``then()`` once it is saved (not if the save fails); DISCARD
+        drops them (and their crash-recovery copy); CANCEL keeps the case as it is. Returns the
+        answer, "" when nothing needed asking."""
+        from store import recovery
+
         s = self.session
-        done = s.history.done if s.history else []
-        return (s.history, len(done), done[-1] if done else None, tuple(s.measurements))
+        if not s.has_unsaved_edits():
+            return ""
+        case = f"case {s.store_case}" if s.store_case else (Path(s.source).name if s.source else "this image")
+        answer = dialogs.ask_save_corrections(self.shell.widget, case, doing)
+        if answer == dialogs.SAVE:
+            self._save_keeping_state(then or (lambda: None), root)
+        elif answer == dialogs.DISCARD:
+            recovery.clear()  # not offered back at the next start either
+        else:
+            self.shell.message(f"Kept {case} open with its corrections", 8000)
+        return answer
+
+    def confirm_then(self, doing: str, go, root=None) -> None:
+        """``go()`` now if nothing is unsaved or the edits are discarded, after the save if saved,
+        never if cancelled (every way of opening another case comes through here)."""
+        if self.ask_unsaved(doing, go, root) in ("", dialogs.DISCARD):
+            go()
 
     def save_correction(self, state: str, reason: str = "", root=None, then=None) -> None:
         """Save the AI mask and the corrected one, with provenance, to the corrections store;
@@ -163,14 +185,13 @@ class CaseController(QtCore.QObject):
         except DelineateError as exc:
             show_error(self.shell.widget, "corrections store", exc)
             return
-        mark = self._mark()  # what is being saved: edits made while it saves are still unsaved
+        mark = self.session.edit_mark()  # what is being saved: edits made while it saves are still unsaved
 
         def saved(result) -> None:
             from store import recovery
 
             recovery.clear()  # the store has it now
-            self._saved_mark = mark
-            self.session.mark_saved(result[0], result[1], state)
+            self.session.mark_saved(result[0], result[1], state, mark)
             self.shell.message(f"Saved correction {result[1]} of case {result[0]} ({state.replace('_', ' ')})", 15000)
             if then is not None:
                 then()

@@ -1,4 +1,5 @@
-"""Small dialogs: the DICOM series browser and the shortcut list."""
+"""Small dialogs: the DICOM series browser, the shortcut list, the model comparison, errors and the
+question before unsaved corrections are left."""
 from __future__ import annotations
 
 from typing import Optional
@@ -140,3 +141,21 @@ def show_error(parent, path, exc) -> None:
     box.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
     box.open()
     parent._last_error = box  # kept for tests and so it is not garbage-collected while shown
+
+
+SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
+
+
+def ask_save_corrections(parent, case: str, doing: str) -> str:
+    """"Save the corrections to <case> before <doing>?": SAVE, DISCARD or CANCEL (Escape, or the
+    box closed). Tests answer it by replacing this function."""
+    buttons = QtWidgets.QMessageBox.StandardButton
+    box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, "Unsaved corrections",
+                                f"Save the corrections to {case} before {doing}?",
+                                buttons.Save | buttons.Discard | buttons.Cancel, parent)
+    box.setInformativeText("Discard throws away the edits made since the segmentation was put up or last saved.")
+    box.setDefaultButton(buttons.Save)
+    box.setEscapeButton(buttons.Cancel)
+    box.exec()
+    clicked = box.standardButton(box.clickedButton()) if box.clickedButton() is not None else buttons.Cancel
+    return {buttons.Save: SAVE, buttons.Discard: DISCARD}.get(clicked, CANCEL)

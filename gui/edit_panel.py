@@ -16,12 +16,13 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from app.actions import editing
-from app.session import CaseSession, HistoryChanged, ImageOpened
+from app.session import CaseSession, HistoryChanged, ImageOpened, LabelsEdited
 from core import editor_effects as fx
 from core import planar
 from core.errors import DelineateError
 from gui.interactive_panel import InteractivePanel
 from gui.shape_tools import EditPreview, ShapeTools
+from gui.shortcuts import key_for
 
 TOOLS = ("Navigate", "Paint", "Erase", "Level trace", "Scissors", "Interactive")
 TIPS = {"Interpolate slices": "Fills the slices between slices you drew on (along the image's slice axis), "
@@ -157,6 +158,7 @@ class EditPanel(QtWidgets.QWidget):
         session.subscribe(ImageOpened, lambda _e: self.discard_preview())
         session.subscribe(ImageOpened, lambda _e: self._sync_units())
         session.subscribe(HistoryChanged, self._sync_buttons)
+        session.subscribe(LabelsEdited, self._undone)  # whoever asked (button, menu, key), said here
         self._sync_buttons(HistoryChanged(False, False))
         self._sync_units()
 
@@ -223,8 +225,27 @@ class EditPanel(QtWidgets.QWidget):
             self.label.setCurrentIndex(self.label.findData(value))
 
     def delete_segment(self) -> None:
-        if self.label.currentData() is not None:
-            editing.delete_segment(self.session, int(self.label.currentData()))
+        value = self.label.currentData()
+        if value is not None and not self._missing_segment("Delete segment"):
+            self._said("Delete segment", editing.delete_segment(self.session, int(value)), int(value))
+
+    def _undone(self, event: LabelsEdited) -> None:
+        if event.how != "edit":
+            edit = event.edit.inverse() if event.how == "undo" else event.edit
+            self.shell.message(editing.report(f"{event.how.capitalize()} {edit.name}", edit, self.session.labelmap),
+                               15000)
+
+    def _missing_segment(self, name: str) -> bool:
+        """Whether there is no segment to edit; if so the status bar says how to get one (a click
+        that does nothing and says nothing looks like a broken tool)."""
+        s = self.session
+        if s.labelmap is not None and s.history is not None and self.label.currentData() is not None:
+            return False
+        new = f"New segment, {key_for('new_segment')}"
+        self.shell.message(f"{name}: no segmentation yet — add a segment ({new}) or run a model "
+                           f"({key_for('run_default')})" if s.labelmap is None
+                           else f"{name}: no segment chosen — add one ({new}) or choose one under Segment", 15000)
+        return True
 
     def undo(self) -> None:
         """Ctrl+Z: while an interactive object is being built, its last prompt; else the last edit."""
@@ -243,6 +264,8 @@ class EditPanel(QtWidgets.QWidget):
             return
         s, value = self.session, self.label.currentData()
         if s.labelmap is None or value is None or s.history is None:
+            if phase in ("click", "start") and tool != "Navigate":
+                self._missing_segment(tool)
             return
         if tool == "Level trace":
             if phase == "click":
@@ -263,14 +286,14 @@ class EditPanel(QtWidgets.QWidget):
                 intensity_range=(self.low.value(), self.high.value()) if self.threshold.isChecked() else None)
         self._stroke.dab(s.labelmap.geometry.world_to_index(s.viewer.display.grid.index_to_world(display_ijk)))
         if phase in ("click", "finish"):
-            self._stroke.finish()
+            self._said(tool, self._stroke.finish(), int(value))
             self._stroke = None
 
     def run_operation(self, name: str) -> None:
         """A whole-segment operation, computed in the worker on a copy (the views keep drawing the
         map meanwhile), then applied as one undo step."""
         s, value = self.session, self.label.currentData()
-        if s.labelmap is None or value is None or s.history is None:
+        if self._missing_segment(name):
             return
         lm, work, amount, locked = s.labelmap, s.labelmap.copy(), self.amount.value(), set(s.locked)
         where = ""
@@ -290,7 +313,7 @@ class EditPanel(QtWidgets.QWidget):
     def run_logical(self) -> None:
         """A logical operation between the chosen segment and the other one, as one undo step."""
         s, value, other = self.session, self.label.currentData(), self.logic_other.currentData()
-        if s.labelmap is None or value is None or s.history is None:
+        if self._missing_segment("Logical"):
             return
         op = self.logic_op.currentText()
         lm, work, locked = s.labelmap, s.labelmap.copy(), set(s.locked)

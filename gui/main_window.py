@@ -70,6 +70,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worklist = WorklistPanel(self.session, self.tasks)
         self.worklist.case_opened.connect(self._store_case_opened)
         self.worklist.save_current = lambda then: self.cases.save_then(then, root=self.worklist.root)
+        self.opener.confirm = self.worklist.confirm = \
+            lambda doing, go: self.cases.confirm_then(doing, go, root=self.worklist.root)
         self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
         # a new text must not re-layout the status bar on every crosshair move
         self.probe_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
@@ -404,7 +406,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 show_error(self, path, exc)
 
     def closeEvent(self, ev) -> None:
-        self.autosaver.autosave(wait=True)  # unsaved edits survive a normal close too, offered at the next start
+        # unsaved corrections are saved (then it closes), discarded or kept open, as the user says;
+        # the crash-recovery file is for crashes, not for a close nobody was asked about
+        if self.cases.ask_unsaved("closing Delineate", self.close, root=self.worklist.root) in ("save", "cancel"):
+            ev.ignore()
+            return
         self.tasks.cancel()
         self.tasks.wait()
         self.view3d.finalize()

@@ -26,6 +26,9 @@ class Opener(QtCore.QObject):
         super().__init__(shell)
         self.session, self.shell = session, shell
         self.series_dialog = None  # kept for tests while it is shown
+        # the window's "unless the open case has unsaved corrections (ask), then call this"
+        # (gui.case_controller.confirm_then); every way of opening an image comes through open_path
+        self.confirm: Callable[[str, Callable[[], None]], None] = lambda _doing, go: go()
 
     # -- dialogs -----------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -57,7 +60,11 @@ class Opener(QtCore.QObject):
 
     # -- images ------------------------------------------------------------------------------
     def open_path(self, path: str, series: Optional[str] = None) -> None:
-        """Open a file or folder in a worker; a folder with several series asks which one."""
+        """Open a file or folder in a worker; a folder with several series asks which one. Unsaved
+        corrections on the open case are saved, discarded or kept open first, as the user says."""
+        self.confirm(f"opening {Path(str(path)).name}", lambda: self._open_path(path, series))
+
+    def _open_path(self, path: str, series: Optional[str]) -> None:
         path = opening.resolve(str(path))
         try:
             folder = opening.needs_series_choice(path)
@@ -105,9 +112,9 @@ class Opener(QtCore.QObject):
         self.shell.run(f"Loading {Path(path).name}", lambda p, c, _part: load_segmentation(path, volume, p, c),
                        lambda lm: self.set_labelmap(lm) if volume is self.session.volume else None, path)
 
-    def set_labelmap(self, labelmap) -> None:
+    def set_labelmap(self, labelmap, unsaved: bool = False) -> None:
         try:
-            self.session.set_labelmap(labelmap)
+            self.session.set_labelmap(labelmap, unsaved)
         except DelineateError as exc:
             show_error(self.shell.widget, "segmentation", exc)
 

@@ -67,6 +67,8 @@ class WorklistPanel(QtWidgets.QWidget):
         self.reviewer = _reviewer  # who opens cases: the settings' reviewer of record, else the login
         # the window's "save the open case, then call this" (gui.case_controller); None: nothing is saved
         self.save_current: Optional[Callable[[Callable[[], None]], None]] = None
+        # the window's "ask about unsaved corrections, then call this" for a double-clicked row
+        self.confirm: Callable[[str, Callable[[], None]], None] = lambda _doing, go: go()
         self.held = None  # the lock of the case open for editing (store.team.HeldLock)
         self.cases: list = []  # in the table's order: row r shows cases[r]
         self.sort_by: Optional[tuple[str, bool]] = None  # (column, descending); None: last updated first
@@ -257,7 +259,8 @@ class WorklistPanel(QtWidgets.QWidget):
     # -- opening -------------------------------------------------------------------------------
     def open_row(self, row: int) -> None:
         if 0 <= row < len(self.cases):
-            self.open_case(self.cases[row].id)
+            case_id = self.cases[row].id
+            self.confirm(f"opening case {case_id}", lambda: self.open_case(case_id))
 
     def open_case(self, case_id: str) -> None:
         """Open the case for editing: its lock is taken first (the lock of the case open before is

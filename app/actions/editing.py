@@ -37,6 +37,8 @@ _NOTHING = {
     "Keep largest": "it is one piece already",
     "Remove islands": "no piece that small",
     "Grow from seeds": "no background left to grow into",
+    "Paint": "painted there already, locked, or outside the intensity range",
+    "Erase": "none of it under the brush",
 }
 
 
@@ -54,9 +56,12 @@ def report(name: str, edit: Optional[editing.Edit], lm: Optional[LabelMap], valu
     if edit.name.startswith("grow from seeds ("):  # which method the box's size chose
         where += f" by {edit.name[len('grow from seeds ('):-1]}"
     voxels, slices = fx.changed_counts(edit, axis=0)
+    if voxels == 0 and edit.removed:  # an empty segment deleted (or brought back)
+        return f"{name}: {', '.join(lab.name for lab in edit.removed)} (no voxels)"
     parts = []
     for v, d in sorted(edit.summary().items()):
         lab = lm.table.get(v) if lm is not None else None
+        lab = lab or next((r for r in edit.removed if r.value == v), None)  # a deleted segment's name
         text = " ".join(f"{sign}{n}" for sign, n in (("+", d["added"]), ("−", d["removed"])) if n)
         parts.append(f"{lab.name if lab else v} {text}")
     return (f"{name}{where}: {voxels} voxel{'s' if voxels != 1 else ''} changed on {slices} image "
@@ -80,15 +85,19 @@ def new_segment(session) -> Optional[int]:
     return value
 
 
-def delete_segment(session, value: int) -> None:
-    """Clear a segment's voxels (one undo step; undo lists it again) and drop it from the table."""
+def delete_segment(session, value: int) -> Optional[editing.Edit]:
+    """Clear a segment's voxels and drop it from the table, as one undo step (undo lists it again
+    as it was, even an empty one); the Edit, or None without a segmentation."""
     lm = session.labelmap
     if lm is None or session.history is None:
         return
-    edit = editing.apply(lm, "delete", 0, lm.array == int(value))
+    lab = lm.table.get(int(value))
+    edit = editing.apply(lm, "delete", 0, lm.array == int(value)) or editing.Edit.nothing("delete", lm)
+    edit.removed = (lab,) if lab is not None else ()
     lm.table = type(lm.table)(tuple(lab for lab in lm.table if lab.value != int(value)))
     session.apply(edit)
     session.table_changed()
+    return edit
 
 
 def operation(work: LabelMap, name: str, value: int, amount: float, locked=frozenset()):

@@ -30,3 +30,24 @@ def window(qtbot, tmp_path):
     qtbot.waitExposed(win)
     yield win
     assert win.tasks.wait(10000)
+
+
+@pytest.fixture(autouse=True)
+def unsaved_answers(monkeypatch):
+    """The "Save the corrections…?" question, answered without a modal box: Discard unless a test
+    puts another answer first in the list (a closing window asks too, when the test leaves edits).
+    Each question asked is kept in ``.asked``, as (case, doing)."""
+    from gui import dialogs
+
+    class Answers(list):
+        asked: list
+
+    answers = Answers()
+    answers.asked = []
+
+    def ask(_parent, case, doing):
+        answers.asked.append((case, doing))
+        return answers.pop(0) if answers else dialogs.DISCARD
+
+    monkeypatch.setattr(dialogs, "ask_save_corrections", ask)
+    return answers

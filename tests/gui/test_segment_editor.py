@@ -253,20 +253,22 @@ def test_logical_operations_and_a_segment_list_of_eight_rows(qtbot, window):
         before = window.model.labelmap.array.copy()
         with qtbot.waitSignal(window.loaded, timeout=30000):
             panel.logic_apply.click()
+        said = _status(window)
         _one_step(window, before)
-        return window.model.labelmap.array.copy()
+        return window.model.labelmap.array.copy(), said
 
-    got = apply("intersect", 2, 1)  # the liver within the body: the leak goes
+    got, said = apply("intersect", 2, 1)  # the liver within the body: the leak goes
     np.testing.assert_array_equal(got, np.where((start == 2) & ~region, 0, start))
-    assert _status(window) == "Intersect with 1 Body: 9 voxels changed on 1 image slice (Liver −9)"
-    got = apply("union", 2, 3)  # the lesion joins the liver
+    assert said == "Intersect with 1 Body: 9 voxels changed on 1 image slice (Liver −9)"
+    assert _status(window) == "Redo intersect: 9 voxels changed on 1 image slice (Liver −9)"  # _one_step's redo
+    got, _ = apply("union", 2, 3)  # the lesion joins the liver
     np.testing.assert_array_equal(got, np.where(start == 3, 2, np.where((start == 2) & ~region, 0, start)))
     window.actions_by_id["undo"].trigger()
     window.actions_by_id["undo"].trigger()
     np.testing.assert_array_equal(window.model.labelmap.array, start)
-    got = apply("subtract", 3, 2)  # the lesion minus the liver's region: gone
+    got, _ = apply("subtract", 3, 2)  # the lesion minus the liver's region: gone
     np.testing.assert_array_equal(got, np.where(start == 3, 0, start))
-    got = apply("clear", 1, None)
+    got, _ = apply("clear", 1, None)
     np.testing.assert_array_equal(got, np.where(start == 1, 0, np.where(start == 3, 0, start)))
 
     # the list shows all eight segments without scrolling
