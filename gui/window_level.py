@@ -12,7 +12,6 @@ class WindowLevelBox(QtWidgets.QGroupBox):
         super().__init__("Window / level", parent)
         self.model, self.menu = model, menu
         self.presets = QtWidgets.QComboBox()
-        self.presets.setPlaceholderText("Custom")  # shown while the window is none of the presets
         self.presets.activated.connect(self.apply_preset)
         self.text = QtWidgets.QLabel()
         form = QtWidgets.QFormLayout(self)
@@ -51,7 +50,9 @@ class WindowLevelBox(QtWidgets.QGroupBox):
         w = self.model.window
         self.text.setText(f"{w.center:.0f} / {w.width:.0f}")
         same = [n for n, p in enumerate(self.model.presets()) if (p.center, p.width) == (w.center, w.width)]
-        if not same:  # dragged or typed: no preset is on screen, and the list says so
+        # dragged or typed: no preset is on screen, and the list says so (nothing, with no image open)
+        self.presets.setPlaceholderText("Custom" if self.model.volume is not None else "")
+        if not same:
             self.presets.setCurrentIndex(-1)
         elif self.presets.currentIndex() not in same:  # the list names the window on screen
             self.presets.setCurrentIndex(same[-1] if w.name != "Auto" else same[0])

@@ -15,7 +15,7 @@ from inference.training.augment import bias_field, random_resolution, random_war
 
 NORMALISATION = {"kind": "zscore", "foreground": False}  # the card's: train and inference must agree
 LABELS = LabelTable((Label(1, "CSF", (120, 190, 255)), Label(2, "Grey matter", (230, 160, 60)),
-                     Label(3, "White matter", (245, 245, 220))))
+                     Label(3, "White matter", (80, 200, 120))))
 
 
 def template_labels(threshold: float = 0.5):
