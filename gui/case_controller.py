@@ -68,7 +68,13 @@ class CaseController(QtCore.QObject):
 
     def run_model(self, card, device: str = "auto") -> None:
         """Segment the open image in a worker (of a series over time, the time point on screen, held
-        as it is while the cine bar plays on); the result becomes the editable label map."""
+        as it is while the cine bar plays on); the result becomes the editable label map, so edits
+        not in the store are asked about first (its new history cannot undo back to them)."""
+        self.confirm_then(f"running {card.name} over them", lambda: self._run_model(card, device))
+
+    def _run_model(self, card, device: str) -> None:
+        if self.session.volume is None:
+            return
         volume = dataclasses.replace(self.session.volume)  # same grid and voxels; a step swaps only the view's
         k = shown_time_point(volume)
         self.shell.run(f"Running {card.name}",

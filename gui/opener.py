@@ -106,6 +106,10 @@ class Opener(QtCore.QObject):
 
     # -- layers on the open image ------------------------------------------------------------
     def open_segmentation(self, path: str) -> None:
+        """Load a label map over the open image; edits not in the store are asked about first."""
+        self.confirm(f"loading {Path(str(path)).name} over them", lambda: self._open_segmentation(path))
+
+    def _open_segmentation(self, path: str) -> None:
         from app.actions.segmentation_io import load_segmentation
 
         volume = self.session.volume

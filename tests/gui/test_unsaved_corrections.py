@@ -126,3 +126,22 @@ def test_closing_with_unsaved_corrections_asks(qtbot, images, window, unsaved_an
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
     assert not window.session.has_unsaved_edits() and window.session.store_case is not None
     assert len(unsaved_answers.asked) == 2  # the close after the save had nothing left to ask about
+
+
+def test_a_model_run_or_a_segmentation_file_over_edits_asks_first(qtbot, images, window, unsaved_answers, tmp_path):
+    """Both replace the edited mask with a new history that cannot undo back to the edits."""
+    from gui import dialogs
+    from inference.registry import Registry
+
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)
+    _open(qtbot, window, images[0])
+    painted = _paint(window)
+    card = Registry().get("brain-tissue")
+    unsaved_answers.extend([dialogs.CANCEL, dialogs.CANCEL])
+    window.cases.run_model(card)
+    window.opener.open_segmentation(str(tmp_path / "other_mask.nii.gz"))
+    qtbot.wait(200)
+    assert unsaved_answers.asked == [("first.nii.gz", f"running {card.name} over them"),
+                                     ("first.nii.gz", "loading other_mask.nii.gz over them")]
+    assert not window.tasks.busy and window.session.has_unsaved_edits()
+    np.testing.assert_array_equal(window.model.labelmap.array, painted)
