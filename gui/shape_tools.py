@@ -89,6 +89,9 @@ class ShapeTools(QtCore.QObject):
         item = self.brush_items[name]
         item.setRect(QtCore.QRectF(point.x() - r, point.y() - r, 2 * r, 2 * r))
         item.setVisible(True)
+        for other, ring in self.brush_items.items():  # one brush on screen, even when no Leave came
+            if other != name and ring.isVisible():
+                ring.setVisible(False)
 
     def brush_resized(self) -> None:
         r = self.panel.radius.value()

@@ -89,6 +89,12 @@ def test_brush_outline_level_trace_and_scissors_with_the_mouse(qtbot, window):
     assert panel.radius.value() == pytest.approx(5.0) and ring.rect().width() == pytest.approx(10.0)
     window.actions_by_id["brush_smaller"].trigger()  # [
     assert panel.radius.value() == pytest.approx(4.0)
+    coronal = window.views["coronal"]  # straight onto another view (no Leave on the way): one ring on screen
+    panel.shapes.show_brush("coronal", coronal.viewbox.viewRect().center())
+    assert panel.shapes.brush_items["coronal"].isVisible() and not ring.isVisible()
+    qtbot.mouseMove(view.graphics.viewport(), pos=_pos(view, 21, 15))
+    qtbot.wait(50)
+    assert ring.isVisible() and not panel.shapes.brush_items["coronal"].isVisible()
 
     # level tracing: the outline under the mouse, then a click fills the bright square on this slice
     window.actions_by_id["tool_level_trace"].trigger()  # T
