@@ -30,6 +30,36 @@ def shown_maps(model) -> list:
     return [h for h in reversed(model.heatmaps) if h.visible and h.opacity > 0][:MAX_BARS]
 
 
+BAR_HEIGHT, LINE, MEANING_LINES = 42, 12, 4  # name, scale and numbers; each line of the meaning
+
+
+def _small_font() -> QtGui.QFont:
+    f = QtGui.QFont()
+    f.setPointSize(8)
+    return f
+
+
+def meaning_lines(meaning: str) -> list[str]:
+    """The meaning's first sentence wrapped to the bar's width, at most MEANING_LINES lines (the last
+    elided): it used to be one elided line ("Normalised predictive en...")."""
+    if not meaning:
+        return []
+    metrics = QtGui.QFontMetrics(_small_font())
+    lines, line = [], ""
+    for word in first_sentence(meaning).split():
+        trial = f"{line} {word}".strip()
+        if line and metrics.horizontalAdvance(trial) > BAR_WIDTH:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    lines.append(line)
+    if len(lines) > MEANING_LINES:
+        rest = " ".join(lines[MEANING_LINES - 1:])
+        lines = lines[:MEANING_LINES - 1] + [metrics.elidedText(rest, QtCore.Qt.TextElideMode.ElideRight, BAR_WIDTH)]
+    return lines
+
+
 def first_sentence(text: str) -> str:
     head = text.split(". ")[0].strip()
     return head if head.endswith(".") else head + "."
@@ -58,11 +88,14 @@ class HeatBar:
         self.view.graphics.viewport().update()
 
     def boxes(self) -> list[QtCore.QRect]:
-        """Where each bar's box is painted (for tests and layout): bottom-left, stacked upwards."""
+        """Where each bar's box is painted (for tests and layout): bottom-left, stacked upwards, each
+        as tall as its meaning's lines need (wrapped, at most MEANING_LINES)."""
         h = self.view.graphics.viewport().height()
-        out = []
-        for i, _heat in enumerate(shown_maps(self.view.model)):
-            out.append(QtCore.QRect(6, h - 30 - (i + 1) * 58, BAR_WIDTH + 12, 54))
+        out, bottom = [], h - 30
+        for heat in shown_maps(self.view.model):
+            height = BAR_HEIGHT + LINE * len(meaning_lines(heat.meaning))
+            out.append(QtCore.QRect(6, bottom - height - 4, BAR_WIDTH + 12, height))
+            bottom -= height + 4
         return out
 
     def paint(self, p: QtGui.QPainter, exposed: QtCore.QRectF) -> None:
@@ -106,8 +139,7 @@ def _bar_image(heat, size: QtCore.QSize, dpr: float) -> QtGui.QImage:
     image.setDevicePixelRatio(dpr)
     image.fill(QtCore.Qt.GlobalColor.transparent)
     p = QtGui.QPainter(image)
-    f = p.font()
-    f.setPointSize(8)
+    f = _small_font()
     p.setFont(f)
     metrics = QtGui.QFontMetrics(f)
     p.fillRect(QtCore.QRect(QtCore.QPoint(0, 0), size), QtGui.QColor(0, 0, 0, 150))
@@ -123,9 +155,8 @@ def _bar_image(heat, size: QtCore.QSize, dpr: float) -> QtGui.QImage:
         p.drawLine(tx, y + 13, tx, y + 25)
         p.drawText(QtCore.QRect(x, y + 25, BAR_WIDTH, 12), QtCore.Qt.AlignmentFlag.AlignHCenter,
                    f"shown from {_number(heat.threshold)}")
-    if heat.meaning:
-        p.setPen(QtGui.QColor("#c8c8c8"))
-        p.drawText(QtCore.QRect(x, y + 37, BAR_WIDTH, 12), QtCore.Qt.AlignmentFlag.AlignLeft,
-                   metrics.elidedText(first_sentence(heat.meaning), QtCore.Qt.TextElideMode.ElideRight, BAR_WIDTH))
+    p.setPen(QtGui.QColor("#c8c8c8"))
+    for i, line in enumerate(meaning_lines(heat.meaning)):
+        p.drawText(QtCore.QRect(x, y + 37 + i * LINE, BAR_WIDTH, LINE), QtCore.Qt.AlignmentFlag.AlignLeft, line)
     p.end()
     return image

@@ -20,7 +20,7 @@ _RELATIVE = " Colour scale: 0 = no contribution, 1 = this map's strongest 0.5 % 
 LEGENDS = {  # one line under the colour bar: what the map means and what it does not
     "gradcam": "Where the network's features raised the label's score in the region." + _RELATIVE +
                " What the model used, not whether it is right.",
-    "occlusion": "How much hiding each block lowered the label's score in the region, placed within the "
+    "occlusion": "How much hiding each block lowered the label's score in the region. Placed within the "
                  "block by the gradient." + _RELATIVE + " Not whether the model is right.",
     "ig": "Voxels that raised the label's score, from an empty image to this one." + _RELATIVE +
           " What the model used, not whether it is right.",

@@ -83,3 +83,31 @@ def test_the_bar_is_drawn_once_and_redrawn_when_its_map_changes(qtbot, monkeypat
     model.notify("heatmaps")
     colours = _box_colours(view.screenshot(), view.heat_bar.boxes()[0])
     assert drawn == [0.1, 0.5] and len(colours) > 5
+
+
+def test_the_meaning_is_wrapped_whole_under_the_bar(qtbot):
+    """Every explanation's meaning fits its bar in full, wrapped (it was one elided line:
+    "Normalised predictive en..."), and the box grows with its lines."""
+    from app.actions.explaining import LEGENDS
+    from gui.app import make_app
+    from gui.colorbar_item import BAR_HEIGHT, LINE, first_sentence, meaning_lines
+
+    make_app()
+    for method, text in LEGENDS.items():
+        lines = meaning_lines(text)
+        assert " ".join(lines) == first_sentence(text) and 1 < len(lines) <= 4, (method, lines)
+    vol = Volume.from_array(np.zeros((10, 30, 30), np.float32), modality="MR")
+    model = ViewerModel()
+    model.set_volume(vol)
+    from gui.slice_view import SliceView
+
+    view = SliceView(model, "axial")
+    qtbot.addWidget(view)
+    view.resize(360, 360)
+    view.show()
+    qtbot.waitExposed(view)
+    model.add_heatmap(HeatMap.from_values("Uncertainty", np.zeros(vol.array.shape, np.float32), vol.geometry,
+                                          meaning=LEGENDS["uncertainty"]))
+    (box,) = view.heat_bar.boxes()
+    assert box.height() == BAR_HEIGHT + LINE * len(meaning_lines(LEGENDS["uncertainty"]))
+    assert box.top() >= 0 and box.bottom() < view.graphics.viewport().height() - 30
