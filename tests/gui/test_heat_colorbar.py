@@ -62,14 +62,7 @@ def test_the_bar_is_drawn_once_and_redrawn_when_its_map_changes(qtbot, monkeypat
     drawn = []
     real = colorbar_item._bar_image
     monkeypatch.setattr(colorbar_item, "_bar_image", lambda *a: drawn.append(a[0].threshold) or real(*a))
-    vol = Volume.from_array(np.zeros((20, 40, 40), np.float32), modality="MR")
-    model = ViewerModel()
-    model.set_volume(vol)
-    view = SliceView(model, "axial")
-    qtbot.addWidget(view)
-    view.resize(360, 360)
-    view.show()
-    qtbot.waitExposed(view)
+    vol, model, view = _axial_view(qtbot, (20, 40, 40))
     heat = HeatMap.from_values("Grad-CAM", np.zeros(vol.array.shape, np.float32), vol.geometry, vmin=0.0, vmax=1.0,
                                threshold=0.1)
     model.add_heatmap(heat)
@@ -96,18 +89,24 @@ def test_the_meaning_is_wrapped_whole_under_the_bar(qtbot):
     for method, text in LEGENDS.items():
         lines = meaning_lines(text)
         assert " ".join(lines) == first_sentence(text) and 1 < len(lines) <= 4, (method, lines)
-    vol = Volume.from_array(np.zeros((10, 30, 30), np.float32), modality="MR")
-    model = ViewerModel()
-    model.set_volume(vol)
-    from gui.slice_view import SliceView
-
-    view = SliceView(model, "axial")
-    qtbot.addWidget(view)
-    view.resize(360, 360)
-    view.show()
-    qtbot.waitExposed(view)
+    vol, model, view = _axial_view(qtbot, (10, 30, 30))
     model.add_heatmap(HeatMap.from_values("Uncertainty", np.zeros(vol.array.shape, np.float32), vol.geometry,
                                           meaning=LEGENDS["uncertainty"]))
     (box,) = view.heat_bar.boxes()
     assert box.height() == BAR_HEIGHT + LINE * len(meaning_lines(LEGENDS["uncertainty"]))
     assert box.top() >= 0 and box.bottom() < view.graphics.viewport().height() - 30
+
+
+def _axial_view(qtbot, shape):
+    """(volume, viewer model, a shown 360 px axial view) of an empty MR volume."""
+    from gui.slice_view import SliceView
+
+    vol = Volume.from_array(np.zeros(shape, np.float32), modality="MR")
+    model = ViewerModel()
+    model.set_volume(vol)
+    view = SliceView(model, "axial")
+    qtbot.addWidget(view)
+    view.resize(360, 360)
+    view.show()
+    qtbot.waitExposed(view)
+    return vol, model, view
