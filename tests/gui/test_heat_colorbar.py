@@ -56,7 +56,6 @@ def test_the_bar_is_drawn_once_and_redrawn_when_its_map_changes(qtbot, monkeypat
     again; a new threshold draws it anew."""
     from gui import colorbar_item
     from gui.app import make_app
-    from gui.slice_view import SliceView
 
     make_app()
     drawn = []
