@@ -160,6 +160,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setWidget(scroll)
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setMinimumWidth(_panel_width(scroll, panel))
+        self._panel_fit = _PanelFit(dock, scroll, panel)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
     def _action(self, menu: QtWidgets.QMenu, aid: Optional[str], text: str, slot) -> QtGui.QAction:
@@ -415,6 +416,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tasks.wait()
         self.view3d.finalize()
         super().closeEvent(ev)
+
+
+class _PanelFit(QtCore.QObject):
+    """Widens the dock when the panel's content needs more room: an image in other units relabels
+    it ("Remove islands < mm²" on a 2D image), and a horizontal scroll bar hid part of the Edit box."""
+
+    def __init__(self, dock, scroll, panel) -> None:
+        super().__init__(dock)
+        self.dock, self.scroll, self.panel = dock, scroll, panel
+        panel.installEventFilter(self)
+
+    def eventFilter(self, obj, ev) -> bool:
+        if ev.type() == QtCore.QEvent.Type.LayoutRequest:
+            need = _panel_width(self.scroll, self.panel)
+            if need > self.dock.minimumWidth():
+                self.dock.setMinimumWidth(need)
+        return False
 
 
 def _panel_width(scroll: QtWidgets.QScrollArea, panel: QtWidgets.QWidget) -> int:

@@ -195,3 +195,20 @@ def test_a_dynamic_single_slice_nifti_plays_as_a_loop(qtbot, window, tmp_path):
 def _png_array():
     y, x = np.mgrid[0:60, 0:80]
     return np.where((x - 40) ** 2 + (y - 30) ** 2 < 15 ** 2, 200, 40).astype(np.uint8)
+
+
+def test_the_side_panel_never_scrolls_sideways_on_a_2d_image(qtbot, window):
+    """A 2D image relabels the Edit box in mm² ("Remove islands < mm²"), wider than the ml labels the
+    panel was sized for: the panel widens, and no horizontal scroll bar hides part of it."""
+    from pydicom.data import get_testdata_file
+    from PySide6 import QtWidgets
+
+    _open(qtbot, window, get_testdata_file("CT_small.dcm"))
+    qtbot.wait(100)
+    for width, height in ((1280, 800), (1366, 768)):
+        window.resize(width, height)
+        qtbot.wait(200)
+        scroll = next(s for s in window.findChildren(QtWidgets.QScrollArea) if s.isVisible())
+        assert "mm²" in window.edit_panel._amount_label.text()
+        assert not scroll.horizontalScrollBar().isVisible(), (width, scroll.widget().minimumSizeHint().width(),
+                                                               scroll.viewport().width())
