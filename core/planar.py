@@ -35,7 +35,7 @@ def area_text(pixels: int, volume: Volume) -> str:
     """An area of ``pixels`` image pixels as a reader expects it: cm² from 1 cm² up, mm² below,
     whole pixels when the file gives no pixel size."""
     if not volume.spacing_known:
-        return f"{int(pixels)} px"
+        return f"{int(pixels)} px²"
     mm2 = pixels * pixel_area_mm2(volume.geometry)
     return f"{mm2 / 100:.2f} cm²" if mm2 >= 100 else f"{mm2:.1f} mm²"
 
@@ -56,7 +56,7 @@ def size_heading(volume: Optional[Volume]) -> str:
     if volume is None:
         return "Volume (ml)"
     if volume.is_planar:
-        return "Area" if volume.spacing_known else "Area (px)"
+        return "Area" if volume.spacing_known else "Area (px²)"
     return "Volume (ml)" if volume.spacing_known else "Voxels"
 
 
@@ -95,7 +95,7 @@ def edit_units(volume: Optional[Volume]) -> tuple[str, str]:
         return "mm", "ml"
     length = "mm" if volume.spacing_known else "px"
     if volume.is_planar:
-        return length, "mm²" if volume.spacing_known else "px"
+        return length, "mm²" if volume.spacing_known else "px²"
     return length, "ml" if volume.spacing_known else "voxels"
 
 

@@ -99,8 +99,8 @@ def test_areas_not_volumes_on_planar_images():
     px = _loop(spacing_known=False)
     row = segment_statistics(px, LabelMap(lab, px.geometry, LabelTable.from_names(["lesion"])))[0]
     assert row["area_mm2"] is None and row["area_px"] == 30
-    assert _table_rows([row])[0][1] == "Area (px²)" and segment_sizes(px, lab, [1], 2) == {1: "30 px"}
-    assert size_heading(px) == "Area (px)"
+    assert _table_rows([row])[0][1] == "Area (px²)" and segment_sizes(px, lab, [1], 2) == {1: "30 px²"}
+    assert size_heading(px) == "Area (px²)"
     # a 3D image without a pixel size: voxel counts, no ml
     vol3 = Volume.from_array(np.zeros((3, 10, 12), np.uint8), spacing_known=False)
     row = segment_statistics(vol3, LabelMap(lab, vol3.geometry, LabelTable.from_names(["lesion"])))[0]
@@ -167,7 +167,7 @@ def test_report_of_a_loop_gives_frames_areas_and_no_orientation():
 def test_size_text_of_an_object():
     from core.planar import size_text
 
-    assert size_text(30, _loop()) == "6.0 mm²" and size_text(30, _loop(spacing_known=False)) == "30 px"
+    assert size_text(30, _loop()) == "6.0 mm²" and size_text(30, _loop(spacing_known=False)) == "30 px²"
     vol3 = Volume.from_array(np.zeros((2, 3, 4), np.uint8), spacing=(1, 1, 2))
     assert size_text(500, vol3) == "1.00 ml"
     vol3.spacing_known = False

@@ -34,7 +34,7 @@ def _remove_islands(qtbot, window, panel, amount):
 def test_pixel_only_image_in_px(qtbot, window):
     vol = Volume.from_array(np.full((1, 40, 50), 50, np.uint8), spacing_known=False, orientation_known=False)
     panel = _show(qtbot, window, vol)
-    assert _texts(panel) == (" px", "Amount (px / px)", "Remove islands < px", "Grow by px")
+    assert _texts(panel) == (" px", "Amount (px / px²)", "Remove islands < px²", "Grow by px")
     lab = window.model.labelmap.array
     lab[0, 2:4, 2:4] = 1  # 4 px
     lab[0, 20:22, 20:23] = 1  # 6 px

@@ -72,7 +72,7 @@ def test_png_opens_in_one_image_view_with_areas_in_mm2_or_pixels(qtbot, window, 
     vol = window.model.volume
     assert not vol.spacing_known and window.layout_name == "image"
     _label(window, np.s_[0, 10:20, 30:50])
-    assert window.segments.table.horizontalHeaderItem(4).text() == "Area (px)" and _size_cell(window) == "200 px"
+    assert window.segments.table.horizontalHeaderItem(4).text() == "Area (px²)" and _size_cell(window) == "200 px²"
     row = segment_statistics(vol, window.model.labelmap)[0]
     assert row["area_px"] == 200 and row["area_mm2"] is None
 
