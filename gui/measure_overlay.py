@@ -40,6 +40,7 @@ class MeasureOverlay:
             item.setZValue(50)  # over segments and the interactive object, under the crosshair
             view.viewbox.addItem(item, ignoreBounds=True)
         self.labels: list[pg.TextItem] = []
+        self._placed: list[QtCore.QRectF] = []  # the labels' boxes on this redraw, viewport pixels
         self.measurements: list[Measurement] = []
         self.volume = None
         self._shown = -1
@@ -72,8 +73,37 @@ class MeasureOverlay:
             self.labels.append(item)
         item = self.labels[n]
         item.setText(s)
+        item.setAnchor(self._place(item, s, xy))
         item.setPos(float(xy[0]), float(xy[1]))
         item.setVisible(True)
+
+    def _place(self, item, s: str, xy) -> tuple[float, float]:
+        """The label's anchor: right of and above its point, unless that leaves the view (then left
+        of it) or covers a label already placed on this redraw (then below, or further up or
+        down). Worked in viewport pixels: a RECIST label at the right edge was cut ("Liver: 228.4"
+        without its "x 125.0 mm") and sat over the ellipse's."""
+        metrics = QtGui.QFontMetrics(item.textItem.font())
+        lines = s.splitlines() or [""]
+        w = max(metrics.horizontalAdvance(line) for line in lines) + 8
+        h = metrics.lineSpacing() * len(lines) + 6
+        at = self.view.viewbox.mapViewToDevice(QtCore.QPointF(float(xy[0]), float(xy[1])))
+        port = self.view.graphics.viewport().rect()
+        if at is None:
+            return (-0.05, 1.1)
+        ax = 1.05 if at.x() + 1.05 * w > port.right() and at.x() - 1.05 * w >= port.left() else -0.05
+        left = at.x() - ax * w
+        best = None
+        for ay in (1.1, -0.1, 2.2, -1.2, 3.3):
+            box = QtCore.QRectF(left, at.y() - ay * h, w, h)
+            if any(box.intersects(other) for other in self._placed):
+                continue
+            if port.top() <= box.top() and box.bottom() <= port.bottom():
+                best = (ay, box)
+                break
+            best = best or (ay, box)
+        ay, box = best if best is not None else (1.1, QtCore.QRectF(left, at.y() - 1.1 * h, w, h))
+        self._placed.append(box)
+        return (ax, ay)
 
     def redraw(self) -> None:
         if not self.measurements and self._blank():  # most slice changes: nothing to draw or clear
@@ -81,7 +111,7 @@ class MeasureOverlay:
                 self._shown = self.view.model.slice_index(self.view.view)
             return
         main, short = QtGui.QPainterPath(), QtGui.QPainterPath()
-        shown = 0
+        shown, self._placed = 0, []
         if self.view.model.display is not None:
             self._shown = self.view.model.slice_index(self.view.view)
             for m in self.measurements:

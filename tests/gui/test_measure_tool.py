@@ -108,3 +108,32 @@ def test_ruler_angle_ellipse_recist_on_an_oblique_image(qtbot, window, tmp_path)
     assert [m.kind for m in window.session.measurements] == ["ruler", "ellipse", "recist"]
     window.actions_by_id["tool_paint"].trigger()  # an editing tool takes the left button back
     assert window.measure.mode is None and view.left_handler == window.edit_panel.on_view
+
+
+def test_labels_stay_in_the_view_and_apart(qtbot, window):
+    """Two rulers ending at the same place near the view's right edge: each label lies wholly inside
+    the view and neither covers the other (a RECIST label was cut at the edge and sat over an
+    ellipse's)."""
+    from app.actions import measuring
+    from core.measurements import Measurement
+
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)
+    window.set_layout("2d")
+    vol = Volume.from_array(np.full((4, 60, 70), 40, np.int16), spacing=(1.0, 1.0, 2.0), modality="CT")
+    window.session.set_image(vol, "edge phantom")
+    view = window.views["axial"]
+    view.viewbox.autoRange(padding=0)
+    qtbot.wait(50)
+    g = vol.geometry
+    k = float(view.shown_index)
+    end = g.index_to_world(np.array([68.0, 30.0, k]))  # (x, y, z) index: at the right edge
+    for start in ((20.0, 10.0, k), (20.0, 50.0, k)):
+        measuring.add(window.session, Measurement("ruler", (tuple(g.index_to_world(np.array(start))), tuple(end))))
+    qtbot.wait(50)
+    labels = [item for item in window.measure.overlays["axial"].labels if item.isVisible()]
+    assert len(labels) == 2
+    port = QtCore.QRectF(view.graphics.viewport().rect())
+    boxes = [view.graphics.mapFromScene(item.sceneBoundingRect()).boundingRect() for item in labels]
+    for box in boxes:
+        assert port.contains(QtCore.QRectF(box).adjusted(2, 2, -2, -2)), (box, port)
+    assert not QtCore.QRectF(boxes[0]).adjusted(2, 2, -2, -2).intersects(QtCore.QRectF(boxes[1]))
