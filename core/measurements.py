@@ -18,7 +18,7 @@ import numpy as np
 from core.errors import DelineateError
 from core.geometry import Geometry
 from core.labels import LabelMap
-from core.volume import Volume
+from core.volume import Volume, luminance
 
 KINDS = {"ruler": 2, "angle": 3, "ellipse": 3, "recist": 4}
 
@@ -106,12 +106,6 @@ def values(m: Measurement, volume: Optional[Volume] = None) -> dict:
     if volume is not None and not volume.spacing_known:  # 1 mm pixels stand in for an unknown size
         out["in_pixels"] = True
     return out
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """Luma of RGB(A) samples (last axis), ITU-R BT.601 weights: the grey PIL and DICOM viewers make of
-    a colour ultrasound, so an ROI on it reads the brightness the reader sees."""
-    return rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
 def _values(m: Measurement, volume: Optional[Volume]) -> dict:

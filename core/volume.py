@@ -10,6 +10,12 @@ from core.errors import GeometryError
 from core.geometry import Geometry
 
 
+def luminance(rgb: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Luma of RGB(A) samples (last axis), ITU-R BT.601 weights: the grey PIL and DICOM viewers make of
+    a colour image (a colour ultrasound's ROI reads it; grey-channel networks see it)."""
+    return rgb[..., :3].astype(dtype) @ np.array([0.299, 0.587, 0.114], dtype)
+
+
 @dataclass(frozen=True)
 class WindowPreset:
     name: str

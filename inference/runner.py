@@ -24,7 +24,7 @@ from core.geometry import Geometry
 from core.labels import LabelMap
 from core.progress import CancelToken, ProgressFn, check, no_progress
 from core.resample import covering_grid, resample
-from core.volume import Volume
+from core.volume import Volume, luminance
 from inference import device as devices
 from inference.card import ModelCard
 from inference.envelope import sample_step
@@ -164,7 +164,7 @@ def model_input(volume: Volume, card: ModelCard, grid: Geometry) -> np.ndarray:
         volume = masked(volume, card.mask_from)
     arr = volume.array
     if volume.is_color and card.in_channels == 1:
-        arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        arr = luminance(arr, np.float32)
     chans = [arr[..., c] for c in range(card.in_channels)] if volume.is_color and card.in_channels > 1 else [arr]
     out = []
     for ch in chans:

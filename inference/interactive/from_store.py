@@ -20,6 +20,7 @@ from scipy import ndimage as ndi
 
 from core.errors import DelineateError
 from core.progress import check, no_progress
+from core.volume import luminance
 from inference.interactive import net_model
 from inference.interactive.benchmark import Case, run_case
 from inference.interactive.synth_objects import Scene
@@ -57,7 +58,7 @@ def scene_of(case: Case, rng: np.random.Generator, patch=(48, 48, 48), plane=(64
     vol = case.volume
     a = vol.array
     if vol.is_color:
-        a = a[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+        a = luminance(a, np.float32)
     spacing = np.asarray(vol.geometry.spacing, float)[::-1]  # (z, y, x) mm
     flat = a.shape[0] == 1
     idx = np.argwhere(case.truth)

@@ -23,7 +23,7 @@ from scipy import ndimage as ndi
 
 from core.errors import DelineateError
 from core.progress import check
-from core.volume import Volume
+from core.volume import Volume, luminance
 from inference.interactive import net_model
 from inference.interactive.engine import EngineInfo, register
 from inference.interactive.prompts import Point, Prompts, rasterise, to_index
@@ -82,7 +82,7 @@ class NetworkState:
         self.geometry = volume.geometry
         a = volume.array
         if volume.is_color:  # luminance: the network sees one grey channel
-            a = a[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+            a = luminance(a, np.float32)
         self.image = a
         self.modality = volume.modality or "OT"
         self.flat = volume.geometry.size[2] == 1
