@@ -117,8 +117,7 @@ class History:
         e = self.undone.pop()
         self.lm.array[e.box] = e.after
         if e.removed:
-            gone = {lab.value for lab in e.removed}
-            self.lm.table = type(self.lm.table)(tuple(lab for lab in self.lm.table if lab.value not in gone))
+            self.lm.table = self.lm.table.without(lab.value for lab in e.removed)
         self.done.append(e)
         return e
 

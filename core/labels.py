@@ -122,6 +122,11 @@ class LabelTable:
         rest = tuple(lab for lab in self.labels if lab.value != label.value)
         return LabelTable(tuple(sorted(rest + (label,), key=lambda lab: lab.value)))
 
+    def without(self, values: Iterable[int]) -> "LabelTable":
+        """This table less the entries of ``values`` (a deleted segment)."""
+        gone = {int(v) for v in values}
+        return type(self)(tuple(lab for lab in self.labels if lab.value not in gone))
+
     def completed_for(self, values: Iterable[int]) -> "LabelTable":
         """This table plus default entries for values present in an array but not named."""
         table = self

@@ -94,7 +94,7 @@ def delete_segment(session, value: int) -> Optional[editing.Edit]:
     lab = lm.table.get(int(value))
     edit = editing.apply(lm, "delete", 0, lm.array == int(value)) or editing.Edit.nothing("delete", lm)
     edit.removed = (lab,) if lab is not None else ()
-    lm.table = type(lm.table)(tuple(lab for lab in lm.table if lab.value != int(value)))
+    lm.table = lm.table.without([value])
     session.apply(edit)
     session.table_changed()
     return edit
