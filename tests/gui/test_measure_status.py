@@ -2,7 +2,6 @@
 pixel size says px², and RECIST axes from the panel replace the ellipse's message with their own."""
 import numpy as np
 import pytest
-from PySide6 import QtCore
 
 from core.labels import LabelMap, LabelTable
 from core.measurements import text, values
@@ -10,10 +9,7 @@ from core.volume import Volume
 
 pytest.importorskip("pytestqt")
 
-
-def _pos(view, col, row):
-    sr, sc = view.model.display.plane_spacing(view.view)
-    return view.graphics.mapFromScene(view.viewbox.mapViewToScene(QtCore.QPointF(col * sc, row * sr)))
+from tests.gui.test_measure_tool import _drag  # noqa: E402
 
 
 def test_each_measurement_reports_its_own_value(qtbot, window):
@@ -24,12 +20,7 @@ def test_each_measurement_reports_its_own_value(qtbot, window):
     view = window.views["axial"]
     qtbot.wait(50)
     window.actions_by_id["measure_ellipse"].trigger()
-    viewport = view.graphics.viewport()
-    qtbot.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, 10, 10))
-    for t in np.linspace(0, 1, 5)[1:]:
-        qtbot.mouseMove(viewport, pos=_pos(view, 10 + 30 * t, 10 + 20 * t))
-        qtbot.wait(20)
-    qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, 40, 30))
+    _drag(qtbot, view, (10, 10), (40, 30))
     ellipse = window.session.measurements[-1]
     shown = window.statusBar().currentMessage()
     assert ellipse.kind == "ellipse" and " px²" in shown and "mean" in shown

@@ -30,6 +30,17 @@ def _click(qtbot, view, col, row):
     qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, col, row))
 
 
+def _drag(qtbot, view, start, end):
+    """A left-button drag from display voxel ``start`` to ``end`` ((col, row)), in four moves."""
+    (c0, r0), (c1, r1) = start, end
+    viewport = view.graphics.viewport()
+    qtbot.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, c0, r0))
+    for t in np.linspace(0, 1, 5)[1:]:
+        qtbot.mouseMove(viewport, pos=_pos(view, c0 + (c1 - c0) * t, r0 + (r1 - r0) * t))
+        qtbot.wait(20)
+    qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, c1, r1))
+
+
 def test_ruler_angle_ellipse_recist_on_an_oblique_image(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)  # the worklist's first read
     window.set_layout("2d")
@@ -76,12 +87,7 @@ def test_ruler_angle_ellipse_recist_on_an_oblique_image(qtbot, window, tmp_path)
     assert values(window.session.measurements[-1])["angle_deg"] == pytest.approx(90.0, abs=1.0)
 
     window.actions_by_id["measure_ellipse"].trigger()
-    viewport = view.graphics.viewport()
-    qtbot.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, 45, 62))
-    for t in np.linspace(0, 1, 5)[1:]:
-        qtbot.mouseMove(viewport, pos=_pos(view, 45 + 20 * t, 62 + 15 * t))
-        qtbot.wait(20)
-    qtbot.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, pos=_pos(view, 65, 77))
+    _drag(qtbot, view, (45, 62), (65, 77))
     roi = values(window.session.measurements[-1], vol)
     assert window.session.measurements[-1].kind == "ellipse"
     assert roi["area_mm2"] == pytest.approx(np.pi * 10 * sc * 7.5 * sr, rel=0.1)
