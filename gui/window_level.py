@@ -18,6 +18,7 @@ class WindowLevelBox(QtWidgets.QGroupBox):
         form.addRow("Preset", self.presets)
         form.addRow("C / W", self.text)
         self._fixed = list(menu.actions())  # actions of the menu that are not presets
+        self._listed: list = []  # the image's presets as listed (Auto's percentiles cost ~18 ms on a 512² x 300 CT)
         model.subscribe("image", self.fill)
         model.subscribe("window", self._sync)
 
@@ -26,7 +27,8 @@ class WindowLevelBox(QtWidgets.QGroupBox):
         for a in self.menu.actions():
             if a not in self._fixed:
                 self.menu.removeAction(a)
-        for n, p in enumerate(self.model.presets()):
+        self._listed = self.model.presets()
+        for n, p in enumerate(self._listed):
             self.presets.addItem(f"{p.name}  ({p.center:g} / {p.width:g})")
             act = QtGui.QAction(f"{p.name}  (C {p.center:g}, W {p.width:g})", self.menu)
             if n < 9:
@@ -36,20 +38,21 @@ class WindowLevelBox(QtWidgets.QGroupBox):
         self._sync()
 
     def apply_preset(self, n: int) -> None:
-        presets = self.model.presets()
+        presets = self._listed
         if 0 <= n < len(presets):
             self.model.set_window(presets[n])
             self.presets.setCurrentIndex(n)
 
     def next_preset(self) -> None:
-        n = len(self.model.presets())
+        n = len(self._listed)
         if n:
             self.apply_preset((self.presets.currentIndex() + 1) % n)
 
     def _sync(self) -> None:
         w = self.model.window
         self.text.setText(f"{w.center:.0f} / {w.width:.0f}")
-        same = [n for n, p in enumerate(self.model.presets()) if (p.center, p.width) == (w.center, w.width)]
+        # on every window change (a right-drag sends one a mouse move): the listed presets, not new ones
+        same = [n for n, p in enumerate(self._listed) if (p.center, p.width) == (w.center, w.width)]
         # dragged or typed: no preset is on screen, and the list says so (nothing, with no image open)
         self.presets.setPlaceholderText("Custom" if self.model.volume is not None else "")
         if not same:
