@@ -19,7 +19,7 @@ from core.time_series import time_series_of
 from gui.autosave import Autosave
 from gui.case_controller import CaseController
 from gui.cine_bar import CineBar
-from gui.dialogs import ShortcutsDialog, show_error
+from gui.dialogs import CANCEL, SAVE, ShortcutsDialog, show_error
 from gui.edit_panel import EditPanel
 from gui.explain_panel import ExplainPanel
 from gui.heat_panel import HeatPanel
@@ -409,7 +409,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, ev) -> None:
         # unsaved corrections are saved (then it closes), discarded or kept open, as the user says;
         # the crash-recovery file is for crashes, not for a close nobody was asked about
-        if self.cases.ask_unsaved("closing Delineate", self.close, root=self.worklist.root) in ("save", "cancel"):
+        if self.cases.ask_unsaved("closing Delineate", self.close, root=self.worklist.root) in (SAVE, CANCEL):
             ev.ignore()
             return
         self.tasks.cancel()
