@@ -32,6 +32,7 @@ from gui.shell import Shell
 from gui.shortcuts import key_for
 from gui.slice_view import SliceView
 from gui.steady_label import steady
+from gui.throttle import Throttle
 from gui.view3d import TRANSFER_PRESETS, View3D
 from gui.window_level import WindowLevelBox
 from gui.worklist import WorklistPanel
@@ -105,10 +106,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit_panel.interactive.bind_actions(self.actions_by_id)
         self._build_side_panel()
         self.set_layout("conventional")
+        # the probe follows the crosshair and the mouse at display rate, not at event rate (gui.throttle)
+        self.probe = Throttle(self._show_probe)
         for view in self.views.values():
-            view.cursor_hover.connect(self._show_probe)
+            view.cursor_hover.connect(self.probe)
             view.graphics.installEventFilter(self)
-        self.model.subscribe("cursor", lambda: self._show_probe(None))
+        self.model.subscribe("cursor", lambda: self.probe(None))
         self.session.subscribe(ImageOpened, self._image_opened)
         self.session.subscribe(GuardChecked, self._guard_checked)
         self.worklist.failed.connect(lambda what, exc: show_error(self, what, exc))

@@ -99,6 +99,7 @@ def test_crosshair_moves_update_the_probe_text_without_laying_the_window_out(win
     texts = []
     for i in range(5):
         window.model.set_cursor_index([3 + i, 4 + 2 * i, 5 + i])
+        window.probe.flush()  # the probe follows at display rate (gui.throttle): here every move
         app.processEvents()
         texts.append(window.probe_label.text())
     for w in (window, window.statusBar()):
