@@ -10,7 +10,7 @@ from scipy import ndimage
 from core.labels import LabelMap
 from core.metrics import compare_labelmaps, finite_or_none, label_diff
 from core.planar import planar_area
-from core.volume import Volume
+from core.volume import Volume, luminance
 
 COLUMNS = ("value", "name", "voxels", "volume_ml", "mean", "sd", "min", "max", "unit",
            "bbox_index_min", "bbox_index_max", "bbox_lps_min_mm", "bbox_lps_max_mm",
@@ -28,13 +28,13 @@ def _world_box(labelmap: LabelMap, lo, hi) -> tuple[list[float], list[float]]:
 
 def segment_statistics(volume: Optional[Volume], labelmap: LabelMap, ai: Optional[LabelMap] = None) -> list[dict]:
     """One row per label of the table (present or not). Intensities in the image's physical
-    units (HU for CT); colour images get no intensity columns. A segment the AI's draft does not
+    units (HU for CT); on a colour image they are of its luminance (BT.601, as the ROI statistics
+    and a grey screen read it; ``unit`` says "luminance"). A segment the AI's draft does not
     have is ``added_by_reviewer`` (no agreement figures: there is nothing to agree with). On a 2D
     image or cine loop a segment has an area (core.planar.planar_area), not a volume; without a
     pixel size from the file there is no volume or area in mm, only voxel counts. The AI draft's
     size is given in the same columns (``ai_`` before each)."""
     arr = labelmap.array
-    grey = volume is not None and not volume.is_color
     boxes = ndimage.find_objects(arr)  # one pass; each segment is then measured inside its own box
     measured = {}
     for lab in labelmap.table:
@@ -42,11 +42,14 @@ def segment_statistics(volume: Optional[Volume], labelmap: LabelMap, ai: Optiona
         if box is None:
             continue
         inside = arr[box] == lab.value
-        vals = volume.array[box][inside].astype(np.float64) if grey else None
+        vals = None
+        if volume is not None:
+            vals = volume.array[box][inside]
+            vals = luminance(vals) if volume.is_color else vals.astype(np.float64)
         measured[lab.value] = (box, int(np.count_nonzero(inside)), vals)
     agreement = ({c.value: c for c in compare_labelmaps(ai, labelmap, label_diff(ai.array, arr, boxes))}
                  if ai is not None else {})
-    unit = "HU" if volume is not None and volume.modality == "CT" else ""
+    unit = "" if volume is None else "luminance" if volume.is_color else "HU" if volume.modality == "CT" else ""
     ai_boxes = ndimage.find_objects(ai.array) if ai is not None else []
     rows = []
     for lab in labelmap.table:

@@ -8,7 +8,7 @@ import pytest
 
 from core.labels import LabelMap, LabelTable
 from core.statistics import segment_statistics
-from core.volume import Volume
+from core.volume import Volume, luminance
 from export.case import statistics_text
 
 
@@ -52,3 +52,20 @@ def test_a_volume_keeps_ml_for_the_mask_and_the_draft():
     (row,) = segment_statistics(vol, LabelMap(fixed, vol.geometry, table), LabelMap(ai, vol.geometry, table))
     assert row["volume_ml"] == pytest.approx(0.15) and row["ai_volume_ml"] == pytest.approx(0.1)
     assert row["ai_voxels"] == 50 and row["area_px"] is None and row["ai_area_px"] is None
+
+
+def test_a_colour_image_reads_the_luminance_of_each_segment():
+    """A colour image (H&E tile, colour Doppler frame) gets its segments' mean, SD, min and max of
+    the luminance, as its ROI statistics do, instead of no intensity columns at all."""
+    rgb = np.zeros((1, 20, 30, 3), np.uint8)
+    rgb[0, :, :15] = (200, 40, 120)  # a pink stain on the left half
+    rgb[0, :, 15:] = (20, 20, 220)   # blue on the right
+    vol = Volume.from_array(rgb, spacing=(0.5, 0.5, 1.0), modality="SM")
+    assert vol.is_color
+    arr = np.zeros((1, 20, 30), np.uint8)
+    arr[0, 5:10, 5:25] = 1  # 50 px on each colour
+    (row,) = segment_statistics(vol, LabelMap(arr, vol.geometry, LabelTable.from_names(["region"])))
+    pink, blue = luminance(np.array([200, 40, 120])), luminance(np.array([20, 20, 220]))
+    assert row["unit"] == "luminance"
+    assert row["mean"] == pytest.approx((pink + blue) / 2) and row["sd"] == pytest.approx(abs(pink - blue) / 2)
+    assert (row["min"], row["max"]) == pytest.approx((min(pink, blue), max(pink, blue)))
