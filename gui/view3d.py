@@ -201,6 +201,8 @@ class View3D(QtWidgets.QWidget):
         self.window.SetMultiSamples(0)
         # every frame, also those the mouse's rotations draw, shows the planes where the crosshair is
         self.window.AddObserver("StartEvent", lambda *_: self._planes_stale and self._place_planes())
+        self.software_gl: Optional[bool] = None  # known at the first frame
+        self.renderer.AddObserver("StartEvent", self._draw_actors_one_at_a_time)
         style = vtk.vtkInteractorStyleTrackballCamera()
         interactor = self.window.GetInteractor()
         interactor.SetInteractorStyle(style)
@@ -453,6 +455,25 @@ class View3D(QtWidgets.QWidget):
             self._render_timer.stop()
             self._still_timer.stop()
             self._draw("full")
+
+    def _draw_actors_one_at_a_time(self, *_) -> None:
+        """With software GL (llvmpipe), each actor's mapper first waits until what was drawn before it
+        is rasterized. llvmpipe holds every triangle of a frame (~250 bytes each, with the inputs of
+        their lighting) until the frame ends or 36 MiB are held: ~35 MiB for the six segments and the
+        heat map's shells of a CT, the top of the window's peak memory. The frame is the same."""
+        if self.software_gl is None:
+            self.software_gl = "llvmpipe" in (self.window.ReportCapabilities() or "")
+        if not self.software_gl:
+            return
+        for actor in self.renderer.GetActors():
+            mapper = actor.GetMapper()
+            if mapper is not None and not getattr(mapper, "waits_for_earlier_draws", False):
+                mapper.AddObserver("StartEvent", self._finish_earlier_draws)
+                mapper.waits_for_earlier_draws = True  # VTK keeps a wrapper's attributes with its object
+
+    def _finish_earlier_draws(self, *_) -> None:
+        if self.software_gl:  # (a test switches it off to compare the frames)
+            self.window.WaitForCompletion()
 
     def _draw(self, quality: str) -> None:
         self.renders[quality] += 1

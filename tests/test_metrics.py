@@ -68,6 +68,22 @@ def test_volume_ml_and_compare():
     assert lm_a.volumes_ml() == {1: pytest.approx(0.08)}
 
 
+@pytest.mark.parametrize("slab_voxels", [1, 70, 10**6])  # a slice a slab; two and an odd tail; all
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_volumes_and_values_counted_in_slabs(monkeypatch, slab_voxels, dtype):
+    import core.labels
+
+    monkeypatch.setattr(core.labels, "SLAB_VOXELS", slab_voxels)
+    g = Geometry((6, 5, 7), (1.0, 2.0, 0.5))
+    a = np.random.default_rng(3).choice(np.array([0, 2, 5, 255], dtype), size=g.shape_zyx, p=[0.7, 0.1, 0.15, 0.05])
+    if dtype is np.uint16:
+        a[-1, -1, -1] = 300
+    lm = LabelMap(a, g, LabelTable.from_names([]))
+    assert [lab.value for lab in lm.table] == [int(v) for v in np.unique(a) if v]
+    counts = np.bincount(a.reshape(-1).astype(np.int64))
+    assert lm.volumes_ml() == {v: pytest.approx(counts[v] * 1e-3) for v in np.unique(a) if v}
+
+
 def test_compare_models_matches_labels_by_name():
     from core.compare import compare_models, matched
     from core.geometry import Geometry

@@ -107,6 +107,36 @@ def test_3d_view_draws_from_bounded_copies(window, qtbot, monkeypatch):
     _rest(qtbot, view3d)
 
 
+def _pixels(image) -> np.ndarray:
+    """A QImage's pixels (its rows are padded to 4 bytes)."""
+    rows = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(image.height(), -1)
+    return rows[:, :image.width() * image.depth() // 8].copy()
+
+
+def test_software_gl_draws_the_actors_one_at_a_time_into_the_same_frame(window, qtbot):
+    """With llvmpipe each actor's triangles are drawn before the next actor's are taken in (a frame's
+    triangles held all at once were the top of the window's peak memory with the 3D view); the frame
+    is pixel for pixel the one drawn in one go: volume rendering, surfaces, translucent heat shells."""
+    from core.overlay import HeatMap
+
+    view3d, vol, _lm = _phantom_in_3d(window)
+    z, y, x = np.mgrid[:60, :96, :96]
+    blob = np.exp(-(((x - 48) ** 2 + (y - 40) ** 2) / 300.0 + (z - 30) ** 2 / 100.0)).astype(np.float32)
+    window.model.add_heatmap(HeatMap.from_values("saliency", blob, vol.geometry, 0.0, 1.0, threshold=0.1))
+    window.model.set_visible(1, False)  # the body's surface would hide the shells and the spine
+    _rest(qtbot, view3d)
+    if not view3d.software_gl:
+        pytest.skip("hardware GL: actors are drawn in one go")
+    assert all(a.GetMapper().waits_for_earlier_draws for a in view3d.renderer.GetActors())
+    frames = {}
+    for one_at_a_time in (True, False):
+        view3d.software_gl = one_at_a_time
+        frames[one_at_a_time] = _pixels(view3d.screenshot())
+    view3d.software_gl = True
+    np.testing.assert_array_equal(frames[True], frames[False])
+    assert frames[True].std() > 5 and len(window.heat_panel.map3d.actors) == 2  # drawn, not a flat background
+
+
 def test_mouse_interaction_in_3d_ends_with_one_full_quality_render(window, qtbot):
     """Rotating renders at the interactive rate, also on release; full quality follows the rest."""
     view3d, _vol, _lm = _phantom_in_3d(window, labels=False)
