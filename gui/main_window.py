@@ -127,6 +127,12 @@ class MainWindow(QtWidgets.QMainWindow):
         screen = QtGui.QGuiApplication.primaryScreen()
         free = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1400, 900)
         self.resize(min(1600, int(free.width() * 0.9)), min(1000, int(free.height() * 0.9)))
+        if free.width() < 1100:  # a small (or HiDPI-scaled) screen: every pixel for the views and panel
+            self.setWindowState(QtCore.Qt.WindowState.WindowMaximized)
+
+    def toggle_side_panel(self) -> None:
+        """Hide the side panel to give the views its room, or show it again."""
+        self.side_dock.setVisible(not self.side_dock.isVisible())
 
     def _build_side_panel(self) -> None:
         panel = QtWidgets.QWidget()
@@ -161,7 +167,9 @@ class MainWindow(QtWidgets.QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setWidget(panel)
         dock.setWidget(scroll)
-        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        feature = QtWidgets.QDockWidget.DockWidgetFeature
+        dock.setFeatures(feature.DockWidgetMovable | feature.DockWidgetClosable)  # back with View > Side panel
+        self.side_dock = dock
         dock.setMinimumWidth(_panel_width(scroll, panel))
         self._panel_fit = _PanelFit(dock, scroll, panel)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
@@ -195,6 +203,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "&View": [(f"layout_{n}", text, lambda _=False, n=n: self.toggle_layout(n)) for n, text in (
                 ("conventional", "Three slices + 3D"), ("four_up", "Four-up"), ("2d", "Slices only"),
                 ("single", "Maximise view under focus"), ("image", "One image plane (2D, cine)"))] + [
+                ("toggle_panel", "Side &panel", self.toggle_side_panel),
                 None, ("reset_view", "&Reset views", self.reset_views),
                 ("toggle_segments", "Show / hide segments", seg.toggle_all),
                 ("toggle_outline", "Segment outline", lambda: seg.outline.toggle()),

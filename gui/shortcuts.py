@@ -26,6 +26,8 @@ SHORTCUTS = (
     ("layout_2d", "Ctrl+3", "Layout: slices only"),
     ("layout_single", "Ctrl+4", "Layout: maximise the view under focus (again: back)"),
     ("layout_image", "Ctrl+5", "Layout: one image plane (2D images and cine loops open in it)"),
+    ("toggle_panel", "Ctrl+0", "Show / hide the side panel (the views take its room; on a small or "
+                               "HiDPI-scaled screen it takes half the width)"),
     ("undo", "Ctrl+Z", "Undo the last edit (unlimited)"),
     ("redo", "Ctrl+Shift+Z", "Redo"),
     ("tool_paint", "P", "Paint tool (left drag paints the chosen segment)"),
