@@ -6,11 +6,11 @@ image, labels and heat map. The cache lines it misses also hold the neighbouring
 pass copies a block of ``WIDTH`` adjacent planes for about the cost of one; scrolling or dragging
 the crosshair to a neighbouring plane then reads the small block (~0.2 ms) instead of the volume.
 A copy of the volume in x-major order would make every plane cheap but cost as much memory as the
-volume; the blocks cost ``WIDTH`` planes per array (1.2 MiB for a 300x512 int16 image, whose
-memory the viewer's budget of 3x the volume has little room for). Blocks of 8 planes cost no more
-to gather (~2 ms an array here: 16 bytes of each 64-byte line instead of 8) and halve a drag's
-gathers (1.46 -> 0.79 ms a crosshair step of the viewer bench) for 2.3 MiB more (0.016x the
-volume in the bench's memory figure): left at 4 while that figure has no room.
+volume; the blocks cost ``WIDTH`` planes per array (2.3 MiB for a 300x512 int16 image). Blocks of
+8 planes cost no more to gather than blocks of 4 (~2 ms an array here: 16 bytes of each 64-byte
+line instead of 8) and halve a drag's gathers: crosshair move 2.79x -> 2.67x the bare redraw in
+the viewer bench (medians of 3 runs in turns), for 2.3 MiB more than 4 (0.016x the volume; peak
+memory with the 3D view stays 2.77-2.80x, within its 3x). 4 were kept while that figure had no room.
 
 A block is kept plane by plane ((width, nz, ny)), so each plane served is contiguous: colouring a
 plane strided through the interleaved block cost ~0.1 ms more a sagittal step (NumPy's casts and
@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-WIDTH = 4  # planes per block: 4 int16 planes are 8 bytes of each row, well within a cache line
+WIDTH = 8  # planes per block: 8 int16 planes are 16 bytes of each row, within one cache line
 CHUNK = 16  # slices gathered into the scratch block at a time (16 x 512 rows x 8 bytes: 64 KiB)
 
 
