@@ -239,7 +239,9 @@ class OutlinedStamps:
     """Outlined text (as ``draw_outlined``, left-aligned, centred vertically) stamped from images of
     its pieces, each drawn once: a view's title changes with every slice, and laying it out and
     outlining it again (six drawText calls) cost 0.1-0.5 ms a view each time. The pieces: all up to
-    the last space as one (kerned as written), then each character of the slice number."""
+    the last space as one (kerned as written), each character of the slice number, and "/count" as
+    one (the same on every slice of a view: two stamps instead of eight for "/300", ~0.02 ms a view
+    a slice change)."""
 
     _OUTLINE = ((-1, 0), (1, 0), (0, -1), (0, 1), (1, 1))  # as draw_outlined
 
@@ -255,7 +257,9 @@ class OutlinedStamps:
     @staticmethod
     def split(text: str) -> list[str]:
         head, sep, tail = text.rpartition(" ")
-        return ([head + sep] if sep else []) + list(tail)
+        number, slash, count = tail.partition("/")
+        digits = list(number) if number.isdigit() else [number] if number else []  # "Image": one piece
+        return ([head + sep] if sep else []) + digits + ([slash + count] if slash else [])
 
     def _piece(self, text: str) -> tuple[QtGui.QImage, QtGui.QImage, float]:
         got = self._pieces.get(text)
