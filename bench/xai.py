@@ -8,8 +8,8 @@ explanations always are; the inference is pinned to it for a like-for-like ratio
 --only NAMES: run only these of gradcam,uncertainty,occlusion,ig (default: all).
 --faithfulness [METHODS]: also the issue-19 measures per method and tissue label on the whole
 template (mass inside the brain, within 5 mm of the segment, seam ratio, deletion / random
-deletion area, blocks blurred away; and the same ratio deleting the segment's own blocks first, the
-reference for what deletion can show for that label); slow on a CPU (occlusion and IG especially)."""
+deletion area and insertion / random insertion area, blocks blurred away; and the same ratios with
+the segment's own blocks first, the reference for what each can show for that label); slow on a CPU (occlusion and IG especially)."""
 from __future__ import annotations
 
 import sys
@@ -24,11 +24,12 @@ from bench.common import peak_rss_mib  # noqa: E402
 
 def faithfulness(vol, card, net, labels, methods) -> None:
     from inference.xai import explain
-    from inference.xai_checks import brain_mask, deletion_curves, region_first, verdicts
+    from inference.xai_checks import brain_mask, deletion_curves, insertion_curves, region_first, verdicts
 
     inside = brain_mask(vol)
-    print(f"{'method':10s} {'label':14s} {'inside':>7s} {'<=5mm':>7s} {'seam':>6s} {'deletion':>9s} {'seg-first':>9s}  "
-          "(goals: >= 0.70, >= 0.60, <= 1.2, <= 0.8; seg-first: deleting the segment itself first, the reference)")
+    print(f"{'method':10s} {'label':14s} {'inside':>7s} {'<=5mm':>7s} {'seam':>6s} {'deletion':>9s} {'seg-first':>9s} "
+          f"{'insertion':>9s} {'seg-first':>9s}  (goals: >= 0.70, >= 0.60, <= 1.2, <= 0.8; insertion: higher is "
+          "better, 1 is chance; seg-first: the segment itself first, the reference)")
     fractions = (0, 0.1, 0.25, 0.5, 1)
     reference = {}
     for method in methods:
@@ -40,10 +41,12 @@ def faithfulness(vol, card, net, labels, methods) -> None:
             e = explain(vol, card, value, method, roi=roi, net=net, device="cpu", ig_steps=8)
             r = verdicts(vol, card, net, e, roi, inside, fractions=fractions)
             if value not in reference:
-                reference[value] = deletion_curves(vol, card, net, e, roi, fractions,
-                                                   order=region_first(vol, card, roi))["ratio"]
+                first = region_first(vol, card, roi)
+                reference[value] = [fn(vol, card, net, e, roi, fractions, order=first, randoms=3)["ratio"]
+                                     for fn in (deletion_curves, insertion_curves)]
             print(f"{method:10s} {lab.name:14s} {r['inside']:7.2f} {r['near_5mm']:7.2f} {r['seam']:6.2f} "
-                  f"{r['deletion']:9.2f} {reference[value]:9.2f}", flush=True)
+                  f"{r['deletion']:9.2f} {reference[value][0]:9.2f} {r['insertion']:9.2f} {reference[value][1]:9.2f}",
+                  flush=True)
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Measures that can prove a saliency map wrong: where its mass lies, whether window borders show,
-and whether it ranks the voxels the model really depends on (deletion curves).
+and whether it ranks the voxels the model really depends on (deletion and insertion curves).
 
 Each takes an ``Explanation`` from ``inference.xai.explain`` and returns a plain number, so the
 same verdicts are printed by ``bench/xai.py`` on the MNI152 sample and asserted by the tests.
@@ -109,7 +109,8 @@ def deleted_image(x: np.ndarray, spacing_mm: Sequence[float], sigma_mm: float = 
 def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, explanation: Optional[Explanation],
                     roi: np.ndarray, fractions: Sequence[float] = DELETION_FRACTIONS, seed: int = 0,
                     device: str = "cpu", unit: int = 4, order: Optional[np.ndarray] = None,
-                    sigma_mm: float = DELETION_BLUR_MM, randoms: int = 1, label: Optional[int] = None) -> dict:
+                    sigma_mm: float = DELETION_BLUR_MM, randoms: int = 1, label: Optional[int] = None,
+                    insert: bool = False) -> dict:
     """Delete (replace by ``deleted_image``) a growing share of the voxels that carry signal, most
     salient first and in random order (``randoms`` orders, curves averaged), and follow the label's
     mean probability over the region (as inference blends it; Petsiuk et al. 2018). A faithful map
@@ -124,7 +125,11 @@ def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, expla
     deleting the segment itself first beat random deletion (0.97). Why 32 mm: it is the smallest
     blur at which that control beats random deletion for every tissue (white matter 1.13 at 8 mm,
     1.09 at 16 mm, 0.68 at 32 mm). Deleting to black (the no-signal value), before, measured the
-    network's reaction to black holes: black is CSF-like on T1."""
+    network's reaction to black holes: black is CSF-like on T1.
+
+    ``insert``: the insertion curve instead (``insertion_curves``): start from everything deleted and
+    put the blocks back, most salient first; the same blocks, orders and areas above the
+    all-deleted level, but here a faithful map's curve rises faster (``ratio`` > 1 is better)."""
     pl = plan(volume, card, roi)
     net.eval()
     covered = np.zeros(pl.x.shape[1:], bool)
@@ -152,20 +157,23 @@ def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, expla
     inner = [f for f in fractions if 0 < f < 1]
     images, keys = [pl.x, pl.x.copy()], ["none", "all"]  # nothing and everything deleted: either order
     images[1].reshape(pl.x.shape[0], -1)[:, where] = gone_to[:, where]
+    # deletion: the image with the chosen blocks blurred away; insertion: everything blurred away but them
+    start, put = (images[1], pl.x.reshape(pl.x.shape[0], -1)) if insert else (pl.x, gone_to)
     for name, ranked_list in orders.items():
         for r, ranked in enumerate(ranked_list):
             for f in inner:
-                x = pl.x.copy()
-                gone = np.zeros(ids.size, bool)
-                gone[ranked[:int(round(f * ids.size))]] = True
-                idx = where[gone[inverse]]
-                x.reshape(x.shape[0], -1)[:, idx] = gone_to[:, idx]
+                x = start.copy()
+                chosen = np.zeros(ids.size, bool)
+                chosen[ranked[:int(round(f * ids.size))]] = True
+                idx = where[chosen[inverse]]
+                x.reshape(x.shape[0], -1)[:, idx] = put[:, idx]
                 images.append(x)
                 keys.append((name, r, f))
     score = dict(zip(keys, _scores(net, pl, images, explanation.label if label is None else label, device)))
     curves = {}
     for name, ranked_list in orders.items():
-        curves[name] = [score["none"] if f == 0 else score["all"] if f == 1 else
+        first, last = ("all", "none") if insert else ("none", "all")
+        curves[name] = [score[first] if f == 0 else score[last] if f == 1 else
                         float(np.mean([score[(name, r, f)] for r in range(len(ranked_list))])) for f in fractions]
     floor = score["all"]
     area = {k: float(np.trapezoid(np.asarray(v) - floor, fractions)) for k, v in curves.items()}
@@ -173,6 +181,18 @@ def deletion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, expla
             "salient_area": area["salient"], "random_area": area["random"], "all_deleted": floor,
             "ratio": area["salient"] / area["random"] if area["random"] > 0 else float("inf"),
             "blocks": int(ids.size)}
+
+
+def insertion_curves(volume: Volume, card: ModelCard, net: torch.nn.Module, explanation: Optional[Explanation],
+                     roi: np.ndarray, fractions: Sequence[float] = DELETION_FRACTIONS, **kw) -> dict:
+    """Insertion curve (Petsiuk et al. 2018), the deletion check's mirror: from the image with every
+    signal block blurred away, put the blocks back most salient first and in random order, and
+    follow the label's mean probability in the region. ``ratio`` = area of the salient curve above
+    the all-deleted level / that of the random one: above 1 the map finds what restores the label
+    faster than chance. It can judge where deletion cannot: deletion asks what removing a block
+    costs once the rest is there, insertion what a block brings alone (on T1 any blur reads as grey
+    matter, so removing its evidence leaves grey-matter-like voxels behind)."""
+    return deletion_curves(volume, card, net, explanation, roi, fractions, insert=True, **kw)
 
 
 def region_first(volume: Volume, card: ModelCard, roi: np.ndarray) -> np.ndarray:
@@ -186,10 +206,10 @@ def verdicts(volume: Volume, card: ModelCard, net: torch.nn.Module, explanation:
              roi: np.ndarray, inside: Optional[np.ndarray] = None, device: str = "cpu",
              fractions: Sequence[float] = DELETION_FRACTIONS, randoms: int = 3) -> dict:
     """Every measure at once: mass inside ``inside`` (default: the image's signal), mass within 5 mm
-    of the region, seam ratio and the deletion ratio (``randoms`` random orders averaged)."""
+    of the region, seam ratio, and the deletion and insertion ratios (``randoms`` random orders averaged)."""
     inside = brain_mask(volume) if inside is None else inside
     v = explanation.values
+    curves = {kind: fn(volume, card, net, explanation, roi, fractions, device=device, randoms=randoms)["ratio"]
+              for kind, fn in (("deletion", deletion_curves), ("insertion", insertion_curves))}
     return {"inside": mass_inside(v, inside), "near_5mm": mass_near(v, roi, volume.geometry.spacing),
-            "seam": seam_ratio(explanation, card),
-            "deletion": deletion_curves(volume, card, net, explanation, roi, fractions, device=device,
-                                        randoms=randoms)["ratio"]}
+            "seam": seam_ratio(explanation, card), **curves}

@@ -10,7 +10,8 @@ from inference import device as devices
 from inference.registry import Registry
 from inference.runner import load_model, segment
 from inference.xai import explain
-from inference.xai_checks import brain_mask, deletion_curves, mass_inside, mass_near, region_first, seam_ratio
+from inference.xai_checks import (brain_mask, deletion_curves, insertion_curves, mass_inside, mass_near, region_first,
+                                  seam_ratio)
 from tests.test_xai import _us_case
 
 
@@ -134,3 +135,41 @@ def test_deleting_the_salient_blocks_first_beats_random_deletion(brain, maps, co
                                      f"does not beat random deletion (ratio {controls[label]:.2f})")
         d = deletion_curves(vol, card, net, maps(method, label), labels == label, FRACTIONS, randoms=RANDOMS)
         assert d["ratio"] <= 0.8, (method, label, d["ratio"], d["salient_curve"], d["random_curve"])
+
+
+INSERTION_LABELS = (1, 2)  # CSF and grey matter: where putting the segment itself back first beats chance
+
+
+@pytest.fixture(scope="module")
+def insertion_controls(brain):
+    """Per label, the insertion ratio of putting the segment's own blocks back first."""
+    card, net, vol, labels = brain
+    return {label: insertion_curves(vol, card, net, None, labels == label, FRACTIONS, order=region_first(
+        vol, card, labels == label), label=label, randoms=RANDOMS)["ratio"] for label in INSERTION_LABELS}
+
+
+@pytest.mark.parametrize("method", ["occlusion", "ig"])
+def test_putting_the_salient_blocks_back_first_beats_random_insertion(brain, maps, insertion_controls, method):
+    """Insertion curve (Petsiuk et al.), deletion's mirror: from the image with every block blurred
+    away, put back the blocks the map ranks first; the label's probability in the region must rise
+    faster than when random blocks are put back (ratio of the areas above the all-deleted level),
+    by at least half of what putting the segment itself back first gains over chance (the control:
+    bar = 1 + (control - 1) / 2). It judges where the control says it can: CSF 4.09, grey matter
+    1.46-1.54 over seeds 0-3 (bars 2.5 and 1.23-1.27); white matter 0.99-1.03, no better than
+    chance, so white matter is judged by deletion only. Measured on this crop, seeds 0-3: occlusion
+    CSF 4.52, grey matter 1.36-1.43 (white matter 1.15-1.20); IG 4.58, 1.39-1.46 (1.09-1.14); a
+    random map (3 draws) CSF 1.15-1.30, grey matter 1.08-1.11, so a bar of 1 would pass it.
+
+    Grad-CAM is not asserted: it passes for CSF (4.47) but ranks grey and white matter below chance
+    (0.92, 0.84), with every layer and reference tried (the 1/4-resolution layer 0.97 / 0.81; no
+    reference activation 1.38 / 0.98 but CSF 0.82 and a seam of 1.80); its description in the app
+    says so. On the whole template CSF passes for all three (2.20-2.25, control 2.26) and grey
+    matter cannot be judged (partly restored images score below the all-blurred one)."""
+    card, net, vol, labels = brain
+    for label in INSERTION_LABELS:
+        control = insertion_controls[label]
+        assert control > 1.2, (f"insertion check invalid for label {label}: putting the segment back first "
+                               f"does not beat chance ({control:.2f})")
+        d = insertion_curves(vol, card, net, maps(method, label), labels == label, FRACTIONS, randoms=RANDOMS)
+        assert d["ratio"] >= 1 + (control - 1) / 2, (method, label, d["ratio"], control, d["salient_curve"],
+                                                      d["random_curve"])
