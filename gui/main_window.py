@@ -107,7 +107,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_side_panel()
         self.set_layout("conventional")
         # the probe follows the crosshair and the mouse at display rate, not at event rate (gui.throttle)
-        self.probe = Throttle(self._show_probe)
+        self.probe = Throttle(self._show_probe, parent=self)
         for view in self.views.values():
             view.cursor_hover.connect(self.probe)
             view.graphics.installEventFilter(self)

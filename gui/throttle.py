@@ -8,7 +8,7 @@ for values nobody can read at that rate. At the rate a hand moves a mouse wheel 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from PySide6 import QtCore
 
@@ -16,11 +16,14 @@ FRAME_S = 1 / 60
 
 
 class Throttle:
-    def __init__(self, fn: Callable[..., Any], interval_s: float = FRAME_S) -> None:
+    def __init__(self, fn: Callable[..., Any], interval_s: float = FRAME_S,
+                 parent: Optional[QtCore.QObject] = None) -> None:
         self._fn, self._interval = fn, interval_s
         self._last = -1e9
         self._pending: tuple = ()
-        self._timer = QtCore.QTimer()
+        # a child of the widget whose read-out it updates: gone with it, so a call held back when
+        # the window is destroyed never reaches deleted widgets
+        self._timer = QtCore.QTimer(parent)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.flush)
 
