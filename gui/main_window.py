@@ -339,6 +339,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if (series := time_series_of(event.volume)) is not None:
                 self.shell.message(f"{series.count} time points ({series.label(0)} shown): the label map and "
                                    "measurements belong to the case and stay on every time point", 15000)
+        self.probe.cancel()  # a mouse position held back from the image before means nothing on this one
         self._show_probe(None)
 
     def _guard_checked(self, event: GuardChecked) -> None:

@@ -43,6 +43,11 @@ class Throttle:
             args, self._pending = self._pending, ()
             self._run(args)
 
+    def cancel(self) -> None:
+        """Drop the call held back, if any (it would show a state that is gone)."""
+        self._timer.stop()
+        self._pending = ()
+
     def _run(self, args: tuple) -> None:
         self._last = time.perf_counter()
         self._fn(*args)

@@ -47,3 +47,13 @@ def test_a_crosshair_drag_updates_the_probe_less_often_than_it_moves_and_ends_wh
     frames = (time.perf_counter() - start) / FRAME_S
     assert 1 <= len(texts) <= frames + 2, (len(texts), frames)  # at most one a frame, whatever the machine
     qtbot.waitUntil(lambda: window.probe_label.text().startswith("voxel (24, 25, 7)"), timeout=1000)
+
+
+def test_cancel_drops_the_held_call(qtbot):
+    calls = []
+    throttle = Throttle(calls.append)
+    throttle("shown")
+    throttle("stale")
+    throttle.cancel()
+    qtbot.wait(int(3 * FRAME_S * 1000))
+    assert calls == ["shown"]
