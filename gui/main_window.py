@@ -70,9 +70,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.measure_panel = MeasurePanel(self.session, self.measure)
         self.worklist = WorklistPanel(self.session, self.tasks)
         self.worklist.case_opened.connect(self._store_case_opened)
-        self.worklist.save_current = lambda then: self.cases.save_then(then, root=self.worklist.root)
+        # a message shown after another image was asked for (Next case's "Saved correction ...") is
+        # about that step and outlives the opening; one from before it is about the image left
+        self._said, self._asked_open = 0, None
+        self.statusBar().messageChanged.connect(self._message_changed)
+        self.worklist.save_current = lambda then: (self._open_asked(),
+                                                   self.cases.save_then(then, root=self.worklist.root))
         self.opener.confirm = self.worklist.confirm = \
-            lambda doing, go: self.cases.confirm_then(doing, go, root=self.worklist.root)
+            lambda doing, go: (self._open_asked(), self.cases.confirm_then(doing, go, root=self.worklist.root))
         self.probe_label = QtWidgets.QLabel("Open an image: File → Open, or drop a file or folder here")
         # a new text must not re-layout the status bar on every crosshair move
         self.probe_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
@@ -132,7 +137,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def toggle_side_panel(self) -> None:
         """Hide the side panel to give the views its room, or show it again."""
-        self.side_dock.setVisible(not self.side_dock.isVisible())
+        self.side_dock.setVisible(self.side_dock.isHidden())
 
     def _build_side_panel(self) -> None:
         panel = QtWidgets.QWidget()
@@ -173,6 +178,12 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setMinimumWidth(_panel_width(scroll, panel))
         self._panel_fit = _PanelFit(dock, scroll, panel)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        # View > Side panel is checked while the panel is shown, however it was hidden (Ctrl+0 or the
+        # dock's ×); hidden, not merely unseen: a minimised window keeps the check (toggleViewAction's rule)
+        shown = self.actions_by_id["toggle_panel"]
+        shown.setCheckable(True)
+        shown.setChecked(True)
+        dock.visibilityChanged.connect(lambda _seen: shown.setChecked(not dock.isHidden()))
 
     def _action(self, menu: QtWidgets.QMenu, aid: Optional[str], text: str, slot) -> QtGui.QAction:
         act = QtGui.QAction(text, self)
@@ -327,7 +338,19 @@ class MainWindow(QtWidgets.QMainWindow):
                            QtCore.Qt.CursorShape.CrossCursor)
 
     # -- what the session did -------------------------------------------------------------------------
+    def _message_changed(self, text: str) -> None:
+        if text:
+            self._said += 1
+
+    def _open_asked(self) -> None:
+        self._asked_open = self._said
+
     def _image_opened(self, event: ImageOpened) -> None:
+        asked = self._said if self._asked_open is None else self._asked_open
+        if self._said <= asked:  # no transient message outlives its image; this one's warnings follow
+            self.statusBar().clearMessage()
+        if not event.preview:
+            self._asked_open = None
         if self.view3d.available:
             self.transfer_box.blockSignals(True)
             self.transfer_box.setCurrentText(self.view3d.transfer)
