@@ -14,6 +14,7 @@ import numpy as np
 from core import editing
 from core.errors import DelineateError
 from core.labels import LabelMap
+from core.measurements import from_rows
 from core.viewer_model import ViewerModel
 from core.volume import Volume
 
@@ -197,13 +198,18 @@ class CaseSession:
         self._history_changed()
 
     def open_store_case(self, image: Volume, ai: Optional[LabelMap], corrected: LabelMap, case_id: str) -> None:
-        """A case from the store: its latest corrected mask to go on editing, and its AI mask kept as
-        the AI draft, so a re-save stores the model's mask (and Dice against it) rather than the
-        previous correction as "AI"."""
+        """A case from the store: its latest corrected mask to go on editing, its measurements, and
+        its AI mask kept as the AI draft, so a re-save stores the model's mask (and Dice against it)
+        rather than the previous correction as "AI"."""
         self.set_image(image, "", store_case=case_id)
         self.set_labelmap(corrected)
         if ai is not None and ai.geometry.same_grid(image.geometry):
             self.stored_ai = ai
+        # its measurements come back with it, as saved: not unsaved work, and kept by the next save
+        self.measurements = from_rows(image.metadata.get("store_measurements"))
+        self._clean = self._clean[:3] + (tuple(self.measurements),)
+        if self.measurements:
+            self.events.emit(MeasurementsChanged(tuple(self.measurements)))
 
     def set_run(self, run, warnings=(), time_point: Optional[int] = None) -> bool:
         """A model's segmentation of this image becomes the label map to correct; ``warnings``: the

@@ -149,6 +149,18 @@ def text(m: Measurement, vals: dict) -> str:
     return s
 
 
+def from_rows(rows) -> list[Measurement]:
+    """Measurements back from the rows ``row`` wrote (a store record, a statistics JSON); a row that
+    is not one (damaged, or a kind this version does not know) is left out, not fatal."""
+    out = []
+    for r in rows or ():
+        try:
+            out.append(Measurement.from_dict(r))
+        except (DelineateError, KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
 def row(m: Measurement, volume: Optional[Volume] = None) -> dict:
     """One measurement as the statistics export, the report and the store record keep it."""
     return dict(m.to_dict(), **values(m, volume), text=text(m, values(m, volume)).replace("\n", "; "))

@@ -375,7 +375,9 @@ class CorrectionsStore(TeamFeatures):
         """(image Volume, AI LabelMap, corrected LabelMap) of a case's correction n (default latest).
         The image comes back with its stored modality, window presets and identity-free source
         metadata (``metadata["source_meta"]``), not what the NIfTI file can say; its review state
-        and reviewer as stored (``store_state``, ``store_reviewer``), for the report."""
+        and reviewer as stored (``store_state``, ``store_reviewer``), for the report; the latest
+        correction's measurements (``store_measurements``: rows as core.measurements.row keeps them),
+        so a reopened case gets its rulers, angles, ROIs and RECIST axes back."""
         from formats.io import read_image, read_labelmap
 
         case = self.case(case_id)
@@ -390,6 +392,7 @@ class CorrectionsStore(TeamFeatures):
                        window_presets=presets or raw.window_presets, warnings=list(raw.warnings),
                        metadata={"store_case": case_id, "source_meta": meta, "store_state": case.state,
                                  "store_reviewer": info.get("reviewer") or "",
+                                 "store_measurements": list((info.get("edits") or {}).get("measurements") or []),
                                  "frames_are_time": bool(meta.get("plane", {}).get("frames_are_time"))},
                        **_plane_flags(meta.get("plane", {})))
         return (image, read_labelmap(folder / info["ai_file"], image, isolate=False),

@@ -64,3 +64,32 @@ def test_a_reopened_case_keeps_its_ai_mask_as_the_ai_draft(root):
     # another segmentation loaded over the case: the stored AI mask no longer stands for it
     session.set_labelmap(corrected_again)
     assert session.stored_ai is None
+
+
+def test_a_reopened_case_gets_its_measurements_back_and_the_next_save_keeps_them(root):
+    """The tryout lost measurements: saved with a case, they were not there when it was reopened
+    from the worklist, and the next save stored none."""
+    from app.actions import editing, measuring
+    from app.actions.review import correction_request, save_correction
+    from app.session import CaseSession, MeasurementsChanged
+    from core.measurements import Measurement
+
+    (approved,) = list_cases(root, state="approved")
+    session = CaseSession()
+    session.open_store_case(*open_case(approved.id, root), approved.id)
+    assert session.measurements == []  # the fixture's store has none: nothing comes back
+    ruler = Measurement("ruler", ((0.0, 0.0, 0.0), (3.0, 4.0, 0.0)), "lesion 1")
+    measuring.add(session, ruler)
+    case_id, _n = save_correction(correction_request(session, "in_review", reviewer="dr.a"), root)
+    seen = []
+    again = CaseSession()
+    again.events.subscribe(MeasurementsChanged, lambda e: seen.append(e.measurements))
+    image, ai, corrected = open_case(case_id, root)
+    assert image.metadata["store_measurements"][0]["length_mm"] == 5.0
+    again.open_store_case(image, ai, corrected, case_id)
+    assert again.measurements == [ruler] and seen == [(ruler,)]
+    assert not again.has_unsaved_edits()  # as saved: nothing to ask about on closing
+    editing.delete_segment(again, 2)
+    save_correction(correction_request(again, "approved", reviewer="dr.a"), root)
+    image, _ai, _corrected = open_case(case_id, root)
+    assert [m["label"] for m in image.metadata["store_measurements"]] == ["lesion 1"]
