@@ -168,11 +168,13 @@ class CineBar(QtWidgets.QWidget):
             self.toggle()
 
     def step(self, steps: int) -> None:
-        """Step by hand: pauses the loop first, never wraps past the ends."""
+        """Step by hand: pauses the loop first; past either end it wraps round while Loop is on
+        (as playing does), else stays on the end frame."""
         if self.cine is None:
             return
         self.pause()
-        self._go(min(max(self.frame + steps, 0), self.cine.frames - 1))
+        k = self.cine.step(self.frame, steps)
+        self._go(min(max(self.frame + steps, 0), self.cine.frames - 1) if k is None else k)
         self.frame_shown.emit(self.frame)
 
     def tick(self) -> None:

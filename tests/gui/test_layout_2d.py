@@ -172,6 +172,40 @@ def test_a_grey_loop_is_frames_not_a_volume(qtbot, window):
     assert window.views["axial"].shown_index == 3 and window.cine.frame_label.text() == "Frame 4/5"
 
 
+def test_stepping_a_loop_wraps_round_while_loop_is_on_from_the_buttons_and_ctrl_up_down(qtbot, window):
+    """Ctrl+Up / Ctrl+Down step a loop's frames from the image view ("next frame of a loop");
+    with Loop on, past the last frame comes the first and before the first the last, as when
+    playing; with Loop off the ends stay."""
+    arr = np.random.default_rng(0).integers(0, 200, (5, 32, 40)).astype(np.uint8)
+    loop = Volume.from_array(arr, modality="US", metadata={"frames_are_time": True}, spacing_known=False,
+                             orientation_known=False, frame_time_ms=100.0)
+    window.session.set_image(loop, "loop")
+    bar, view = window.cine, window.views["axial"]
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    view.graphics.setFocus()
+    ctrl, up, down = QtCore.Qt.KeyboardModifier.ControlModifier, QtCore.Qt.Key.Key_Up, QtCore.Qt.Key.Key_Down
+    assert bar.loop.isChecked() and bar.frame == 0
+    qtbot.keyClick(view.graphics.viewport(), up, ctrl)
+    assert bar.frame == 1 and view.shown_index == 1
+    qtbot.keyClick(view.graphics.viewport(), down, ctrl)
+    qtbot.keyClick(view.graphics.viewport(), down, ctrl)  # before the first: the last
+    assert bar.frame == 4 and view.shown_index == 4 and bar.frame_label.text() == "Frame 5/5"
+    qtbot.keyClick(view.graphics.viewport(), up, ctrl)  # past the last: the first
+    assert bar.frame == 0
+    bar.back.click()
+    assert bar.frame == 4
+    bar.forward.click()
+    assert bar.frame == 0 and not bar.playing
+    bar.loop.setChecked(False)
+    qtbot.keyClick(view.graphics.viewport(), down, ctrl)
+    bar.back.click()
+    assert bar.frame == 0
+    bar.step(10)
+    qtbot.keyClick(view.graphics.viewport(), up, ctrl)
+    assert bar.frame == 4
+
+
 def test_a_dynamic_single_slice_nifti_plays_as_a_loop(qtbot, window, tmp_path):
     """A dynamic series of one slice (x, y, 1, t: cardiac cine, perfusion) opens as frames in its
     plane, played at the header's frame time (pixdim[4] in ms)."""

@@ -104,7 +104,11 @@ def test_time_keys_titles_and_heat_maps_on_a_dicom_dynamic_series(qtbot, window,
     qtbot.waitUntil(lambda: axial.annotations._title == f"Axial  t2/3  {slice_before + 1}/{Z}", timeout=5000)
     assert window.views["coronal"].annotations._title.startswith("Coronal  t2/3  ")
     qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Up, ctrl)
-    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Up, ctrl)  # the last one: stays
+    assert ts.shown == 2
+    assert bar.loop.isChecked()
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Up, ctrl)  # the last one, looped: the first
+    assert ts.shown == 0
+    qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Down, ctrl)  # and back round to the last
     assert ts.shown == 2
     qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Down, ctrl)
     qtbot.keyClick(axial.graphics.viewport(), QtCore.Qt.Key.Key_Down, ctrl)
