@@ -186,8 +186,13 @@ class CaseController(QtCore.QObject):
                                                         "Why is this segmentation rejected?")
             if not ok or not reason.strip():
                 return
+        reviewer = self.shell.reviewer()
+        if not reviewer:  # the name box cancelled: a correction is not stored without its reviewer of record
+            self.shell.message("Not saved: a correction needs a reviewer of record (your name); nothing was "
+                               "changed", 15000)
+            return
         try:
-            req = review.correction_request(self.session, state, self.shell.reviewer(), reason)
+            req = review.correction_request(self.session, state, reviewer, reason)
         except DelineateError as exc:
             show_error(self.shell.widget, "corrections store", exc)
             return
