@@ -50,13 +50,16 @@ def size_text(voxels: int, volume: Volume) -> str:
     return f"{voxels * volume.geometry.voxel_volume_ml():.2f} ml"
 
 
-def size_heading(volume: Optional[Volume]) -> str:
+def size_heading(volume: Optional[Volume], frame: int = 0) -> str:
     """The segment table's size column: a volume in ml, an area, or a count when the grid's size
-    is only a placeholder."""
+    is only a placeholder. A loop's area is the shown ``frame``'s (0-based), and the heading names
+    it: a segment drawn on another frame reads 0 there."""
     if volume is None:
         return "Volume (ml)"
     if volume.is_planar:
-        return "Area" if volume.spacing_known else "Area (px²)"
+        units = [] if volume.spacing_known else ["px²"]
+        units += [f"frame {frame + 1}"] if volume.is_cine else []
+        return f"Area ({', '.join(units)})" if units else "Area"
     return "Volume (ml)" if volume.spacing_known else "Voxels"
 
 

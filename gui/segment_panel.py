@@ -65,13 +65,23 @@ class SegmentPanel(QtWidgets.QWidget):
         return int(round(m.volume.geometry.world_to_index(m.cursor_world())[2]))
 
     def _on_image(self) -> None:
-        self.table.setHorizontalHeaderItem(4, QtWidgets.QTableWidgetItem(size_heading(self.model.volume)))
         self._frame = self._frame_shown()
+        self._set_heading()
+
+    def _set_heading(self) -> None:
+        vol = self.model.volume
+        item = QtWidgets.QTableWidgetItem(size_heading(vol, self._frame))
+        if vol is not None and vol.is_cine:
+            item.setToolTip(f"Each segment's area on the frame shown (frame {self._frame + 1} of "
+                            f"{vol.geometry.size[2]}), not over the loop; the statistics and the report "
+                            "give each segment's largest frame")
+        self.table.setHorizontalHeaderItem(4, item)
 
     def _on_cursor(self) -> None:
         k = self._frame_shown()
         if k != self._frame:
             self._frame = k
+            self._set_heading()
             self.refresh_volumes()
 
     def values(self) -> list[int]:

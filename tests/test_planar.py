@@ -93,14 +93,17 @@ def test_areas_not_volumes_on_planar_images():
     assert row["area_mm2"] == pytest.approx(30 * 0.2)
     assert empty["area_px"] == 0 and empty.get("area_frame") is None
     assert segment_sizes(vol, lab, [1, 2], frame=0) == {1: "2.0 mm²", 2: "0.0 mm²"}
-    assert area_text(1000, vol) == "2.00 cm²" and size_heading(vol) == "Area"
+    assert area_text(1000, vol) == "2.00 cm²" and size_heading(vol) == "Area (frame 1)"
+    assert size_heading(vol, 2) == "Area (frame 3)"  # a loop's area is the shown frame's: the heading says which
+    one = Volume.from_array(np.zeros((1, 10, 12), np.uint8), spacing=(0.5, 0.4, 1.0), orientation_known=False)
+    assert one.is_planar and size_heading(one) == "Area"  # one frame: nothing to name
     head, rows = _table_rows([row, empty])
     assert head[1] == "Area (mm²)" and rows[0][1] == "6.0"
     px = _loop(spacing_known=False)
     row = segment_statistics(px, LabelMap(lab, px.geometry, LabelTable.from_names(["lesion"])))[0]
     assert row["area_mm2"] is None and row["area_px"] == 30
     assert _table_rows([row])[0][1] == "Area (px²)" and segment_sizes(px, lab, [1], 2) == {1: "30 px²"}
-    assert size_heading(px) == "Area (px²)"
+    assert size_heading(px, 1) == "Area (px², frame 2)"
     # a 3D image without a pixel size: voxel counts, no ml
     vol3 = Volume.from_array(np.zeros((3, 10, 12), np.uint8), spacing_known=False)
     row = segment_statistics(vol3, LabelMap(lab, vol3.geometry, LabelTable.from_names(["lesion"])))[0]

@@ -99,7 +99,7 @@ def test_two_frame_ultrasound_areas_follow_the_frame_and_cine_plays(qtbot, windo
 
     lab = _label(window, np.s_[0, 200:260, 300:400])  # a lesion drawn on frame 1 only: 6000 pixels
     mm2 = 6000 * vol.spacing[0] * vol.spacing[1]
-    assert window.segments.table.horizontalHeaderItem(4).text() == "Area"
+    assert window.segments.table.horizontalHeaderItem(4).text() == "Area (frame 1)"
     assert _size_cell(window) == f"{mm2 / 100:.2f} cm²"
     assert axial.label_item.source.max() == 1  # the overlay shows on frame 1
 
@@ -108,6 +108,8 @@ def test_two_frame_ultrasound_areas_follow_the_frame_and_cine_plays(qtbot, windo
     bar.step(1)  # by hand: frame 2 has no lesion, and the table and the overlay say so
     assert bar.frame == 1 and axial.shown_index == 1 and axial.label_item.source.max() == 0
     assert _size_cell(window) == "0.0 mm²"
+    head = window.segments.table.horizontalHeaderItem(4)  # and says it is frame 2's, not the loop's
+    assert head.text() == "Area (frame 2)" and "frame shown (frame 2 of 2)" in head.toolTip()
 
     # playing, looped: the timer steps 2 -> 1 -> 2 -> 1 -> 2, each frame drawn with its own overlay
     frames.clear()
