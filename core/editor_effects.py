@@ -170,6 +170,9 @@ def scissors(lm: LabelMap, polygon_lps, normal, mode: str, value: int, thickness
 
 
 # -- grow from seeds ---------------------------------------------------------------------------------
+GROW_PAD_MM = 10.0  # how far past the strokes' bounding box it reaches: the window says so (gui.edit_panel)
+
+
 def _geodesic(img: np.ndarray, markers: np.ndarray, walls: np.ndarray, sampling: np.ndarray) -> np.ndarray:
     """Each voxel's nearest seed along paths whose cost is the intensity change crossed (plus a
     little of the length in mm, so a flat region goes to its nearest seed): a shortest-path
@@ -198,7 +201,7 @@ def _geodesic(img: np.ndarray, markers: np.ndarray, walls: np.ndarray, sampling:
 
 
 def grow_from_seeds(lm: LabelMap, image: np.ndarray, values=None, locked: set[int] = frozenset(),
-                    pad_mm: float = 10.0, method: str = "geodesic") -> Optional[Edit]:
+                    pad_mm: float = GROW_PAD_MM, method: str = "geodesic") -> Optional[Edit]:
     """Split the background around two or more segments' voxels (the seeds) among them, as Slicer's
     Grow from seeds: within the seeds' bounding box padded by ``pad_mm``, every background voxel goes
     to one seed segment. ``geodesic``: the seed reached by the path crossing the least intensity

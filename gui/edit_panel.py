@@ -35,7 +35,9 @@ TIPS = {"Interpolate slices": "Fills the slices between slices you drew on (alon
         "Hollow (mm)": "Keeps a shell this many mm thick along the segment's surface, inside it",
         "Grow from seeds": "Splits the background around the segments' strokes among them: each voxel goes to "
                            "the segment reached crossing the least intensity change (at least two segments, "
-                           "e.g. the object and a 'Background'; locked ones stay as they are)"}
+                           "e.g. the object and a 'Background'; locked ones stay as they are). It reaches only "
+                           f"the strokes' bounding box plus {fx.GROW_PAD_MM:g} mm: stroke out to where the object "
+                           "ends"}
 EXTRA_OPERATIONS = ("Fill holes (slice)", "Grow from seeds")
 HINTS = {"Level trace": "Click: fill the region inside the outline at the clicked intensity (shown under the "
                         "mouse) on this slice",
@@ -342,7 +344,7 @@ class EditPanel(QtWidgets.QWidget):
                 self.previewer.show(edit)
                 self._sync_pending()
                 self.shell.message("Preview — " + editing.report(name, edit, lm, value, where)
-                                   + ": Apply or Discard", 60000)
+                                   + self._reach(name) + ": Apply or Discard", 60000)
             else:
                 s.apply(edit, write=True)
                 self._said(name, edit, value, where)
@@ -372,4 +374,14 @@ class EditPanel(QtWidgets.QWidget):
             b.setEnabled(self._pending is not None)
 
     def _said(self, name: str, edit, value: Optional[int], where: str = "") -> None:
-        self.shell.message(editing.report(name, edit, self.session.labelmap, value, where), 15000)
+        self.shell.message(editing.report(name, edit, self.session.labelmap, value, where) + self._reach(name),
+                           15000)
+
+    def _reach(self, name: str) -> str:
+        """Grow from seeds stops short of the image (the strokes' box plus a margin): said, as a
+        result cut off at a straight edge otherwise looks like a failure."""
+        if name != "Grow from seeds":
+            return ""
+        length, _size = planar.edit_units(self.session.volume)
+        return (f" — only inside the strokes' bounding box plus {fx.GROW_PAD_MM:g} {length}; "
+                "stroke farther out to grow farther")

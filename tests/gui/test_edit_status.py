@@ -74,3 +74,29 @@ def test_stroke_undo_redo_and_delete_say_what_they_changed(qtbot, window):
     np.testing.assert_array_equal(window.model.labelmap.array, painted)
     assert window.segments.table.rowCount() == 1 and window.segments.table.item(0, 3).text() == "Liver"
     assert panel.label.currentText() == "1 Liver"
+
+
+@pytest.mark.parametrize("spacing_known,unit", [(True, "mm"), (False, "px")])
+def test_grow_from_seeds_says_it_reaches_only_the_strokes_box_plus_its_margin(qtbot, window, spacing_known, unit):
+    """Grow from seeds splits only the strokes' bounding box plus 10 mm (10 px without a pixel
+    size): its tooltip and its status line say so, as a result cut off at a straight edge looked
+    like a failure."""
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)
+    vol = Volume.from_array(np.full((1, 80, 100), 50, np.uint8), spacing=(1.0, 1.0, 1.0),
+                            spacing_known=spacing_known, orientation_known=False)
+    window.session.set_image(vol, "grow phantom")
+    lab = np.zeros(vol.geometry.shape_zyx, np.uint8)
+    lab[0, 40:42, 40:42] = 1  # a stroke in the object
+    lab[0, 40:42, 55:57] = 2  # and one in the background beside it
+    window.session.set_labelmap(LabelMap(lab, vol.geometry, LabelTable.from_names(["Object", "Background"])))
+    button = window.edit_panel.op_buttons["Grow from seeds"]
+    assert f"bounding box plus 10 {unit}" in button.toolTip()
+    with qtbot.waitSignal(window.loaded, timeout=60000):
+        button.click()
+    out = window.model.labelmap.array[0]
+    reach = np.zeros(out.shape, bool)
+    reach[30:52, 30:67] = True  # rows 40-41 and columns 40-56, 10 px round them
+    assert (out[reach] > 0).all() and not out[~reach].any()  # it stopped there...
+    said = _status(window)
+    assert said.startswith("Grow from seeds by geodesic: ")
+    assert f"only inside the strokes' bounding box plus 10 {unit}" in said  # ...and says so
