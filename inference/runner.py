@@ -46,6 +46,9 @@ class Segmentation:
         self._probabilities = probabilities
         self._lock = threading.Lock()
         self._sample = sample
+        # (float32 [classes, z, y, x] on the model's grid, that grid): what the run computed before any
+        # mapping to the image, cheap to look through where the image-grid probabilities are not made
+        self.model_grid: Optional[tuple] = None
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -340,5 +343,7 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
         labels, pieces = most_pieces(labels, card.most_pieces)
     lm = LabelMap(labels, volume.geometry, card.labels)
     progress(1.0, "done")
-    return Segmentation(lm, mapped.probabilities, card, str(dev), time.perf_counter() - t0, mapped.sample, removed,
-                        pieces)
+    seg = Segmentation(lm, mapped.probabilities, card, str(dev), time.perf_counter() - t0, mapped.sample, removed,
+                       pieces)
+    seg.model_grid = (mapped.probs, grid)  # the same array mapped reads (no copy): the report's uncertain region
+    return seg

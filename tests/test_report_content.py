@@ -110,3 +110,44 @@ def test_a_segment_the_ai_never_drew_is_added_by_the_reviewer():
     assert liver["added_by_reviewer"] is False and liver["dice_vs_ai"] == pytest.approx(1.0)
     cells = _cell_texts(figs)
     assert "added by reviewer" in cells and "0.000" not in cells and "1.000" in cells
+
+
+def test_without_an_uncertainty_map_the_report_finds_the_runs_own_most_uncertain_region(tmp_path):
+    """The tryout's report warned that the model was unsure of the case but every key image was
+    the edited region: the uncertain one came only from an uncertainty map made by hand."""
+    from inference.runner import Segmentation
+    from tests.test_inference import make_card
+
+    s = _session()
+    p = np.zeros((3,) + SHAPE, np.float16)
+    p[0] = 1.0  # certain background everywhere...
+    p[:, 6:9, 28:34, 8:14] = 1 / 3  # ...but here, where it cannot tell the classes apart
+    run = Segmentation(s.labelmap, lambda: 1 / 0, make_card(tmp_path / "card", modality="CT"), "cpu", 0.1)
+    run.model_grid = (p.astype(np.float32), s.volume.geometry)  # the image-grid probabilities are never made
+    s.run = run
+    case = case_from_session(s, "dr.house")
+    (z0, z1), (y0, y1), (x0, x1) = case.regions["uncertain"]
+    assert z0 <= 7 < z1 and y0 <= 31 < y1 and x0 <= 11 < x1
+    info, _stats, _figs = _report(case)
+    by_view = {(i.view, i.reason): i.slice_index for i in report_key_images(info, case.volume, case.labelmap)}
+    assert 6 <= by_view["axial", "most uncertain region"] < 9
+
+
+def test_the_runs_uncertain_region_is_placed_through_world_coordinates_from_a_coarser_model_grid(tmp_path):
+    """The model's grid is coarser than the image's (the brain model's 2 mm, say) and starts half a
+    voxel off: the region found there lands on the same place of the image."""
+    from core.geometry import Geometry
+    from inference.runner import Segmentation
+    from tests.test_inference import make_card
+
+    s = _session()
+    g = s.volume.geometry
+    coarse = Geometry((SHAPE[2] // 2, SHAPE[1] // 2, SHAPE[0] // 2), np.asarray(g.spacing) * 2,
+                      np.asarray(g.origin) + np.asarray(g.spacing) / 2, g.direction)
+    p = np.zeros((3, SHAPE[0] // 2, SHAPE[1] // 2, SHAPE[2] // 2), np.float32)
+    p[0] = 1.0
+    p[:, 3:6, 14:17, 4:7] = 1 / 3  # image voxels z 6-11, y 28-33, x 8-13
+    run = Segmentation(s.labelmap, lambda: 1 / 0, make_card(tmp_path / "card", modality="CT"), "cpu", 0.1)
+    run.model_grid = (p, coarse)
+    s.run = run
+    assert case_from_session(s).regions["uncertain"] == [[6, 12], [28, 34], [8, 14]]

@@ -169,9 +169,45 @@ def _box(mask) -> Optional[list]:
     return [[s.start, s.stop] for s in found[0]] if found else None
 
 
+#: voxels the run's probabilities are looked at for the report's uncertain region (every s-th along each axis)
+UNCERTAIN_SAMPLE_VOXELS = 2_000_000
+
+
+def _run_uncertain_box(session) -> Optional[list]:
+    """The most uncertain region of the run's own probabilities (normalised entropy >= 0.5), on the
+    model's grid (strided to about UNCERTAIN_SAMPLE_VOXELS), as an index box of the image: the
+    report of a case whose run the guard called unsure showed no uncertain region unless someone
+    had made an uncertainty map. The model grid's probabilities: the image grid's are made only
+    when asked for (a GB for a 512x512x300 CT with seven classes)."""
+    run = session.run
+    if run is None or getattr(run, "model_grid", None) is None or run.labels.geometry is not session.volume.geometry:
+        return None
+    from inference.xai import uncertain_regions
+
+    p, grid = run.model_grid
+    shape = p.shape[1:]
+    dims = max(1, sum(n > 1 for n in shape))
+    step = max(1, int(np.ceil((np.prod(shape) / UNCERTAIN_SAMPLE_VOXELS) ** (1 / dims))))
+    steps = tuple(step if n > 1 else 1 for n in shape)
+    q = np.clip(p[(slice(None),) + tuple(slice(None, None, s) for s in steps)].astype(np.float32), 1e-7, 1.0)
+    entropy = -(q * np.log(q)).sum(0) / np.log(max(q.shape[0], 2))
+    spacing = [sp * s for sp, s in zip(grid.spacing, steps[::-1])]
+    found = uncertain_regions(entropy, 0.5, min_voxels=27 if entropy.shape[0] > 1 else 9, spacing_xyz=spacing)
+    if not found:
+        return None
+    (z0, z1), (y0, y1), (x0, x1) = [[lo * s, hi * s] for (lo, hi), s in zip(found[0]["bbox_zyx"], steps)]
+    corners = np.array([[x, y, z] for x in (x0 - 0.5, x1 - 0.5) for y in (y0 - 0.5, y1 - 0.5)
+                        for z in (z0 - 0.5, z1 - 0.5)], float)
+    ijk = session.volume.geometry.world_to_index(grid.index_to_world(corners))  # model grid -> image index (x, y, z)
+    size = session.volume.geometry.shape_zyx[::-1]
+    box = [[int(np.clip(np.floor(ijk[:, a].min() + 0.5), 0, size[a] - 1)),
+            int(np.clip(np.ceil(ijk[:, a].max() + 0.5), 1, size[a]))] for a in range(3)]
+    return box[::-1]
+
+
 def _session_regions(session) -> dict:
-    """The box of this session's edits (undone ones excluded) and the most uncertain region of an
-    uncertainty map on screen."""
+    """The box of this session's edits (undone ones excluded) and the most uncertain region: of an
+    uncertainty map on screen, else of the run's own probabilities."""
     regions = {}
     done = session.history.done if session.history else []
     if done:
@@ -186,6 +222,8 @@ def _session_regions(session) -> dict:
                                   spacing_xyz=session.volume.geometry.spacing)
         if found:
             regions["uncertain"] = found[0]["bbox_zyx"]
+    elif (box := _run_uncertain_box(session)) is not None:
+        regions["uncertain"] = box
     return regions
 
 
