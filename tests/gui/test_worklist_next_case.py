@@ -83,6 +83,8 @@ def test_filled_at_start_filter_sort_and_next_case_saves_and_opens_the_next_row(
     assert window.actions_by_id["next_case"].shortcut().toString() == "Ctrl+Right"
     window.actions_by_id["next_case"].trigger()
     qtbot.waitUntil(lambda: window.session.store_case == ids[1] and not window.tasks.busy, timeout=20000)
+    # said before the next case opened, about this step: it stays over the next case
+    assert window.statusBar().currentMessage() == f"Saved correction 2 of case {ids[0]} (in review)"
     with CorrectionsStore(store) as st:
         saved = st.latest(ids[0])
         case = st.case(ids[0])
