@@ -120,6 +120,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.subscribe(ImageOpened, self._image_opened)
         self.session.subscribe(GuardChecked, self._guard_checked)
         self.worklist.failed.connect(lambda what, exc: show_error(self, what, exc))
+        self.worklist.said.connect(lambda text: self.shell.message(text, 8000))
         self.opener.recent_changed.connect(self._fill_recent)
         self.setAcceptDrops(True)
         self._fit_to_screen()

@@ -57,6 +57,7 @@ class WorklistPanel(QtWidgets.QWidget):
     case_opened = QtCore.Signal(object, object, object, str)  # image, ai, corrected, case id
     refreshed = QtCore.Signal()  # the table shows the store as it was just read
     failed = QtCore.Signal(str, object)  # what could not be done, the exception
+    said = QtCore.Signal(str)  # a line for the status bar (Next / Previous case from the keyboard: the tab may be hidden)
     _read = QtCore.Signal(object, object)  # from the reading thread: cases, or the exception
 
     def __init__(self, session, tasks, parent=None) -> None:
@@ -249,6 +250,7 @@ class WorklistPanel(QtWidgets.QWidget):
         target = self.neighbour(delta)
         if target is None:
             self.status.setText("No next case in the list" if delta > 0 else "No previous case in the list")
+            self.said.emit(self.status.text() + ": the open case stays open, not saved")
             return None
         if self.save_current is None:
             self.open_case(target)

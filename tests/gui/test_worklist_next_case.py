@@ -99,6 +99,8 @@ def test_filled_at_start_filter_sort_and_next_case_saves_and_opens_the_next_row(
         panel.step(1)
     assert window.session.store_case == ids[2]
     assert panel.step(1) is None and panel.status.text() == "No next case in the list"
+    window.actions_by_id["next_case"].trigger()  # Ctrl+Right with the Segments tab in front: the status bar says it
+    assert window.statusBar().currentMessage().startswith("No next case in the list: the open case stays open")
     with qtbot.waitSignal(window.loaded, timeout=20000):
         window.actions_by_id["previous_case"].trigger()
     assert window.session.store_case == ids[1]
