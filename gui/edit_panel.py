@@ -125,7 +125,8 @@ class EditPanel(QtWidgets.QWidget):
             self.op_buttons[name] = b
         form.addRow(grid)
         self.preview = QtWidgets.QCheckBox("Preview first")
-        self.preview.setToolTip("Operations show what they would change (green: painted, red: cleared) "
+        self.preview.setToolTip("Operations show what they would change (green and white stripes: painted, red and black "
+                                "stripes: cleared) "
                                 "until Apply; Discard drops it")
         self.apply_button = QtWidgets.QPushButton("Apply")
         self.discard_button = QtWidgets.QPushButton("Discard")

@@ -174,17 +174,33 @@ _PREVIEW_TABLE = None
 
 
 def _preview_table() -> np.ndarray:
+    """Codes 1 (painted) and 2 (cleared) on stripe A, 3 and 4 on stripe B: painted is green and white,
+    cleared red and black, in diagonal stripes, so neither reads as a segment's solid fill (the
+    palette's first two segments are red and green: in the tryout, "cleared" red on segment 1's red
+    could not be told apart)."""
     global _PREVIEW_TABLE
     if _PREVIEW_TABLE is None:
         from core.render2d import premultiplied
 
-        _PREVIEW_TABLE = premultiplied(np.array([[0, 0, 0, 0], [60, 220, 60, 150], [255, 50, 50, 150]], np.uint8))
+        _PREVIEW_TABLE = premultiplied(np.array([[0, 0, 0, 0], [60, 220, 60, 170], [255, 40, 40, 190],
+                                                 [255, 255, 255, 150], [0, 0, 0, 190]], np.uint8))
     return _PREVIEW_TABLE
 
 
+STRIPE = 3  # image pixels per stripe
+
+
+def hatched(plane: np.ndarray) -> np.ndarray:
+    """Preview codes (1 painted, 2 cleared) with every other diagonal stripe moved to its second
+    colour (codes 3, 4)."""
+    rows, cols = np.indices(plane.shape[:2])
+    second = ((rows + cols) // STRIPE) % 2 == 1
+    return np.where(second & (plane > 0), plane + 2, plane).astype(np.uint8)
+
+
 class EditPreview:
-    """An operation's Edit before it is applied, on every slice view: green where it would paint,
-    red where it would clear. The label map is untouched until Apply."""
+    """An operation's Edit before it is applied, on every slice view: green and white stripes where
+    it would paint, red and black stripes where it would clear. The label map is untouched until Apply."""
 
     def __init__(self, session) -> None:
         self.session = session
@@ -232,4 +248,4 @@ class EditPreview:
                 continue
             plane = DisplayGrid.take_slice(self.codes, name, view.model.slice_index(name))
             item.set_rect(view._rect())
-            item.set_pixels(codes_argb(plane, _preview_table()), plane)
+            item.set_pixels(codes_argb(hatched(plane), _preview_table()), plane)

@@ -202,6 +202,12 @@ def test_holes_interpolation_margin_hollow_and_seeds_from_the_panel(qtbot, windo
     codes = panel.previewer.codes  # on the display grid, which is the image's own here
     np.testing.assert_array_equal(codes == 1, grown & (before == 0))
     assert not (codes == 2).any() and panel.previewer.items["axial"].qimage is not None
+    # drawn in green and white stripes, never a segment's solid colour (segment 1 is red, segment 2 green)
+    from gui.shape_tools import hatched
+
+    shown = panel.previewer.items["axial"]
+    drawn = set(np.unique(hatched(shown.source)[shown.source > 0]).tolist())
+    assert drawn == {1, 3} and len(np.unique(shown._pixels[shown.source > 0])) == 2
     panel.apply_button.click()
     np.testing.assert_array_equal(window.model.labelmap.array, np.where(grown & (before == 0), 1, before))
     assert panel.previewer.codes is None and len(window.session.history.done) == n + 1
