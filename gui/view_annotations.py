@@ -104,12 +104,14 @@ class ViewAnnotations:
     every text again."""
 
     TITLE_HEIGHT = 18
+    STRIP = 8  # viewport pixels: a repaint this thin is a crosshair line's strip
 
     def __init__(self, owner) -> None:
         self.owner = owner
         self._layer: Optional[QtGui.QImage] = None
         self._layer_key = None
         self._boxes: list[tuple] = []  # (where the layer has pixels in viewport pixels, the same in the layer's)
+        self._reach: Optional[list] = None  # every box and the title band: where this layer can have pixels
         self._stamps: Optional[OutlinedStamps] = None  # the title's pieces, at the screen's dpr
         self._serial = 0  # counts the view's zooms and pans (the scale bar's length follows them)
         self._shown_key = None
@@ -127,6 +129,12 @@ class ViewAnnotations:
         """Onto ``p`` in viewport pixels, within ``r`` (what Qt repaints)."""
         o = self.owner
         if o.model.display is None:
+            return
+        # the strip a crosshair line left or entered (another view's slice change), away from every
+        # letter, the scale bar and the title: nothing of this layer is there. Anything that changes
+        # what the layer shows (this view's slice, zoom, size, image) repaints the whole view first
+        if (min(r.width(), r.height()) <= self.STRIP and self._reach is not None
+                and not any(r.intersects(b) for b in self._reach)):
             return
         viewport = o.graphics.viewport()
         w, h, dpr = viewport.width(), viewport.height(), viewport.devicePixelRatioF()
@@ -174,6 +182,7 @@ class ViewAnnotations:
             self._layer, self._layer_key = self._static_layer(*key), key
             self._boxes = [(b, QtCore.QRectF(b.x() * dpr, b.y() * dpr, b.width() * dpr, b.height() * dpr))
                            for b in drawn_boxes(self._layer)]
+        self._reach = [QtCore.QRectF(0, 0, w, self.TITLE_HEIGHT + 4)] + [b for b, _source in self._boxes]
         return title
 
     def _image(self, w: int, h: int, dpr: float) -> tuple[QtGui.QImage, QtGui.QPainter]:
