@@ -23,13 +23,17 @@ def test_a_burst_runs_the_first_call_at_once_and_the_last_after_the_interval(qtb
     assert calls == [0, 9, 10]
 
 
-def test_flush_runs_the_held_call_now_and_nothing_when_none_is_held(qtbot):
+def test_flush_runs_the_held_call_now_and_cancel_drops_it(qtbot):
     calls = []
     throttle = Throttle(calls.append, SLOW)
     throttle("a")
     throttle("b")
     throttle.flush()
-    throttle.flush()
+    throttle.flush()  # nothing held: nothing runs
+    assert calls == ["a", "b"]
+    throttle("stale")  # within the interval of "b": held back
+    throttle.cancel()
+    qtbot.wait(int(2 * SLOW * 1000))
     assert calls == ["a", "b"]
 
 
@@ -50,13 +54,3 @@ def test_a_crosshair_drag_updates_the_probe_less_often_than_it_moves_and_ends_wh
     frames = (time.perf_counter() - start) / FRAME_S
     assert 1 <= len(texts) <= frames + 2, (len(texts), frames)  # at most one a frame, whatever the machine
     qtbot.waitUntil(lambda: window.probe_label.text().startswith("voxel (24, 25, 7)"), timeout=1000)
-
-
-def test_cancel_drops_the_held_call(qtbot):
-    calls = []
-    throttle = Throttle(calls.append, SLOW)
-    throttle("shown")
-    throttle("stale")
-    throttle.cancel()
-    qtbot.wait(int(2 * SLOW * 1000))
-    assert calls == ["shown"]
