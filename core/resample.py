@@ -18,6 +18,17 @@ def covering_grid(source: Geometry, spacing) -> Geometry:
     return Geometry(tuple(int(s) for s in size), spacing, lo, np.eye(3))
 
 
+def box_edges(box, source: Geometry, target: Geometry) -> np.ndarray:
+    """(2, 3) lowest and highest continuous index (x, y, z) on ``target`` of the outer voxel edges of
+    ``box`` (slices z, y, x of ``source``), over its 8 corners (oblique grids)."""
+    import itertools
+
+    corners = np.array([[b.start - 0.5 if c == 0 else b.stop - 0.5 for b, c in zip(box[::-1], combo)]
+                        for combo in itertools.product((0, 1), repeat=3)])
+    ijk = target.world_to_index(source.index_to_world(corners))
+    return np.stack([ijk.min(0), ijk.max(0)])
+
+
 def resample(array: np.ndarray, source: Geometry, target: Geometry, order: int = 1, fill=0) -> np.ndarray:
     """``array`` ([z, y, x] on ``source``) sampled at ``target``'s voxel centres. Integer arrays
     keep their dtype (order 0 for labels); others come back as float32."""

@@ -140,12 +140,10 @@ class ViewerModel(Observable):
 
     def _display_box(self, box) -> np.ndarray:
         """(2, 3) min/max display index (x, y, z) covering a box of the label map's grid."""
-        import itertools
+        from core.resample import box_edges
 
-        corners = np.array([[b.start - 0.5 if c == 0 else b.stop - 0.5 for b, c in zip(box[::-1], combo)]
-                            for combo in itertools.product((0, 1), repeat=3)])
-        ijk = self.display.grid.world_to_index(self.labelmap.geometry.index_to_world(corners))
-        return np.stack([np.floor(ijk.min(0)), np.ceil(ijk.max(0))])
+        lo, hi = box_edges(box, self.labelmap.geometry, self.display.grid)
+        return np.stack([np.floor(lo), np.ceil(hi)])
 
     def slice_touched(self, view: str) -> bool:
         """Whether the last label change reaches the slice ``view`` shows."""

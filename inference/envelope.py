@@ -14,6 +14,8 @@ from typing import Optional
 
 import numpy as np
 
+from core.geometry import Geometry
+
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 #: a slice or pixel this many times thicker than the model's spacing loses detail it relies on
 SPACING_FACTOR = 3.0
@@ -127,8 +129,32 @@ def run_uncertainty(probabilities: np.ndarray) -> float:
     labelled-voxel mean spread 6x from median to maximum, the whole-image mean 3.6x."""
     p = np.asarray(probabilities)
     flat = p.reshape(p.shape[0], -1)
-    flat = np.clip(flat[:, ::sample_step(flat.shape[1])].astype(np.float32), 1e-7, 1.0)
-    return float((-(flat * np.log(flat)).sum(0) / np.log(p.shape[0])).mean())
+    return float(normalised_entropy(flat[:, ::sample_step(flat.shape[1])]).mean())
+
+
+def normalised_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """Per voxel of ``probabilities`` [classes, ...]: entropy over the classes / log(classes), in
+    float32 (0 = certain, 1 = uniform; a single class is certain)."""
+    q = np.clip(np.asarray(probabilities).astype(np.float32), 1e-7, 1.0)
+    return -(q * np.log(q)).sum(0) / np.log(max(q.shape[0], 2))
+
+
+#: voxels an uncertainty map keeps at most (every s-th voxel along each axis)
+MAP_VOXELS = 2_000_000
+
+
+def entropy_map(probabilities: np.ndarray, grid: Geometry, max_voxels: int = MAP_VOXELS) -> tuple:
+    """(float32 normalised entropy, its grid) of ``probabilities`` [classes, z, y, x] on ``grid``, at
+    every s-th voxel along each axis longer than one, s chosen so at most about ``max_voxels`` are
+    left: small enough to keep with a run (the report's most uncertain region) where the
+    probabilities themselves are not kept."""
+    shape = probabilities.shape[1:]
+    dims = max(1, sum(n > 1 for n in shape))
+    step = max(1, int(np.ceil((np.prod(shape) / max_voxels) ** (1 / dims))))
+    steps = tuple(step if n > 1 else 1 for n in shape)  # z, y, x
+    values = normalised_entropy(probabilities[(slice(None),) + tuple(slice(None, None, k) for k in steps)])
+    coarse = Geometry(tuple(values.shape[::-1]), np.asarray(grid.spacing) * steps[::-1], grid.origin, grid.direction)
+    return values, coarse
 
 
 def check_run(card, envelope: Envelope, uncertainty: float) -> list[str]:

@@ -27,7 +27,7 @@ from core.resample import covering_grid, resample
 from core.volume import Volume, luminance
 from inference import device as devices
 from inference.card import ModelCard
-from inference.envelope import sample_step
+from inference.envelope import entropy_map, sample_step
 from inference.image_grid import OnImageGrid
 
 SMALL_OUTPUT = 4_000_000  # values (classes x voxels) below which scipy maps back quicker: a 2D frame, a small crop
@@ -46,9 +46,10 @@ class Segmentation:
         self._probabilities = probabilities
         self._lock = threading.Lock()
         self._sample = sample
-        # (float32 [classes, z, y, x] on the model's grid, that grid): what the run computed before any
-        # mapping to the image, cheap to look through where the image-grid probabilities are not made
-        self.model_grid: Optional[tuple] = None
+        # (normalised entropy, its grid): envelope.entropy_map of the model-grid probabilities, a few MB
+        # kept for the report's most uncertain region (the image-grid probabilities are made only when
+        # asked for: a GB for a 512x512x300 CT with seven classes)
+        self.uncertainty_map: Optional[tuple] = None
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -345,5 +346,5 @@ def segment(volume: Volume, card: ModelCard, progress: ProgressFn = no_progress,
     progress(1.0, "done")
     seg = Segmentation(lm, mapped.probabilities, card, str(dev), time.perf_counter() - t0, mapped.sample, removed,
                        pieces)
-    seg.model_grid = (mapped.probs, grid)  # the same array mapped reads (no copy): the report's uncertain region
+    seg.uncertainty_map = entropy_map(mapped.probs, grid)
     return seg

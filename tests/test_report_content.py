@@ -82,6 +82,9 @@ def test_key_images_go_through_the_edited_region_and_the_most_uncertain_one(tmp_
     values = np.zeros(SHAPE, np.float32)
     values[5:8, 30:36, 6:12] = 0.9  # the model's doubt, away from both the organ and the edit
     s.viewer.add_heatmap(HeatMap.from_values("Uncertainty", values, s.volume.geometry, vmin=0.0, vmax=1.0))
+    from app.actions import editing as edit_actions
+
+    edit_actions.delete_segment(s, 3)  # an empty segment deleted: an edit of no voxels, boxed at the origin
     case = case_from_session(s, "dr.house")
     assert case.regions["edited"] == [[b.start, b.stop] for b in EDIT]
     info, _stats, _figs = _report(case)
@@ -115,6 +118,7 @@ def test_a_segment_the_ai_never_drew_is_added_by_the_reviewer():
 def test_without_an_uncertainty_map_the_report_finds_the_runs_own_most_uncertain_region(tmp_path):
     """The tryout's report warned that the model was unsure of the case but every key image was
     the edited region: the uncertain one came only from an uncertainty map made by hand."""
+    from inference.envelope import entropy_map
     from inference.runner import Segmentation
     from tests.test_inference import make_card
 
@@ -123,7 +127,7 @@ def test_without_an_uncertainty_map_the_report_finds_the_runs_own_most_uncertain
     p[0] = 1.0  # certain background everywhere...
     p[:, 6:9, 28:34, 8:14] = 1 / 3  # ...but here, where it cannot tell the classes apart
     run = Segmentation(s.labelmap, lambda: 1 / 0, make_card(tmp_path / "card", modality="CT"), "cpu", 0.1)
-    run.model_grid = (p.astype(np.float32), s.volume.geometry)  # the image-grid probabilities are never made
+    run.uncertainty_map = entropy_map(p.astype(np.float32), s.volume.geometry)  # image-grid probabilities never made
     s.run = run
     case = case_from_session(s, "dr.house")
     (z0, z1), (y0, y1), (x0, x1) = case.regions["uncertain"]
@@ -137,6 +141,7 @@ def test_the_runs_uncertain_region_is_placed_through_world_coordinates_from_a_co
     """The model's grid is coarser than the image's (the brain model's 2 mm, say) and starts half a
     voxel off: the region found there lands on the same place of the image."""
     from core.geometry import Geometry
+    from inference.envelope import entropy_map
     from inference.runner import Segmentation
     from tests.test_inference import make_card
 
@@ -148,6 +153,20 @@ def test_the_runs_uncertain_region_is_placed_through_world_coordinates_from_a_co
     p[0] = 1.0
     p[:, 3:6, 14:17, 4:7] = 1 / 3  # image voxels z 6-11, y 28-33, x 8-13
     run = Segmentation(s.labelmap, lambda: 1 / 0, make_card(tmp_path / "card", modality="CT"), "cpu", 0.1)
-    run.model_grid = (p, coarse)
+    run.uncertainty_map = entropy_map(p, coarse)
     s.run = run
     assert case_from_session(s).regions["uncertain"] == [[6, 12], [28, 34], [8, 14]]
+
+
+def test_a_runs_uncertainty_map_is_strided_to_its_voxel_budget_on_a_grid_of_its_own():
+    from core.geometry import Geometry
+    from inference.envelope import entropy_map, normalised_entropy
+
+    p = np.random.default_rng(0).dirichlet((1, 1), (40, 41, 42)).transpose(3, 0, 1, 2).astype(np.float32)
+    grid = Geometry((42, 41, 40), (0.5, 0.6, 2.0), (10.0, -5.0, 3.0))
+    values, coarse = entropy_map(p, grid, max_voxels=9000)  # 68880 voxels: every 2nd along each axis
+    assert values.shape == (20, 21, 21) and coarse.size == (21, 21, 20)
+    np.testing.assert_allclose(coarse.spacing, [1.0, 1.2, 4.0])
+    np.testing.assert_allclose(coarse.index_to_world([[3, 4, 5]]), grid.index_to_world([[6, 8, 10]]))
+    np.testing.assert_allclose(values, normalised_entropy(p[:, ::2, ::2, ::2]))
+    assert values.max() <= 1.0 + 1e-6 and normalised_entropy(np.ones((1, 3))).max() == 0  # one class: certain

@@ -169,50 +169,36 @@ def _box(mask) -> Optional[list]:
     return [[s.start, s.stop] for s in found[0]] if found else None
 
 
-#: voxels the run's probabilities are looked at for the report's uncertain region (every s-th along each axis)
-UNCERTAIN_SAMPLE_VOXELS = 2_000_000
-
-
 def _run_uncertain_box(session) -> Optional[list]:
-    """The most uncertain region of the run's own probabilities (normalised entropy >= 0.5), on the
-    model's grid (strided to about UNCERTAIN_SAMPLE_VOXELS), as an index box of the image: the
-    report of a case whose run the guard called unsure showed no uncertain region unless someone
-    had made an uncertainty map. The model grid's probabilities: the image grid's are made only
-    when asked for (a GB for a 512x512x300 CT with seven classes)."""
+    """The most uncertain region of the run's own probabilities (normalised entropy >= 0.5 on the
+    uncertainty map the run keeps, on the model's grid), as an index box of the image: the report
+    of a case whose run the guard called unsure showed no uncertain region unless someone had made
+    an uncertainty map."""
     run = session.run
-    if run is None or getattr(run, "model_grid", None) is None or run.labels.geometry is not session.volume.geometry:
+    if run is None or getattr(run, "uncertainty_map", None) is None or run.labels.geometry is not session.volume.geometry:
         return None
+    from core.resample import box_edges
     from inference.xai import uncertain_regions
 
-    p, grid = run.model_grid
-    shape = p.shape[1:]
-    dims = max(1, sum(n > 1 for n in shape))
-    step = max(1, int(np.ceil((np.prod(shape) / UNCERTAIN_SAMPLE_VOXELS) ** (1 / dims))))
-    steps = tuple(step if n > 1 else 1 for n in shape)
-    q = np.clip(p[(slice(None),) + tuple(slice(None, None, s) for s in steps)].astype(np.float32), 1e-7, 1.0)
-    entropy = -(q * np.log(q)).sum(0) / np.log(max(q.shape[0], 2))
-    spacing = [sp * s for sp, s in zip(grid.spacing, steps[::-1])]
-    found = uncertain_regions(entropy, 0.5, min_voxels=27 if entropy.shape[0] > 1 else 9, spacing_xyz=spacing)
+    entropy, grid = run.uncertainty_map
+    found = uncertain_regions(entropy, 0.5, min_voxels=27 if entropy.shape[0] > 1 else 9, spacing_xyz=grid.spacing)
     if not found:
         return None
-    (z0, z1), (y0, y1), (x0, x1) = [[lo * s, hi * s] for (lo, hi), s in zip(found[0]["bbox_zyx"], steps)]
-    corners = np.array([[x, y, z] for x in (x0 - 0.5, x1 - 0.5) for y in (y0 - 0.5, y1 - 0.5)
-                        for z in (z0 - 0.5, z1 - 0.5)], float)
-    ijk = session.volume.geometry.world_to_index(grid.index_to_world(corners))  # model grid -> image index (x, y, z)
-    size = session.volume.geometry.shape_zyx[::-1]
-    box = [[int(np.clip(np.floor(ijk[:, a].min() + 0.5), 0, size[a] - 1)),
-            int(np.clip(np.ceil(ijk[:, a].max() + 0.5), 1, size[a]))] for a in range(3)]
-    return box[::-1]
+    lo, hi = box_edges(tuple(slice(a, b) for a, b in found[0]["bbox_zyx"]), grid, session.volume.geometry)
+    size = session.volume.geometry.shape_zyx[::-1]  # x, y, z as the indices
+    return [[int(np.clip(np.floor(lo[a] + 0.5), 0, size[a] - 1)), int(np.clip(np.ceil(hi[a] + 0.5), 1, size[a]))]
+            for a in range(3)][::-1]
 
 
 def _session_regions(session) -> dict:
     """The box of this session's edits (undone ones excluded) and the most uncertain region: of an
     uncertainty map on screen, else of the run's own probabilities."""
     regions = {}
-    done = session.history.done if session.history else []
-    if done:
-        regions["edited"] = [[min(e.box[d].start for e in done), max(e.box[d].stop for e in done)]
-                             for d in range(3)]
+    from core.editing import union_box
+
+    edited = union_box([e.box for e in (session.history.done if session.history else [])])
+    if edited[0].stop > edited[0].start:
+        regions["edited"] = [[b.start, b.stop] for b in edited]
     heat = next((h for h in session.viewer.heatmaps if h.name.startswith("Uncertainty")), None)
     if heat is not None and heat.geometry.same_grid(session.volume.geometry, tol=1e-4):
         from inference.xai import uncertain_regions
