@@ -267,6 +267,12 @@ def smooth(lm: LabelMap, value: int, mm: float = 1.0, locked: set[int] = frozens
 
 
 def union_box(boxes) -> Box:
+    """The smallest box holding every non-empty one of ``boxes``: an edit of no voxels (deleting an
+    empty segment, ``Edit.nothing``) has an empty box at the origin, which would stretch the union to
+    index 0 on every axis. Only empty ones: an empty box."""
+    boxes = [b for b in boxes if all(s.stop > s.start for s in b)]
+    if not boxes:
+        return (slice(0, 0),) * 3
     return tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(3))
 
 
