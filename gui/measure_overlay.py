@@ -46,6 +46,8 @@ class MeasureOverlay:
         self._shown = -1
         view.model.subscribe("cursor", self._on_cursor)
         view.model.subscribe("image", lambda: self.show([], None))
+        # labels are placed in viewport pixels: a zoom, pan or resize places them again
+        view.viewbox.sigRangeChanged.connect(lambda *_: self.redraw() if self.measurements else None)
 
     def show(self, measurements, volume) -> None:
         self.measurements, self.volume = list(measurements), volume

@@ -143,3 +143,31 @@ def test_labels_stay_in_the_view_and_apart(qtbot, window):
     for box in boxes:
         assert port.contains(QtCore.QRectF(box).adjusted(2, 2, -2, -2)), (box, port)
     assert not QtCore.QRectF(boxes[0]).adjusted(2, 2, -2, -2).intersects(QtCore.QRectF(boxes[1]))
+
+
+def test_labels_are_placed_again_when_the_view_is_panned(qtbot, window):
+    """A label placed right of its point while there was room moves left of it once a pan brings
+    the point to the view's right edge (labels were placed on slice changes only, and stayed cut)."""
+    from app.actions import measuring
+    from core.measurements import Measurement
+
+    qtbot.waitUntil(lambda: not window.tasks.busy, timeout=30000)
+    window.set_layout("2d")
+    vol = Volume.from_array(np.full((4, 60, 70), 40, np.int16), spacing=(1.0, 1.0, 2.0), modality="CT")
+    window.session.set_image(vol, "pan phantom")
+    view = window.views["axial"]
+    view.viewbox.autoRange(padding=0)
+    qtbot.wait(50)
+    g, k = vol.geometry, float(view.shown_index)
+    a, b = (g.index_to_world(np.array(p)) for p in ((20.0, 30.0, k), (35.0, 30.0, k)))
+    measuring.add(window.session, Measurement("ruler", (tuple(a), tuple(b))))
+    qtbot.wait(50)
+    (label,) = [item for item in window.measure.overlays["axial"].labels if item.isVisible()]
+    port = QtCore.QRectF(view.graphics.viewport().rect())
+    inside = lambda: port.contains(  # noqa: E731
+        QtCore.QRectF(view.graphics.mapFromScene(label.sceneBoundingRect()).boundingRect()).adjusted(2, 2, -2, -2))
+    assert inside()
+    at = view.graphics.mapFromScene(label.scenePos())
+    view.viewbox.translateBy(x=-(port.right() - 3 - at.x()) * view.viewbox.viewPixelSize()[0])  # its point near the right edge
+    qtbot.wait(50)
+    assert inside()
