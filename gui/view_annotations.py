@@ -182,7 +182,7 @@ class ViewAnnotations:
             self._layer, self._layer_key = self._static_layer(*key), key
             self._boxes = [(b, QtCore.QRectF(b.x() * dpr, b.y() * dpr, b.width() * dpr, b.height() * dpr))
                            for b in drawn_boxes(self._layer)]
-        self._reach = [QtCore.QRectF(0, 0, w, self.TITLE_HEIGHT + 4)] + [b for b, _source in self._boxes]
+            self._reach = [QtCore.QRectF(0, 0, w, self.TITLE_HEIGHT + 4)] + [b for b, _source in self._boxes]
         return title
 
     def _image(self, w: int, h: int, dpr: float) -> tuple[QtGui.QImage, QtGui.QPainter]:

@@ -28,6 +28,8 @@ class WindowLevelBox(QtWidgets.QGroupBox):
             if a not in self._fixed:
                 self.menu.removeAction(a)
         self._listed = self.model.presets()
+        # a dragged or typed window is no preset: the list then says "Custom" (nothing, with no image open)
+        self.presets.setPlaceholderText("Custom" if self.model.volume is not None else "")
         for n, p in enumerate(self._listed):
             self.presets.addItem(f"{p.name}  ({p.center:g} / {p.width:g})")
             act = QtGui.QAction(f"{p.name}  (C {p.center:g}, W {p.width:g})", self.menu)
@@ -53,8 +55,6 @@ class WindowLevelBox(QtWidgets.QGroupBox):
         self.text.setText(f"{w.center:.0f} / {w.width:.0f}")
         # on every window change (a right-drag sends one a mouse move): the listed presets, not new ones
         same = [n for n, p in enumerate(self._listed) if (p.center, p.width) == (w.center, w.width)]
-        # dragged or typed: no preset is on screen, and the list says so (nothing, with no image open)
-        self.presets.setPlaceholderText("Custom" if self.model.volume is not None else "")
         if not same:
             self.presets.setCurrentIndex(-1)
         elif self.presets.currentIndex() not in same:  # the list names the window on screen
