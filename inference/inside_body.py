@@ -180,13 +180,16 @@ def remove_outside_body(labels: np.ndarray, image: np.ndarray, geometry: Geometr
     if not wanted.any():
         return labels, 0
     body, strides, closed = body_outline(image, geometry, threshold)
-    pieces, n = ndimage.label(_block_any(wanted, strides))
+    coarse = _block_any(wanted, strides)
+    pieces, n = ndimage.label(coarse)
     inside = np.bincount(pieces[body], minlength=n + 1)
     total = np.bincount(pieces.ravel(), minlength=n + 1)
     drop = inside < inside_share * total
     drop[0] = False
     shape = [1] * body.ndim
     shape[axial_axis(geometry)] = -1
+    if not drop.any() and not (coarse & ~body & ~closed.reshape(shape)).any():
+        return labels, 0  # no piece dropped, and nothing outside an unclosed outline to cut (the usual run)
     cut_here = ~_grown_in_plane(body, geometry, strides, CUT_MARGIN_MM) & ~closed.reshape(shape)
     gone = wanted & _upsample(drop[pieces] | cut_here, strides, labels.shape)
     if not gone.any():
